@@ -1,0 +1,29 @@
+"""Networks and their registry. Importing this package does not import torch."""
+
+from img2img.nn.registry import (
+    INIT_TYPES,
+    NORMS,
+    NetworkEntry,
+    UnknownNetworkError,
+    create_discriminator,
+    create_generator,
+    generator_size_multiple,
+    get_entry,
+    list_discriminators,
+    list_generators,
+    register,
+)
+
+__all__ = [
+    "INIT_TYPES",
+    "NORMS",
+    "NetworkEntry",
+    "UnknownNetworkError",
+    "create_discriminator",
+    "create_generator",
+    "generator_size_multiple",
+    "get_entry",
+    "list_discriminators",
+    "list_generators",
+    "register",
+]
