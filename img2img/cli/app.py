@@ -1,0 +1,66 @@
+"""The Typer application and the options shared by every command."""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated
+
+import typer
+
+from img2img import __version__
+
+CONTEXT = {"help_option_names": ["-h", "--help"]}
+
+app = typer.Typer(
+    name="img2img",
+    help="Image-to-image translation with GANs: pix2pix, pix2pixHD and CycleGAN.",
+    context_settings=CONTEXT,
+    rich_markup_mode="rich",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"img2img {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit."),
+    ] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Log progress details (INFO level).")
+    ] = False,
+) -> None:
+    """Image-to-image translation with GANs: pix2pix, pix2pixHD and CycleGAN."""
+    _setup_logging(logging.INFO if verbose else logging.WARNING)
+
+
+def _setup_logging(level: int) -> None:
+    from rich.console import Console
+    from rich.logging import RichHandler
+
+    handler = RichHandler(console=Console(stderr=True), show_path=False, show_time=False)
+    logging.basicConfig(level=level, format="%(message)s", handlers=[handler], force=True)
+
+
+def _register_commands() -> None:
+    from img2img.cli import info, train, translate
+
+    app.add_typer(train.app, name="train")
+    app.command("translate", epilog=translate.EXAMPLES)(translate.translate)
+    app.command("info", epilog=info.EXAMPLES)(info.info)
+
+
+_register_commands()
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

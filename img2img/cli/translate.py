@@ -1,0 +1,86 @@
+"""``img2img translate --model CHECKPOINT|RUN_DIR IN OUT``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from img2img.cli.errors import fail, user_errors
+from img2img.config import PRECISIONS
+
+EXAMPLES = """\
+[bold]Examples[/]
+
+  img2img translate --model runs/facades_pix2pix photos/ out/
+
+  img2img translate --model runs/edges/checkpoints/latest.pt sketch.png sketch_out.png
+
+  img2img translate --model runs/facades_pix2pix in/ out/ --batch-size 16 --device cuda --precision bf16
+
+  img2img translate --model runs/facades_pix2pix in/ out/ --size 512 --ext .jpg --overwrite
+"""
+
+
+def translate(
+    inputs: Annotated[Path, typer.Argument(exists=True, help="An image, or a folder walked recursively.")],
+    output: Annotated[Path, typer.Argument(help="Output folder (mirrors IN), or a file when IN is one.")],
+    model: Annotated[Path, typer.Option("--model", "-m", exists=True, help="Checkpoint file or run directory.")],
+    batch_size: Annotated[int, typer.Option("--batch-size", help="Images per forward pass.")] = 8,
+    device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda, cuda:N or mps.")] = "auto",
+    precision: Annotated[str, typer.Option("--precision", help=f"{', '.join(PRECISIONS)}.")] = "fp32",
+    ext: Annotated[str, typer.Option("--ext", help="Output format by extension: .png, .jpg, .webp ...")] = ".png",
+    size: Annotated[int | None, typer.Option("--size", help="Resize inputs to SIZE x SIZE instead of padding.")] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the per-image dropout noise.")] = 0,
+    no_dropout: Annotated[bool, typer.Option("--no-dropout", help="Turn test-time dropout off.")] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing output files.")] = False,
+    threads: Annotated[int, typer.Option("--threads", help="Threads decoding and encoding images.")] = 2,
+) -> None:
+    """Translate an image or a folder of images with a trained generator.
+
+    Outputs keep each input's size (inputs are padded to what the network needs and cropped
+    back) and mirror the input folder's layout. Existing outputs are kept unless --overwrite.
+    """
+    from img2img.cli import show
+
+    with user_errors():
+        if batch_size < 1:
+            raise ValueError(f"--batch-size: {batch_size} is not valid; expected a number >= 1")
+        if size is not None and size < 1:
+            raise ValueError(f"--size: {size} is not valid; expected a number >= 1")
+        from img2img.config import check_choice, check_device
+
+        check_device(device)
+        check_choice("--precision", precision, PRECISIONS)
+        summary = _run(model, inputs, output, batch_size, device, precision, ext, size, seed,
+                       not no_dropout, overwrite, threads)
+    show.translated(summary, output)
+    if summary.failed:
+        raise typer.Exit(1)
+    if summary.written == 0 and summary.skipped == 0:
+        raise fail(f"{inputs}: no images found")
+
+
+def _run(model, inputs, output, batch_size, device, precision, ext, size, seed, dropout,
+         overwrite, threads):
+    from rich.progress import Progress
+
+    from img2img.engine.device import resolve_device
+    from img2img.infer.translate import plan_outputs, translate_files
+    from img2img.models import recipe_class
+    from img2img.models.loading import load_generator
+
+    target = resolve_device(device)
+    loaded = load_generator(model, target)
+    jobs = plan_outputs(inputs, output, ext=ext)
+    recipe = recipe_class(loaded.config.family)
+    with Progress(transient=True) as bar:
+        task = bar.add_task("translating", total=len(jobs))
+        return translate_files(
+            loaded.net, jobs, in_channels=loaded.in_channels, out_channels=loaded.out_channels,
+            size_multiple=loaded.size_multiple, batch_size=batch_size, device=target,
+            precision=precision, size=size, seed=seed, paper_mode=recipe.paper_test_mode,
+            dropout=dropout, overwrite=overwrite, num_threads=threads,
+            progress=lambda done, total: bar.update(task, completed=done, total=total),
+        )

@@ -1,0 +1,281 @@
+"""Finding images on disk and pairing A with B.
+
+Nothing here decodes an image, so listing a 100k-image dataset costs one directory walk.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TypeVar
+
+from img2img.data.extensions import is_image_file
+
+log = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
+
+KNOWN_PHASES: tuple[str, ...] = ("train", "val", "test")
+_SHOW = 5  # how many names a warning or error lists
+
+
+class DatasetLayoutError(ValueError):
+    """A dataset directory that holds no images in any accepted layout.
+
+    Attributes:
+        root: the dataset directory.
+        phase: the split asked for.
+    """
+
+    def __init__(self, message: str, root: Path, phase: str) -> None:
+        super().__init__(message)
+        self.root = root
+        self.phase = phase
+
+
+@dataclass(frozen=True)
+class Pair:
+    """One training example.
+
+    Attributes:
+        a: the A image, or the side-by-side AB image when ``b`` is None.
+        b: the B image; None for side-by-side layouts.
+        key: the relative stem (path inside its side's folder, without extension).
+    """
+
+    a: Path
+    b: Path | None
+    key: str
+
+
+@dataclass(frozen=True)
+class PairedFiles:
+    """The result of :func:`find_pairs`.
+
+    Attributes:
+        root: the dataset directory.
+        phase: the split (``train``, ``val``, ``test`` ...).
+        layout: which layout matched, e.g. ``"train/A + train/B"``.
+        pairs: the examples, sorted by key.
+        unpaired_a: A files without a B partner (empty for side-by-side layouts).
+        unpaired_b: B files without an A partner.
+    """
+
+    root: Path
+    phase: str
+    layout: str
+    pairs: list[Pair]
+    unpaired_a: list[Path] = field(default_factory=list)
+    unpaired_b: list[Path] = field(default_factory=list)
+
+    @property
+    def side_by_side(self) -> bool:
+        """True when each file holds A and B next to each other."""
+        return bool(self.pairs) and self.pairs[0].b is None
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+
+def find_images(root: str | os.PathLike[str], recursive: bool = True) -> list[Path]:
+    """All image files under ``root``, sorted; hidden files and folders are skipped.
+
+    Symbolic links to folders are followed (each real folder is visited once).
+
+    Raises:
+        NotADirectoryError: ``root`` is not a directory.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise NotADirectoryError(f"{root}: not a directory; expected a folder of images")
+    found: list[Path] = []
+    if not recursive:
+        with os.scandir(root) as entries:
+            found = [
+                Path(e.path)
+                for e in entries
+                if not e.name.startswith(".") and is_image_file(e.name) and e.is_file()
+            ]
+        return sorted(found)
+    visited: set[tuple[int, int]] = set()
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+        stat = os.stat(dirpath)
+        if (stat.st_dev, stat.st_ino) in visited:
+            dirnames[:] = []
+            continue
+        visited.add((stat.st_dev, stat.st_ino))
+        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+        found.extend(
+            Path(dirpath, name)
+            for name in filenames
+            if not name.startswith(".") and is_image_file(name)
+        )
+    return sorted(found)
+
+
+def accepted_layouts(root: str | os.PathLike[str], phase: str) -> list[str]:
+    """The layouts :func:`find_pairs` accepts, spelled out for ``root`` and ``phase``."""
+    name = Path(root).name or Path(root).resolve().name
+    return [
+        f"{name}/{phase}/*.jpg (A|B side by side)",
+        f"{name}/{phase}/A + {name}/{phase}/B",
+        f"{name}/A/{phase} + {name}/B/{phase}",
+        f"{name}/{phase}A + {name}/{phase}B",
+        f"{name}/{phase}_A + {name}/{phase}_B",
+        f"{name}/A + {name}/B (no {phase} folder)",
+        f"{name}/*.jpg (A|B side by side, no {phase} folder)",
+    ]
+
+
+def find_pairs(root: str | os.PathLike[str], phase: str) -> PairedFiles:
+    """Find the ``phase`` split of a paired dataset and match A files with B files.
+
+    Layouts are tried in the order of :func:`accepted_layouts`. Two-folder layouts pair files by
+    relative stem, so ``A/x/1.png`` pairs with ``B/x/1.jpg``; files without a partner are logged
+    as a warning and returned in ``unpaired_a`` / ``unpaired_b``.
+
+    Raises:
+        DatasetLayoutError: ``root`` is missing, holds no images in any accepted layout, or its A
+            and B folders share no file names.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise _layout_error(f"dataset directory {root} does not exist", root, phase)
+    phase_dir = root / phase
+
+    if phase_dir.is_dir() and not _has_ab(phase_dir):
+        images = find_images(phase_dir)
+        if images:
+            return _side_by_side(root, phase, phase_dir, images, f"{phase}/*")
+
+    two_folder = [
+        (f"{phase}/A + {phase}/B", phase_dir / "A", phase_dir / "B"),
+        (f"A/{phase} + B/{phase}", root / "A" / phase, root / "B" / phase),
+        (f"{phase}A + {phase}B", root / f"{phase}A", root / f"{phase}B"),
+        (f"{phase}_A + {phase}_B", root / f"{phase}_A", root / f"{phase}_B"),
+    ]
+    if not phase_dir.exists() and _has_ab(root) and not _has_phase_dirs(root / "A", phase):
+        two_folder.append(("A + B", root / "A", root / "B"))
+    for layout, dir_a, dir_b in two_folder:
+        if dir_a.is_dir() and dir_b.is_dir():
+            files_a, files_b = find_images(dir_a), find_images(dir_b)
+            if files_a or files_b:
+                return _pair_folders(root, phase, layout, dir_a, dir_b, files_a, files_b)
+
+    if not phase_dir.exists():
+        images = find_images(root, recursive=False)
+        if images:
+            return _side_by_side(root, phase, root, images, "*")
+
+    raise _layout_error(f"no images for phase {phase!r} under {root}", root, phase)
+
+
+def split_ab(image: _T, source: str | os.PathLike[str] | None = None) -> tuple[_T, _T]:
+    """Cut a side-by-side image ``(..., H, W)`` into its left (A) and right (B) halves.
+
+    Args:
+        image: a tensor or array whose last dimension is the width.
+        source: the file it came from, named in the error message.
+
+    Raises:
+        ValueError: the width is odd, so the halves cannot be equal.
+    """
+    width = image.shape[-1]
+    if width % 2:
+        name = source if source is not None else "side-by-side image"
+        raise ValueError(
+            f"{name}: width {width} is odd; expected an even width holding the A and B halves "
+            "side by side at equal size"
+        )
+    half = width // 2
+    return image[..., :half], image[..., half:]
+
+
+
+def _has_ab(folder: Path) -> bool:
+    return (folder / "A").is_dir() and (folder / "B").is_dir()
+
+
+def _has_phase_dirs(folder: Path, phase: str) -> bool:
+    names = {*KNOWN_PHASES, phase}
+    return any((folder / name).is_dir() for name in names)
+
+
+def _relative_key(path: Path, base: Path) -> str:
+    return path.relative_to(base).with_suffix("").as_posix()
+
+
+def _side_by_side(
+    root: Path, phase: str, base: Path, images: list[Path], layout: str
+) -> PairedFiles:
+    pairs = [Pair(a=p, b=None, key=_relative_key(p, base)) for p in images]
+    log.debug("%s: %d side-by-side images for phase %r", root, len(pairs), phase)
+    return PairedFiles(root=root, phase=phase, layout=f"{layout} (A|B side by side)", pairs=pairs)
+
+
+def _index_by_key(base: Path, files: Sequence[Path]) -> dict[str, Path]:
+    index: dict[str, Path] = {}
+    for path in files:
+        key = _relative_key(path, base)
+        if key in index:
+            log.warning(
+                "%s: %s and %s share the name %r; using %s",
+                base, index[key].name, path.name, key, index[key].name,
+            )
+            continue
+        index[key] = path
+    return index
+
+
+def _pair_folders(
+    root: Path,
+    phase: str,
+    layout: str,
+    dir_a: Path,
+    dir_b: Path,
+    files_a: list[Path],
+    files_b: list[Path],
+) -> PairedFiles:
+    index_a, index_b = _index_by_key(dir_a, files_a), _index_by_key(dir_b, files_b)
+    keys = sorted(index_a.keys() & index_b.keys())
+    unpaired_a = sorted(index_a[k] for k in index_a.keys() - index_b.keys())
+    unpaired_b = sorted(index_b[k] for k in index_b.keys() - index_a.keys())
+    if not keys:
+        raise DatasetLayoutError(
+            f"{dir_a} and {dir_b} share no file names ({len(files_a)} and {len(files_b)} images); "
+            "expected A and B files with the same relative name, extensions may differ "
+            f"(A has {_first_names(files_a, dir_a)}; B has {_first_names(files_b, dir_b)})",
+            root,
+            phase,
+        )
+    sides = (("A", unpaired_a, dir_a, dir_b), ("B", unpaired_b, dir_b, dir_a))
+    for side, unpaired, base, other in sides:
+        if unpaired:
+            log.warning(
+                "%s: %d %s file(s) have no partner in %s and are left out (first: %s)",
+                base, len(unpaired), side, other, _first_names(unpaired, base),
+            )
+    pairs = [Pair(a=index_a[k], b=index_b[k], key=k) for k in keys]
+    return PairedFiles(
+        root=root,
+        phase=phase,
+        layout=layout,
+        pairs=pairs,
+        unpaired_a=unpaired_a,
+        unpaired_b=unpaired_b,
+    )
+
+
+def _first_names(files: Sequence[Path], base: Path) -> str:
+    if not files:
+        return "none"
+    shown = ", ".join(p.relative_to(base).as_posix() for p in files[:_SHOW])
+    return shown + (", ..." if len(files) > _SHOW else "")
+
+
+def _layout_error(message: str, root: Path, phase: str) -> DatasetLayoutError:
+    expected = ", ".join(accepted_layouts(root, phase))
+    return DatasetLayoutError(f"{message}; expected one of: {expected}", root, phase)

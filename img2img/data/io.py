@@ -1,0 +1,315 @@
+"""Image files in and out: the project's one reader and one writer.
+
+:func:`read_image` turns any supported file (8/16/32-bit, gray, palette, alpha, CMYK, EXIF-rotated)
+into a float32 ``C x H x W`` tensor in ``[0, 1]``; :func:`write_image` writes such a tensor (or an
+``H x W x C`` array) atomically.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import tempfile
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from PIL import ExifTags, Image, ImageOps
+
+from img2img.data.extensions import IMAGE_EXTENSIONS, is_image_file
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "IMAGE_EXTENSIONS",
+    "LUMA_WEIGHTS",
+    "ImageReadError",
+    "is_image_file",
+    "read_image",
+    "to_channels",
+    "write_image",
+]
+
+# ITU-R BT.601 luma weights, the ones PIL's "L" conversion uses.
+LUMA_WEIGHTS: tuple[float, float, float] = (0.299, 0.587, 0.114)
+
+_WRITE_FORMATS = {
+    ".png": "PNG",
+    ".jpg": "JPEG",
+    ".jpeg": "JPEG",
+    ".webp": "WEBP",
+    ".bmp": "BMP",
+    ".tif": "TIFF",
+    ".tiff": "TIFF",
+    ".ppm": "PPM",
+    ".pgm": "PPM",
+}
+_SIXTEEN_BIT_SUFFIXES = (".png", ".tif", ".tiff")
+_INT32_MAX = float(np.iinfo(np.int32).max)
+
+
+class ImageReadError(OSError, ValueError):
+    """A file that could not be read as an image.
+
+    Attributes:
+        path: the file.
+        reason: what went wrong, in words.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], reason: str) -> None:
+        self.path = Path(path)
+        self.reason = reason
+        super().__init__(f"cannot read image {self.path}: {reason}")
+
+    def __str__(self) -> str:
+        return f"cannot read image {self.path}: {self.reason}"
+
+    def __reduce__(self) -> tuple[type, tuple[Path, str]]:
+        return (type(self), (self.path, self.reason))
+
+
+def read_image(path: str | os.PathLike[str], channels: int = 3) -> torch.Tensor:
+    """Read an image file as a float32 ``channels x H x W`` tensor in ``[0, 1]``.
+
+    Alpha is dropped (not composited), palettes are expanded (transparent entries keep their
+    colour), EXIF orientation is applied, 16-bit data is scaled by 65535, 32-bit integer data by
+    65535 when it fits in 16 bits (16-bit PNGs opened as mode ``I``) and by the int32 maximum
+    otherwise, float data is clamped to ``[0, 1]``. Colour becomes gray with BT.601 luma; gray
+    becomes colour by repetition.
+
+    Args:
+        path: the image file.
+        channels: 1 (gray) or 3 (RGB).
+
+    Raises:
+        ImageReadError: the file is missing, truncated, not an image or too large to decode.
+        ValueError: ``channels`` is not 1 or 3.
+    """
+    if channels not in (1, 3):
+        raise ValueError(f"channels: {channels!r} is not valid; expected 1 (gray) or 3 (RGB)")
+    path = Path(path)
+    try:
+        with Image.open(path) as img:
+            sixteen_bit_colour = _is_16bit_colour(img)  # the tile list is gone after load()
+            img.load()
+            array = _decode(img, path, sixteen_bit_colour)
+    except ImageReadError:
+        raise
+    except FileNotFoundError as exc:
+        raise ImageReadError(path, "no such file") from exc
+    except Image.UnidentifiedImageError as exc:
+        raise ImageReadError(path, "not an image file, or a format PIL cannot open") from exc
+    except Image.DecompressionBombError as exc:
+        raise ImageReadError(path, f"refused as a possible decompression bomb ({exc})") from exc
+    except Exception as exc:  # every decoder failure becomes one error type naming the file
+        raise ImageReadError(path, f"{type(exc).__name__}: {exc}") from exc
+    return to_channels(_to_chw_float(array), channels)
+
+
+def to_channels(image: torch.Tensor, channels: int) -> torch.Tensor:
+    """Convert a ``C x H x W`` image with C in (1, 3) to ``channels`` (1 or 3) channels.
+
+    3 -> 1 uses BT.601 luma, 1 -> 3 repeats the plane; equal counts return ``image`` itself.
+    """
+    have = image.shape[0]
+    if have == channels:
+        return image
+    if have == 3 and channels == 1:
+        r, g, b = LUMA_WEIGHTS
+        return (image[0:1] * r + image[1:2] * g + image[2:3] * b).clamp_(0.0, 1.0)
+    if have == 1 and channels == 3:
+        return image.repeat(3, 1, 1)
+    raise ValueError(
+        f"cannot convert an image with {have} channels to {channels}; expected 1 or 3 channels"
+    )
+
+
+def _decode(img: Image.Image, path: Path, sixteen_bit_colour: bool) -> np.ndarray:
+    """Decode a loaded PIL image into an ``H x W x C`` float32 or uint8 array (C in 1, 3)."""
+    orientation = img.getexif().get(ExifTags.Base.Orientation, 1)
+    if sixteen_bit_colour:
+        return _apply_orientation(_decode_16bit_colour(path), orientation)
+    if orientation not in (1, None):
+        img = ImageOps.exif_transpose(img)
+    mode = img.mode
+    if mode == "P":
+        img = img.convert("RGBA" if "transparency" in img.info else "RGB")
+        mode = img.mode
+    elif mode == "1":
+        img = img.convert("L")
+        mode = "L"
+    elif mode not in ("RGB", "RGBA", "L", "LA", "F", "I") and not mode.startswith("I;16"):
+        img = img.convert("RGB")  # CMYK, YCbCr, LAB, HSV, PA, La ...
+        mode = "RGB"
+
+    array = np.asarray(img)
+    if mode in ("RGBA", "LA"):
+        array = array[..., :-1]
+    if mode.startswith("I;16"):
+        array = array.astype(np.float32) / np.float32(65535.0)
+    elif mode == "I":
+        array = _scale_int32(array, img.format)
+    elif mode == "F":
+        array = np.nan_to_num(array.astype(np.float32, copy=False), nan=0.0)
+        array = np.clip(array, 0.0, 1.0)
+    if array.ndim == 2:
+        array = array[..., None]
+    return array
+
+
+def _is_16bit_colour(img: Image.Image) -> bool:
+    """PIL reduces 16-bit-per-channel colour to 8 bits; detect it from the raw tile mode."""
+    if img.mode not in ("RGB", "RGBA") or not getattr(img, "tile", None):
+        return False
+    args = img.tile[0].args
+    rawmode = args[0] if isinstance(args, tuple) else args
+    return isinstance(rawmode, str) and ";16" in rawmode
+
+
+def _decode_16bit_colour(path: Path) -> np.ndarray:
+    data = np.fromfile(path, dtype=np.uint8)
+    array = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    if array is None or array.dtype != np.uint16 or array.ndim != 3:
+        raise ImageReadError(path, "16-bit colour data could not be decoded")
+    rgb = array[..., 2::-1]  # BGR(A) -> RGB, alpha dropped
+    return rgb.astype(np.float32) / np.float32(65535.0)
+
+
+def _apply_orientation(array: np.ndarray, orientation: int | None) -> np.ndarray:
+    """Apply an EXIF orientation (1-8) to an ``H x W x C`` array."""
+    ops = {
+        2: lambda a: a[:, ::-1],
+        3: lambda a: a[::-1, ::-1],
+        4: lambda a: a[::-1],
+        5: lambda a: a.transpose(1, 0, 2),
+        6: lambda a: np.rot90(a, -1),
+        7: lambda a: a.transpose(1, 0, 2)[::-1, ::-1],
+        8: lambda a: np.rot90(a, 1),
+    }
+    op = ops.get(orientation or 1)
+    return np.ascontiguousarray(op(array)) if op else array
+
+
+def _scale_int32(array: np.ndarray, fmt: str | None) -> np.ndarray:
+    """Mode ``I``: 16-bit data stored in 32 bits maps by 65535, true 32-bit data by int32 max."""
+    values = array.astype(np.float32)
+    if fmt == "PNG" or (array.size and array.min() >= 0 and array.max() <= 65535):
+        scale = 65535.0
+    else:
+        scale = _INT32_MAX
+    return np.clip(values / np.float32(scale), 0.0, 1.0)
+
+
+def _to_chw_float(array: np.ndarray) -> torch.Tensor:
+    """``H x W x C`` uint8 or float32 -> contiguous float32 ``C x H x W`` in ``[0, 1]``."""
+    height, width, channels = array.shape
+    out = torch.empty((channels, height, width), dtype=torch.float32)
+    out.numpy()[...] = array.transpose(2, 0, 1)  # one converting copy, no per-pixel Python
+    if array.dtype == np.uint8:
+        out.div_(255.0)
+    return out
+
+
+def write_image(
+    path: str | os.PathLike[str],
+    image: torch.Tensor | np.ndarray,
+    bits: int = 8,
+    quality: int = 95,
+) -> Path:
+    """Write an image atomically (temp file in the same folder, fsync, rename).
+
+    Args:
+        path: destination; the extension picks the format (PNG, JPEG, WEBP, BMP, TIFF, PPM/PGM).
+            Missing parent folders are created.
+        image: a torch tensor ``C x H x W`` or ``H x W``, or a numpy array ``H x W x C`` or
+            ``H x W``, with C in (1, 3). Floats are read as ``[0, 1]`` (clamped); uint8 and
+            uint16 arrays are taken as they are.
+        bits: 8, or 16 for PNG/TIFF.
+        quality: JPEG/WEBP quality (1-100).
+
+    Returns:
+        The written path.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in _WRITE_FORMATS:
+        raise ValueError(
+            f"{path}: cannot write {suffix or 'files without an extension'}; expected one of: "
+            f"{', '.join(sorted(_WRITE_FORMATS))}"
+        )
+    if bits not in (8, 16):
+        raise ValueError(f"bits: {bits!r} is not valid; expected 8 or 16")
+    if bits == 16 and suffix not in _SIXTEEN_BIT_SUFFIXES:
+        raise ValueError(
+            f"{path}: 16-bit output needs one of {', '.join(_SIXTEEN_BIT_SUFFIXES)}, not {suffix}"
+        )
+    array = _quantize(_as_hwc(image, path), bits, path)
+    data = _encode(array, suffix, quality)
+    _atomic_write(path, data)
+    return path
+
+
+def _as_hwc(image: torch.Tensor | np.ndarray, path: Path) -> np.ndarray:
+    if isinstance(image, torch.Tensor):
+        tensor = image.detach().cpu()
+        if tensor.ndim == 3:
+            tensor = tensor.permute(1, 2, 0)
+        array = tensor.numpy()
+    else:
+        array = np.asarray(image)
+    if array.ndim == 2:
+        array = array[..., None]
+    if array.ndim != 3 or array.shape[2] not in (1, 3):
+        raise ValueError(
+            f"{path}: image of shape {tuple(image.shape)} cannot be written; expected C x H x W "
+            "(tensor) or H x W x C (array) with 1 or 3 channels, or H x W"
+        )
+    return array
+
+
+def _quantize(array: np.ndarray, bits: int, path: Path) -> np.ndarray:
+    target = np.uint8 if bits == 8 else np.uint16
+    if array.dtype == target:
+        return array
+    if array.dtype.kind == "f":
+        top = 255.0 if bits == 8 else 65535.0
+        scaled = np.clip(np.nan_to_num(array.astype(np.float32), nan=0.0), 0.0, 1.0) * top
+        return np.rint(scaled).astype(target)
+    raise ValueError(
+        f"{path}: cannot write {array.dtype} data with bits={bits}; expected floats in [0, 1] "
+        f"or {np.dtype(target).name}"
+    )
+
+
+def _encode(array: np.ndarray, suffix: str, quality: int) -> bytes:
+    if array.dtype == np.uint16:
+        # PIL has no 16-bit colour; OpenCV writes 16-bit gray and colour PNG/TIFF.
+        bgr = array[..., ::-1] if array.shape[2] == 3 else array[..., 0]
+        ok, buf = cv2.imencode(suffix, np.ascontiguousarray(bgr))
+        if not ok:
+            raise OSError(f"encoding a 16-bit {suffix} image failed")
+        return buf.tobytes()
+    pil = Image.fromarray(array[..., 0] if array.shape[2] == 1 else array)
+    fmt = _WRITE_FORMATS[suffix]
+    options: dict[str, object] = {}
+    if fmt in ("JPEG", "WEBP"):
+        options["quality"] = quality
+    buffer = io.BytesIO()
+    pil.save(buffer, format=fmt, **options)
+    return buffer.getvalue()
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

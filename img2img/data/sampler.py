@@ -1,0 +1,171 @@
+"""Reproducible sample order: a sampler of ``(index, sample_seed)`` and the loader around it.
+
+The permutation of an epoch and the seed of each sample are pure functions of
+``(seed, epoch, position)``, computed from a local generator: the order is the same with 0 or 8
+workers, on 1 or N processes, and a run resumed mid-epoch sees exactly the samples it would have.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from img2img.data.seeding import mix_seed
+
+
+class EpochSampler(Sampler[tuple[int, int]]):
+    """Yield ``(index, sample_seed)`` for one epoch at a time.
+
+    Args:
+        num_samples: size of the dataset.
+        seed: run seed; with the epoch it fixes the order and the per-sample seeds.
+        shuffle: permute each epoch (otherwise 0, 1, 2, ...).
+        drop_last: with several replicas, drop the tail that does not divide evenly instead of
+            repeating samples to fill it.
+        num_replicas: number of data-parallel processes sharing the epoch.
+        rank: this process's share, ``0 <= rank < num_replicas``.
+    """
+
+    def __init__(
+        self,
+        num_samples: int,
+        seed: int = 0,
+        shuffle: bool = True,
+        drop_last: bool = False,
+        num_replicas: int = 1,
+        rank: int = 0,
+    ) -> None:
+        if num_samples < 1:
+            raise ValueError(f"num_samples: {num_samples!r} is not valid; expected >= 1")
+        if num_replicas < 1 or not 0 <= rank < num_replicas:
+            raise ValueError(
+                f"rank {rank!r} / num_replicas {num_replicas!r} are not valid; "
+                "expected num_replicas >= 1 and 0 <= rank < num_replicas"
+            )
+        if drop_last and num_samples < num_replicas:
+            raise ValueError(
+                f"num_samples {num_samples} is smaller than num_replicas {num_replicas}; "
+                "expected at least one sample per replica with drop_last"
+            )
+        self.num_samples = num_samples
+        self.seed = seed
+        self.shuffle = shuffle
+        self.drop_last = drop_last
+        self.num_replicas = num_replicas
+        self.rank = rank
+        self.epoch = 0
+        self.start = 0
+
+    @property
+    def samples_per_replica(self) -> int:
+        """Samples this replica sees in a whole epoch."""
+        if self.drop_last:
+            return self.num_samples // self.num_replicas
+        return math.ceil(self.num_samples / self.num_replicas)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Select the epoch; moving to another epoch clears the start offset."""
+        if epoch < 0:
+            raise ValueError(f"epoch: {epoch!r} is not valid; expected >= 0")
+        if epoch != self.epoch:
+            self.start = 0
+        self.epoch = epoch
+
+    def set_start(self, position: int) -> None:
+        """Skip the first ``position`` samples of this epoch (exact resume mid-epoch)."""
+        if not 0 <= position <= self.samples_per_replica:
+            raise ValueError(
+                f"start position {position!r} is not valid; expected 0 <= position <= "
+                f"{self.samples_per_replica} (samples per epoch)"
+            )
+        self.start = position
+
+    def indices(self) -> list[int]:
+        """This replica's dataset indices for the current epoch, from position 0."""
+        if self.shuffle:
+            generator = torch.Generator().manual_seed(mix_seed(self.seed, self.epoch))
+            order = torch.randperm(self.num_samples, generator=generator).tolist()
+        else:
+            order = list(range(self.num_samples))
+        total = self.samples_per_replica * self.num_replicas
+        if total > len(order):
+            repeats = math.ceil((total - len(order)) / len(order))
+            order += (order * repeats)[: total - len(order)]
+        return order[:total][self.rank :: self.num_replicas]
+
+    def sample_seed(self, position: int) -> int:
+        """The augmentation seed of this replica's ``position``-th sample of the epoch."""
+        global_position = position * self.num_replicas + self.rank
+        return mix_seed(self.seed, self.epoch, global_position)
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        indices = self.indices()
+        for position in range(self.start, len(indices)):
+            yield indices[position], self.sample_seed(position)
+
+    def __len__(self) -> int:
+        return self.samples_per_replica - self.start
+
+
+def worker_init(worker_id: int) -> None:
+    """Keep each loader worker to one thread so workers do not fight the trainer for cores."""
+    del worker_id
+    torch.set_num_threads(1)
+    try:
+        import cv2
+
+        cv2.setNumThreads(1)
+    except ImportError:  # pragma: no cover - cv2 is a dependency
+        pass
+
+
+def make_loader(
+    dataset: Dataset,
+    batch_size: int,
+    num_workers: int,
+    seed: int,
+    shuffle: bool = True,
+    pin_memory: bool = False,
+    drop_last: bool = False,
+    num_replicas: int = 1,
+    rank: int = 0,
+    prefetch_factor: int = 2,
+) -> tuple[DataLoader, EpochSampler]:
+    """A DataLoader over ``dataset`` driven by an :class:`EpochSampler`.
+
+    Workers (when ``num_workers > 0``) are persistent, prefetch ``prefetch_factor`` batches each
+    and run single-threaded. Call ``sampler.set_epoch(e)`` before each epoch and
+    ``sampler.set_start(k)`` to resume after ``k`` samples.
+
+    Returns:
+        ``(loader, sampler)``.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size: {batch_size!r} is not valid; expected >= 1")
+    if num_workers < 0:
+        raise ValueError(f"num_workers: {num_workers!r} is not valid; expected >= 0")
+    sampler = EpochSampler(
+        len(dataset),  # type: ignore[arg-type]
+        seed,
+        shuffle=shuffle,
+        drop_last=drop_last,
+        num_replicas=num_replicas,
+        rank=rank,
+    )
+    workers = num_workers > 0
+    loader = DataLoader(
+        dataset,
+        batch_size=batch_size,
+        sampler=sampler,
+        num_workers=num_workers,
+        pin_memory=pin_memory,
+        drop_last=drop_last,
+        persistent_workers=workers,
+        prefetch_factor=prefetch_factor if workers else None,
+        worker_init_fn=worker_init if workers else None,
+        generator=torch.Generator().manual_seed(mix_seed(seed, 0x10AD)),
+    )
+    return loader, sampler

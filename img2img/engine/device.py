@@ -1,0 +1,81 @@
+"""Device and numeric precision, resolved from configuration strings."""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from img2img.config import ConfigError
+
+_DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` picks CUDA, then MPS, then CPU; explicit devices are checked to exist."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    device = torch.device(name)
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ConfigError(f"device: {name!r} requested but CUDA is not available; use cpu or auto")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise ConfigError(
+                f"device: {name!r} does not exist; this machine has "
+                f"{torch.cuda.device_count()} CUDA device(s) (cuda:0 .. "
+                f"cuda:{torch.cuda.device_count() - 1})"
+            )
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError(f"device: {name!r} requested but MPS is not available; use cpu or auto")
+    return device
+
+
+@dataclass
+class Precision:
+    """Autocast and loss scaling for one device.
+
+    One :class:`torch.amp.GradScaler` serves every optimizer (fp16 only): scale each loss,
+    step each optimizer through :meth:`step`, then call :meth:`update` once per iteration.
+    """
+
+    name: str
+    device: torch.device
+
+    def __post_init__(self) -> None:
+        if self.name not in _DTYPES:
+            raise ConfigError(f"precision: {self.name!r} is not valid; expected one of: fp32, bf16, fp16")
+        self.dtype = _DTYPES[self.name]
+        enabled = self.name == "fp16"
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=enabled) if enabled else None
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        """Context for forward passes (a no-op in fp32)."""
+        if self.dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.dtype)
+
+    def backward(self, loss: Tensor) -> None:
+        (self.scaler.scale(loss) if self.scaler else loss).backward()
+
+    def step(self, optimizer: torch.optim.Optimizer) -> None:
+        if self.scaler:
+            self.scaler.step(optimizer)
+        else:
+            optimizer.step()
+
+    def update(self) -> None:
+        if self.scaler:
+            self.scaler.update()
+
+    def state_dict(self) -> dict | None:
+        return self.scaler.state_dict() if self.scaler else None
+
+    def load_state_dict(self, state: dict | None) -> None:
+        if self.scaler and state:
+            self.scaler.load_state_dict(state)

@@ -1,0 +1,52 @@
+"""Describe a checkpoint or run directory without building any network."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from img2img.engine.checkpoint import CheckpointError, FORMAT, resolve_checkpoint
+from img2img.engine.rundir import CONFIG_FILE
+
+
+def _architecture(config: dict[str, Any]) -> str:
+    model = config.get("model", {})
+    parts = [f"{k} {model[k]}" for k in ("netG", "netD", "ngf", "ndf", "norm") if k in model]
+    return ", ".join(parts)
+
+
+def describe(path: str | os.PathLike) -> dict[str, Any]:
+    """Family, architecture, step, parameter counts and config of a checkpoint or run."""
+    path = Path(path)
+    if path.is_dir() and not (path / "checkpoints").is_dir():
+        config_file = path / CONFIG_FILE
+        if not config_file.is_file():
+            raise CheckpointError(f"{path}: not a run directory (no {CONFIG_FILE}) nor a checkpoint")
+        config = json.loads(config_file.read_text(encoding="utf-8"))
+        return {"source": str(path), "family": config["family"], "step": 0,
+                "architecture": _architecture(config), "config": config}
+    file = resolve_checkpoint(path)
+    try:
+        data = torch.load(file, map_location="cpu", weights_only=True, mmap=True)
+    except Exception as exc:  # noqa: BLE001 - any failure means "not a checkpoint"
+        raise CheckpointError(f"{file}: cannot be read as a checkpoint ({exc})") from exc
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise CheckpointError(f"{file}: not an img2img checkpoint (expected format {FORMAT!r})")
+    params = {
+        name: sum(t.numel() for k, t in sd.items() if not k.endswith(("running_mean", "running_var", "num_batches_tracked")))
+        for name, sd in data["nets"].items()
+    }
+    return {
+        "source": str(file),
+        "family": data["family"],
+        "architecture": _architecture(data["config"]),
+        "step": data["step"],
+        "epoch": data["epoch"],
+        "format_version": data["format_version"],
+        "parameters": params,
+        "config": data["config"],
+    }

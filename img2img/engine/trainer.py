@@ -1,0 +1,225 @@
+"""The training loop shared by every model family.
+
+The trainer drives a :class:`~img2img.models.base.Recipe` over a dataset: data order, epochs,
+logging, sample grids, checkpoints and exact resume. It knows nothing about any one family.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.utils.data import Dataset, default_collate
+
+from img2img.data.sampler import make_loader
+from img2img.engine.checkpoint import load_checkpoint, save_checkpoint
+from img2img.engine.progress import NullReporter, Reporter
+from img2img.engine.rng import rng_state, set_rng_state
+from img2img.engine.rundir import RunDir
+from img2img.engine.samples import save_grid
+from img2img.models.base import Recipe
+
+log = logging.getLogger(__name__)
+
+SAMPLE_ROWS = 4
+SAMPLE_SEED = 0
+
+
+@dataclass
+class Position:
+    """Where training is: optimisation steps done, current epoch and steps into it."""
+
+    step: int = 0
+    epoch: int = 0
+    epoch_step: int = 0
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """What :meth:`Trainer.fit` returns."""
+
+    step: int
+    epoch: int
+    seconds: float
+    checkpoint: Path
+    last_losses: dict[str, float]
+
+
+class Trainer:
+    """Trains ``recipe`` on ``dataset``, writing into ``run``."""
+
+    def __init__(
+        self,
+        recipe: Recipe,
+        dataset: Dataset,
+        run: RunDir,
+        *,
+        num_workers: int = 0,
+        reporter: Reporter | None = None,
+    ) -> None:
+        self.recipe = recipe
+        self.dataset = dataset
+        self.run = run
+        self.cfg = recipe.config.train
+        self.reporter = reporter or NullReporter()
+        self.position = Position()
+        self.loader, self.sampler = make_loader(
+            dataset,
+            batch_size=self.cfg.batch_size,
+            num_workers=num_workers,
+            seed=self.cfg.seed,
+            shuffle=True,
+            pin_memory=recipe.device.type == "cuda",
+        )
+        self.steps_per_epoch = len(self.loader)
+        if self.steps_per_epoch == 0:
+            raise ValueError("the dataset is empty: no batch can be formed")
+
+    # --- state --------------------------------------------------------------------------------
+    def checkpoint_payload(self) -> dict[str, Any]:
+        return {
+            "family": self.recipe.family,
+            "config": self.recipe.config.to_dict(),
+            "step": self.position.step,
+            "epoch": self.position.epoch,
+            "epoch_step": self.position.epoch_step,
+            "rng": rng_state(),
+            **self.recipe.state_dict(),
+        }
+
+    def save(self) -> Path:
+        """Write the latest checkpoint atomically."""
+        path = save_checkpoint(self.run.latest_checkpoint, self.checkpoint_payload())
+        log.info("checkpoint written: %s (step %d)", path, self.position.step)
+        return path
+
+    def resume(self, checkpoint: str | Path | dict[str, Any]) -> None:
+        """Restore networks, optimizers, schedules, RNG and data position from ``checkpoint``.
+
+        ``checkpoint`` is a path (file or run directory) or an already loaded checkpoint dict.
+        """
+        data = checkpoint if isinstance(checkpoint, dict) else load_checkpoint(checkpoint)
+        if data["family"] != self.recipe.family:
+            raise ValueError(
+                f"checkpoint holds a {data['family']} run; cannot resume it as {self.recipe.family}"
+            )
+        self.recipe.load_state_dict(data)
+        self.position = Position(data["step"], data["epoch"], data["epoch_step"])
+        set_rng_state(data["rng"])
+        log.info("resumed from step %d (epoch %d)", self.position.step, self.position.epoch)
+
+    # --- loop ---------------------------------------------------------------------------------
+    @property
+    def total_steps(self) -> int:
+        planned = self.cfg.total_epochs * self.steps_per_epoch
+        return min(planned, self.cfg.max_steps) if self.cfg.max_steps else planned
+
+    def _done(self) -> bool:
+        pos = self.position
+        return pos.step >= self.total_steps or pos.epoch >= self.cfg.total_epochs
+
+    def fit(self) -> TrainResult:
+        """Train until ``max_steps`` or the last epoch; always ends with a checkpoint."""
+        started = time.perf_counter()
+        sample_batch = self._sample_batch()
+        self.reporter.start(self.total_steps, self.position.step)
+        window = _Window()
+        last: dict[str, float] = {}
+        self.recipe.train(True)
+        try:
+            while not self._done():
+                self.sampler.set_epoch(self.position.epoch)
+                self.sampler.set_start(self.position.epoch_step * self.cfg.batch_size)
+                for batch in self.loader:
+                    losses = self.recipe.train_step(batch)
+                    self.position.step += 1
+                    self.position.epoch_step += 1
+                    window.add(losses, _batch_size(batch))
+                    last = self._after_step(window, sample_batch) or last
+                    if self.position.step >= self.total_steps:
+                        break
+                if self.position.epoch_step >= self.steps_per_epoch:
+                    self.recipe.end_epoch()
+                    self.position.epoch += 1
+                    self.position.epoch_step = 0
+        except KeyboardInterrupt:
+            self.reporter.message(f"interrupted: saving a checkpoint at step {self.position.step}")
+            self.save()
+            raise
+        finally:
+            self.reporter.close()
+        if window.count:
+            last = self._log(window)
+        path = self.save()
+        return TrainResult(
+            self.position.step, self.position.epoch, time.perf_counter() - started, path, last
+        )
+
+    def _after_step(self, window: _Window, sample_batch: dict) -> dict[str, float] | None:
+        step = self.position.step
+        logged = None
+        if step % self.cfg.log_every == 0:
+            logged = self._log(window)
+        if step % self.cfg.sample_every == 0:
+            self._write_samples(sample_batch)
+        if step % self.cfg.checkpoint_every == 0:
+            self.save()
+        return logged
+
+    def _log(self, window: _Window) -> dict[str, float]:
+        losses, images_per_s = window.flush()
+        record = {
+            "step": self.position.step,
+            "epoch": self.position.epoch,
+            "lr": self.recipe.learning_rate,
+            "images_per_s": images_per_s,
+            "time": time.time(),
+            **losses,
+        }
+        self.run.append_metrics(record)
+        self.reporter.update(self.position.step, self.position.epoch, losses, images_per_s)
+        return losses
+
+    def _sample_batch(self) -> dict:
+        count = min(SAMPLE_ROWS, len(self.dataset))
+        return default_collate([self.dataset[(i, SAMPLE_SEED)] for i in range(count)])
+
+    def _write_samples(self, batch: dict) -> None:
+        columns = self.recipe.sample(batch)
+        path = save_grid(self.run.samples / f"step_{self.position.step:08d}.png", columns)
+        log.info("samples written: %s", path)
+
+
+class _Window:
+    """Losses and throughput accumulated between two log lines."""
+
+    def __init__(self) -> None:
+        self._reset()
+
+    def _reset(self) -> None:
+        self.sums: dict[str, torch.Tensor] = {}
+        self.count = 0
+        self.images = 0
+        self.started = time.perf_counter()
+
+    def add(self, losses: dict[str, torch.Tensor], images: int) -> None:
+        for k, v in losses.items():
+            self.sums[k] = self.sums[k] + v if k in self.sums else v.clone()
+        self.count += 1
+        self.images += images
+
+    def flush(self) -> tuple[dict[str, float], float]:
+        elapsed = max(time.perf_counter() - self.started, 1e-9)
+        means = {k: float(v) / self.count for k, v in self.sums.items()}
+        ips = self.images / elapsed
+        self._reset()
+        return {k: (v if math.isfinite(v) else float("nan")) for k, v in means.items()}, ips
+
+
+def _batch_size(batch: dict) -> int:
+    return next(v.shape[0] for v in batch.values() if isinstance(v, torch.Tensor))

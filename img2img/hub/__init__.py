@@ -1,0 +1,1 @@
+"""Registries of known datasets and published weights."""

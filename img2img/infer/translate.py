@@ -1,0 +1,454 @@
+"""Translate image files and folders with a generator, in batches.
+
+:func:`plan_outputs` maps an input file or folder to output paths. :func:`translate_files` runs
+those jobs: a thread pool decodes images ahead of the network and another encodes and writes
+results behind it, so the device (or the CPU's math threads) stays busy. Images are grouped by
+their padded size, so a batch never mixes sizes; every image is reflect-padded to the
+generator's size multiple and cropped back, so outputs keep their input's size. Each image's
+result is the one it gets alone (:func:`~img2img.infer.stochastic.batch_invariant`), so the
+batch size never changes an output.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from img2img.data.discover import find_images
+from img2img.data.io import IMAGE_EXTENSIONS, is_image_file, read_image, write_image
+from img2img.data.ranges import from_model_range, to_model_range
+from img2img.infer.padding import crop_back, pad_to_multiple
+from img2img.infer.stochastic import batch_invariant, image_seed, paper_test_mode
+
+__all__ = ["Job", "TranslateSummary", "plan_outputs", "translate_files"]
+
+log = logging.getLogger(__name__)
+
+PRECISIONS: dict[str, torch.dtype | None] = {
+    "fp32": None,
+    "bf16": torch.bfloat16,
+    "fp16": torch.float16,
+}
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class Job:
+    """One image to translate.
+
+    Attributes:
+        src: the input file.
+        dst: the output file.
+        key: the input's path relative to the input folder, with ``/`` separators; it names
+            the image in logs and seeds its dropout masks (:func:`image_seed`).
+    """
+
+    src: Path
+    dst: Path
+    key: str
+
+
+@dataclass(frozen=True)
+class TranslateSummary:
+    """What :func:`translate_files` did.
+
+    Attributes:
+        written: outputs written.
+        skipped: outputs left alone because they already existed.
+        failed: ``(input path, reason)`` for each image that could not be read, translated or
+            written.
+        seconds: wall-clock time of the whole call.
+        skipped_paths: the existing outputs that were left alone.
+    """
+
+    written: int
+    skipped: int
+    failed: list[tuple[Path, str]]
+    seconds: float
+    skipped_paths: list[Path] = field(default_factory=list)
+
+    @property
+    def images_per_second(self) -> float:
+        """Written images per second of wall-clock time."""
+        return self.written / self.seconds if self.seconds > 0 else 0.0
+
+
+def _normalise_ext(ext: str) -> str:
+    ext = ext if ext.startswith(".") else f".{ext}"
+    if ext.lower() not in IMAGE_EXTENSIONS:
+        raise ValueError(
+            f"output extension {ext!r} is not valid; expected one of: "
+            f"{', '.join(sorted(IMAGE_EXTENSIONS))}"
+        )
+    return ext.lower()
+
+
+def _relative(path: Path, root: Path) -> Path:
+    try:
+        return path.relative_to(root)
+    except ValueError:
+        return path.resolve().relative_to(root.resolve())
+
+
+def _is_within(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents
+
+
+def plan_outputs(inp: Path, out: Path, ext: str = ".png") -> list[Job]:
+    """Decide which files to translate and where each result goes.
+
+    * ``inp`` a folder: its images, found recursively, each written to ``out`` under the same
+      relative path with its extension replaced by ``ext``. Images inside ``out`` (when ``out``
+      lies within ``inp``) are left out, so a second run does not translate its own outputs.
+    * ``inp`` a file and ``out`` a path with an image extension (and not an existing folder):
+      that path, whatever ``ext`` says.
+    * ``inp`` a file otherwise: ``out / (stem + ext)``.
+
+    Args:
+        inp: an image file or a folder of images.
+        out: the output file or folder.
+        ext: the output format's extension for folder outputs (``.png``, ``jpg`` ...).
+
+    Returns:
+        The jobs, in the sorted order of the inputs.
+
+    Raises:
+        FileNotFoundError: ``inp`` does not exist.
+        ValueError: ``inp`` is a file that is not an image, ``ext`` is not an image extension,
+            two inputs (``a.jpg`` and ``a.png``) would be written to the same output, or an
+            output would replace its own input.
+        NotADirectoryError: ``inp`` is a folder and ``out`` an existing file.
+    """
+    inp, out = Path(inp), Path(out)
+    ext = _normalise_ext(ext)
+    if inp.is_dir():
+        if out.exists() and not out.is_dir():
+            raise NotADirectoryError(
+                f"output {out} is a file; a folder input {inp} needs an output folder"
+            )
+        out_abs = out.resolve()
+        nested = out_abs != inp.resolve() and _is_within(out_abs, inp.resolve())
+        jobs = []
+        for src in find_images(inp, recursive=True):
+            if nested and _is_within(src.resolve(), out_abs):
+                continue
+            rel = _relative(src, inp)
+            jobs.append(Job(src, out / rel.with_suffix(ext), rel.as_posix()))
+    elif inp.is_file():
+        if not is_image_file(inp):
+            raise ValueError(
+                f"input {inp} is not an image file; expected one of: "
+                f"{', '.join(sorted(IMAGE_EXTENSIONS))}"
+            )
+        single_file = is_image_file(out) and not out.is_dir()
+        dst = out if single_file else out / f"{inp.stem}{ext}"
+        jobs = [Job(inp, dst, inp.name)]
+    else:
+        raise FileNotFoundError(f"input {inp} does not exist; expected an image file or a folder")
+    _check_distinct(jobs)
+    return jobs
+
+
+def _check_distinct(jobs: Sequence[Job]) -> None:
+    seen: dict[Path, Path] = {}
+    for job in jobs:
+        if job.dst.resolve() == job.src.resolve():
+            raise ValueError(
+                f"the output for {job.src} would replace the input itself; "
+                "choose another output folder or extension"
+            )
+        if job.dst in seen:
+            raise ValueError(
+                f"inputs {seen[job.dst]} and {job.src} would both be written to {job.dst}; "
+                "rename one of them or translate them separately"
+            )
+        seen[job.dst] = job.src
+
+
+@dataclass
+class _Loaded:
+    """A decoded image, padded to the generator's multiple."""
+
+    job: Job
+    image: Tensor  # C x H x W, padded
+    size: tuple[int, int]  # (h, w) to crop back to
+
+
+def _load(job: Job, channels: int, size_multiple: int, size: int | None) -> _Loaded:
+    image = read_image(job.src, channels=channels).unsqueeze(0)
+    if size is not None:
+        image = F.interpolate(
+            image, size=(size, size), mode="bicubic", align_corners=False, antialias=True
+        ).clamp_(0.0, 1.0)
+    padded, hw = pad_to_multiple(image, size_multiple)
+    return _Loaded(job, padded[0].contiguous(), hw)
+
+
+def _save(job: Job, image: Tensor) -> None:
+    write_image(job.dst, image)
+
+
+def _check_options(
+    in_channels: int, out_channels: int, size_multiple: int, batch_size: int, precision: str,
+    size: int | None, num_threads: int,
+) -> None:
+    for name, value in (("in_channels", in_channels), ("out_channels", out_channels)):
+        if value not in (1, 3):
+            raise ValueError(f"{name}: {value!r} is not valid; expected 1 (gray) or 3 (RGB)")
+    for name, value in (("size_multiple", size_multiple), ("batch_size", batch_size),
+                        ("num_threads", num_threads)):
+        if value < 1:
+            raise ValueError(f"{name}: {value!r} is not valid; expected an integer >= 1")
+    if size is not None and size < 1:
+        raise ValueError(f"size: {size!r} is not valid; expected None or an integer >= 1")
+    if precision not in PRECISIONS:
+        raise ValueError(
+            f"precision: {precision!r} is not valid; expected one of: {', '.join(PRECISIONS)}"
+        )
+
+
+class _Translator:
+    """Runs batches through the network and hands results to the writers."""
+
+    def __init__(
+        self, net: nn.Module, device: torch.device, precision: str, out_channels: int,
+        seed: int, paper_mode: bool, dropout: bool,
+    ) -> None:
+        self.net = net
+        self.device = device
+        self.dtype = PRECISIONS[precision]
+        self.out_channels = out_channels
+        self.seed = seed
+        self.paper_mode = paper_mode
+        self.dropout = dropout
+
+    def _enter_modes(self, stack: contextlib.ExitStack, items: Sequence[_Loaded]) -> None:
+        stack.enter_context(torch.inference_mode())
+        if self.dtype is not None:
+            stack.enter_context(torch.autocast(device_type=self.device.type, dtype=self.dtype))
+        if self.paper_mode:
+            seeds = [image_seed(self.seed, item.job.key) for item in items]
+            stack.enter_context(paper_test_mode(self.net, seeds, dropout=self.dropout))
+        else:
+            stack.enter_context(batch_invariant(self.net))
+
+    def __call__(self, items: Sequence[_Loaded]) -> Iterator[tuple[Job, Tensor]]:
+        """Translate ``items`` (all of one padded size) and yield each cropped result."""
+        batch = torch.stack([item.image for item in items])
+        if self.device.type == "cuda":
+            batch = batch.pin_memory()
+        with contextlib.ExitStack() as stack:
+            self._enter_modes(stack, items)
+            y = self.net(to_model_range(batch.to(self.device, non_blocking=True)))
+        y = from_model_range(y.float()).clamp_(0.0, 1.0).cpu()
+        if y.shape[1] != self.out_channels or y.shape[-2:] != batch.shape[-2:]:
+            raise RuntimeError(
+                f"the generator turned a batch {tuple(batch.shape)} into {tuple(y.shape)}; "
+                f"expected {self.out_channels} channels and the same height and width"
+            )
+        for item, out in zip(items, y, strict=True):
+            yield item.job, crop_back(out, item.size).contiguous()
+
+
+class _Pipeline:
+    """Decode ahead, batch by padded size, translate, write behind; count what happened."""
+
+    def __init__(
+        self, translator: _Translator, readers: ThreadPoolExecutor, writers: ThreadPoolExecutor,
+        load: Callable[[Job], _Loaded], batch_size: int, num_threads: int,
+        progress: Progress | None, total: int, done: int,
+    ) -> None:
+        self.translate = translator
+        self.readers = readers
+        self.writers = writers
+        self.load = load
+        self.batch_size = batch_size
+        self.read_ahead = 2 * batch_size + num_threads
+        self.max_held = 2 * batch_size
+        self.max_writes = 2 * batch_size + num_threads
+        self.progress = progress
+        self.total = total
+        self.done = done
+        self.written = 0
+        self.failed: list[tuple[Path, str]] = []
+        self._writes: deque[tuple[Job, Future[None]]] = deque()
+        self._buckets: dict[tuple[int, ...], list[_Loaded]] = {}
+        self._held = 0
+
+    def _advance(self, count: int = 1) -> None:
+        self.done += count
+        if self.progress is not None:
+            self.progress(self.done, self.total)
+
+    def _fail(self, job: Job, exc: BaseException) -> None:
+        reason = str(exc) or type(exc).__name__
+        log.warning("skipping %s: %s", job.src, reason)
+        self.failed.append((job.src, reason))
+        self._advance()
+
+    def _collect_writes(self, *, wait_all: bool = False) -> None:
+        while self._writes and (
+            wait_all or self._writes[0][1].done() or len(self._writes) > self.max_writes
+        ):
+            job, future = self._writes.popleft()
+            try:
+                future.result()
+            except Exception as exc:
+                self._fail(job, OSError(f"cannot write {job.dst}: {exc}"))
+            else:
+                self.written += 1
+                self._advance()
+
+    def _run(self, key: tuple[int, ...]) -> None:
+        items = self._buckets.pop(key)
+        self._held -= len(items)
+        for job, image in self.translate(items):
+            self._writes.append((job, self.writers.submit(_save, job, image)))
+        self._collect_writes()
+
+    def _add(self, item: _Loaded) -> None:
+        key = tuple(item.image.shape)
+        bucket = self._buckets.setdefault(key, [])
+        bucket.append(item)
+        self._held += 1
+        if len(bucket) >= self.batch_size:
+            self._run(key)
+        elif self._held >= self.max_held:  # many sizes: flush the fullest partial batch
+            self._run(max(self._buckets, key=lambda k: len(self._buckets[k])))
+
+    def run(self, jobs: Sequence[Job]) -> None:
+        pending: deque[tuple[Job, Future[_Loaded]]] = deque()
+        queue = iter(jobs)
+
+        def fill() -> None:
+            while len(pending) < self.read_ahead and (job := next(queue, None)) is not None:
+                pending.append((job, self.readers.submit(self.load, job)))
+
+        fill()
+        while pending:
+            job, future = pending.popleft()
+            fill()
+            try:
+                item = future.result()
+            except Exception as exc:  # one bad image never stops the others
+                self._fail(job, exc)
+                continue
+            self._add(item)
+        while self._buckets:
+            self._run(next(iter(self._buckets)))
+        self._collect_writes(wait_all=True)
+
+
+def translate_files(
+    generator: nn.Module,
+    jobs: Sequence[Job],
+    *,
+    in_channels: int,
+    out_channels: int,
+    size_multiple: int,
+    batch_size: int = 8,
+    device: str | torch.device = "cpu",
+    precision: str = "fp32",
+    size: int | None = None,
+    seed: int = 0,
+    paper_mode: bool = True,
+    dropout: bool = True,
+    overwrite: bool = False,
+    num_threads: int = 2,
+    progress: Progress | None = None,
+) -> TranslateSummary:
+    """Translate every job's input with ``generator`` and write the result.
+
+    Inputs are read as ``in_channels`` channels (gray and 16-bit files are converted), mapped
+    to the model's range, reflect-padded to ``size_multiple`` and grouped into batches of one
+    padded size; outputs are cropped back to the input's size (or ``size`` x ``size``). A file
+    that cannot be read or written is logged, listed in the summary and skipped. The generator
+    is moved to ``device`` and put in eval mode for the call (each module's mode is restored
+    after).
+
+    Args:
+        generator: the network, taking ``[N, in_channels, H, W]`` in ``[-1, 1]``.
+        jobs: from :func:`plan_outputs`.
+        in_channels: channels the generator expects (1 or 3).
+        out_channels: channels it returns (1 or 3).
+        size_multiple: height and width multiple it needs (``generator_size_multiple``).
+        batch_size: images per forward pass.
+        device: ``cpu``, ``cuda``, ``cuda:N`` ...
+        precision: ``fp32``, or ``bf16``/``fp16`` through ``torch.autocast`` on the device.
+        size: resize every input to ``size`` x ``size`` (padded up to the multiple); the
+            output is then ``size`` x ``size``. ``None`` keeps each input's size.
+        seed: run seed; image ``key`` gets the dropout seed ``image_seed(seed, key)``.
+        paper_mode: test like the pix2pix paper (:func:`paper_test_mode`: per-image
+            statistics, dropout on). ``False`` runs the plain eval mode (running statistics,
+            no dropout).
+        dropout: with ``paper_mode``, keep dropout on (the paper) or turn it off.
+        overwrite: replace existing outputs; otherwise they are skipped and counted.
+        num_threads: decoding threads, and as many encoding/writing threads.
+        progress: called as ``progress(done, total)`` from the calling thread as images finish
+            (skipped ones count as done at once).
+
+    Returns:
+        The counts, failures and speed.
+
+    Raises:
+        ValueError: an option is out of range.
+        RuntimeError: the generator's output does not match ``out_channels`` or the input size.
+    """
+    _check_options(in_channels, out_channels, size_multiple, batch_size, precision, size,
+                   num_threads)
+    start = time.perf_counter()
+    dev = torch.device(device)
+    todo = list(jobs)
+    skipped: list[Path] = []
+    if not overwrite:
+        skipped = [job.dst for job in todo if job.dst.exists()]
+        todo = [job for job in todo if not job.dst.exists()]
+        for path in skipped:
+            log.info("keeping existing %s (pass overwrite=True to replace it)", path)
+    if progress is not None:
+        progress(len(skipped), len(jobs))
+
+    net = generator.to(dev)
+    modes = [(module, module.training) for module in net.modules()]
+    net.eval()
+    translator = _Translator(net, dev, precision, out_channels, seed, paper_mode, dropout)
+
+    def load(job: Job) -> _Loaded:
+        return _load(job, in_channels, size_multiple, size)
+
+    readers = ThreadPoolExecutor(num_threads, thread_name_prefix="img2img-read")
+    writers = ThreadPoolExecutor(num_threads, thread_name_prefix="img2img-write")
+    pipeline = _Pipeline(translator, readers, writers, load, batch_size, num_threads, progress,
+                         len(jobs), len(skipped))
+    try:
+        pipeline.run(todo)
+    finally:
+        readers.shutdown(wait=True, cancel_futures=True)  # after an error: drop unread inputs
+        writers.shutdown(wait=True)  # results already computed are still written whole
+        for module, training in modes:
+            module.training = training
+
+    summary = TranslateSummary(
+        written=pipeline.written,
+        skipped=len(skipped),
+        failed=pipeline.failed,
+        seconds=time.perf_counter() - start,
+        skipped_paths=skipped,
+    )
+    log.info(
+        "translated %d images (%d existing kept, %d failed) in %.1fs, %.2f images/s",
+        summary.written, summary.skipped, len(summary.failed), summary.seconds,
+        summary.images_per_second,
+    )
+    return summary

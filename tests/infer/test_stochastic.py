@@ -1,0 +1,175 @@
+"""The paper's test mode: per-image statistics and per-image seeded dropout."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+
+import pytest
+import torch
+from torch import nn
+
+from img2img.infer.stochastic import batch_invariant, image_seed, paper_test_mode
+
+SEEDS = [image_seed(7, f"folder/img_{i}.png") for i in range(8)]
+
+
+def _module_layout(net: nn.Module) -> list[tuple[str, type, int]]:
+    return [(name, type(m), id(m)) for name, m in net.named_modules()]
+
+
+def _state(net: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.clone() for k, v in net.state_dict().items()}
+
+
+def _run(net: nn.Module, x: torch.Tensor, seeds: list[int] | None, dropout: bool = True):
+    with torch.inference_mode(), paper_test_mode(net, seeds, dropout=dropout):
+        return net(x.clone())
+
+
+def test_image_seed_is_stable_63_bit_and_distinct() -> None:
+    assert image_seed(0, "a/b.png") == 6772485890950225128  # pinned: must not change
+    values = {image_seed(s, k) for s in (0, 1, 2) for k in ("a.png", "b.png", "sub/a.png")}
+    assert len(values) == 9
+    assert all(0 <= v < 2**63 for v in values)
+    assert image_seed(3, "x.png") == image_seed(3, "x.png")
+
+
+def test_batch_of_one_equals_batchnorm_training_mode(unet128: nn.Module) -> None:
+    x = torch.rand(1, 3, 128, 128) * 2 - 1
+    reference = copy.deepcopy(unet128).train()
+    for module in reference.modules():
+        if isinstance(module, nn.Dropout):
+            module.eval()
+    with torch.no_grad():
+        expected = reference(x.clone())
+    ours = _run(unet128, x, SEEDS[:1], dropout=False)
+    assert torch.equal(ours, expected)
+    with torch.inference_mode():  # the eval-mode (running statistics) result is far away
+        assert not torch.allclose(unet128(x.clone()), expected, atol=1e-2)
+
+
+def test_running_statistics_and_weights_untouched(unet128: nn.Module) -> None:
+    before = _state(unet128)
+    unet128.train()  # even in training mode nothing is updated
+    _run(unet128, torch.rand(2, 3, 128, 128), SEEDS[:2])
+    after = unet128.state_dict()
+    assert before.keys() == after.keys()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+
+
+def test_modules_restored_on_exit_and_on_error(unet128: nn.Module) -> None:
+    layout = _module_layout(unet128)
+    with paper_test_mode(unet128, SEEDS[:1]):
+        inside = _module_layout(unet128)
+        assert inside != layout
+        assert not any(isinstance(m, (nn.BatchNorm2d, nn.Dropout)) and name.count(".") == 0
+                       for name, m in unet128.named_modules())
+    assert _module_layout(unet128) == layout
+    with pytest.raises(RuntimeError, match="boom"), paper_test_mode(unet128, SEEDS[:1]):
+        raise RuntimeError("boom")
+    assert _module_layout(unet128) == layout
+
+
+@pytest.mark.parametrize(("name", "size"), [("unet_128", 128), ("unet_256", 256),
+                                           ("resnet_6blocks", 32), ("resnet_9blocks", 24)])
+def test_batch_of_8_equals_8_batches_of_1_exactly(
+    name: str, size: int, make_generator: Callable[..., nn.Module]
+) -> None:
+    net = make_generator(name)
+    x = torch.rand(8, 3, size, size) * 2 - 1
+    batched = _run(net, x, SEEDS)
+    singles = torch.cat([_run(net, x[i : i + 1], SEEDS[i : i + 1]) for i in range(8)])
+    assert torch.equal(batched, singles)
+
+
+def test_order_and_neighbours_do_not_matter(unet128: nn.Module) -> None:
+    x = torch.rand(8, 3, 128, 128) * 2 - 1
+    batched = _run(unet128, x, SEEDS)
+    order = [5, 2, 7, 0, 3, 1, 6, 4]
+    shuffled = _run(unet128, x[order], [SEEDS[i] for i in order])
+    assert torch.equal(shuffled, batched[order])
+    others = torch.rand(3, 3, 128, 128)  # image 4 among new neighbours
+    mixed = _run(unet128, torch.cat([others[:2], x[4:5], others[2:]]),
+                 [1, 2, SEEDS[4], 3])
+    assert torch.equal(mixed[2], batched[4])
+
+
+def test_dropout_changes_the_output_and_seeds_matter(unet128: nn.Module) -> None:
+    x = (torch.rand(1, 3, 128, 128) * 2 - 1).expand(2, -1, -1, -1)
+    on = _run(unet128, x, [11, 12])
+    off = _run(unet128, x, [11, 12], dropout=False)
+    assert not torch.allclose(on[0], off[0], atol=1e-4)  # dropout on changes the output
+    assert not torch.allclose(on[0], on[1], atol=1e-4)  # different seeds, different outputs
+    assert torch.equal(off[0], off[1])  # without dropout the seed is irrelevant
+    assert torch.equal(_run(unet128, x, [11, 12]), on)  # same seeds, same result
+
+
+def test_dropout_mask_rate_scale_and_per_image_stream() -> None:
+    net = nn.Sequential(nn.Identity(), nn.Dropout(0.25))
+    x = torch.ones(3, 4, 64, 64)
+    y = _run(net, x, [1, 2, 3])
+    assert torch.allclose(torch.unique(y), torch.tensor([0.0, 1 / 0.75]))
+    assert abs((y == 0).float().mean().item() - 0.25) < 0.02
+    assert torch.equal(_run(net, x[1:2], [2])[0], y[1])
+    assert not torch.equal(y[0], y[1])
+
+
+def test_shared_layers_and_inner_modules_are_all_swapped() -> None:
+    bn = nn.BatchNorm2d(2)
+    net = nn.Sequential(bn, nn.Sequential(nn.Conv2d(2, 2, 1), bn))
+    x = torch.randn(2, 2, 8, 8) * 3 + 1
+    y = _run(net, x, None, dropout=False)
+    expected = nn.functional.instance_norm(net[1][0](nn.functional.instance_norm(x)))
+    assert torch.allclose(y, expected, atol=1e-5)
+    assert net[0] is bn and net[1][1] is bn
+
+
+def test_misuse_is_reported(unet128: nn.Module) -> None:
+    with pytest.raises(ValueError, match="3 seeds for a batch of 2"):
+        _run(unet128, torch.rand(2, 3, 128, 128), [1, 2, 3])
+    with pytest.raises(RuntimeError, match="already active"), paper_test_mode(unet128, [1]), \
+            paper_test_mode(unet128, [1]):
+        pass
+    with pytest.raises(ValueError, match="bare BatchNorm2d"), paper_test_mode(nn.BatchNorm2d(3)):
+        pass
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("layer", [
+    nn.Conv2d(16, 8, 3, padding=1),  # 3x3 on a small image: another kernel at batch size 1
+    nn.Conv2d(16, 8, 3, stride=2, padding=1),
+    nn.ConvTranspose2d(16, 8, 3, stride=2, padding=1, output_padding=1),
+    nn.ConvTranspose2d(16, 8, 4, stride=2, padding=1),
+    nn.Conv2d(16, 8, 1),  # 1x1: another kernel at batch size 1 when single-threaded
+    nn.Conv2d(16, 8, 7, padding=3),
+], ids=["conv3", "conv3s2", "deconv3", "deconv4", "conv1", "conv7"])
+def test_batch_invariant_convolutions(layer: nn.Module, threads: int) -> None:
+    net = nn.Sequential(layer)
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        for size in (8, 32, 48):  # below and above the small-input limit (16 x 48 x 48)
+            x = torch.randn(8, 16, size, size)
+            with torch.inference_mode(), batch_invariant(net):
+                batched = net(x)
+                singles = torch.cat([net(x[i : i + 1]) for i in range(8)])
+            assert torch.equal(batched, singles), size
+            assert torch.allclose(batched, layer(x), atol=1e-5)
+    finally:
+        torch.set_num_threads(previous)
+    assert net[0] is layer
+
+
+def test_batch_invariant_leaves_other_layers_alone(unet128: nn.Module) -> None:
+    layout = _module_layout(unet128)
+    with batch_invariant(unet128):
+        kinds = {type(m).__name__ for m in unet128.modules()}
+        assert "BatchNorm2d" in kinds and "Dropout" in kinds
+        assert not any(type(m) in (nn.Conv2d, nn.ConvTranspose2d)
+                       and not type(parent).__name__.endswith("Conv")
+                       for parent in unet128.modules() for m in parent.children())
+        with pytest.raises(RuntimeError, match="already active"), \
+                paper_test_mode(unet128, [1]):
+            pass
+    assert _module_layout(unet128) == layout

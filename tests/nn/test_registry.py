@@ -1,0 +1,102 @@
+"""The registry resolves every name to a builder with the documented signature."""
+
+from __future__ import annotations
+
+import inspect
+import subprocess
+import sys
+
+import pytest
+from torch import nn
+
+from img2img.nn.registry import (
+    UnknownNetworkError,
+    create_discriminator,
+    create_generator,
+    generator_size_multiple,
+    get_entry,
+    list_discriminators,
+    list_generators,
+)
+
+SIGNATURES = {
+    "img2img.nn.unet:UnetGenerator": {
+        "in_channels": 3, "out_channels": 3, "ngf": 64, "norm": "batch", "dropout": False,
+        "num_downs": 8,
+    },
+    "img2img.nn.resnet:ResnetGenerator": {
+        "in_channels": 3, "out_channels": 3, "ngf": 64, "norm": "batch", "dropout": False,
+        "n_blocks": 9, "padding_type": "reflect",
+    },
+    "img2img.nn.patchgan:NLayerDiscriminator": {
+        "in_channels": 6, "ndf": 64, "n_layers": 3, "norm": "batch",
+    },
+    "img2img.nn.patchgan:PixelDiscriminator": {"in_channels": 6, "ndf": 64, "norm": "batch"},
+}
+
+
+def test_classic_names_are_registered() -> None:
+    assert {"unet_128", "unet_256", "resnet_6blocks", "resnet_9blocks"} <= set(list_generators())
+    assert {"basic", "n_layers", "pixel"} <= set(list_discriminators())
+
+
+@pytest.mark.parametrize(
+    ("kind", "name"),
+    [("generator", n) for n in list_generators()]
+    + [("discriminator", n) for n in list_discriminators()],
+)
+def test_builder_resolves(kind, name: str) -> None:
+    entry = get_entry(kind, name)
+    builder = entry.builder()
+    assert issubclass(builder, nn.Module)
+    if entry.target in SIGNATURES:
+        params = inspect.signature(builder).parameters
+        assert {k: p.default for k, p in params.items()} == SIGNATURES[entry.target]
+    params = inspect.signature(builder).parameters
+    assert set(entry.defaults) <= set(params)
+
+
+@pytest.mark.parametrize("name", list_generators())
+def test_generator_size_multiple_matches_network(name: str) -> None:
+    net = create_generator(name, ngf=2, init_type=None)
+    assert net.size_multiple == generator_size_multiple(name)
+    assert net.name == name
+
+
+@pytest.mark.parametrize(("name", "num_downs"), [("unet_128", 7), ("unet_256", 8)])
+def test_name_fixes_its_defaults(name: str, num_downs: int) -> None:
+    net = create_generator(name, ngf=2, init_type=None, num_downs=5)
+    assert net.num_downs == num_downs
+
+
+def test_basic_is_three_layers_and_n_layers_follows_the_option() -> None:
+    assert create_discriminator("basic", ndf=2, n_layers=5, init_type=None).n_layers == 3
+    assert create_discriminator("n_layers", ndf=2, n_layers=5, init_type=None).n_layers == 5
+
+
+def test_resnet_block_counts() -> None:
+    from img2img.nn.resnet import ResnetBlock
+
+    for name, blocks in (("resnet_6blocks", 6), ("resnet_9blocks", 9)):
+        net = create_generator(name, ngf=2, init_type=None)
+        assert sum(isinstance(m, ResnetBlock) for m in net.modules()) == blocks
+
+
+@pytest.mark.parametrize(
+    ("create", "listing"),
+    [(create_generator, list_generators), (create_discriminator, list_discriminators)],
+)
+def test_unknown_name_lists_valid_ones(create, listing) -> None:
+    with pytest.raises(UnknownNetworkError, match="'unet_512'") as info:
+        create("unet_512")
+    assert isinstance(info.value, ValueError)
+    for name in listing():
+        assert name in str(info.value)
+
+
+def test_listing_names_does_not_import_torch() -> None:
+    code = (
+        "import sys, img2img.nn as n; n.list_generators(); n.list_discriminators(); "
+        "sys.exit(1 if 'torch' in sys.modules else 0)"
+    )
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
