@@ -30,7 +30,9 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def matmul_peak(device: torch.device, dtype=torch.float32, size: int = 2048, repeats: int = 10) -> float:
+def matmul_peak(
+    device: torch.device, dtype=torch.float32, size: int = 2048, repeats: int = 10
+) -> float:
     """Best GFLOP/s of square matmuls (the machine's practical peak for this dtype)."""
     best = 0.0
     for n in (size // 2, size, size * 2):
@@ -59,8 +61,10 @@ def train_step_benchmark(device: str, precision: str, channels_last: bool, steps
     recipe = build_recipe(pix2pix_config(device, precision, channels_last))
     dev = recipe.device
     g = torch.Generator().manual_seed(0)
-    batch = {"A": torch.rand(1, 3, 256, 256, generator=g) * 2 - 1,
-             "B": torch.rand(1, 3, 256, 256, generator=g) * 2 - 1}
+    batch = {
+        "A": torch.rand(1, 3, 256, 256, generator=g) * 2 - 1,
+        "B": torch.rand(1, 3, 256, 256, generator=g) * 2 - 1,
+    }
     with FlopCounterMode(display=False) as counter:
         recipe.train_step(batch)
     flops = counter.get_total_flops()
@@ -105,8 +109,15 @@ def translate_benchmark(device: str, images: int, batch_size: int) -> dict:
             sync(dev)
         forward_ips = (images // batch_size) * batch_size / (time.perf_counter() - t)
         t = time.perf_counter()
-        summary = translate_files(net, jobs, in_channels=3, out_channels=3, size_multiple=multiple,
-                                  batch_size=batch_size, device=dev)
+        summary = translate_files(
+            net,
+            jobs,
+            in_channels=3,
+            out_channels=3,
+            size_multiple=multiple,
+            batch_size=batch_size,
+            device=dev,
+        )
         end_to_end_ips = summary.written / (time.perf_counter() - t)
     return {"forward_ips": forward_ips, "end_to_end_ips": end_to_end_ips}
 
@@ -122,24 +133,33 @@ def main() -> None:
     args = parser.parse_args()
     device = torch.device(args.device)
 
-    peak_dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[args.precision]
+    peak_dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[
+        args.precision
+    ]
     peak = matmul_peak(device, peak_dtype)
     step = train_step_benchmark(args.device, args.precision, args.channels_last, args.steps)
     achieved = step["flops"] / step["seconds"] / 1e9
     tr = translate_benchmark(args.device, args.images, args.batch_size)
 
-    print(f"machine: {platform.processor() or platform.machine()}, torch {torch.__version__}, "
-          f"threads {torch.get_num_threads()}, device {device}, precision {args.precision}")
+    print(
+        f"machine: {platform.processor() or platform.machine()}, torch {torch.__version__}, "
+        f"threads {torch.get_num_threads()}, device {device}, precision {args.precision}"
+    )
     print("| measure | value |")
     print("|---|---|")
     print(f"| matmul peak ({args.precision}) | {peak:.1f} GFLOP/s |")
-    print(f"| pix2pix train step FLOPs (unet_256 + basic D, 256x256, batch 1) | {step['flops'] / 1e9:.2f} GFLOP |")
+    gflop = step["flops"] / 1e9
+    print(f"| pix2pix train step FLOPs (unet_256 + basic D, 256x256, batch 1) | {gflop:.2f} GFLOP |")
     print(f"| pix2pix train step time | {step['seconds']:.3f} s |")
     print(f"| pix2pix train achieved | {achieved:.1f} GFLOP/s |")
     print(f"| pix2pix train MFU (vs matmul peak) | {achieved / peak:.1%} |")
     print(f"| translate forward only (batch {args.batch_size}) | {tr['forward_ips']:.2f} img/s |")
-    print(f"| translate end to end ({args.images} PNGs 256x256) | {tr['end_to_end_ips']:.2f} img/s |")
-    print(f"| translate end to end / forward only | {tr['end_to_end_ips'] / tr['forward_ips']:.1%} |")
+    print(
+        f"| translate end to end ({args.images} PNGs 256x256) | {tr['end_to_end_ips']:.2f} img/s |"
+    )
+    print(
+        f"| translate end to end / forward only | {tr['end_to_end_ips'] / tr['forward_ips']:.1%} |"
+    )
 
 
 if __name__ == "__main__":

@@ -25,7 +25,9 @@ class ConfigError(ValueError):
 def check_choice(field_name: str, value: str, choices: tuple[str, ...] | list[str]) -> None:
     """Fail with the valid choices when ``value`` is not one of them."""
     if value not in choices:
-        raise ConfigError(f"{field_name}: {value!r} is not valid; expected one of: {', '.join(choices)}")
+        raise ConfigError(
+            f"{field_name}: {value!r} is not valid; expected one of: {', '.join(choices)}"
+        )
 
 
 def check_positive(field_name: str, value: float, *, allow_zero: bool = False) -> None:
@@ -41,7 +43,9 @@ def check_device(value: str) -> None:
         return
     if value.startswith("cuda:") and value[5:].isdigit():
         return
-    raise ConfigError(f"device: {value!r} is not valid; expected one of: auto, cpu, cuda, cuda:N, mps")
+    raise ConfigError(
+        f"device: {value!r} is not valid; expected one of: auto, cpu, cuda, cuda:N, mps"
+    )
 
 
 @dataclass(frozen=True)

@@ -37,12 +37,16 @@ class GANLoss(nn.Module):
     def __init__(self, mode: str, real_label: float = 1.0, fake_label: float = 0.0) -> None:
         super().__init__()
         if mode not in GAN_MODES:
-            raise ValueError(f"gan mode {mode!r} is not valid; expected one of: {', '.join(GAN_MODES)}")
+            raise ValueError(
+                f"gan mode {mode!r} is not valid; expected one of: {', '.join(GAN_MODES)}"
+            )
         self.mode = mode
         self.real_label = real_label
         self.fake_label = fake_label
 
-    def forward(self, pred: Prediction, target_is_real: bool, for_discriminator: bool = True) -> Tensor:
+    def forward(
+        self, pred: Prediction, target_is_real: bool, for_discriminator: bool = True
+    ) -> Tensor:
         """Loss of predictions ``pred`` against real (True) or fake (False) targets."""
         return sum(
             self._single(p, target_is_real, for_discriminator) for p in _final_predictions(pred)

@@ -27,7 +27,9 @@ def _crops(photo: np.ndarray, size: int, count: int, rng: np.random.Generator) -
         side = int(rng.integers(scale // 3, scale))
         y = int(rng.integers(0, h - side + 1))
         x = int(rng.integers(0, w - side + 1))
-        crop = Image.fromarray(photo[y : y + side, x : x + side]).resize((size, size), Image.BICUBIC)
+        crop = Image.fromarray(photo[y : y + side, x : x + side]).resize(
+            (size, size), Image.BICUBIC
+        )
         out.append(np.asarray(crop))
     return out
 
@@ -63,13 +65,24 @@ def tiny_pix2pix_config(root: Path, **train_overrides):
     from img2img.config import DataConfig, Pix2PixConfig, RunConfig, TrainConfig
 
     train = {
-        "batch_size": 2, "n_epochs": 50, "n_epochs_decay": 50, "device": "cpu",
-        "log_every": 5, "sample_every": 1000, "checkpoint_every": 1000, **train_overrides,
+        "batch_size": 2,
+        "n_epochs": 50,
+        "n_epochs_decay": 50,
+        "device": "cpu",
+        "log_every": 5,
+        "sample_every": 1000,
+        "checkpoint_every": 1000,
+        **train_overrides,
     }
     return RunConfig(
         model=Pix2PixConfig(netG="unet_128", ngf=8, ndf=8, input_nc=1, output_nc=3),
-        data=DataConfig(root=str(root), preprocess="resize_and_crop", load_size=142,
-                        crop_size=128, num_workers=0),
+        data=DataConfig(
+            root=str(root),
+            preprocess="resize_and_crop",
+            load_size=142,
+            crop_size=128,
+            num_workers=0,
+        ),
         train=TrainConfig(**train),
         name="tiny",
     )

@@ -59,7 +59,7 @@ def translated(summary, output) -> None:
     console.print(
         f"[bold green]{summary.written}[/] written, {summary.skipped} kept (exist; --overwrite "
         f"replaces them), [bold red]{len(summary.failed)}[/] failed -> [cyan]{output}[/] "
-        f"({summary.images_per_s:.2f} img/s)"
+        f"({summary.images_per_second:.2f} img/s)"
     )
     for path, reason in summary.failed:
         console.print(f"  [red]failed[/] {path}: {reason}")

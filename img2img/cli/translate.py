@@ -20,6 +20,8 @@ EXAMPLES = """\
   img2img translate --model runs/facades_pix2pix in/ out/ --batch-size 16 --device cuda --precision bf16
 
   img2img translate --model runs/facades_pix2pix in/ out/ --size 512 --ext .jpg --overwrite
+
+  img2img translate --model runs/facades_pix2pix --side A datasets/facades/test out/
 """
 
 
@@ -36,6 +38,7 @@ def translate(
     no_dropout: Annotated[bool, typer.Option("--no-dropout", help="Turn test-time dropout off.")] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing output files.")] = False,
     threads: Annotated[int, typer.Option("--threads", help="Threads decoding and encoding images.")] = 2,
+    side: Annotated[str | None, typer.Option("--side", help="Inputs are side-by-side AB images: translate this half (A or B).")] = None,
 ) -> None:
     """Translate an image or a folder of images with a trained generator.
 
@@ -54,7 +57,7 @@ def translate(
         check_device(device)
         check_choice("--precision", precision, PRECISIONS)
         summary = _run(model, inputs, output, batch_size, device, precision, ext, size, seed,
-                       not no_dropout, overwrite, threads)
+                       not no_dropout, overwrite, threads, side)
     show.translated(summary, output)
     if summary.failed:
         raise typer.Exit(1)
@@ -63,7 +66,7 @@ def translate(
 
 
 def _run(model, inputs, output, batch_size, device, precision, ext, size, seed, dropout,
-         overwrite, threads):
+         overwrite, threads, side):
     from rich.progress import Progress
 
     from img2img.engine.device import resolve_device
@@ -83,4 +86,5 @@ def _run(model, inputs, output, batch_size, device, precision, ext, size, seed, 
             precision=precision, size=size, seed=seed, paper_mode=recipe.paper_test_mode,
             dropout=dropout, overwrite=overwrite, num_threads=threads,
             progress=lambda done, total: bar.update(task, completed=done, total=total),
+            side=side,
         )

@@ -24,7 +24,9 @@ def resolve_device(name: str) -> torch.device:
     device = torch.device(name)
     if device.type == "cuda":
         if not torch.cuda.is_available():
-            raise ConfigError(f"device: {name!r} requested but CUDA is not available; use cpu or auto")
+            raise ConfigError(
+                f"device: {name!r} requested but CUDA is not available; use cpu or auto"
+            )
         if device.index is not None and device.index >= torch.cuda.device_count():
             raise ConfigError(
                 f"device: {name!r} does not exist; this machine has "
@@ -49,7 +51,9 @@ class Precision:
 
     def __post_init__(self) -> None:
         if self.name not in _DTYPES:
-            raise ConfigError(f"precision: {self.name!r} is not valid; expected one of: fp32, bf16, fp16")
+            raise ConfigError(
+                f"precision: {self.name!r} is not valid; expected one of: fp32, bf16, fp16"
+            )
         self.dtype = _DTYPES[self.name]
         enabled = self.name == "fp16"
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=enabled) if enabled else None

@@ -9,7 +9,7 @@ from typing import Any
 
 import torch
 
-from img2img.engine.checkpoint import CheckpointError, FORMAT, resolve_checkpoint
+from img2img.engine.checkpoint import FORMAT, CheckpointError, resolve_checkpoint
 from img2img.engine.rundir import CONFIG_FILE
 
 
@@ -25,10 +25,17 @@ def describe(path: str | os.PathLike) -> dict[str, Any]:
     if path.is_dir() and not (path / "checkpoints").is_dir():
         config_file = path / CONFIG_FILE
         if not config_file.is_file():
-            raise CheckpointError(f"{path}: not a run directory (no {CONFIG_FILE}) nor a checkpoint")
+            raise CheckpointError(
+                f"{path}: not a run directory (no {CONFIG_FILE}) nor a checkpoint"
+            )
         config = json.loads(config_file.read_text(encoding="utf-8"))
-        return {"source": str(path), "family": config["family"], "step": 0,
-                "architecture": _architecture(config), "config": config}
+        return {
+            "source": str(path),
+            "family": config["family"],
+            "step": 0,
+            "architecture": _architecture(config),
+            "config": config,
+        }
     file = resolve_checkpoint(path)
     try:
         data = torch.load(file, map_location="cpu", weights_only=True, mmap=True)
@@ -37,7 +44,11 @@ def describe(path: str | os.PathLike) -> dict[str, Any]:
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise CheckpointError(f"{file}: not an img2img checkpoint (expected format {FORMAT!r})")
     params = {
-        name: sum(t.numel() for k, t in sd.items() if not k.endswith(("running_mean", "running_var", "num_batches_tracked")))
+        name: sum(
+            t.numel()
+            for k, t in sd.items()
+            if not k.endswith(("running_mean", "running_var", "num_batches_tracked"))
+        )
         for name, sd in data["nets"].items()
     }
     return {

@@ -11,7 +11,9 @@ class Reporter(Protocol):
 
     def start(self, total_steps: int, initial_step: int) -> None: ...
 
-    def update(self, step: int, epoch: int, losses: Mapping[str, float], images_per_s: float) -> None: ...
+    def update(
+        self, step: int, epoch: int, losses: Mapping[str, float], images_per_s: float
+    ) -> None: ...
 
     def message(self, text: str) -> None: ...
 
@@ -24,7 +26,9 @@ class NullReporter:
     def start(self, total_steps: int, initial_step: int) -> None:
         pass
 
-    def update(self, step: int, epoch: int, losses: Mapping[str, float], images_per_s: float) -> None:
+    def update(
+        self, step: int, epoch: int, losses: Mapping[str, float], images_per_s: float
+    ) -> None:
         pass
 
     def message(self, text: str) -> None:
@@ -68,7 +72,9 @@ class RichReporter:
             "train", total=total_steps, completed=initial_step, epoch=0, ips=0.0, losses=""
         )
 
-    def update(self, step: int, epoch: int, losses: Mapping[str, float], images_per_s: float) -> None:
+    def update(
+        self, step: int, epoch: int, losses: Mapping[str, float], images_per_s: float
+    ) -> None:
         text = " ".join(f"{k} {v:.3f}" for k, v in losses.items())
         self.progress.update(self.task, completed=step, epoch=epoch, ips=images_per_s, losses=text)
 

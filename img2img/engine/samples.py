@@ -23,7 +23,9 @@ def make_grid(columns: list[Tensor], max_rows: int = 4, padding: int = 2) -> Ten
             img = from_model_range(col[i].detach().float().cpu())
             if img.shape[0] == 1:
                 img = img.expand(3, -1, -1)
-            cells.append(torch.nn.functional.pad(img, (padding, padding, padding, padding), value=1.0))
+            cells.append(
+                torch.nn.functional.pad(img, (padding, padding, padding, padding), value=1.0)
+            )
         rows.append(torch.cat(cells, dim=2))
     return torch.cat(rows, dim=1)
 

@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from img2img.data.discover import find_images
+from img2img.data.discover import find_images, split_ab
 from img2img.data.io import IMAGE_EXTENSIONS, is_image_file, read_image, write_image
 from img2img.data.ranges import from_model_range, to_model_range
 from img2img.infer.padding import crop_back, pad_to_multiple
@@ -41,6 +41,9 @@ PRECISIONS: dict[str, torch.dtype | None] = {
 }
 
 Progress = Callable[[int, int], None]
+
+#: halves of a side-by-side AB image, left to right
+SIDES = ("A", "B")
 
 
 @dataclass(frozen=True)
@@ -185,8 +188,13 @@ class _Loaded:
     size: tuple[int, int]  # (h, w) to crop back to
 
 
-def _load(job: Job, channels: int, size_multiple: int, size: int | None) -> _Loaded:
-    image = read_image(job.src, channels=channels).unsqueeze(0)
+def _load(
+    job: Job, channels: int, size_multiple: int, size: int | None, side: str | None
+) -> _Loaded:
+    image = read_image(job.src, channels=channels)
+    if side is not None:
+        image = split_ab(image, job.src)[SIDES.index(side)]
+    image = image.unsqueeze(0)
     if size is not None:
         image = F.interpolate(
             image, size=(size, size), mode="bicubic", align_corners=False, antialias=True
@@ -367,6 +375,7 @@ def translate_files(
     overwrite: bool = False,
     num_threads: int = 2,
     progress: Progress | None = None,
+    side: str | None = None,
 ) -> TranslateSummary:
     """Translate every job's input with ``generator`` and write the result.
 
@@ -397,6 +406,8 @@ def translate_files(
         num_threads: decoding threads, and as many encoding/writing threads.
         progress: called as ``progress(done, total)`` from the calling thread as images finish
             (skipped ones count as done at once).
+        side: ``"A"`` or ``"B"`` when the inputs are side-by-side AB images (the classic
+            dataset layout): only that half is translated.
 
     Returns:
         The counts, failures and speed.
@@ -407,6 +418,8 @@ def translate_files(
     """
     _check_options(in_channels, out_channels, size_multiple, batch_size, precision, size,
                    num_threads)
+    if side is not None and side not in SIDES:
+        raise ValueError(f"side: {side!r} is not valid; expected one of: {', '.join(SIDES)}")
     start = time.perf_counter()
     dev = torch.device(device)
     todo = list(jobs)
@@ -425,7 +438,7 @@ def translate_files(
     translator = _Translator(net, dev, precision, out_channels, seed, paper_mode, dropout)
 
     def load(job: Job) -> _Loaded:
-        return _load(job, in_channels, size_multiple, size)
+        return _load(job, in_channels, size_multiple, size, side)
 
     readers = ThreadPoolExecutor(num_threads, thread_name_prefix="img2img-read")
     writers = ThreadPoolExecutor(num_threads, thread_name_prefix="img2img-write")

@@ -20,7 +20,7 @@ from img2img.engine.device import Precision
 
 
 def linear_decay(n_epochs: int, n_epochs_decay: int):
-    """Learning-rate factor: constant for ``n_epochs``, then linear to zero over ``n_epochs_decay``."""
+    """LR factor: constant for ``n_epochs``, then linear to zero over ``n_epochs_decay``."""
 
     def factor(epoch: int) -> float:
         return 1.0 - max(0, epoch + 1 - n_epochs) / float(n_epochs_decay + 1)
@@ -68,10 +68,16 @@ class Recipe:
         raise NotImplementedError
 
     def adam(self, params, lr: float | None = None) -> torch.optim.Optimizer:
+        """Adam with the run's betas; the fused kernel (one pass over memory) where available."""
         train = self.config.train
-        return torch.optim.Adam(params, lr=lr or train.lr, betas=(train.beta1, train.beta2))
+        fused = self.device.type in ("cpu", "cuda")
+        return torch.optim.Adam(
+            params, lr=lr or train.lr, betas=(train.beta1, train.beta2), fused=fused
+        )
 
-    def linear_schedule(self, optimizer: torch.optim.Optimizer) -> torch.optim.lr_scheduler.LambdaLR:
+    def linear_schedule(
+        self, optimizer: torch.optim.Optimizer
+    ) -> torch.optim.lr_scheduler.LambdaLR:
         train = self.config.train
         return torch.optim.lr_scheduler.LambdaLR(
             optimizer, linear_decay(train.n_epochs, train.n_epochs_decay)
@@ -84,7 +90,7 @@ class Recipe:
 
     @torch.no_grad()
     def sample(self, batch: Mapping[str, Any]) -> list[Tensor]:
-        """Image rows for the sample grid (input | output | target), each ``[N,C,H,W]`` in [-1, 1]."""
+        """Sample-grid columns (input | output | target), each ``[N,C,H,W]`` in [-1, 1]."""
         raise NotImplementedError
 
     def end_epoch(self) -> None:

@@ -32,9 +32,7 @@ class LoadedGenerator:
         return generator_size_multiple(self.network)
 
 
-def load_generator(
-    path: str | os.PathLike, device: str | torch.device = "cpu"
-) -> LoadedGenerator:
+def load_generator(path: str | os.PathLike, device: str | torch.device = "cpu") -> LoadedGenerator:
     """Load the inference generator of a checkpoint file or run directory onto ``device``."""
     source = resolve_checkpoint(path)
     data = load_checkpoint(source, map_location="cpu")

@@ -50,7 +50,11 @@ class Pix2PixRecipe(Recipe):
 
     @classmethod
     def build_discriminator(cls, m: Pix2PixConfig) -> nn.Module:
-        options: dict[str, Any] = {"in_channels": m.input_nc + m.output_nc, "ndf": m.ndf, "norm": m.norm}
+        options: dict[str, Any] = {
+            "in_channels": m.input_nc + m.output_nc,
+            "ndf": m.ndf,
+            "norm": m.norm,
+        }
         if m.netD == "n_layers":
             options["n_layers"] = m.n_layers_D
         return create_discriminator(m.netD, init_type=m.init_type, init_gain=m.init_gain, **options)

@@ -16,8 +16,26 @@ from img2img.cli import app
 runner = CliRunner()
 
 COMMANDS = [[], ["train"], ["train", "pix2pix"], ["translate"], ["info"]]
-TINY = ["--netG", "unet_128", "--ngf", "4", "--ndf", "4", "--input-nc", "1", "--load-size", "142",
-        "--crop-size", "128", "--batch-size", "2", "--num-workers", "0", "--device", "cpu"]
+TINY = [
+    "--netG",
+    "unet_128",
+    "--ngf",
+    "4",
+    "--ndf",
+    "4",
+    "--input-nc",
+    "1",
+    "--load-size",
+    "142",
+    "--crop-size",
+    "128",
+    "--batch-size",
+    "2",
+    "--num-workers",
+    "0",
+    "--device",
+    "cpu",
+]
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c) or "img2img")
@@ -41,28 +59,65 @@ def test_help_does_not_import_torch():
 
 
 def test_python_dash_m():
-    result = subprocess.run([sys.executable, "-m", "img2img", "--version"], capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "img2img", "--version"], capture_output=True, text=True
+    )
     assert result.returncode == 0 and result.stdout.strip() == f"img2img {__version__}"
 
 
 def test_unknown_choice_lists_valid_ones(gray2color, tmp_path):
-    result = runner.invoke(app, ["train", "pix2pix", "--data", str(gray2color), "--netG", "unet_512",
-                                 "--runs-dir", str(tmp_path)])
+    result = runner.invoke(
+        app,
+        [
+            "train",
+            "pix2pix",
+            "--data",
+            str(gray2color),
+            "--netG",
+            "unet_512",
+            "--runs-dir",
+            str(tmp_path),
+        ],
+    )
     assert result.exit_code == 2
-    assert "unet_512" in result.output and "unet_256" in result.output and "resnet_9blocks" in result.output
+    assert (
+        "unet_512" in result.output
+        and "unet_256" in result.output
+        and "resnet_9blocks" in result.output
+    )
     assert not any(tmp_path.iterdir())
 
 
 def test_missing_dataset_fails_early(tmp_path):
-    result = runner.invoke(app, ["train", "pix2pix", "--data", str(tmp_path / "nowhere"),
-                                 "--runs-dir", str(tmp_path / "runs")])
+    result = runner.invoke(
+        app,
+        [
+            "train",
+            "pix2pix",
+            "--data",
+            str(tmp_path / "nowhere"),
+            "--runs-dir",
+            str(tmp_path / "runs"),
+        ],
+    )
     assert result.exit_code == 2 and "nowhere" in result.output
     assert not (tmp_path / "runs").exists()
 
 
 def test_dry_run_writes_nothing(gray2color, tmp_path):
-    result = runner.invoke(app, ["train", "pix2pix", "--data", str(gray2color), *TINY, "--dry-run",
-                                 "--runs-dir", str(tmp_path / "runs")])
+    result = runner.invoke(
+        app,
+        [
+            "train",
+            "pix2pix",
+            "--data",
+            str(gray2color),
+            *TINY,
+            "--dry-run",
+            "--runs-dir",
+            str(tmp_path / "runs"),
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "parameters" in result.output and "unet_128" in result.output
     assert not (tmp_path / "runs").exists()
@@ -70,15 +125,41 @@ def test_dry_run_writes_nothing(gray2color, tmp_path):
 
 def test_train_translate_info(gray2color, tmp_path):
     runs = tmp_path / "runs"
-    result = runner.invoke(app, ["train", "pix2pix", "--data", str(gray2color), *TINY,
-                                 "--max-steps", "2", "--runs-dir", str(runs), "--name", "e2e"])
+    result = runner.invoke(
+        app,
+        [
+            "train",
+            "pix2pix",
+            "--data",
+            str(gray2color),
+            *TINY,
+            "--max-steps",
+            "2",
+            "--runs-dir",
+            str(runs),
+            "--name",
+            "e2e",
+        ],
+    )
     assert result.exit_code == 0, result.output
     run = runs / "e2e"
     assert (run / "checkpoints" / "latest.pt").is_file() and (run / "config.json").is_file()
 
     out = tmp_path / "out"
-    result = runner.invoke(app, ["translate", "--model", str(run), str(gray2color / "test" / "A"),
-                                 str(out), "--device", "cpu", "--batch-size", "4"])
+    result = runner.invoke(
+        app,
+        [
+            "translate",
+            "--model",
+            str(run),
+            str(gray2color / "test" / "A"),
+            str(out),
+            "--device",
+            "cpu",
+            "--batch-size",
+            "4",
+        ],
+    )
     assert result.exit_code == 0, result.output
     inputs = sorted((gray2color / "test" / "A").glob("*.png"))
     outputs = sorted(out.glob("*.png"))
@@ -86,8 +167,18 @@ def test_train_translate_info(gray2color, tmp_path):
     with Image.open(outputs[0]) as img, Image.open(inputs[0]) as src:
         assert img.size == src.size and img.mode == "RGB"
 
-    again = runner.invoke(app, ["translate", "--model", str(run), str(gray2color / "test" / "A"),
-                                str(out), "--device", "cpu"])
+    again = runner.invoke(
+        app,
+        [
+            "translate",
+            "--model",
+            str(run),
+            str(gray2color / "test" / "A"),
+            str(out),
+            "--device",
+            "cpu",
+        ],
+    )
     assert again.exit_code == 0 and "kept" in again.output  # nothing overwritten without asking
 
     result = runner.invoke(app, ["info", str(run), "--json"])
@@ -96,7 +187,8 @@ def test_train_translate_info(gray2color, tmp_path):
     assert details["family"] == "pix2pix" and details["step"] == 2
     assert details["config"]["model"]["netG"] == "unet_128"
 
-    resumed = runner.invoke(app, ["train", "pix2pix", "--resume", str(run), "--max-steps", "3",
-                                  "--num-workers", "0"])
+    resumed = runner.invoke(
+        app, ["train", "pix2pix", "--resume", str(run), "--max-steps", "3", "--num-workers", "0"]
+    )
     assert resumed.exit_code == 0, resumed.output
     assert json.loads(runner.invoke(app, ["info", str(run), "--json"]).output)["step"] == 3

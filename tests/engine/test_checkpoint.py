@@ -10,7 +10,9 @@ from img2img.engine.checkpoint import CheckpointError, load_checkpoint, save_che
 
 
 def test_round_trip_loads_with_weights_only(tmp_path):
-    path = save_checkpoint(tmp_path / "c.pt", {"family": "pix2pix", "nets": {"G": {"w": torch.ones(2)}}})
+    path = save_checkpoint(
+        tmp_path / "c.pt", {"family": "pix2pix", "nets": {"G": {"w": torch.ones(2)}}}
+    )
     data = torch.load(path, weights_only=True)
     assert data["format"] == "img2img-checkpoint" and data["format_version"] == 1
     assert torch.equal(load_checkpoint(path)["nets"]["G"]["w"], torch.ones(2))

@@ -58,7 +58,9 @@ def test_resume_continues_exactly(gray2color, tmp_path, split):
 
 def test_learning_rate_decays_linearly(gray2color, tmp_path):
     # 24 images / batch 12 = 2 steps per epoch; 1 constant epoch then 3 decaying ones
-    config = tiny_pix2pix_config(gray2color, batch_size=12, n_epochs=1, n_epochs_decay=3, log_every=2)
+    config = tiny_pix2pix_config(
+        gray2color, batch_size=12, n_epochs=1, n_epochs_decay=3, log_every=2
+    )
     run, result = train(config, tmp_path)
     assert result.epoch == 4 and result.step == 8
     lrs = [json.loads(line)["lr"] for line in run.metrics.read_text().splitlines()]
