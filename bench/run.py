@@ -149,7 +149,7 @@ def main() -> None:
     print("|---|---|")
     print(f"| matmul peak ({args.precision}) | {peak:.1f} GFLOP/s |")
     gflop = step["flops"] / 1e9
-    print(f"| pix2pix train step FLOPs (unet_256 + basic D, 256x256, batch 1) | {gflop:.2f} GFLOP |")
+    print(f"| pix2pix train step FLOPs (unet_256 + basic D, 256px, batch 1) | {gflop:.2f} GFLOP |")
     print(f"| pix2pix train step time | {step['seconds']:.3f} s |")
     print(f"| pix2pix train achieved | {achieved:.1f} GFLOP/s |")
     print(f"| pix2pix train MFU (vs matmul peak) | {achieved / peak:.1%} |")

@@ -34,7 +34,7 @@ def _crops(photo: np.ndarray, size: int, count: int, rng: np.random.Generator) -
     return out
 
 
-def make_gray2color(root: Path, size: int = 64, train: int = 24, test: int = 6) -> Path:
+def make_gray2color(root: Path, size: int = 64, train: int = 48, test: int = 8) -> Path:
     """A paired ``A/B`` dataset: A is the grayscale of the photo crop B (a learnable mapping).
 
     Train crops come from the top 70% of every photo, test crops from the bottom 30%.

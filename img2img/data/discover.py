@@ -194,7 +194,6 @@ def split_ab(image: _T, source: str | os.PathLike[str] | None = None) -> tuple[_
     return image[..., :half], image[..., half:]
 
 
-
 def _has_ab(folder: Path) -> bool:
     return (folder / "A").is_dir() and (folder / "B").is_dir()
 
@@ -223,7 +222,11 @@ def _index_by_key(base: Path, files: Sequence[Path]) -> dict[str, Path]:
         if key in index:
             log.warning(
                 "%s: %s and %s share the name %r; using %s",
-                base, index[key].name, path.name, key, index[key].name,
+                base,
+                index[key].name,
+                path.name,
+                key,
+                index[key].name,
             )
             continue
         index[key] = path
@@ -256,7 +259,11 @@ def _pair_folders(
         if unpaired:
             log.warning(
                 "%s: %d %s file(s) have no partner in %s and are left out (first: %s)",
-                base, len(unpaired), side, other, _first_names(unpaired, base),
+                base,
+                len(unpaired),
+                side,
+                other,
+                _first_names(unpaired, base),
             )
     pairs = [Pair(a=index_a[k], b=index_b[k], key=k) for k in keys]
     return PairedFiles(

@@ -8,7 +8,6 @@ into a float32 ``C x H x W`` tensor in ``[0, 1]``; :func:`write_image` writes su
 from __future__ import annotations
 
 import io
-import logging
 import os
 import tempfile
 from pathlib import Path
@@ -19,8 +18,6 @@ import torch
 from PIL import ExifTags, Image, ImageOps
 
 from img2img.data.extensions import IMAGE_EXTENSIONS, is_image_file
-
-log = logging.getLogger(__name__)
 
 __all__ = [
     "IMAGE_EXTENSIONS",
@@ -128,6 +125,7 @@ def to_channels(image: torch.Tensor, channels: int) -> torch.Tensor:
 
 def _decode(img: Image.Image, path: Path, sixteen_bit_colour: bool) -> np.ndarray:
     """Decode a loaded PIL image into an ``H x W x C`` float32 or uint8 array (C in 1, 3)."""
+    fmt = img.format  # a transposed copy no longer knows it
     orientation = img.getexif().get(ExifTags.Base.Orientation, 1)
     if sixteen_bit_colour:
         return _apply_orientation(_decode_16bit_colour(path), orientation)
@@ -148,9 +146,9 @@ def _decode(img: Image.Image, path: Path, sixteen_bit_colour: bool) -> np.ndarra
     if mode in ("RGBA", "LA"):
         array = array[..., :-1]
     if mode.startswith("I;16"):
-        array = array.astype(np.float32) / np.float32(65535.0)
+        array = np.clip(array.astype(np.float32) / np.float32(65535.0), 0.0, 1.0)
     elif mode == "I":
-        array = _scale_int32(array, img.format)
+        array = _scale_int32(array, fmt)
     elif mode == "F":
         array = np.nan_to_num(array.astype(np.float32, copy=False), nan=0.0)
         array = np.clip(array, 0.0, 1.0)

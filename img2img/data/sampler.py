@@ -75,13 +75,13 @@ class EpochSampler(Sampler[tuple[int, int]]):
         self.epoch = epoch
 
     def set_start(self, position: int) -> None:
-        """Skip the first ``position`` samples of this epoch (exact resume mid-epoch)."""
-        if not 0 <= position <= self.samples_per_replica:
-            raise ValueError(
-                f"start position {position!r} is not valid; expected 0 <= position <= "
-                f"{self.samples_per_replica} (samples per epoch)"
-            )
-        self.start = position
+        """Skip the first ``position`` samples of this epoch (exact resume mid-epoch).
+
+        A position at or past the end of the epoch leaves nothing to yield.
+        """
+        if position < 0:
+            raise ValueError(f"start position {position!r} is not valid; expected >= 0")
+        self.start = min(position, self.samples_per_replica)
 
     def indices(self) -> list[int]:
         """This replica's dataset indices for the current epoch, from position 0."""
@@ -111,15 +111,13 @@ class EpochSampler(Sampler[tuple[int, int]]):
 
 
 def worker_init(worker_id: int) -> None:
-    """Keep each loader worker to one thread so workers do not fight the trainer for cores."""
+    """Keep each loader worker to one torch thread so workers do not fight the trainer for cores.
+
+    OpenCV's thread pool is left alone: reconfiguring it in a forked worker after the parent has
+    used it can deadlock, and the loader path only uses OpenCV for single-threaded decoding.
+    """
     del worker_id
     torch.set_num_threads(1)
-    try:
-        import cv2
-
-        cv2.setNumThreads(1)
-    except ImportError:  # pragma: no cover - cv2 is a dependency
-        pass
 
 
 def make_loader(
@@ -133,11 +131,13 @@ def make_loader(
     num_replicas: int = 1,
     rank: int = 0,
     prefetch_factor: int = 2,
+    timeout: float = 0.0,
 ) -> tuple[DataLoader, EpochSampler]:
     """A DataLoader over ``dataset`` driven by an :class:`EpochSampler`.
 
     Workers (when ``num_workers > 0``) are persistent, prefetch ``prefetch_factor`` batches each
-    and run single-threaded. Call ``sampler.set_epoch(e)`` before each epoch and
+    and run single-threaded; ``timeout`` (seconds, 0 = none) bounds the wait for a worker's
+    batch. Call ``sampler.set_epoch(e)`` before each epoch and
     ``sampler.set_start(k)`` to resume after ``k`` samples.
 
     Returns:
@@ -166,6 +166,7 @@ def make_loader(
         persistent_workers=workers,
         prefetch_factor=prefetch_factor if workers else None,
         worker_init_fn=worker_init if workers else None,
+        timeout=timeout if workers else 0.0,
         generator=torch.Generator().manual_seed(mix_seed(seed, 0x10AD)),
     )
     return loader, sampler

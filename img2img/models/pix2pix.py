@@ -12,6 +12,7 @@ from torch import Tensor, nn
 from img2img.config import Pix2PixConfig, RunConfig
 from img2img.data.dataset import PairedImageDataset
 from img2img.engine.device import Precision
+from img2img.infer.stochastic import paper_test_mode
 from img2img.losses import GANLoss, gradient_penalty
 from img2img.models.base import Recipe, set_requires_grad
 from img2img.nn import create_discriminator, create_generator
@@ -119,7 +120,9 @@ class Pix2PixRecipe(Recipe):
 
     @torch.no_grad()
     def sample(self, batch: Mapping[str, Any]) -> list[Tensor]:
+        """Translate as at test time; touches neither running statistics nor the global RNG."""
         real_a, real_b = self._inputs(batch)
-        with self.precision.autocast():
+        seeds = list(range(real_a.shape[0]))
+        with paper_test_mode(self.G, seeds), self.precision.autocast():
             fake_b = self.G(real_a)
         return [real_a, fake_b.float(), real_b]

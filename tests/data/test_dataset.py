@@ -176,8 +176,9 @@ def test_bad_arguments(tmp_path: Path) -> None:
 def test_bundled_sample_dataset() -> None:
     counts = {}
     for phase in ("train", "val", "test"):
-        ds = PairedImageDataset(DataConfig(root=str(SAMPLE), phase=phase, crop_size=64,
-                                           load_size=72))
+        ds = PairedImageDataset(
+            DataConfig(root=str(SAMPLE), phase=phase, crop_size=64, load_size=72)
+        )
         counts[phase] = len(ds)
         for pair in ds.pairs:
             assert read_image(pair.a).shape == (3, 256, 512), pair.a

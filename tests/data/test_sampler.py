@@ -12,6 +12,7 @@ from PIL import Image
 from img2img.config import DataConfig
 from img2img.data.dataset import PairedImageDataset
 from img2img.data.sampler import EpochSampler, make_loader, worker_init
+from img2img.prep.edges import edges_from_photo
 
 
 def test_epoch_is_a_permutation_and_repeatable() -> None:
@@ -51,8 +52,10 @@ def test_start_offset_reproduces_the_tail() -> None:
     assert list(sampler) == full[7:]
     sampler.set_epoch(3)  # a new epoch starts from its beginning
     assert len(sampler) == 20
-    with pytest.raises(ValueError, match="start position 21"):
-        sampler.set_start(21)
+    sampler.set_start(24)  # a partial last batch counted as full: nothing left, no error
+    assert len(sampler) == 0 and list(sampler) == []
+    with pytest.raises(ValueError, match="start position -1"):
+        sampler.set_start(-1)
 
 
 def test_global_rng_untouched() -> None:
@@ -75,8 +78,9 @@ def test_replicas_pad_or_drop() -> None:
     padded = [list(EpochSampler(10, seed=0, num_replicas=4, rank=r)) for r in range(4)]
     assert [len(p) for p in padded] == [3, 3, 3, 3]
     assert {i for p in padded for i, _ in p} == set(range(10))
-    dropped = [list(EpochSampler(10, seed=0, num_replicas=4, rank=r, drop_last=True))
-               for r in range(4)]
+    dropped = [
+        list(EpochSampler(10, seed=0, num_replicas=4, rank=r, drop_last=True)) for r in range(4)
+    ]
     assert [len(p) for p in dropped] == [2, 2, 2, 2]
     assert len({i for p in dropped for i, _ in p}) == 8
     with pytest.raises(ValueError, match="rank"):
@@ -126,6 +130,12 @@ def test_loader_resume_mid_epoch(tmp_path: Path) -> None:
     assert len(loader) == 1
     tail = _epoch(loader)
     assert tail[0][0] == full[2][0] and torch.equal(tail[0][1], full[2][1])
+
+
+def test_workers_start_after_opencv_use(tmp_path: Path) -> None:
+    edges_from_photo(np.zeros((64, 64, 3), np.uint8))  # OpenCV's pool is now live in the parent
+    loader, _ = make_loader(_dataset(tmp_path), batch_size=3, num_workers=2, seed=0, timeout=60)
+    assert [len(batch["key"]) for batch in loader] == [3, 3]
 
 
 def test_worker_init_limits_threads() -> None:

@@ -50,8 +50,9 @@ def test_crop_offsets_cover_the_whole_range() -> None:
 def test_flip_is_mirror_of_unflipped() -> None:
     transform = PairedTransform("crop", load_size=32, crop_size=32, flip=True)
     a = _image(32, 32)
-    outputs = {transform.get_params(32, 32, _gen(s)).flip: transform(a, a, _gen(s))[0]
-               for s in range(20)}
+    outputs = {
+        transform.get_params(32, 32, _gen(s)).flip: transform(a, a, _gen(s))[0] for s in range(20)
+    }
     assert torch.equal(outputs[False], a) and torch.equal(outputs[True], a.flip(-1))
 
 

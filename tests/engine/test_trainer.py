@@ -41,9 +41,9 @@ def test_run_directory_is_never_reused(gray2color, tmp_path):
     assert first.path.name == "tiny" and second.path.name == "tiny-1"
 
 
-@pytest.mark.parametrize("split", [3, 12])  # mid-epoch, and exactly at an epoch boundary
+@pytest.mark.parametrize("split", [3, 24])  # mid-epoch, and exactly at an epoch boundary
 def test_resume_continues_exactly(gray2color, tmp_path, split):
-    total = 16  # 24 images, batch 2: 12 steps per epoch, so the run crosses an epoch
+    total = 28  # 48 images, batch 2: 24 steps per epoch, so the run crosses an epoch
     straight, _ = train(tiny_pix2pix_config(gray2color, max_steps=total), tmp_path / "a")
     halves, first = train(tiny_pix2pix_config(gray2color, max_steps=split), tmp_path / "b")
     assert first.step == split
@@ -57,9 +57,9 @@ def test_resume_continues_exactly(gray2color, tmp_path, split):
 
 
 def test_learning_rate_decays_linearly(gray2color, tmp_path):
-    # 24 images / batch 12 = 2 steps per epoch; 1 constant epoch then 3 decaying ones
+    # 48 images / batch 24 = 2 steps per epoch; 1 constant epoch then 3 decaying ones
     config = tiny_pix2pix_config(
-        gray2color, batch_size=12, n_epochs=1, n_epochs_decay=3, log_every=2
+        gray2color, batch_size=24, n_epochs=1, n_epochs_decay=3, log_every=2
     )
     run, result = train(config, tmp_path)
     assert result.epoch == 4 and result.step == 8
@@ -69,5 +69,15 @@ def test_learning_rate_decays_linearly(gray2color, tmp_path):
 
 def test_dry_run_summary_counts_parameters(gray2color):
     s = summarize(tiny_pix2pix_config(gray2color))
-    assert s.dataset_size == 24 and s.steps_per_epoch == 12
+    assert s.dataset_size == 48 and s.steps_per_epoch == 24
     assert s.parameters["G"] > s.parameters["D"] > 0
+
+
+def test_sample_grids_do_not_change_training(gray2color, tmp_path):
+    quiet, _ = train(tiny_pix2pix_config(gray2color, max_steps=6), tmp_path / "a")
+    chatty, _ = train(tiny_pix2pix_config(gray2color, max_steps=6, sample_every=1), tmp_path / "b")
+    assert len(list(chatty.samples.glob("*.png"))) == 6
+    expected, got = _nets(quiet.path), _nets(chatty.path)
+    for net in expected:
+        for key, value in expected[net].items():
+            assert torch.equal(value, got[net][key]), f"{net}.{key} changed by sampling"
