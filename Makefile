@@ -28,7 +28,7 @@ demo: install  ## train pix2pix on the bundled sample for a few minutes, transla
 	$$img2img train pix2pix --data $(DEMO_DATA) --name $$stamp --runs-dir runs/demo \
 	  --netG unet_128 --ngf 32 --ndf 32 --load-size 142 --crop-size 128 --batch-size 4 \
 	  --max-steps $(DEMO_STEPS) --sample-every 250 --checkpoint-every 500 --device cpu; \
-	$$img2img translate --model runs/demo/$$stamp --side A $(DEMO_DATA)/test out/demo/$$stamp --device cpu; \
+	$$img2img translate --model runs/demo/$$stamp --side A --size 128 $(DEMO_DATA)/test out/demo/$$stamp --device cpu; \
 	echo; echo "run directory (config, metrics, sample grids, checkpoint): runs/demo/$$stamp"; \
 	echo "translated held-out images:                           out/demo/$$stamp"
 

@@ -11,7 +11,7 @@ import torch
 
 from img2img.config import RunConfig
 from img2img.engine.checkpoint import load_checkpoint
-from img2img.engine.device import Precision, resolve_device
+from img2img.engine.device import Precision, keep_cpu_memory_warm, resolve_device
 from img2img.engine.progress import Reporter
 from img2img.engine.rng import seed_everything
 from img2img.engine.rundir import RunDir, create_run_dir, open_run_dir
@@ -36,6 +36,8 @@ def build_recipe(config: RunConfig) -> Recipe:
     """Seed, resolve device and precision, and build the family's recipe."""
     seed_everything(config.train.seed)
     device = resolve_device(config.train.device)
+    if device.type == "cpu":
+        keep_cpu_memory_warm()
     precision = Precision(config.train.precision, device)
     recipe = recipe_class(config.family)(config, device, precision)
     if config.train.channels_last:

@@ -55,11 +55,10 @@ class RichReporter:
         self.console = Console(stderr=True)
         self.progress = Progress(
             TextColumn("[bold]epoch {task.fields[epoch]}"),
-            BarColumn(),
+            BarColumn(bar_width=24),
             MofNCompleteColumn(),
-            TimeElapsedColumn(),
             TimeRemainingColumn(),
-            TextColumn("{task.fields[ips]:.2f} img/s"),
+            TextColumn("{task.fields[ips]:.1f} img/s"),
             TextColumn("{task.fields[losses]}"),
             console=self.console,
             transient=False,
@@ -75,7 +74,7 @@ class RichReporter:
     def update(
         self, step: int, epoch: int, losses: Mapping[str, float], images_per_s: float
     ) -> None:
-        text = " ".join(f"{k} {v:.3f}" for k, v in losses.items())
+        text = " ".join(f"{k} {v:.2f}" for k, v in losses.items())
         self.progress.update(self.task, completed=step, epoch=epoch, ips=images_per_s, losses=text)
 
     def message(self, text: str) -> None:

@@ -186,8 +186,10 @@ class Trainer:
         return losses
 
     def _sample_batch(self) -> dict:
+        """A fixed batch spread evenly over the dataset."""
         count = min(SAMPLE_ROWS, len(self.dataset))
-        return default_collate([self.dataset[(i, SAMPLE_SEED)] for i in range(count)])
+        picks = [i * len(self.dataset) // count for i in range(count)]
+        return default_collate([self.dataset[(i, SAMPLE_SEED)] for i in picks])
 
     def _write_samples(self, batch: dict) -> None:
         columns = self.recipe.sample(batch)
