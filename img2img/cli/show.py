@@ -42,6 +42,10 @@ def finished(run, result) -> None:
     console.print(f"  run directory: [cyan]{run.path}[/]")
     console.print(f"  checkpoint:    [cyan]{result.checkpoint}[/]")
     console.print(f"  samples:       [cyan]{run.samples}[/]")
+    if result.skipped_files:
+        console.print(f"  [yellow]{len(result.skipped_files)} unreadable files skipped[/]:")
+        for path in result.skipped_files[:10]:
+            console.print(f"    {path}")
 
 
 def info(details: dict[str, Any]) -> None:

@@ -21,6 +21,9 @@ log = logging.getLogger(__name__)
 
 Sample = dict[str, Any]
 
+#: joins the unreadable files a sample was substituted for, in its ``"skipped"`` entry
+SKIPPED_SEPARATOR = "\n"
+
 
 class PairedImageDataset(Dataset[Sample]):
     """Aligned image pairs from any layout :func:`~img2img.data.discover.find_pairs` accepts.
@@ -39,7 +42,9 @@ class PairedImageDataset(Dataset[Sample]):
         seed: base seed for integer keys.
 
     Returns from ``__getitem__``: ``{"A": input_nc x H x W, "B": output_nc x H x W`` float32 in
-    ``[-1, 1]``, ``"key": relative stem}``.
+    ``[-1, 1]``, ``"key": relative stem, "skipped": unreadable files passed over to reach this
+    pair, joined by SKIPPED_SEPARATOR (usually "")}``; the trainer reports them, also when
+    they were met in a loader worker.
     """
 
     def __init__(
@@ -59,7 +64,7 @@ class PairedImageDataset(Dataset[Sample]):
         self.files: PairedFiles = find_pairs(Path(cfg.root), cfg.phase)
         self.pairs: list[Pair] = self.files.pairs[: cfg.max_dataset_size]
         self.transform = PairedTransform(cfg.preprocess, cfg.load_size, cfg.crop_size, cfg.flip)
-        self._bad: set[int] = set()
+        self._bad: dict[int, str] = {}  # index -> the file that failed
         self._skipped: dict[Path, str] = {}
         log.info(
             "%s [%s]: %d pairs, layout %s", cfg.root, cfg.phase, len(self.pairs), self.files.layout
@@ -81,19 +86,27 @@ class PairedImageDataset(Dataset[Sample]):
     def __getitem__(self, key: int | tuple[int, int]) -> Sample:
         index, sample_seed = self._parse_key(key)
         count = len(self.pairs)
+        passed_over: list[str] = []
         for offset in range(count):
             i = (index + offset) % count
             if i in self._bad:
+                passed_over.append(self._bad[i])
                 continue
             pair = self.pairs[i]
             try:
                 a, b = self._load(pair)
             except ImageReadError as exc:
                 self._mark_bad(i, exc)
+                passed_over.append(self._bad[i])
                 continue
             generator = torch.Generator().manual_seed(sample_seed)
             a, b = self.transform(a, b, generator)
-            return {"A": to_model_range(a), "B": to_model_range(b), "key": pair.key}
+            return {
+                "A": to_model_range(a),
+                "B": to_model_range(b),
+                "key": pair.key,
+                "skipped": SKIPPED_SEPARATOR.join(passed_over),
+            }
         raise RuntimeError(
             f"{self.cfg.root} [{self.cfg.phase}]: none of the {count} pairs could be read; "
             f"first failures: {', '.join(str(p) for p in self.skipped[:3])}"
@@ -132,7 +145,7 @@ class PairedImageDataset(Dataset[Sample]):
         return (b, a) if swap else (a, b)
 
     def _mark_bad(self, index: int, exc: ImageReadError) -> None:
-        self._bad.add(index)
+        self._bad[index] = str(exc.path)
         if exc.path not in self._skipped:
             self._skipped[exc.path] = exc.reason
             log.warning("skipping %s: %s", exc.path, exc.reason)

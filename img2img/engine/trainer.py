@@ -16,6 +16,7 @@ from typing import Any
 import torch
 from torch.utils.data import Dataset, default_collate
 
+from img2img.data.dataset import SKIPPED_SEPARATOR
 from img2img.data.sampler import make_loader
 from img2img.engine.checkpoint import load_checkpoint, save_checkpoint
 from img2img.engine.progress import NullReporter, Reporter
@@ -48,6 +49,7 @@ class TrainResult:
     seconds: float
     checkpoint: Path
     last_losses: dict[str, float]
+    skipped_files: list[str]
 
 
 class Trainer:
@@ -68,6 +70,7 @@ class Trainer:
         self.cfg = recipe.config.train
         self.reporter = reporter or NullReporter()
         self.position = Position()
+        self.skipped_files: set[str] = set()
         self.loader, self.sampler = make_loader(
             dataset,
             batch_size=self.cfg.batch_size,
@@ -140,6 +143,7 @@ class Trainer:
                     self.position.step += 1
                     self.position.epoch_step += 1
                     window.add(losses, _batch_size(batch))
+                    self._note_skipped(batch)
                     last = self._after_step(window, sample_batch) or last
                     if self.position.step >= self.total_steps:
                         break
@@ -156,9 +160,21 @@ class Trainer:
         if window.count:
             last = self._log(window)
         path = self.save()
+        if self.skipped_files:
+            log.warning("%d unreadable files were skipped", len(self.skipped_files))
         return TrainResult(
-            self.position.step, self.position.epoch, time.perf_counter() - started, path, last
+            self.position.step,
+            self.position.epoch,
+            time.perf_counter() - started,
+            path,
+            last,
+            sorted(self.skipped_files),
         )
+
+    def _note_skipped(self, batch: dict) -> None:
+        for entry in batch.get("skipped", ()):
+            if entry:
+                self.skipped_files.update(entry.split(SKIPPED_SEPARATOR))
 
     def _after_step(self, window: _Window, sample_batch: dict) -> dict[str, float] | None:
         step = self.position.step

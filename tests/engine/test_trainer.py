@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 import torch
@@ -81,3 +82,14 @@ def test_sample_grids_do_not_change_training(gray2color, tmp_path):
     for net in expected:
         for key, value in expected[net].items():
             assert torch.equal(value, got[net][key]), f"{net}.{key} changed by sampling"
+
+
+def test_unreadable_files_are_skipped_and_reported(gray2color, tmp_path):
+    data = tmp_path / "data"
+    shutil.copytree(gray2color, data)
+    broken = data / "train" / "B" / "007.png"
+    broken.write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    config = tiny_pix2pix_config(data, max_steps=24)  # one whole epoch
+    run, result = train(config, tmp_path / "runs", num_workers=2)  # met inside loader workers
+    assert result.step == 24
+    assert result.skipped_files == [str(broken)]
