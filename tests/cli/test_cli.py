@@ -65,59 +65,28 @@ def test_python_dash_m():
     assert result.returncode == 0 and result.stdout.strip() == f"img2img {__version__}"
 
 
+def _train(data, runs, *options: str):
+    """``img2img train pix2pix --data DATA --runs-dir RUNS OPTIONS``."""
+    command = ["train", "pix2pix", "--data", str(data), "--runs-dir", str(runs), *options]
+    return runner.invoke(app, command)
+
+
 def test_unknown_choice_lists_valid_ones(gray2color, tmp_path):
-    result = runner.invoke(
-        app,
-        [
-            "train",
-            "pix2pix",
-            "--data",
-            str(gray2color),
-            "--netG",
-            "unet_512",
-            "--runs-dir",
-            str(tmp_path),
-        ],
-    )
+    result = _train(gray2color, tmp_path, "--netG", "unet_512")
     assert result.exit_code == 2
-    assert (
-        "unet_512" in result.output
-        and "unet_256" in result.output
-        and "resnet_9blocks" in result.output
-    )
+    for name in ("unet_512", "unet_256", "resnet_9blocks"):
+        assert name in result.output
     assert not any(tmp_path.iterdir())
 
 
 def test_missing_dataset_fails_early(tmp_path):
-    result = runner.invoke(
-        app,
-        [
-            "train",
-            "pix2pix",
-            "--data",
-            str(tmp_path / "nowhere"),
-            "--runs-dir",
-            str(tmp_path / "runs"),
-        ],
-    )
+    result = _train(tmp_path / "nowhere", tmp_path / "runs")
     assert result.exit_code == 2 and "nowhere" in result.output
     assert not (tmp_path / "runs").exists()
 
 
 def test_dry_run_writes_nothing(gray2color, tmp_path):
-    result = runner.invoke(
-        app,
-        [
-            "train",
-            "pix2pix",
-            "--data",
-            str(gray2color),
-            *TINY,
-            "--dry-run",
-            "--runs-dir",
-            str(tmp_path / "runs"),
-        ],
-    )
+    result = _train(gray2color, tmp_path / "runs", *TINY, "--dry-run")
     assert result.exit_code == 0, result.output
     assert "parameters" in result.output and "unet_128" in result.output
     assert not (tmp_path / "runs").exists()
@@ -125,60 +94,23 @@ def test_dry_run_writes_nothing(gray2color, tmp_path):
 
 def test_train_translate_info(gray2color, tmp_path):
     runs = tmp_path / "runs"
-    result = runner.invoke(
-        app,
-        [
-            "train",
-            "pix2pix",
-            "--data",
-            str(gray2color),
-            *TINY,
-            "--max-steps",
-            "2",
-            "--runs-dir",
-            str(runs),
-            "--name",
-            "e2e",
-        ],
-    )
+    result = _train(gray2color, runs, *TINY, "--max-steps", "2", "--name", "e2e")
     assert result.exit_code == 0, result.output
     run = runs / "e2e"
     assert (run / "checkpoints" / "latest.pt").is_file() and (run / "config.json").is_file()
 
     out = tmp_path / "out"
-    result = runner.invoke(
-        app,
-        [
-            "translate",
-            "--model",
-            str(run),
-            str(gray2color / "test" / "A"),
-            str(out),
-            "--device",
-            "cpu",
-            "--batch-size",
-            "4",
-        ],
-    )
+    src = gray2color / "test" / "A"
+    translate = ["translate", "--model", str(run), str(src), str(out), "--device", "cpu"]
+    result = runner.invoke(app, [*translate, "--batch-size", "4"])
     assert result.exit_code == 0, result.output
-    inputs = sorted((gray2color / "test" / "A").glob("*.png"))
+    inputs = sorted(src.glob("*.png"))
     outputs = sorted(out.glob("*.png"))
     assert [p.name for p in outputs] == [p.name for p in inputs]
-    with Image.open(outputs[0]) as img, Image.open(inputs[0]) as src:
-        assert img.size == src.size and img.mode == "RGB"
+    with Image.open(outputs[0]) as img, Image.open(inputs[0]) as src_image:
+        assert img.size == src_image.size and img.mode == "RGB"
 
-    again = runner.invoke(
-        app,
-        [
-            "translate",
-            "--model",
-            str(run),
-            str(gray2color / "test" / "A"),
-            str(out),
-            "--device",
-            "cpu",
-        ],
-    )
+    again = runner.invoke(app, translate)
     assert again.exit_code == 0 and "kept" in again.output  # nothing overwritten without asking
 
     result = runner.invoke(app, ["info", str(run), "--json"])
@@ -192,3 +124,35 @@ def test_train_translate_info(gray2color, tmp_path):
     )
     assert resumed.exit_code == 0, resumed.output
     assert json.loads(runner.invoke(app, ["info", str(run), "--json"]).output)["step"] == 3
+
+
+def test_translate_reports_failures_and_reads_ab_halves(gray2color, tmp_path):
+    assert (
+        _train(gray2color, tmp_path / "runs", *TINY, "--max-steps", "1", "--name", "m").exit_code
+        == 0
+    )
+    folder = tmp_path / "ab"
+    folder.mkdir()
+    Image.new("L", (80, 40), 128).save(folder / "pair.png")  # A and B side by side, 40x40 each
+    (folder / "broken.png").write_bytes(b"not an image")
+    result = runner.invoke(
+        app,
+        [
+            "translate",
+            "--model",
+            str(tmp_path / "runs" / "m"),
+            "--side",
+            "A",
+            str(folder),
+            str(tmp_path / "out"),
+            "--device",
+            "cpu",
+        ],
+    )
+    assert result.exit_code == 1  # something failed
+    assert "broken.png" in result.output and "1 written" in result.output.replace("\n", " ")
+    with Image.open(tmp_path / "out" / "pair.png") as img:
+        assert img.size == (40, 40)
+
+    info = runner.invoke(app, ["info", str(tmp_path / "runs" / "m" / "checkpoints" / "latest.pt")])
+    assert info.exit_code == 0 and "pix2pix" in info.output and "unet_128" in info.output
