@@ -281,6 +281,10 @@ def _quantize(array: np.ndarray, bits: int, path: Path) -> np.ndarray:
     )
 
 
+#: zlib level of written PNGs: 3x faster to encode than PIL's default 6, files ~5% larger
+PNG_COMPRESS_LEVEL = 1
+
+
 def _encode(array: np.ndarray, suffix: str, quality: int) -> bytes:
     if array.dtype == np.uint16:
         # PIL has no 16-bit colour; OpenCV writes 16-bit gray and colour PNG/TIFF.
@@ -294,6 +298,8 @@ def _encode(array: np.ndarray, suffix: str, quality: int) -> bytes:
     options: dict[str, object] = {}
     if fmt in ("JPEG", "WEBP"):
         options["quality"] = quality
+    elif fmt == "PNG":
+        options["compress_level"] = PNG_COMPRESS_LEVEL
     buffer = io.BytesIO()
     pil.save(buffer, format=fmt, **options)
     return buffer.getvalue()
