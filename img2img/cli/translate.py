@@ -69,12 +69,14 @@ def _run(model, inputs, output, batch_size, device, precision, ext, size, seed, 
          overwrite, threads, side):
     from rich.progress import Progress
 
-    from img2img.engine.device import resolve_device
+    from img2img.engine.device import keep_cpu_memory_warm, resolve_device
     from img2img.infer.translate import plan_outputs, translate_files
     from img2img.models import recipe_class
     from img2img.models.loading import load_generator
 
     target = resolve_device(device)
+    if target.type == "cpu":
+        keep_cpu_memory_warm()
     loaded = load_generator(model, target)
     jobs = plan_outputs(inputs, output, ext=ext)
     recipe = recipe_class(loaded.config.family)
