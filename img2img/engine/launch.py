@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from torch.utils.data import Dataset
 
 from img2img.config import RunConfig
 from img2img.engine.checkpoint import load_checkpoint
@@ -63,13 +64,13 @@ def train(
     reporter: Reporter | None = None,
 ) -> tuple[RunDir, TrainResult]:
     """Create a new run directory under ``runs_dir`` and train ``config`` in it."""
+    # everything that can fail on bad input runs before the run directory is made
     dataset = recipe_class(config.family).build_dataset(config)
     recipe = build_recipe(config)
     run = create_run_dir(runs_dir, config.name)
     run.write_config(config.to_dict())
     log.info("run directory: %s", run.path)
-    workers = config.data.num_workers if num_workers is None else num_workers
-    trainer = Trainer(recipe, dataset, run, num_workers=workers, reporter=reporter)
+    trainer = _trainer(recipe, dataset, run, num_workers, reporter)
     return run, trainer.fit()
 
 
@@ -92,8 +93,17 @@ def resume(
     if changes:
         config = config.replace(train=dataclasses.replace(config.train, **changes))
     dataset = recipe_class(config.family).build_dataset(config)
-    recipe = build_recipe(config)
-    workers = config.data.num_workers if num_workers is None else num_workers
-    trainer = Trainer(recipe, dataset, run, num_workers=workers, reporter=reporter)
+    trainer = _trainer(build_recipe(config), dataset, run, num_workers, reporter)
     trainer.resume(saved)
     return run, trainer.fit()
+
+
+def _trainer(
+    recipe: Recipe,
+    dataset: Dataset,
+    run: RunDir,
+    num_workers: int | None,
+    reporter: Reporter | None,
+) -> Trainer:
+    workers = recipe.config.data.num_workers if num_workers is None else num_workers
+    return Trainer(recipe, dataset, run, num_workers=workers, reporter=reporter)
