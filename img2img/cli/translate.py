@@ -28,7 +28,7 @@ EXAMPLES = """\
 def translate(
     inputs: Annotated[Path, typer.Argument(exists=True, help="An image, or a folder walked recursively.")],
     output: Annotated[Path, typer.Argument(help="Output folder (mirrors IN), or a file when IN is one.")],
-    model: Annotated[Path, typer.Option("--model", "-m", exists=True, help="Checkpoint file or run directory.")],
+    model: Annotated[Path, typer.Option("--model", "-m", exists=True, help="Checkpoint, run directory, or published generator .pth.")],
     batch_size: Annotated[int, typer.Option("--batch-size", help="Images per forward pass.")] = 8,
     device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda, cuda:N or mps.")] = "auto",
     precision: Annotated[str, typer.Option("--precision", help=f"{', '.join(PRECISIONS)}.")] = "fp32",
@@ -71,7 +71,6 @@ def _run(model, inputs, output, batch_size, device, precision, ext, size, seed, 
 
     from img2img.engine.device import keep_cpu_memory_warm, resolve_device
     from img2img.infer.translate import plan_outputs, translate_files
-    from img2img.models import recipe_class
     from img2img.models.loading import load_generator
 
     target = resolve_device(device)
@@ -79,13 +78,12 @@ def _run(model, inputs, output, batch_size, device, precision, ext, size, seed, 
         keep_cpu_memory_warm()
     loaded = load_generator(model, target)
     jobs = plan_outputs(inputs, output, ext=ext)
-    recipe = recipe_class(loaded.config.family)
     with Progress(transient=True) as bar:
         task = bar.add_task("translating", total=len(jobs))
         return translate_files(
             loaded.net, jobs, in_channels=loaded.in_channels, out_channels=loaded.out_channels,
             size_multiple=loaded.size_multiple, batch_size=batch_size, device=target,
-            precision=precision, size=size, seed=seed, paper_mode=recipe.paper_test_mode,
+            precision=precision, size=size, seed=seed, paper_mode=loaded.paper_test_mode,
             dropout=dropout, overwrite=overwrite, num_threads=threads,
             progress=lambda done, total: bar.update(task, completed=done, total=total),
             side=side,

@@ -54,17 +54,22 @@ def resolve_checkpoint(path: str | os.PathLike) -> Path:
     return path
 
 
-def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict:
-    """Load an img2img checkpoint (file or run directory) safely (``weights_only=True``)."""
-    file = resolve_checkpoint(path)
+def read_checkpoint_file(
+    file: str | os.PathLike, map_location: str | torch.device = "cpu", *, mmap: bool = False
+) -> object:
+    """``torch.load`` with ``weights_only=True``; any failure names the file."""
     try:
-        data = torch.load(file, map_location=map_location, weights_only=True)
+        return torch.load(file, map_location=map_location, weights_only=True, mmap=mmap)
     except Exception as exc:  # noqa: BLE001 - any unpickling failure means "not a checkpoint"
         raise CheckpointError(f"{file}: cannot be read as a checkpoint ({exc})") from exc
+
+
+def check_checkpoint(data: object, file: str | os.PathLike) -> dict:
+    """``data`` if it is an img2img checkpoint this version can read; else a clear error."""
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise CheckpointError(
             f"{file}: not an img2img checkpoint (expected a dict with format {FORMAT!r}); "
-            "bare published generator weights are loaded by the weights registry"
+            "bare published generator weights can be used with 'img2img translate'"
         )
     if data.get("format_version", 0) > FORMAT_VERSION:
         raise CheckpointError(
@@ -72,3 +77,9 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
             f"img2img supports ({FORMAT_VERSION}); upgrade img2img"
         )
     return data
+
+
+def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict:
+    """Load an img2img checkpoint (file or run directory) safely (``weights_only=True``)."""
+    file = resolve_checkpoint(path)
+    return check_checkpoint(read_checkpoint_file(file, map_location), file)

@@ -7,9 +7,12 @@ import os
 from pathlib import Path
 from typing import Any
 
-import torch
-
-from img2img.engine.checkpoint import FORMAT, CheckpointError, resolve_checkpoint
+from img2img.engine.checkpoint import (
+    CheckpointError,
+    check_checkpoint,
+    read_checkpoint_file,
+    resolve_checkpoint,
+)
 from img2img.engine.rundir import CONFIG_FILE
 
 
@@ -37,12 +40,7 @@ def describe(path: str | os.PathLike) -> dict[str, Any]:
             "config": config,
         }
     file = resolve_checkpoint(path)
-    try:
-        data = torch.load(file, map_location="cpu", weights_only=True, mmap=True)
-    except Exception as exc:  # noqa: BLE001 - any failure means "not a checkpoint"
-        raise CheckpointError(f"{file}: cannot be read as a checkpoint ({exc})") from exc
-    if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise CheckpointError(f"{file}: not an img2img checkpoint (expected format {FORMAT!r})")
+    data = check_checkpoint(read_checkpoint_file(file, mmap=True), file)
     params = {
         name: sum(
             t.numel()
