@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import io
 import os
-import tempfile
 from pathlib import Path
 
 import cv2
@@ -17,6 +16,7 @@ import numpy as np
 import torch
 from PIL import ExifTags, Image, ImageOps
 
+from img2img.atomic import atomic_write
 from img2img.data.extensions import IMAGE_EXTENSIONS, is_image_file
 
 __all__ = [
@@ -245,7 +245,7 @@ def write_image(
         )
     array = _quantize(_as_hwc(image, path), bits, path)
     data = _encode(array, suffix, quality)
-    _atomic_write(path, data)
+    atomic_write(path, lambda f: f.write(data))
     return path
 
 
@@ -303,17 +303,3 @@ def _encode(array: np.ndarray, suffix: str, quality: int) -> bytes:
     buffer = io.BytesIO()
     pil.save(buffer, format=fmt, **options)
     return buffer.getvalue()
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from img2img.engine.atomic import atomic_write
+from img2img.atomic import atomic_write
 
 FORMAT = "img2img-checkpoint"
 FORMAT_VERSION = 1
@@ -34,7 +34,7 @@ def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any]) -> Path:
     """Write ``payload`` (without format keys) to ``path`` atomically and return the path."""
     path = Path(path)
     data = {"format": FORMAT, "format_version": FORMAT_VERSION, **payload}
-    atomic_write(path, lambda f: torch.save(data, f))
+    atomic_write(path, lambda f: torch.save(data, f), sync_dir=True)
     return path
 
 

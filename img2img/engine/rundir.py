@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from img2img.engine.atomic import atomic_write
+from img2img.atomic import atomic_write
 from img2img.engine.checkpoint import CHECKPOINT_DIR, LATEST
 
 CONFIG_FILE = "config.json"

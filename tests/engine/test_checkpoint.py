@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from img2img.engine.atomic import atomic_write
+from img2img.atomic import atomic_write
 from img2img.engine.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 
 
