@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from img2img.config import GAN_MODES
+from img2img.config import GAN_MODES, check_choice
 
 Prediction = Tensor | Sequence[Tensor | Sequence[Tensor]]
 
@@ -36,10 +36,7 @@ class GANLoss(nn.Module):
 
     def __init__(self, mode: str, real_label: float = 1.0, fake_label: float = 0.0) -> None:
         super().__init__()
-        if mode not in GAN_MODES:
-            raise ValueError(
-                f"gan mode {mode!r} is not valid; expected one of: {', '.join(GAN_MODES)}"
-            )
+        check_choice("gan mode", mode, GAN_MODES)
         self.mode = mode
         self.real_label = real_label
         self.fake_label = fake_label

@@ -18,6 +18,23 @@ log = logging.getLogger(__name__)
 
 _DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
+
+def autocast_dtype(precision: str) -> torch.dtype | None:
+    """The autocast dtype of ``fp32`` (None: no autocast), ``bf16`` or ``fp16``."""
+    if precision not in _DTYPES:
+        raise ConfigError(
+            f"precision: {precision!r} is not valid; expected one of: {', '.join(_DTYPES)}"
+        )
+    return _DTYPES[precision]
+
+
+def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
+    """Context for forward passes at ``precision`` on ``device`` (a no-op in fp32)."""
+    dtype = autocast_dtype(precision)
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=dtype)
+
 # glibc mallopt parameters
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_MAX = -4
@@ -82,19 +99,12 @@ class Precision:
     device: torch.device
 
     def __post_init__(self) -> None:
-        if self.name not in _DTYPES:
-            raise ConfigError(
-                f"precision: {self.name!r} is not valid; expected one of: fp32, bf16, fp16"
-            )
-        self.dtype = _DTYPES[self.name]
-        enabled = self.name == "fp16"
-        self.scaler = torch.amp.GradScaler(self.device.type, enabled=enabled) if enabled else None
+        self.dtype = autocast_dtype(self.name)
+        self.scaler = torch.amp.GradScaler(self.device.type) if self.name == "fp16" else None
 
     def autocast(self) -> contextlib.AbstractContextManager:
         """Context for forward passes (a no-op in fp32)."""
-        if self.dtype is None:
-            return contextlib.nullcontext()
-        return torch.autocast(self.device.type, dtype=self.dtype)
+        return autocast(self.device, self.name)
 
     def backward(self, loss: Tensor) -> None:
         (self.scaler.scale(loss) if self.scaler else loss).backward()

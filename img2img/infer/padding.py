@@ -12,12 +12,14 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from img2img.nn.sizes import next_multiple
+
 
 def padded_size(h: int, w: int, multiple: int) -> tuple[int, int]:
     """The smallest ``(H, W)`` at least ``(h, w)`` whose sides are multiples of ``multiple``."""
     if multiple < 1:
         raise ValueError(f"multiple: {multiple!r} is not valid; expected an integer >= 1")
-    return -(-h // multiple) * multiple, -(-w // multiple) * multiple
+    return next_multiple(h, multiple), next_multiple(w, multiple)
 
 
 def reflect_indices(n: int, before: int, after: int, device: torch.device | None = None) -> Tensor:

@@ -27,18 +27,13 @@ from torch import Tensor, nn
 from img2img.data.discover import find_images, split_ab
 from img2img.data.io import IMAGE_EXTENSIONS, is_image_file, read_image, write_image
 from img2img.data.ranges import from_model_range, to_model_range
+from img2img.engine.device import autocast, autocast_dtype
 from img2img.infer.padding import crop_back, pad_to_multiple
 from img2img.infer.stochastic import batch_invariant, image_seed, paper_test_mode
 
 __all__ = ["Job", "TranslateSummary", "plan_outputs", "translate_files"]
 
 log = logging.getLogger(__name__)
-
-PRECISIONS: dict[str, torch.dtype | None] = {
-    "fp32": None,
-    "bf16": torch.bfloat16,
-    "fp16": torch.float16,
-}
 
 Progress = Callable[[int, int], None]
 
@@ -220,10 +215,7 @@ def _check_options(
             raise ValueError(f"{name}: {value!r} is not valid; expected an integer >= 1")
     if size is not None and size < 1:
         raise ValueError(f"size: {size!r} is not valid; expected None or an integer >= 1")
-    if precision not in PRECISIONS:
-        raise ValueError(
-            f"precision: {precision!r} is not valid; expected one of: {', '.join(PRECISIONS)}"
-        )
+    autocast_dtype(precision)  # fails naming the valid ones
 
 
 class _Translator:
@@ -235,7 +227,7 @@ class _Translator:
     ) -> None:
         self.net = net
         self.device = device
-        self.dtype = PRECISIONS[precision]
+        self.precision = precision
         self.out_channels = out_channels
         self.seed = seed
         self.paper_mode = paper_mode
@@ -243,8 +235,7 @@ class _Translator:
 
     def _enter_modes(self, stack: contextlib.ExitStack, items: Sequence[_Loaded]) -> None:
         stack.enter_context(torch.inference_mode())
-        if self.dtype is not None:
-            stack.enter_context(torch.autocast(device_type=self.device.type, dtype=self.dtype))
+        stack.enter_context(autocast(self.device, self.precision))
         if self.paper_mode:
             seeds = [image_seed(self.seed, item.job.key) for item in items]
             stack.enter_context(paper_test_mode(self.net, seeds, dropout=self.dropout))
