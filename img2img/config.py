@@ -154,12 +154,6 @@ class TrainConfig:
 MODEL_CONFIGS: dict[str, type] = {Pix2PixConfig.family: Pix2PixConfig}
 
 
-def register_model_config(cls: type) -> type:
-    """Make a family's model config known to :func:`RunConfig.from_dict`."""
-    MODEL_CONFIGS[cls.family] = cls
-    return cls
-
-
 @dataclass(frozen=True)
 class RunConfig:
     """Everything a training run was started with."""

@@ -18,7 +18,7 @@ from torch.utils.data import Dataset, default_collate
 
 from img2img.data.dataset import SKIPPED_SEPARATOR
 from img2img.data.sampler import make_loader
-from img2img.engine.checkpoint import load_checkpoint, save_checkpoint
+from img2img.engine.checkpoint import save_checkpoint
 from img2img.engine.progress import NullReporter, Reporter
 from img2img.engine.rng import rng_state, set_rng_state
 from img2img.engine.rundir import RunDir
@@ -101,12 +101,11 @@ class Trainer:
         log.info("checkpoint written: %s (step %d)", path, self.position.step)
         return path
 
-    def resume(self, checkpoint: str | Path | dict[str, Any]) -> None:
-        """Restore networks, optimizers, schedules, RNG and data position from ``checkpoint``.
+    def resume(self, data: dict[str, Any]) -> None:
+        """Restore networks, optimizers, schedules, RNG and data position from a checkpoint.
 
-        ``checkpoint`` is a path (file or run directory) or an already loaded checkpoint dict.
+        ``data`` is what :func:`~img2img.engine.checkpoint.load_checkpoint` returned.
         """
-        data = checkpoint if isinstance(checkpoint, dict) else load_checkpoint(checkpoint)
         if data["family"] != self.recipe.family:
             raise ValueError(
                 f"checkpoint holds a {data['family']} run; cannot resume it as {self.recipe.family}"

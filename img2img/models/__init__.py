@@ -11,11 +11,6 @@ if TYPE_CHECKING:
 _RECIPES = {"pix2pix": "img2img.models.pix2pix:Pix2PixRecipe"}
 
 
-def list_families() -> list[str]:
-    """Model families that can be trained."""
-    return sorted(_RECIPES)
-
-
 def recipe_class(family: str) -> type[Recipe]:
     """The recipe class of ``family``, failing with the list of known families."""
     if family not in _RECIPES:

@@ -48,7 +48,7 @@ class LoadedGenerator:
 def load_generator(path: str | os.PathLike, device: str | torch.device = "cpu") -> LoadedGenerator:
     """Load the inference generator of a checkpoint, run directory or published ``.pth``."""
     source = resolve_checkpoint(path)
-    data = read_checkpoint_file(source)
+    data = read_checkpoint_file(source, mmap=True)  # optimizer states are never paged in
     if isinstance(data, dict) and data.get("format") == FORMAT:
         loaded = _from_checkpoint(check_checkpoint(data, source), source)
     elif is_bare_state_dict(data):
