@@ -44,7 +44,7 @@ def pad_to_multiple(x: Tensor, multiple: int) -> tuple[Tensor, tuple[int, int]]:
 
     Args:
         x: images ``[N, C, H, W]``.
-        multiple: the size multiple the network needs (``generator_size_multiple(name)``).
+        multiple: the size multiple the network needs (the built network's ``size_multiple``).
 
     Returns:
         The padded batch and the original ``(h, w)`` to give :func:`crop_back`. When no

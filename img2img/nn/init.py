@@ -7,6 +7,7 @@ import logging
 import torch
 from torch import nn
 
+from img2img.nn.norms import BATCH_NORMS
 from img2img.nn.registry import INIT_TYPES
 
 logger = logging.getLogger(__name__)
@@ -20,7 +21,6 @@ _WEIGHTED = (
     nn.ConvTranspose3d,
     nn.Linear,
 )
-_BATCH_NORMS = (nn.BatchNorm2d, nn.SyncBatchNorm)
 
 
 def check_init_type(init_type: str) -> str:
@@ -71,7 +71,7 @@ def init_weights(net: nn.Module, init_type: str = "normal", gain: float = 0.02) 
             if module.bias is not None:
                 nn.init.zeros_(module.bias)
             count += 1
-        elif isinstance(module, _BATCH_NORMS) and module.affine:
+        elif isinstance(module, BATCH_NORMS) and module.affine:
             nn.init.normal_(module.weight, 1.0, gain)
             nn.init.zeros_(module.bias)
             count += 1

@@ -11,6 +11,9 @@ from img2img.nn.registry import NORMS
 
 NormFactory = Callable[[int], nn.Module]
 
+#: the layer types that normalise with batch statistics (and keep running statistics)
+BATCH_NORMS = (nn.BatchNorm2d, nn.SyncBatchNorm)
+
 
 def check_norm(norm: str) -> str:
     """Return ``norm`` if it is a known normalisation name.
@@ -52,7 +55,10 @@ def get_norm_layer(norm: str) -> NormFactory:
 def conv_bias(norm: str) -> bool:
     """Whether a convolution followed by ``norm`` carries a bias.
 
-    BatchNorm's own shift makes a bias redundant, so convolutions before it have none;
-    with instance norm or no norm they keep one. This matches the published layouts.
+    The published layouts give these convolutions a bias only before instance norm (whose
+    layers have no affine shift of their own); before BatchNorm, whose shift makes a bias
+    redundant, and with no norm at all they have none. Some convolutions that no norm follows
+    keep their bias whatever the norm: the N-layer PatchGAN's first and last, the PixelGAN's
+    first, the U-Net's outermost transposed one and the ResNet's last.
     """
-    return check_norm(norm) != "batch"
+    return check_norm(norm) == "instance"

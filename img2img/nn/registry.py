@@ -8,6 +8,7 @@ validate names without importing torch.
 from __future__ import annotations
 
 import importlib
+import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
@@ -30,7 +31,6 @@ class NetworkEntry:
         kind: ``generator`` or ``discriminator``.
         target: ``"module:callable"`` that builds the network.
         defaults: keyword arguments fixed by the name (``num_downs=8`` for ``unet_256``).
-        size_multiple: generators only: height and width must be multiples of this.
         description: one line for ``--help`` and ``info``.
     """
 
@@ -38,7 +38,6 @@ class NetworkEntry:
     kind: Kind
     target: str
     defaults: Mapping[str, Any] = field(default_factory=dict)
-    size_multiple: int = 1
     description: str = ""
 
     def builder(self) -> Callable[..., nn.Module]:
@@ -81,14 +80,47 @@ def list_discriminators() -> list[str]:
     return sorted(_REGISTRY["discriminator"])
 
 
-def generator_size_multiple(name: str) -> int:
-    """Height and width that generator ``name`` needs its input to be a multiple of."""
-    return get_entry("generator", name).size_multiple
+def _alternatives(entry: NetworkEntry, key: str, value: Any) -> str:
+    """Names of the same builder that take ``key=value``: fixing it so, or leaving it free."""
+    table = _REGISTRY[entry.kind]
+    names = [
+        other.name for other in table.values()
+        if other.target == entry.target
+        and (key not in other.defaults or other.defaults[key] == value)
+    ]
+    if not names:
+        return f"no registered {entry.kind} takes {key}={value!r}"
+    return "use " + " or ".join(repr(n) for n in sorted(names))
+
+
+def check_options(entry: NetworkEntry, cfg: Mapping[str, Any]) -> None:
+    """Fail if ``cfg`` holds a keyword ``entry``'s builder does not take or its name fixes.
+
+    Raises:
+        ValueError: a keyword the builder does not take (the message lists those it takes), or
+            one whose value contradicts the value the name fixes (the same value is accepted).
+    """
+    params = inspect.signature(entry.builder()).parameters
+    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    unknown = [] if takes_any else sorted(set(cfg) - set(params))
+    if unknown:
+        free = [k for k in params if k not in entry.defaults]
+        raise ValueError(
+            f"{entry.kind} {entry.name!r} takes no option {', '.join(map(repr, unknown))}; "
+            f"it takes: {', '.join(free)}"
+        )
+    for key, fixed in entry.defaults.items():
+        if key in cfg and cfg[key] != fixed:
+            raise ValueError(
+                f"{entry.kind} {entry.name!r} fixes {key}={fixed!r}; got {key}={cfg[key]!r}; "
+                f"{_alternatives(entry, key, cfg[key])}"
+            )
 
 
 def _create(kind: Kind, name: str, init_type: str | None, init_gain: float, cfg: dict) -> nn.Module:
     entry = get_entry(kind, name)
-    net = entry.builder()(**{**cfg, **entry.defaults})  # the name fixes its defaults
+    check_options(entry, cfg)
+    net = entry.builder()(**{**cfg, **entry.defaults})
     if init_type is not None:
         from img2img.nn.init import init_weights
 
@@ -113,19 +145,19 @@ def create_discriminator(
     return _create("discriminator", name, init_type, init_gain, cfg)
 
 
-def _builtin(kind: Kind, name: str, target: str, description: str, size_multiple: int = 1,
+def _builtin(kind: Kind, name: str, target: str, description: str,
              **defaults: Any) -> None:
-    register(NetworkEntry(name, kind, target, defaults, size_multiple, description))
+    register(NetworkEntry(name, kind, target, defaults, description))
 
 
 _builtin("generator", "unet_128", "img2img.nn.unet:UnetGenerator",
-         "U-Net with 7 downsamplings (128x128 inputs)", size_multiple=128, num_downs=7)
+         "U-Net with 7 downsamplings (128x128 inputs)", num_downs=7)
 _builtin("generator", "unet_256", "img2img.nn.unet:UnetGenerator",
-         "U-Net with 8 downsamplings (256x256 inputs)", size_multiple=256, num_downs=8)
+         "U-Net with 8 downsamplings (256x256 inputs)", num_downs=8)
 _builtin("generator", "resnet_6blocks", "img2img.nn.resnet:ResnetGenerator",
-         "ResNet encoder-decoder with 6 residual blocks", size_multiple=4, n_blocks=6)
+         "ResNet encoder-decoder with 6 residual blocks", n_blocks=6)
 _builtin("generator", "resnet_9blocks", "img2img.nn.resnet:ResnetGenerator",
-         "ResNet encoder-decoder with 9 residual blocks", size_multiple=4, n_blocks=9)
+         "ResNet encoder-decoder with 9 residual blocks", n_blocks=9)
 _builtin("discriminator", "basic", "img2img.nn.patchgan:NLayerDiscriminator",
          "70x70 PatchGAN (n_layers 3)", n_layers=3)
 _builtin("discriminator", "n_layers", "img2img.nn.patchgan:NLayerDiscriminator",

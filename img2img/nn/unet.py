@@ -10,7 +10,6 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from img2img.nn.layers import Conv2d, ConvTranspose2d
 from img2img.nn.norms import NormFactory, conv_bias, get_norm_layer
 from img2img.nn.sizes import check_input
 
@@ -59,7 +58,7 @@ class UnetSkipBlock(nn.Module):
         self.outermost = outermost
         input_nc = outer_nc if input_nc is None else input_nc
         innermost = submodule is None
-        downconv = Conv2d(input_nc, inner_nc, 4, stride=2, padding=1, bias=use_bias)
+        downconv = nn.Conv2d(input_nc, inner_nc, 4, stride=2, padding=1, bias=use_bias)
         downrelu = nn.LeakyReLU(0.2, inplace=True)
         uprelu = nn.ReLU(inplace=True)
         up_in = inner_nc if innermost else inner_nc * 2
@@ -68,13 +67,13 @@ class UnetSkipBlock(nn.Module):
         if outermost:
             if submodule is None:
                 raise ValueError("UnetSkipBlock: the outermost block needs a submodule")
-            upconv = ConvTranspose2d(up_in, outer_nc, 4, stride=2, padding=1)
+            upconv = nn.ConvTranspose2d(up_in, outer_nc, 4, stride=2, padding=1)
             layers = [downconv, submodule, uprelu, upconv, nn.Tanh()]
         elif innermost:
-            upconv = ConvTranspose2d(up_in, outer_nc, 4, stride=2, padding=1, bias=use_bias)
+            upconv = nn.ConvTranspose2d(up_in, outer_nc, 4, stride=2, padding=1, bias=use_bias)
             layers = [downrelu, downconv, uprelu, upconv, norm_layer(outer_nc)]
         else:
-            upconv = ConvTranspose2d(up_in, outer_nc, 4, stride=2, padding=1, bias=use_bias)
+            upconv = nn.ConvTranspose2d(up_in, outer_nc, 4, stride=2, padding=1, bias=use_bias)
             layers = [downrelu, downconv, norm_layer(inner_nc), submodule,
                       uprelu, upconv, norm_layer(outer_nc)]
             if dropout:

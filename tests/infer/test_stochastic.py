@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import copy
+import os
+import subprocess
+import sys
 from collections.abc import Callable
 
 import pytest
@@ -10,6 +13,7 @@ import torch
 from torch import nn
 
 from img2img.infer.stochastic import batch_invariant, image_seed, paper_test_mode
+from img2img.nn.cpu_fast import use_cpu_fast_path
 
 SEEDS = [image_seed(7, f"folder/img_{i}.png") for i in range(8)]
 
@@ -149,7 +153,7 @@ def test_batch_invariant_convolutions(layer: nn.Module, threads: int) -> None:
     previous = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
-        for size in (8, 32, 48):  # below and above the small-input limit (16 x 48 x 48)
+        for size in (8, 32, 48):  # native kernel for one image; oneDNN blocking by batch size
             x = torch.randn(8, 16, size, size)
             with torch.inference_mode(), batch_invariant(net):
                 batched = net(x)
@@ -173,3 +177,94 @@ def test_batch_invariant_leaves_other_layers_alone(unet128: nn.Module) -> None:
                 paper_test_mode(unet128, [1]):
             pass
     assert _module_layout(unet128) == layout
+
+
+class _BatchDependentConv(nn.Conv2d):
+    """A convolution whose rounding depends on the batch size, as oneDNN's may; counts calls."""
+
+    def __init__(self) -> None:
+        super().__init__(3, 2, 3, padding=1)
+        self.batch_sizes: list[int] = []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.batch_sizes.append(x.shape[0])
+        return super().forward(x) + 1e-6 * (x.shape[0] > 1)
+
+
+class _ExactConv(nn.Conv2d):
+    """A convolution that treats a batch exactly as its images; counts calls."""
+
+    def __init__(self) -> None:
+        super().__init__(3, 2, 3, padding=1)
+        self.batch_sizes: list[int] = []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.batch_sizes.append(x.shape[0])
+        return torch.cat([super(_ExactConv, self).forward(image[None]) for image in x])
+
+
+def _batched_and_singles(net: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    with torch.inference_mode(), batch_invariant(net):
+        return net(x), torch.cat([net(x[i : i + 1]) for i in range(x.shape[0])])
+
+
+def test_a_batch_that_rounds_differently_runs_image_by_image() -> None:
+    conv = _BatchDependentConv()
+    x = torch.randn(4, 3, 5, 7)
+    assert not torch.equal(conv(x), torch.cat([conv(x[i : i + 1]) for i in range(4)]))
+    conv.batch_sizes.clear()
+    batched, singles = _batched_and_singles(nn.Sequential(conv), x)
+    assert torch.equal(batched, singles)
+    assert conv.batch_sizes == [4, 1, 1, 1, 1] + [1] * 4 + [1] * 4  # probe, batch, singles
+    _batched_and_singles(nn.Sequential(conv), x)  # the verdict is kept: no second probe
+    assert conv.batch_sizes[13:] == [1] * 8
+
+
+def test_an_exact_batch_keeps_running_whole() -> None:
+    conv = _ExactConv()
+    x = torch.randn(4, 3, 6, 9)
+    batched, singles = _batched_and_singles(nn.Sequential(conv), x)
+    assert torch.equal(batched, singles)
+    assert conv.batch_sizes == [4, 1, 1, 1, 1] + [4] + [1] * 4  # probe, then the whole batch
+    same_shape, other_shape = torch.randn(4, 3, 6, 9), torch.randn(2, 3, 5, 5)
+    rng = torch.get_rng_state()
+    _batched_and_singles(nn.Sequential(conv), same_shape)  # the verdict is kept
+    assert conv.batch_sizes[10:] == [4] + [1] * 4
+    _batched_and_singles(nn.Sequential(conv), other_shape)  # a new shape is probed
+    assert conv.batch_sizes[15:] == [2, 1, 1] + [2] + [1] * 2
+    assert torch.equal(torch.get_rng_state(), rng)  # probes never touch the global generator
+
+
+def test_fast_path_layers_are_wrapped_too(unet128: nn.Module) -> None:
+    net = use_cpu_fast_path(unet128)
+    with batch_invariant(net):
+        assert not any(isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))
+                       and not type(parent).__name__.endswith("Conv")
+                       for parent in net.modules() for m in parent.children())
+    x = torch.rand(4, 3, 128, 128) * 2 - 1
+    batched = _run(net, x, SEEDS[:4])
+    singles = torch.cat([_run(net, x[i : i + 1], SEEDS[i : i + 1]) for i in range(4)])
+    assert torch.equal(batched, singles)
+
+
+AVX2_CHECK = """
+import torch
+from torch import nn
+from img2img.infer.stochastic import batch_invariant
+from img2img.nn import create_generator
+torch.set_num_threads(2)
+torch.manual_seed(0)
+nets = [nn.Sequential(nn.ConvTranspose2d(16, 8, k, 2, 1, output_padding=k - 3)) for k in (3, 4)]
+nets.append(create_generator("resnet_6blocks", ngf=8).eval())
+for net, x in zip(nets, [torch.randn(8, 16, 48, 48)] * 2 + [torch.randn(8, 3, 96, 96)]):
+    with torch.inference_mode(), batch_invariant(net):
+        assert torch.equal(net(x), torch.cat([net(x[i : i + 1]) for i in range(8)]))
+"""
+
+
+def test_batch_invariant_with_avx2_kernels() -> None:
+    """The instruction set of most laptops, forced even where the CPU has AVX-512."""
+    env = {**os.environ, "ONEDNN_MAX_CPU_ISA": "AVX2", "ATEN_CPU_CAPABILITY": "avx2"}
+    result = subprocess.run([sys.executable, "-c", AVX2_CHECK], env=env, check=False,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr

@@ -44,8 +44,9 @@ def test_factories_build_fresh_layers() -> None:
     assert factory(4) is not factory(4)
 
 
-@pytest.mark.parametrize(("norm", "bias"), [("batch", False), ("instance", True), ("none", True)])
+@pytest.mark.parametrize(("norm", "bias"), [("batch", False), ("instance", True), ("none", False)])
 def test_conv_bias(norm: str, bias: bool) -> None:
+    """The reference rule: a bias only before instance norm."""
     assert conv_bias(norm) is bias
 
 

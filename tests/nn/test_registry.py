@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import re
 import subprocess
 import sys
 
@@ -13,7 +14,6 @@ from img2img.nn.registry import (
     UnknownNetworkError,
     create_discriminator,
     create_generator,
-    generator_size_multiple,
     get_entry,
     list_discriminators,
     list_generators,
@@ -57,21 +57,55 @@ def test_builder_resolves(kind, name: str) -> None:
 
 
 @pytest.mark.parametrize("name", list_generators())
-def test_generator_size_multiple_matches_network(name: str) -> None:
+def test_generator_reports_its_size_multiple(name: str) -> None:
     net = create_generator(name, ngf=2, init_type=None)
-    assert net.size_multiple == generator_size_multiple(name)
+    expected = {"unet_128": 128, "unet_256": 256, "resnet_6blocks": 4, "resnet_9blocks": 4}
+    assert net.size_multiple == expected[name]
     assert net.name == name
 
 
 @pytest.mark.parametrize(("name", "num_downs"), [("unet_128", 7), ("unet_256", 8)])
-def test_name_fixes_its_defaults(name: str, num_downs: int) -> None:
-    net = create_generator(name, ngf=2, init_type=None, num_downs=5)
+def test_name_accepts_the_value_it_fixes(name: str, num_downs: int) -> None:
+    net = create_generator(name, ngf=2, init_type=None, num_downs=num_downs)
     assert net.num_downs == num_downs
+    assert create_discriminator("basic", ndf=2, n_layers=3, init_type=None).n_layers == 3
 
 
-def test_basic_is_three_layers_and_n_layers_follows_the_option() -> None:
-    assert create_discriminator("basic", ndf=2, n_layers=5, init_type=None).n_layers == 3
+@pytest.mark.parametrize(
+    ("create", "name", "option", "match"),
+    [
+        (create_generator, "resnet_9blocks", {"n_blocks": 6},
+         "'resnet_9blocks' fixes n_blocks=9; got n_blocks=6; use 'resnet_6blocks'"),
+        (create_generator, "resnet_9blocks", {"n_blocks": 3},
+         "fixes n_blocks=9; got n_blocks=3; no registered generator takes n_blocks=3"),
+        (create_generator, "unet_256", {"num_downs": 7},
+         "'unet_256' fixes num_downs=8; got num_downs=7; use 'unet_128'"),
+        (create_discriminator, "basic", {"n_layers": 5},
+         "'basic' fixes n_layers=3; got n_layers=5; use 'n_layers'"),
+    ],
+)
+def test_option_contradicting_the_name_fails(create, name: str, option: dict, match: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(match)):
+        create(name, **option)  # fails before anything is built
+
+
+def test_n_layers_follows_the_option() -> None:
     assert create_discriminator("n_layers", ndf=2, n_layers=5, init_type=None).n_layers == 5
+
+
+@pytest.mark.parametrize(
+    ("kind", "name"),
+    [("generator", n) for n in list_generators()]
+    + [("discriminator", n) for n in list_discriminators()],
+)
+def test_unknown_option_fails_listing_the_options_taken(kind, name: str) -> None:
+    entry = get_entry(kind, name)
+    create = create_generator if kind == "generator" else create_discriminator
+    with pytest.raises(ValueError, match=f"{name!r} takes no option 'colour', 'depth'") as info:
+        create(name, depth=3, colour="red")
+    taken = str(info.value).split("it takes: ")[1].split(", ")
+    params = inspect.signature(entry.builder()).parameters
+    assert taken == [k for k in params if k not in entry.defaults]
 
 
 def test_resnet_block_counts() -> None:

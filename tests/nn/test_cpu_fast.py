@@ -1,0 +1,202 @@
+"""The opt-in CPU fast path: same numbers as torch's layers, same state dict, never exported."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from img2img.nn import create_generator
+from img2img.nn.cpu_fast import (
+    FastConv2d,
+    FastConvTranspose2d,
+    restore_plain_layers,
+    use_cpu_fast_path,
+)
+
+GRAD_TOL = {"rtol": 1e-5, "atol": 2e-4}  # sums of thousands of terms in another order
+
+
+@pytest.fixture
+def matrix_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Names of the ``unfold`` / ``fold`` calls made: only the matrix-product path makes them."""
+    calls: list[str] = []
+    for name in ("unfold", "fold"):
+        original = getattr(F, name)
+
+        def spy(*args, _name=name, _original=original, **kwargs):
+            calls.append(_name)
+            return _original(*args, **kwargs)
+
+        monkeypatch.setattr(F, name, spy)
+    return calls
+
+
+def _fast_copy(layer: nn.Module) -> nn.Module:
+    return use_cpu_fast_path(copy.deepcopy(layer))
+
+
+def _forward_backward(layer: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, list]:
+    x = x.clone().requires_grad_(True)
+    y = layer(x)
+    y.backward(torch.linspace(-1, 1, y.numel()).reshape(y.shape))
+    return y.detach(), [x.grad] + [p.grad for p in layer.parameters()]
+
+
+def _assert_same(plain: nn.Module, x: torch.Tensor, calls: list[str]) -> None:
+    fast = _fast_copy(plain)
+    (y0, g0), (y1, g1) = _forward_backward(plain, x), _forward_backward(fast, x)
+    assert calls, "the matrix-product path did not run"
+    assert y1.shape == y0.shape
+    torch.testing.assert_close(y1, y0, rtol=1e-5, atol=1e-5)
+    for a, b in zip(g1, g0, strict=True):
+        torch.testing.assert_close(a, b, **GRAD_TOL)
+
+
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize("size", [2, 4, 8, 32])  # 32 -> 16x16 output: the grid limit
+def test_conv_matches_torch(size: int, bias: bool, matrix_calls: list[str]) -> None:
+    torch.manual_seed(0)
+    x = torch.randn(1, 6, size, size)
+    _assert_same(nn.Conv2d(6, 5, 4, 2, 1, bias=bias), x, matrix_calls)
+
+
+@pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel")
+@pytest.mark.parametrize(("kernel", "padding"), [(3, "same"), (4, "same"), (2, "valid"),
+                                                 (3, (0, 1))])
+def test_conv_string_and_uneven_padding(kernel: int, padding, matrix_calls: list[str]) -> None:
+    torch.manual_seed(0)
+    _assert_same(nn.Conv2d(4, 3, kernel, padding=padding), torch.randn(1, 4, 7, 9), matrix_calls)
+
+
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize("size", [1, 2, 4, 16])
+def test_transposed_conv_matches_torch(size: int, bias: bool, matrix_calls: list[str]) -> None:
+    torch.manual_seed(0)
+    layer = nn.ConvTranspose2d(6, 5, 4, 2, 1, bias=bias)
+    _assert_same(layer, torch.randn(1, 6, size, size), matrix_calls)
+    assert _fast_copy(layer)(torch.randn(1, 6, size, size)).shape == (1, 5, 2 * size, 2 * size)
+
+
+def test_transposed_conv_with_output_padding_matches_torch(matrix_calls: list[str]) -> None:
+    torch.manual_seed(0)
+    layer = nn.ConvTranspose2d(6, 5, 3, 2, 1, output_padding=1)
+    _assert_same(layer, torch.randn(1, 6, 5, 7), matrix_calls)
+
+
+@pytest.mark.parametrize(("layer", "x", "call", "over"), [
+    (FastConv2d(8, 4, 4, 2, 1), torch.randn(1, 8, 32, 32), "unfold", 34),  # 16x16 -> 17x17
+    (FastConvTranspose2d(8, 4, 4, 2, 1), torch.randn(1, 8, 16, 16), "fold", 17),
+])
+def test_matrix_path_serves_one_small_image_with_autograd_only(
+    layer: nn.Module, x: torch.Tensor, call: str, over: int, matrix_calls: list[str]
+) -> None:
+    layer(x)
+    assert matrix_calls == [call]
+    matrix_calls.clear()
+    layer(torch.randn(1, 8, over, over))  # a grid over the limit
+    layer(torch.cat([x, x]))  # a batch: oneDNN spreads its weight re-layout over the images
+    with torch.no_grad():
+        layer(x)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        layer(x)
+    with pytest.raises(RuntimeError):  # not the weight's dtype: torch's own error
+        layer(x.double())
+    assert matrix_calls == []
+
+
+def test_swap_is_in_place_and_keeps_the_state_dict() -> None:
+    net = create_generator("unet_128", ngf=4, init_type=None)
+    layout = [(k, v.shape, v.data_ptr()) for k, v in net.state_dict().items()]
+    modules = list(net.modules())
+    assert use_cpu_fast_path(net) is net
+    assert list(net.modules()) == modules  # the same objects, only their class changed
+    kinds = {type(m) for m in net.modules()}
+    assert {FastConv2d, FastConvTranspose2d} <= kinds
+    assert not kinds & {nn.Conv2d, nn.ConvTranspose2d}
+    assert [(k, v.shape, v.data_ptr()) for k, v in net.state_dict().items()] == layout
+    assert restore_plain_layers(net) is net
+    assert not {type(m) for m in net.modules()} & {FastConv2d, FastConvTranspose2d}
+    assert [(k, v.shape, v.data_ptr()) for k, v in net.state_dict().items()] == layout
+
+
+def test_checkpoints_move_between_plain_and_fast() -> None:
+    torch.manual_seed(0)
+    plain = create_generator("unet_128", ngf=4).eval()
+    fast = use_cpu_fast_path(create_generator("unet_128", ngf=4).eval())
+    fast.load_state_dict(plain.state_dict(), strict=True)
+    x = torch.rand(1, 3, 128, 128) * 2 - 1
+    torch.testing.assert_close(fast(x), plain(x), rtol=1e-5, atol=1e-5)
+    plain.load_state_dict(fast.state_dict(), strict=True)
+
+
+def test_only_plain_eligible_layers_are_swapped() -> None:
+    class Custom(nn.Conv2d):
+        pass
+
+    net = nn.Sequential(nn.Conv2d(2, 2, 3, groups=2), nn.Conv2d(2, 2, 3, dilation=2),
+                        nn.Conv2d(2, 2, 3, padding=1, padding_mode="reflect"), Custom(2, 2, 3),
+                        nn.Conv2d(2, 2, 3))
+    use_cpu_fast_path(use_cpu_fast_path(net))  # idempotent
+    assert [type(m) for m in net] == [nn.Conv2d, nn.Conv2d, nn.Conv2d, Custom, FastConv2d]
+    assert type(use_cpu_fast_path(nn.ConvTranspose2d(2, 2, 2))) is FastConvTranspose2d
+
+
+@pytest.mark.parametrize("name", ["unet_128", "unet_256"])
+@pytest.mark.parametrize("batch", [1, 8])
+def test_generator_with_fast_path_matches_plain(name: str, batch: int) -> None:
+    # eval mode: BatchNorm over a handful of deep values would amplify any rounding difference
+    torch.manual_seed(0)
+    plain = create_generator(name, ngf=4, norm="batch", dropout=True).eval()
+    fast = _fast_copy(plain)
+    side = plain.size_multiple
+    x = torch.rand(batch, 3, side, side) * 2 - 1
+    (y0, g0), (y1, g1) = _forward_backward(plain, x), _forward_backward(fast, x)
+    torch.testing.assert_close(y1, y0, rtol=1e-5, atol=1e-5)
+    for a, b in zip(g1, g0, strict=True):  # within 1e-5 of each gradient's scale
+        assert (a - b).abs().max() <= 1e-5 * b.abs().max()
+
+
+@pytest.mark.filterwarnings("ignore::FutureWarning")  # torch.jit is deprecated, still supported
+def test_graph_capture_uses_torch_path(
+    monkeypatch: pytest.MonkeyPatch, matrix_calls: list[str]
+) -> None:
+    layer = FastConv2d(2, 2, 3, padding=1)
+    x = torch.randn(1, 2, 4, 4)
+    layer(x)
+    assert matrix_calls == ["unfold"]  # eager: one small image with autograd takes the path
+    matrix_calls.clear()
+    torch.jit.trace(layer, x, check_trace=False)  # the check would rerun it untraced
+    assert "im2col" not in torch.export.export(layer, (x,)).graph_module.code
+    monkeypatch.setattr(torch.onnx, "is_in_onnx_export", lambda: True)
+    layer(x)
+    assert matrix_calls == []
+
+
+@pytest.mark.parametrize("fast", [False, True], ids=["plain", "fast"])
+def test_export_with_dynamic_batch_matches_eager(fast: bool) -> None:
+    torch.manual_seed(0)
+    net = create_generator("unet_128", ngf=4, norm="instance").eval()
+    if fast:
+        use_cpu_fast_path(net)
+    x = torch.rand(2, 3, 128, 128) * 2 - 1
+    batch = torch.export.Dim("batch", min=1, max=16)
+    program = torch.export.export(net, (x,), dynamic_shapes=({0: batch},))
+    code = program.graph_module.code
+    assert "im2col" not in code and "col2im" not in code
+    for n in (1, 3):
+        x = torch.rand(n, 3, 128, 128) * 2 - 1
+        torch.testing.assert_close(program.module()(x), net(x), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.filterwarnings("ignore::FutureWarning")
+def test_scripting_a_fast_network_runs_torch_path() -> None:
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(3, 4, 3, padding="same"), nn.ConvTranspose2d(4, 2, 4, 2, 1))
+    use_cpu_fast_path(net)
+    x = torch.randn(1, 3, 6, 6)
+    scripted = torch.jit.script(net)
+    torch.testing.assert_close(scripted(x), net(x), rtol=1e-5, atol=1e-5)
