@@ -1,4 +1,4 @@
-"""Image I/O, dataset discovery and pairing, paired augmentation, datasets and loaders.
+"""Image and id-map I/O, discovery and pairing, streams, aligned augmentation, datasets, loaders.
 
 Names are imported on first use, so ``import img2img.data`` does not import torch.
 """
@@ -13,6 +13,7 @@ _EXPORTS: dict[str, str] = {
     "is_image_file": "img2img.data.extensions",
     "ImageReadError": "img2img.data.io",
     "read_image": "img2img.data.io",
+    "read_ids": "img2img.data.io",
     "write_image": "img2img.data.io",
     "to_channels": "img2img.data.io",
     "DatasetLayoutError": "img2img.data.discover",
@@ -24,8 +25,15 @@ _EXPORTS: dict[str, str] = {
     "split_ab": "img2img.data.discover",
     "to_model_range": "img2img.data.ranges",
     "from_model_range": "img2img.data.ranges",
+    "STREAM_KINDS": "img2img.data.streams",
+    "Stream": "img2img.data.streams",
+    "StreamKind": "img2img.data.streams",
     "PairedParams": "img2img.data.transforms",
     "PairedTransform": "img2img.data.transforms",
+    "StreamTransform": "img2img.data.transforms",
+    "resize_nearest": "img2img.data.transforms",
+    "StreamFiles": "img2img.data.dataset",
+    "StreamDataset": "img2img.data.dataset",
     "PairedImageDataset": "img2img.data.dataset",
     "EpochSampler": "img2img.data.sampler",
     "make_loader": "img2img.data.sampler",

@@ -1,21 +1,23 @@
-"""The paired dataset behind pix2pix: (A, B) images with identical augmentation."""
+"""Datasets of named streams, and the paired (A, B) dataset behind pix2pix built on them."""
 
 from __future__ import annotations
 
 import logging
 import operator
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch.utils.data import Dataset
 
-from img2img.config import DataConfig
+from img2img.config import DataConfig, check_channels
 from img2img.data.discover import Pair, PairedFiles, find_pairs, split_ab
 from img2img.data.io import ImageReadError, read_image, to_channels
-from img2img.data.ranges import to_model_range
 from img2img.data.seeding import mix_seed
-from img2img.data.transforms import PairedTransform
+from img2img.data.streams import Stream, stream_kinds
+from img2img.data.transforms import StreamTransform, resize_bicubic
 
 log = logging.getLogger(__name__)
 
@@ -25,15 +27,147 @@ Sample = dict[str, Any]
 SKIPPED_SEPARATOR = "\n"
 
 
-class PairedImageDataset(Dataset[Sample]):
-    """Aligned image pairs from any layout :func:`~img2img.data.discover.find_pairs` accepts.
+@dataclass(frozen=True)
+class StreamFiles:
+    """The files of one example.
 
-    Construction only lists files. ``dataset[i]`` or ``dataset[(i, sample_seed)]`` decodes pair
-    ``i`` and augments it with a generator seeded by ``sample_seed`` (for a plain ``i``, a seed
-    derived from the dataset seed and ``i``), so a sample is a pure function of its key.
+    Attributes:
+        key: the example's name (usually its relative stem), returned as the sample's ``"key"``.
+        files: the file of each stream, by stream name.
+    """
+
+    key: str
+    files: Mapping[str, Path]
+
+
+class StreamDataset(Dataset[Sample]):
+    """Examples made of named streams, read by kind and augmented with one shared transform.
+
+    Construction only stores the file lists. ``dataset[i]`` or ``dataset[(i, sample_seed)]``
+    decodes example ``i`` and transforms all its streams with one generator seeded by
+    ``sample_seed`` (for a plain ``i``, a seed derived from the dataset seed and ``i``), so a
+    sample is a pure function of its key.
 
     A file that fails to decode is logged once, remembered, listed in :attr:`skipped`, and the
-    sample is replaced by the next readable pair (wrapping around), with the same seed.
+    sample is replaced by the next readable example (wrapping around), with the same seed.
+
+    Args:
+        items: one :class:`StreamFiles` per example, e.g. from a discovery step.
+        streams: the streams of a sample, in order; the first one's size is the reference the
+            others are resized to.
+        transform: the resize / crop / flip shared by the streams.
+        seed: base seed for integer keys.
+        source: names the data in log and error messages, e.g. ``"datasets/facades [train]"``.
+
+    Returns from ``__getitem__``: ``{stream name: tensor, "key": the example's key, "skipped":
+    unreadable files passed over to reach it, joined by SKIPPED_SEPARATOR (usually "")}``. Image
+    streams are float32 ``C x H x W`` in ``[-1, 1]``, id streams int64 ``1 x H x W``.
+
+    Raises:
+        ValueError: streams are missing or share a name, or an example lacks a stream's file.
+    """
+
+    def __init__(
+        self,
+        items: Sequence[StreamFiles],
+        streams: Sequence[Stream],
+        transform: StreamTransform,
+        seed: int = 0,
+        source: str = "dataset",
+    ) -> None:
+        self.kinds = stream_kinds(streams)
+        self.streams = tuple(streams)
+        self.items = list(items)
+        self.transform = transform
+        self.seed = seed
+        self.source = source
+        for item in self.items:
+            missing = [name for name in self.kinds if name not in item.files]
+            if missing:
+                raise ValueError(
+                    f"{source}: example {item.key!r} has no file for stream(s) "
+                    f"{', '.join(missing)}; expected one file per stream ({', '.join(self.kinds)})"
+                )
+        self._bad: dict[int, str] = {}  # index -> the file that failed
+        self._skipped: dict[Path, str] = {}
+
+    @property
+    def skipped(self) -> list[Path]:
+        """Files that failed to decode in this process, in the order they were met."""
+        return list(self._skipped)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def load(self, item: StreamFiles) -> dict[str, torch.Tensor]:
+        """Decode one example's streams, before the transform.
+
+        Raises:
+            ImageReadError: a file cannot be read.
+        """
+        return {stream.name: stream.read(item.files[stream.name]) for stream in self.streams}
+
+    def __getitem__(self, key: int | tuple[int, int]) -> Sample:
+        index, sample_seed = self._parse_key(key)
+        count = len(self.items)
+        passed_over: list[str] = []
+        for offset in range(count):
+            i = (index + offset) % count
+            if i in self._bad:
+                passed_over.append(self._bad[i])
+                continue
+            item = self.items[i]
+            try:
+                decoded = self.load(item)
+            except ImageReadError as exc:
+                self._mark_bad(i, exc)
+                passed_over.append(self._bad[i])
+                continue
+            generator = torch.Generator().manual_seed(sample_seed)
+            out = self.transform(decoded, self.kinds, generator)
+            sample: Sample = {s.name: s.to_sample(out[s.name]) for s in self.streams}
+            sample["key"] = item.key
+            sample["skipped"] = SKIPPED_SEPARATOR.join(passed_over)
+            return sample
+        raise RuntimeError(
+            f"{self.source}: none of the {count} examples could be read; "
+            f"first failures: {', '.join(str(p) for p in self.skipped[:3])}"
+        )
+
+    def _parse_key(self, key: int | tuple[int, int]) -> tuple[int, int]:
+        if isinstance(key, tuple):
+            if len(key) != 2:
+                raise TypeError(f"expected an index or (index, sample_seed), got {key!r}")
+            index, sample_seed = operator.index(key[0]), operator.index(key[1])
+        else:
+            index = operator.index(key)
+            sample_seed = None
+        count = len(self.items)
+        if index < 0:
+            index += count
+        if not 0 <= index < count:
+            raise IndexError(f"index {key!r} is out of range for a dataset of {count} examples")
+        if sample_seed is None:
+            sample_seed = mix_seed(self.seed, index)
+        return index, sample_seed
+
+    def _mark_bad(self, index: int, exc: ImageReadError) -> None:
+        self._bad[index] = str(exc.path)
+        if exc.path not in self._skipped:
+            self._skipped[exc.path] = exc.reason
+            log.warning("skipping %s: %s", exc.path, exc.reason)
+
+    def __repr__(self) -> str:
+        streams = ", ".join(f"{s.name}:{s.kind}" for s in self.streams)
+        return f"{type(self).__name__}(source={self.source!r}, examples={len(self)}, {streams})"
+
+
+class PairedImageDataset(StreamDataset):
+    """Aligned image pairs from any layout :func:`~img2img.data.discover.find_pairs` accepts.
+
+    Two image streams, ``"A"`` (the network input) and ``"B"`` (the target), with the behaviour
+    of :class:`StreamDataset`. A side-by-side file is split at ``W // 2``; when its width is odd,
+    the B part is resized to A's size.
 
     Args:
         cfg: where the data is and how to preprocess it; ``direction="BtoA"`` swaps the sides.
@@ -50,9 +184,8 @@ class PairedImageDataset(Dataset[Sample]):
     def __init__(
         self, cfg: DataConfig, input_nc: int = 3, output_nc: int = 3, seed: int = 0
     ) -> None:
-        for name, value in (("input_nc", input_nc), ("output_nc", output_nc)):
-            if value not in (1, 3):
-                raise ValueError(f"{name}: {value!r} is not valid; expected 1 or 3 channels")
+        check_channels("input_nc", input_nc)
+        check_channels("output_nc", output_nc)
         if cfg.max_dataset_size is not None and cfg.max_dataset_size < 1:
             raise ValueError(
                 f"max_dataset_size: {cfg.max_dataset_size!r} is not valid; expected >= 1 or None"
@@ -60,12 +193,16 @@ class PairedImageDataset(Dataset[Sample]):
         self.cfg = cfg
         self.input_nc = input_nc
         self.output_nc = output_nc
-        self.seed = seed
+        self.swap = cfg.direction == "BtoA"
         self.files: PairedFiles = find_pairs(Path(cfg.root), cfg.phase)
         self.pairs: list[Pair] = self.files.pairs[: cfg.max_dataset_size]
-        self.transform = PairedTransform(cfg.preprocess, cfg.load_size, cfg.crop_size, cfg.flip)
-        self._bad: dict[int, str] = {}  # index -> the file that failed
-        self._skipped: dict[Path, str] = {}
+        super().__init__(
+            [self._stream_files(pair) for pair in self.pairs],
+            (Stream("A", "image", input_nc), Stream("B", "image", output_nc)),
+            StreamTransform(cfg.preprocess, cfg.load_size, cfg.crop_size, cfg.flip),
+            seed=seed,
+            source=f"{cfg.root} [{cfg.phase}]",
+        )
         log.info(
             "%s [%s]: %d pairs, layout %s", cfg.root, cfg.phase, len(self.pairs), self.files.layout
         )
@@ -75,80 +212,25 @@ class PairedImageDataset(Dataset[Sample]):
         """The layout :func:`find_pairs` recognised."""
         return self.files.layout
 
-    @property
-    def skipped(self) -> list[Path]:
-        """Files that failed to decode in this process, in the order they were met."""
-        return list(self._skipped)
+    def _stream_files(self, pair: Pair) -> StreamFiles:
+        b = pair.a if pair.b is None else pair.b  # side by side: both streams in one file
+        a, b = (b, pair.a) if self.swap else (pair.a, b)
+        return StreamFiles(pair.key, {"A": a, "B": b})
 
-    def __len__(self) -> int:
-        return len(self.pairs)
-
-    def __getitem__(self, key: int | tuple[int, int]) -> Sample:
-        index, sample_seed = self._parse_key(key)
-        count = len(self.pairs)
-        passed_over: list[str] = []
-        for offset in range(count):
-            i = (index + offset) % count
-            if i in self._bad:
-                passed_over.append(self._bad[i])
-                continue
-            pair = self.pairs[i]
-            try:
-                a, b = self._load(pair)
-            except ImageReadError as exc:
-                self._mark_bad(i, exc)
-                passed_over.append(self._bad[i])
-                continue
-            generator = torch.Generator().manual_seed(sample_seed)
-            a, b = self.transform(a, b, generator)
-            return {
-                "A": to_model_range(a),
-                "B": to_model_range(b),
-                "key": pair.key,
-                "skipped": SKIPPED_SEPARATOR.join(passed_over),
-            }
-        raise RuntimeError(
-            f"{self.cfg.root} [{self.cfg.phase}]: none of the {count} pairs could be read; "
-            f"first failures: {', '.join(str(p) for p in self.skipped[:3])}"
-        )
-
-    def _parse_key(self, key: int | tuple[int, int]) -> tuple[int, int]:
-        if isinstance(key, tuple):
-            if len(key) != 2:
-                raise TypeError(f"expected an index or (index, sample_seed), got {key!r}")
-            index, sample_seed = operator.index(key[0]), operator.index(key[1])
-        else:
-            index = operator.index(key)
-            sample_seed = None
-        count = len(self.pairs)
-        if index < 0:
-            index += count
-        if not 0 <= index < count:
-            raise IndexError(f"index {key!r} is out of range for a dataset of {count} pairs")
-        if sample_seed is None:
-            sample_seed = mix_seed(self.seed, index)
-        return index, sample_seed
-
-    def _load(self, pair: Pair) -> tuple[torch.Tensor, torch.Tensor]:
-        """Decode one pair as (network input, target) in ``[0, 1]``."""
-        swap = self.cfg.direction == "BtoA"
-        nc_a, nc_b = (self.output_nc, self.input_nc) if swap else (self.input_nc, self.output_nc)
-        if pair.b is None:
-            both = read_image(pair.a, channels=1 if nc_a == nc_b == 1 else 3)
-            try:
-                a, b = split_ab(both)
-            except ValueError as exc:
-                raise ImageReadError(pair.a, str(exc)) from exc
-            a, b = to_channels(a, nc_a), to_channels(b, nc_b)
-        else:
-            a, b = read_image(pair.a, channels=nc_a), read_image(pair.b, channels=nc_b)
-        return (b, a) if swap else (a, b)
-
-    def _mark_bad(self, index: int, exc: ImageReadError) -> None:
-        self._bad[index] = str(exc.path)
-        if exc.path not in self._skipped:
-            self._skipped[exc.path] = exc.reason
-            log.warning("skipping %s: %s", exc.path, exc.reason)
+    def load(self, item: StreamFiles) -> dict[str, torch.Tensor]:
+        """Decode a pair; a side-by-side file is read once and split."""
+        if not self.files.side_by_side:
+            return super().load(item)
+        path = item.files["A"]
+        gray = self.input_nc == self.output_nc == 1
+        both = read_image(path, channels=1 if gray else 3)
+        try:
+            left, right = split_ab(both, path)
+        except ValueError as exc:
+            raise ImageReadError(path, str(exc)) from exc
+        right = resize_bicubic(right, (left.shape[-2], left.shape[-1]))
+        a, b = (right, left) if self.swap else (left, right)
+        return {"A": to_channels(a, self.input_nc), "B": to_channels(b, self.output_nc)}
 
     def __repr__(self) -> str:
         return (

@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TypeVar
 
@@ -62,6 +62,8 @@ class PairedFiles:
         pairs: the examples, sorted by key.
         unpaired_a: A files without a B partner (empty for side-by-side layouts).
         unpaired_b: B files without an A partner.
+        flat: the layout has no phase folders (``A + B``, or side-by-side files in ``root``), so
+            every phase finds these same files.
     """
 
     root: Path
@@ -70,6 +72,7 @@ class PairedFiles:
     pairs: list[Pair]
     unpaired_a: list[Path] = field(default_factory=list)
     unpaired_b: list[Path] = field(default_factory=list)
+    flat: bool = False
 
     @property
     def side_by_side(self) -> bool:
@@ -151,44 +154,48 @@ def find_pairs(root: str | os.PathLike[str], phase: str) -> PairedFiles:
         if images:
             return _side_by_side(root, phase, phase_dir, images, f"{phase}/*")
 
-    two_folder = [
-        (f"{phase}/A + {phase}/B", phase_dir / "A", phase_dir / "B"),
-        (f"A/{phase} + B/{phase}", root / "A" / phase, root / "B" / phase),
-        (f"{phase}A + {phase}B", root / f"{phase}A", root / f"{phase}B"),
-        (f"{phase}_A + {phase}_B", root / f"{phase}_A", root / f"{phase}_B"),
+    two_folder = [  # (layout, A folder, B folder, flat)
+        (f"{phase}/A + {phase}/B", phase_dir / "A", phase_dir / "B", False),
+        (f"A/{phase} + B/{phase}", root / "A" / phase, root / "B" / phase, False),
+        (f"{phase}A + {phase}B", root / f"{phase}A", root / f"{phase}B", False),
+        (f"{phase}_A + {phase}_B", root / f"{phase}_A", root / f"{phase}_B", False),
     ]
     if not phase_dir.exists() and _has_ab(root) and not _has_phase_dirs(root / "A", phase):
-        two_folder.append(("A + B", root / "A", root / "B"))
-    for layout, dir_a, dir_b in two_folder:
+        two_folder.append(("A + B", root / "A", root / "B", True))
+    for layout, dir_a, dir_b, flat in two_folder:
         if dir_a.is_dir() and dir_b.is_dir():
             files_a, files_b = find_images(dir_a), find_images(dir_b)
             if files_a or files_b:
-                return _pair_folders(root, phase, layout, dir_a, dir_b, files_a, files_b)
+                files = _pair_folders(root, phase, layout, dir_a, dir_b, files_a, files_b)
+                return replace(files, flat=flat)
 
     if not phase_dir.exists():
         images = find_images(root, recursive=False)
         if images:
-            return _side_by_side(root, phase, root, images, "*")
+            return replace(_side_by_side(root, phase, root, images, "*"), flat=True)
 
     raise _layout_error(f"no images for phase {phase!r} under {root}", root, phase)
 
 
 def split_ab(image: _T, source: str | os.PathLike[str] | None = None) -> tuple[_T, _T]:
-    """Cut a side-by-side image ``(..., H, W)`` into its left (A) and right (B) halves.
+    """Cut a side-by-side image ``(..., H, W)`` into its left (A) and right (B) parts.
+
+    A is columns ``[0, W // 2)`` and B ``[W // 2, W)``, as in the reference code, so an odd width
+    gives a B one column wider than A.
 
     Args:
         image: a tensor or array whose last dimension is the width.
         source: the file it came from, named in the error message.
 
     Raises:
-        ValueError: the width is odd, so the halves cannot be equal.
+        ValueError: the image is narrower than 2 columns, so a part would be empty.
     """
     width = image.shape[-1]
-    if width % 2:
+    if width < 2:
         name = source if source is not None else "side-by-side image"
         raise ValueError(
-            f"{name}: width {width} is odd; expected an even width holding the A and B halves "
-            "side by side at equal size"
+            f"{name}: width {width} cannot be split; expected A and B side by side, "
+            "at least 2 columns"
         )
     half = width // 2
     return image[..., :half], image[..., half:]

@@ -1,15 +1,18 @@
 """Image files in and out: the project's one reader and one writer.
 
 :func:`read_image` turns any supported file (8/16/32-bit, gray, palette, alpha, CMYK, EXIF-rotated)
-into a float32 ``C x H x W`` tensor in ``[0, 1]``; :func:`write_image` writes such a tensor (or an
-``H x W x C`` array) atomically.
+into a float32 ``C x H x W`` tensor in ``[0, 1]``; :func:`read_ids` reads a label or instance map
+as its raw integer ids; :func:`write_image` writes a ``[0, 1]`` tensor (or an ``H x W x C`` array)
+atomically.
 """
 
 from __future__ import annotations
 
 import io
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import cv2
 import numpy as np
@@ -17,6 +20,7 @@ import torch
 from PIL import ExifTags, Image, ImageOps
 
 from img2img.atomic import atomic_write
+from img2img.config import check_channels
 from img2img.data.extensions import IMAGE_EXTENSIONS, is_image_file
 
 __all__ = [
@@ -24,6 +28,7 @@ __all__ = [
     "LUMA_WEIGHTS",
     "ImageReadError",
     "is_image_file",
+    "read_ids",
     "read_image",
     "to_channels",
     "write_image",
@@ -45,6 +50,9 @@ _WRITE_FORMATS = {
 }
 _SIXTEEN_BIT_SUFFIXES = (".png", ".tif", ".tiff")
 _INT32_MAX = float(np.iinfo(np.int32).max)
+_T = TypeVar("_T")
+# PIL modes read_ids accepts besides the I;16 family
+_ID_MODES = frozenset({"1", "L", "LA", "La", "P", "PA", "I", "F", "RGB", "RGBA"})
 
 
 class ImageReadError(OSError, ValueError):
@@ -84,14 +92,32 @@ def read_image(path: str | os.PathLike[str], channels: int = 3) -> torch.Tensor:
         ImageReadError: the file is missing, truncated, not an image or too large to decode.
         ValueError: ``channels`` is not 1 or 3.
     """
-    if channels not in (1, 3):
-        raise ValueError(f"channels: {channels!r} is not valid; expected 1 (gray) or 3 (RGB)")
-    path = Path(path)
+    check_channels("channels", channels)
+    return to_channels(_to_chw_float(_open_and_decode(Path(path), _decode_pixels)), channels)
+
+
+def read_ids(path: str | os.PathLike[str]) -> torch.Tensor:
+    """Read a label or instance map as its raw integer ids, an int64 ``1 x H x W`` tensor.
+
+    Nothing is rescaled: 8-bit, 16-bit (Cityscapes ``*_instanceIds.png``, modes ``I;16`` and
+    ``I``) and 32-bit integer values come out as stored; palette images keep their indices (no
+    colour expansion); alpha is dropped; float maps are accepted when every value is a whole
+    number. An RGB-coded map (one colour per id) becomes ``r * 65536 + g * 256 + b``. EXIF
+    orientation is applied.
+
+    Raises:
+        ImageReadError: the file is missing, unreadable, or holds no integer ids (CMYK, 16-bit
+            colour, fractional floats).
+    """
+    array = _open_and_decode(Path(path), _decode_ids)
+    return torch.from_numpy(np.ascontiguousarray(array)).unsqueeze(0)
+
+
+def _open_and_decode(path: Path, decode: Callable[[Image.Image, Path], _T]) -> _T:
+    """Open ``path`` with PIL and decode it; every failure becomes an :class:`ImageReadError`."""
     try:
         with Image.open(path) as img:
-            sixteen_bit_colour = _is_16bit_colour(img)  # the tile list is gone after load()
-            img.load()
-            array = _decode(img, path, sixteen_bit_colour)
+            return decode(img, path)
     except ImageReadError:
         raise
     except FileNotFoundError as exc:
@@ -102,7 +128,6 @@ def read_image(path: str | os.PathLike[str], channels: int = 3) -> torch.Tensor:
         raise ImageReadError(path, f"refused as a possible decompression bomb ({exc})") from exc
     except Exception as exc:  # every decoder failure becomes one error type naming the file
         raise ImageReadError(path, f"{type(exc).__name__}: {exc}") from exc
-    return to_channels(_to_chw_float(array), channels)
 
 
 def to_channels(image: torch.Tensor, channels: int) -> torch.Tensor:
@@ -121,6 +146,41 @@ def to_channels(image: torch.Tensor, channels: int) -> torch.Tensor:
     raise ValueError(
         f"cannot convert an image with {have} channels to {channels}; expected 1 or 3 channels"
     )
+
+
+def _decode_pixels(img: Image.Image, path: Path) -> np.ndarray:
+    """Load an opened image as an ``H x W x C`` float32 or uint8 array (C in 1, 3)."""
+    sixteen_bit_colour = _is_16bit_colour(img)  # the tile list is gone after load()
+    img.load()
+    return _decode(img, path, sixteen_bit_colour)
+
+
+def _decode_ids(img: Image.Image, path: Path) -> np.ndarray:
+    """Load an opened id map as an int64 ``H x W`` array of its stored values."""
+    if _is_16bit_colour(img):
+        raise ImageReadError(
+            path, "16-bit colour id maps are not supported; expected gray, palette or 8-bit RGB ids"
+        )
+    img.load()
+    orientation = img.getexif().get(ExifTags.Base.Orientation, 1)
+    mode = img.mode
+    if mode not in _ID_MODES and not mode.startswith("I;16"):
+        raise ImageReadError(
+            path,
+            f"mode {mode} holds no integer ids; expected a gray, palette, 16/32-bit or "
+            "RGB-coded map",
+        )
+    array = np.asarray(img)
+    if array.ndim == 3:
+        if mode in ("RGB", "RGBA"):
+            rgb = array[..., :3].astype(np.int64)
+            array = (rgb[..., 0] << 16) | (rgb[..., 1] << 8) | rgb[..., 2]
+        else:  # LA, La, PA: the value band, alpha dropped
+            array = array[..., 0]
+    if mode == "F" and not (np.isfinite(array).all() and (array == np.round(array)).all()):
+        raise ImageReadError(path, "float map with fractional values; expected integer ids")
+    ids = array.astype(np.int64)
+    return _apply_orientation(ids[..., None], orientation)[..., 0]
 
 
 def _decode(img: Image.Image, path: Path, sixteen_bit_colour: bool) -> np.ndarray:

@@ -12,7 +12,7 @@ from typing import TypeVar
 import numpy as np
 import torch
 
-from img2img.data.discover import KNOWN_PHASES, DatasetLayoutError, find_pairs
+from img2img.data.discover import KNOWN_PHASES, DatasetLayoutError, Pair, find_pairs
 from img2img.data.io import ImageReadError, read_image, write_image
 
 log = logging.getLogger(__name__)
@@ -61,19 +61,25 @@ def write_ab(path: str | os.PathLike[str], a: Source, b: Source, quality: int = 
     return write_image(path, combine_pair(a_img, b_img), quality=quality)
 
 
+#: where a layout without phase folders (``A/`` + ``B/``) is combined: it has no splits
+FLAT_PHASE = "train"
+
+
 @dataclass
 class CombineReport:
     """What :func:`combine_folders` did.
 
     Attributes:
-        written: number of AB files written per phase.
+        written: number of AB files written per output phase.
         failed: ``(file, reason)`` for pairs that could not be read or written.
-        layouts: the layout found per phase.
+        layouts: the layout found per output phase.
+        notes: remarks on how the input was read, e.g. a layout without phase folders.
     """
 
     written: dict[str, int] = field(default_factory=dict)
     failed: list[tuple[Path, str]] = field(default_factory=list)
     layouts: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
 
 
 def combine_folders(
@@ -86,7 +92,9 @@ def combine_folders(
     """Turn a two-folder paired dataset into ``out_dir/<phase>/<key><ext>`` AB images.
 
     Any two-folder layout :func:`~img2img.data.discover.find_pairs` accepts works; phases that
-    are absent are skipped, and a pair that fails is recorded and does not stop the others.
+    are absent are skipped, and a pair that fails is recorded and does not stop the others. A
+    layout without phase folders (``root/A`` + ``root/B``) has no splits: its pairs are combined
+    once, into ``out_dir/train``, and a note says so.
 
     Raises:
         DatasetLayoutError: none of ``phases`` holds A/B pairs under ``root``.
@@ -103,18 +111,18 @@ def combine_folders(
         if files.side_by_side:
             errors.append(f"{root} [{phase}] is already side by side ({files.layout})")
             continue
-        report.layouts[phase] = files.layout
-        count = 0
-        for pair in files.pairs:
-            assert pair.b is not None
-            try:
-                write_ab(out_dir / phase / f"{pair.key}{ext}", pair.a, pair.b, quality=quality)
-            except (ImageReadError, ValueError, OSError) as exc:
-                report.failed.append((pair.a, str(exc)))
-                log.warning("%s: not combined: %s", pair.a, exc)
-                continue
-            count += 1
-        report.written[phase] = count
+        target = FLAT_PHASE if files.flat else phase
+        if files.flat:
+            note = (
+                f"{root}: layout {files.layout!r} has no phase folders, so its "
+                f"{len(files.pairs)} pairs were combined once into {out_dir / target}"
+            )
+            report.notes.append(note)
+            log.info(note)
+        report.layouts[target] = files.layout
+        report.written[target] = _combine_pairs(files.pairs, out_dir / target, ext, quality, report)
+        if files.flat:
+            break
     if not report.layouts:
         raise DatasetLayoutError(
             f"no A/B pairs to combine under {root} for phases {', '.join(phases)}: "
@@ -123,6 +131,23 @@ def combine_folders(
             ",".join(phases),
         )
     return report
+
+
+def _combine_pairs(
+    pairs: Sequence[Pair], out_dir: Path, ext: str, quality: int, report: CombineReport
+) -> int:
+    """Write each pair as ``out_dir/<key><ext>``; failures go to ``report``. Returns the count."""
+    count = 0
+    for pair in pairs:
+        assert pair.b is not None
+        try:
+            write_ab(out_dir / f"{pair.key}{ext}", pair.a, pair.b, quality=quality)
+        except (ImageReadError, ValueError, OSError) as exc:
+            report.failed.append((pair.a, str(exc)))
+            log.warning("%s: not combined: %s", pair.a, exc)
+            continue
+        count += 1
+    return count
 
 
 def _load(x: Source) -> np.ndarray | torch.Tensor:

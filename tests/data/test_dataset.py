@@ -12,10 +12,12 @@ from PIL import Image
 
 from img2img.config import DataConfig
 from img2img.data import dataset as dataset_module
+from img2img.data import streams as streams_module
 from img2img.data.dataset import PairedImageDataset
 from img2img.data.io import LUMA_WEIGHTS, read_image
 from img2img.data.ranges import to_model_range
 from img2img.data.seeding import mix_seed
+from img2img.data.transforms import PairedTransform
 
 SAMPLE = Path(__file__).resolve().parents[2] / "datasets" / "edges2photos_mini"
 
@@ -118,11 +120,38 @@ def test_max_dataset_size(tmp_path: Path) -> None:
 
 
 def test_construction_does_not_decode(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    _write_ab_set(tmp_path)
+    _write_ab_set(tmp_path / "ab")
+    for side in ("A", "B"):
+        (tmp_path / "two" / side).mkdir(parents=True)
+        Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / "two" / side / "x.png")
     calls: list[Path] = []
-    monkeypatch.setattr(dataset_module, "read_image", lambda p, channels: calls.append(p))
-    PairedImageDataset(_cfg(tmp_path))
+    for module in (dataset_module, streams_module):
+        monkeypatch.setattr(module, "read_image", lambda p, channels=3: calls.append(p))
+    assert PairedImageDataset(_cfg(tmp_path / "ab")).files.side_by_side
+    assert PairedImageDataset(_cfg(tmp_path / "two")).layout == "A + B"
     assert calls == []
+
+
+@pytest.mark.parametrize("layout", ["side_by_side", "two_folder"])
+def test_sample_is_the_paired_transform_of_its_files(tmp_path: Path, layout: str) -> None:
+    images = _write_ab_set(tmp_path, count=2, size=24)
+    if layout == "two_folder":
+        for i, ab in enumerate(images):
+            (tmp_path / "train" / f"{i:02d}.png").unlink()
+            for side, half in (("A", ab[:, :24]), ("B", ab[:, 24:])):
+                (tmp_path / "train" / side).mkdir(exist_ok=True)
+                Image.fromarray(half).save(tmp_path / "train" / side / f"{i:02d}.png")
+    cfg = _cfg(tmp_path, preprocess="resize_and_crop", load_size=28, crop_size=16, flip=True)
+    ds = PairedImageDataset(cfg, seed=3)
+    transform = PairedTransform("resize_and_crop", load_size=28, crop_size=16, flip=True)
+    for key in (1, (0, 77)):
+        sample = ds[key]
+        index, seed = key if isinstance(key, tuple) else (key, mix_seed(3, key))
+        a = torch.from_numpy(images[index][:, :24].astype(np.float32) / 255).permute(2, 0, 1)
+        b = torch.from_numpy(images[index][:, 24:].astype(np.float32) / 255).permute(2, 0, 1)
+        a, b = transform(a, b, torch.Generator().manual_seed(seed))
+        assert torch.equal(sample["A"], to_model_range(a))
+        assert torch.equal(sample["B"], to_model_range(b))
 
 
 def test_corrupt_file_is_skipped_and_reported(
@@ -148,9 +177,25 @@ def test_corrupt_last_file_wraps_around(tmp_path: Path) -> None:
     assert PairedImageDataset(_cfg(tmp_path))[3]["key"] == "00"
 
 
-def test_odd_width_side_by_side_is_skipped(tmp_path: Path) -> None:
+@pytest.mark.parametrize("direction", ["AtoB", "BtoA"])
+def test_odd_width_side_by_side_is_split_at_half(tmp_path: Path, direction: str) -> None:
     _write_ab_set(tmp_path, count=2)
-    Image.fromarray(np.zeros((16, 31, 3), np.uint8)).save(tmp_path / "train" / "00.png")
+    ab = np.zeros((16, 33, 3), np.uint8)
+    ab[:, :16] = 200  # A: columns [0, 16); B: [16, 33), one column wider, a flat colour
+    ab[:, 16:] = 40
+    Image.fromarray(ab).save(tmp_path / "train" / "00.png")
+    ds = PairedImageDataset(_cfg(tmp_path, direction=direction))
+    sample = ds[0]
+    assert sample["key"] == "00" and ds.skipped == []
+    a, b = (sample["B"], sample["A"]) if direction == "BtoA" else (sample["A"], sample["B"])
+    assert a.shape == b.shape == (3, 16, 16)  # B brought to A's size
+    torch.testing.assert_close(a, torch.full_like(a, 200 / 255 * 2 - 1))
+    torch.testing.assert_close(b, torch.full_like(b, 40 / 255 * 2 - 1))
+
+
+def test_too_narrow_side_by_side_is_skipped(tmp_path: Path) -> None:
+    _write_ab_set(tmp_path, count=2)
+    Image.fromarray(np.zeros((16, 1, 3), np.uint8)).save(tmp_path / "train" / "00.png")
     ds = PairedImageDataset(_cfg(tmp_path))
     assert ds[0]["key"] == "01" and ds.skipped == [tmp_path / "train" / "00.png"]
 
@@ -160,7 +205,7 @@ def test_all_files_corrupt(tmp_path: Path) -> None:
     for i in range(2):
         (tmp_path / "train" / f"{i}.jpg").write_text("nope")
     ds = PairedImageDataset(_cfg(tmp_path))
-    with pytest.raises(RuntimeError, match="none of the 2 pairs could be read"):
+    with pytest.raises(RuntimeError, match="none of the 2 examples could be read"):
         ds[0]
 
 

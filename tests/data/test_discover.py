@@ -169,6 +169,22 @@ def test_split_ab_tensor_and_array() -> None:
     assert left.shape == right.shape == (5, 3)
 
 
-def test_split_ab_odd_width_names_source() -> None:
-    with pytest.raises(ValueError, match=r"photo\.jpg: width 7 is odd; expected an even width"):
-        split_ab(torch.zeros(3, 4, 7), source="photo.jpg")
+def test_split_ab_odd_width_splits_at_half_like_the_reference() -> None:
+    image = torch.arange(4 * 7, dtype=torch.float32).reshape(1, 4, 7)
+    a, b = split_ab(image, source="photo.jpg")
+    assert torch.equal(a, image[..., :3]) and torch.equal(b, image[..., 3:])
+    left, right = split_ab(np.zeros((5, 9)))
+    assert left.shape == (5, 4) and right.shape == (5, 5)
+
+
+def test_split_ab_too_narrow_names_source() -> None:
+    with pytest.raises(ValueError, match=r"photo\.jpg: width 1 cannot be split"):
+        split_ab(torch.zeros(3, 4, 1), source="photo.jpg")
+
+
+def test_flat_layouts_are_marked(tmp_path: Path) -> None:
+    _touch(tmp_path / "ab" / "A" / "1.png", tmp_path / "ab" / "B" / "1.png")
+    _touch(tmp_path / "sbs" / "1.png", tmp_path / "phased" / "train" / "1.png")
+    assert find_pairs(tmp_path / "ab", "val").flat
+    assert find_pairs(tmp_path / "sbs", "test").flat
+    assert not find_pairs(tmp_path / "phased", "train").flat

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import logging
 import sys
 from pathlib import Path
 
@@ -112,7 +113,7 @@ def test_combine_folders(tmp_path: Path) -> None:
                 else:
                     Image.fromarray(rng.integers(0, 255, (8, 8, 3), dtype=np.uint8)).save(path)
     report = combine_folders(src, out, ext=".png")
-    assert report.written == {"train": 2, "val": 1}
+    assert report.written == {"train": 2, "val": 1} and report.notes == []
     assert report.layouts == {"train": "A/train + B/train", "val": "A/val + B/val"}
     assert [p.name for p, _ in report.failed] == ["bad.png"]
     combined = find_pairs(out, "train")
@@ -120,6 +121,28 @@ def test_combine_folders(tmp_path: Path) -> None:
     left, right = split_ab(read_image(out / "train" / "2.png"))
     assert torch.equal(left, read_image(src / "A" / "train" / "2.png"))
     assert torch.equal(right, read_image(src / "B" / "train" / "2.png"))
+
+
+def test_combine_folders_flat_layout_goes_to_train_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    src, out = tmp_path / "src", tmp_path / "out"
+    rng = np.random.default_rng(3)
+    for side in ("A", "B"):
+        (src / side).mkdir(parents=True)
+        for key in ("1", "2", "3"):
+            image = rng.integers(0, 255, (8, 8, 3), dtype=np.uint8)
+            Image.fromarray(image).save(src / side / f"{key}.png")
+    with caplog.at_level(logging.INFO, logger="img2img.prep.combine"):
+        report = combine_folders(src, out, ext=".png")
+    assert report.written == {"train": 3} and report.layouts == {"train": "A + B"}
+    assert not (out / "val").exists() and not (out / "test").exists()
+    assert sorted(p.name for p in (out / "train").iterdir()) == ["1.png", "2.png", "3.png"]
+    assert len(report.notes) == 1 and "no phase folders" in report.notes[0]
+    assert any("no phase folders" in r.getMessage() for r in caplog.records)
+    left, right = split_ab(read_image(out / "train" / "3.png"))
+    assert torch.equal(left, read_image(src / "A" / "3.png"))
+    assert torch.equal(right, read_image(src / "B" / "3.png"))
 
 
 def test_combine_folders_without_pairs(tmp_path: Path) -> None:
