@@ -1,17 +1,48 @@
 """Atomic file writes: a temp file in the target's folder, flushed, fsynced and renamed.
 
 Shared by everything that writes results (images, configs, checkpoints); imports nothing
-from the rest of the package.
+from the rest of the package. Files get the permissions a plain ``open()`` gives them
+(``0o666`` less the process umask), applied by the kernel when the temp file is created, so
+no thread ever has to read or change the umask.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
+import secrets
+import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, TypeVar
+
+T = TypeVar("T")
+
+_CREATE_FLAGS = (
+    os.O_WRONLY
+    | os.O_CREAT
+    | os.O_EXCL
+    | getattr(os, "O_NOFOLLOW", 0)
+    | getattr(os, "O_BINARY", 0)
+    | getattr(os, "O_CLOEXEC", 0)
+)
+_NEW_FILE_MODE = 0o666  # the kernel removes the umask bits, as for open(path, "w")
+_NAME_ATTEMPTS = 100
+
+
+def _claim_temp(path: Path, create: Callable[[Path], T]) -> tuple[T, Path]:
+    """Call ``create`` on fresh temp names next to ``path`` until one is free."""
+    for _ in range(_NAME_ATTEMPTS):
+        tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+        try:
+            return create(tmp), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"{path.parent}: could not create a temp file for {path.name}")
+
+
+def _open_new(tmp: Path) -> int:
+    return os.open(tmp, _CREATE_FLAGS, _NEW_FILE_MODE)
 
 
 @contextlib.contextmanager
@@ -26,7 +57,7 @@ def atomic_open(
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = _claim_temp(path, _open_new)
     try:
         with os.fdopen(fd, mode) as f:
             yield f
@@ -51,6 +82,37 @@ def atomic_write(
     """Call ``write(file)`` on a temp file and move it into place atomically."""
     with atomic_open(path, mode, sync_dir=sync_dir) as f:
         write(f)
+
+
+def atomic_link(
+    source: str | os.PathLike, target: str | os.PathLike, *, sync_dir: bool = False
+) -> Path:
+    """Give the finished file ``source`` a second name ``target``, replacing ``target``.
+
+    A hard link where the file system allows one (no extra space, no extra write), else a
+    copy; either way ``target`` appears in one rename, whole or not at all. ``source`` must
+    never be rewritten in place afterwards (files written by :func:`atomic_write` are not).
+    """
+    source, target = Path(source), Path(target)
+    try:
+        _, tmp = _claim_temp(target, lambda tmp: os.link(source, tmp))
+    except OSError:  # no hard links here (some network and FAT file systems)
+        atomic_write(target, lambda f: _copy_into(source, f), sync_dir=sync_dir)
+        return target
+    try:
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    if sync_dir:
+        _fsync_dir(target.parent)
+    return target
+
+
+def _copy_into(source: Path, f: IO) -> None:
+    with open(source, "rb") as src:
+        shutil.copyfileobj(src, f)
 
 
 def _fsync_dir(directory: Path) -> None:

@@ -8,8 +8,11 @@ from pathlib import Path
 from typing import Any
 
 from img2img.engine.checkpoint import (
+    CHECKPOINT_DIR,
+    LATEST,
     CheckpointError,
     check_checkpoint,
+    list_checkpoints,
     read_checkpoint_file,
     resolve_checkpoint,
 )
@@ -22,10 +25,37 @@ def _architecture(config: dict[str, Any]) -> str:
     return ", ".join(parts)
 
 
+def run_checkpoints(run_dir: str | os.PathLike) -> list[dict[str, Any]]:
+    """Every checkpoint a run directory holds: ``name``, ``step`` and ``epoch``, by step.
+
+    A file that cannot be read is listed with ``step`` None and the reason in ``error``.
+    """
+    entries = []
+    for file in list_checkpoints(Path(run_dir) / CHECKPOINT_DIR):
+        try:
+            data = check_checkpoint(read_checkpoint_file(file, mmap=True), file)
+        except CheckpointError as exc:
+            entries.append({"name": file.name, "step": None, "epoch": None, "error": str(exc)})
+            continue
+        entries.append({"name": file.name, "step": data.get("step"), "epoch": data.get("epoch")})
+    return sorted(entries, key=lambda e: (e["step"] is None, e["step"] or 0, e["name"]))
+
+
 def describe(path: str | os.PathLike) -> dict[str, Any]:
-    """Family, architecture, step, parameter counts and config of a checkpoint or run."""
+    """Family, architecture, step, parameter counts and config of a checkpoint or run.
+
+    For a run directory, ``checkpoints`` also lists the checkpoint files it holds (see
+    :func:`run_checkpoints`), any of which ``translate --model`` accepts.
+    """
     path = Path(path)
-    if path.is_dir() and not (path / "checkpoints").is_dir():
+    details = _describe(path)
+    if path.is_dir():
+        details["checkpoints"] = run_checkpoints(path)
+    return details
+
+
+def _describe(path: Path) -> dict[str, Any]:
+    if path.is_dir() and not (path / CHECKPOINT_DIR / LATEST).is_file():
         config_file = path / CONFIG_FILE
         if not config_file.is_file():
             raise CheckpointError(

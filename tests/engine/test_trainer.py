@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
+import io
 import json
+import re
 import shutil
 
 import pytest
 import torch
 
+from img2img.config import Pix2PixConfig
 from img2img.engine.checkpoint import load_checkpoint
-from img2img.engine.launch import resume, summarize, train
+from img2img.engine.progress import PlainReporter
+from img2img.launch import resume, summarize, train
 from tests.conftest import tiny_pix2pix_config
 
 
@@ -48,7 +53,7 @@ def test_resume_continues_exactly(gray2color, tmp_path, split):
     straight, _ = train(tiny_pix2pix_config(gray2color, max_steps=total), tmp_path / "a")
     halves, first = train(tiny_pix2pix_config(gray2color, max_steps=split), tmp_path / "b")
     assert first.step == split
-    _, second = resume(halves.path, max_steps=total)
+    _, second = resume(halves.path, {"max_steps": total})
     assert second.step == total
     expected, got = _nets(straight.path), _nets(halves.path)
     for net in expected:
@@ -93,3 +98,80 @@ def test_unreadable_files_are_skipped_and_reported(gray2color, tmp_path):
     run, result = train(config, tmp_path / "runs", num_workers=2)  # met inside loader workers
     assert result.step == 24
     assert result.skipped_files == [str(broken)]
+
+
+def _mini(root, **train):
+    """8 images of 32 px, batch 4: 2 steps per epoch of a 4-filter ResNet (fast on a CPU)."""
+    config = tiny_pix2pix_config(
+        root, batch_size=4, n_epochs=2, n_epochs_decay=2, log_every=2, **train
+    )
+    model = Pix2PixConfig(netG="resnet_6blocks", ngf=4, ndf=4, input_nc=1, output_nc=3)
+    data = dataclasses.replace(config.data, load_size=36, crop_size=32, max_dataset_size=8)
+    return config.replace(model=model, data=data)
+
+
+def _checkpoints(run) -> dict[str, tuple[int, int]]:
+    return {
+        p.name: (load_checkpoint(p)["step"], load_checkpoint(p)["epoch"])
+        for p in sorted(run.checkpoints.iterdir())
+    }
+
+
+class _Recorder(PlainReporter):
+    """A plain reporter that also remembers how it was started."""
+
+    def __init__(self) -> None:
+        super().__init__(io.StringIO())
+        self.starts: list[tuple[int, int, int]] = []
+
+    def start(self, total_steps: int, initial_step: int, epoch: int = 0) -> None:
+        self.starts.append((total_steps, initial_step, epoch))
+        super().start(total_steps, initial_step, epoch)
+
+    @property
+    def lines(self) -> list[str]:
+        return self.stream.getvalue().splitlines()
+
+
+def test_kept_checkpoints_by_step_and_by_epoch(gray2color, tmp_path):
+    config = _mini(gray2color, checkpoint_every=3, keep_checkpoints=1, save_every_epochs=2)
+    run, result = train(config, tmp_path)  # 8 steps: periodic at 3 and 6, epochs end at 2, 4 ...
+    assert result.step == 8 and result.epoch == 4
+    assert _checkpoints(run) == {
+        "epoch_0002.pt": (4, 2),
+        "epoch_0004.pt": (8, 4),
+        "latest.pt": (8, 4),
+        "step_00000006.pt": (6, 2),  # step 3 pruned: only the newest one is kept
+    }
+    folder = run.checkpoints
+    assert (folder / "epoch_0004.pt").read_bytes() == (folder / "latest.pt").read_bytes()
+    assert not list(folder.glob(".*"))  # no temp files left behind
+
+
+def test_without_retention_only_latest_is_written(gray2color, tmp_path):
+    run, _ = train(_mini(gray2color, max_steps=3, checkpoint_every=1), tmp_path)
+    assert _checkpoints(run) == {"latest.pt": (3, 1)}
+
+
+def test_start_is_reported_and_resume_shows_its_epoch(gray2color, tmp_path):
+    first = _Recorder()
+    run, _ = train(_mini(gray2color, max_steps=3), tmp_path, reporter=first)
+    assert first.starts == [(3, 0, 0)]
+    assert first.lines[0] == (
+        "training on cpu in fp32: 2 steps per epoch, 4 epochs, stopping after 3 of 8 steps "
+        "(max_steps)"
+    )
+    assert re.fullmatch(
+        r"step 2/3 \(66%\)  epoch 0  G_GAN \S+ G_L1 \S+ D_real \S+ D_fake \S+  "
+        r"[\d.]+ img/s  ETA \S+",
+        first.lines[1],
+    )
+    second = _Recorder()
+    changes = {"max_steps": 8, "checkpoint_every": 2, "keep_checkpoints": 2}
+    resume(run.path, changes, reporter=second)
+    assert second.starts == [(8, 3, 1)]  # the bar starts at the resumed epoch
+    assert second.lines[:2] == [
+        "training on cpu in fp32: 2 steps per epoch, 4 epochs, 8 steps in all",
+        "resuming at step 3 (epoch 1, step 1 of 2 in it)",
+    ]
+    assert sorted(_checkpoints(run)) == ["latest.pt", "step_00000006.pt", "step_00000008.pt"]
