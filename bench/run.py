@@ -18,11 +18,11 @@ import torch
 from PIL import Image
 from torch.utils.flop_counter import FlopCounterMode
 
+from img2img.cli.memory import tune_allocator
 from img2img.config import DataConfig, Pix2PixConfig, RunConfig, TrainConfig
-from img2img.engine.launch import build_recipe
-from img2img.infer.stochastic import image_seed, paper_test_mode
+from img2img.families import run_config
 from img2img.infer.translate import plan_outputs, translate_files
-from img2img.nn import generator_size_multiple
+from img2img.launch import build_recipe
 
 
 def sync(device: torch.device) -> None:
@@ -49,8 +49,9 @@ def matmul_peak(
 
 
 def pix2pix_config(device: str, precision: str, channels_last: bool) -> RunConfig:
-    return RunConfig(
-        model=Pix2PixConfig(),  # unet_256 + basic D, the paper's defaults
+    return run_config(
+        "pix2pix",
+        Pix2PixConfig(),  # unet_256 + basic D, the paper's defaults
         data=DataConfig(root="."),
         train=TrainConfig(device=device, precision=precision, channels_last=channels_last),
         name="bench",
@@ -90,8 +91,7 @@ def make_images(folder: Path, count: int, size: int = 256) -> None:
 def translate_benchmark(device: str, images: int, batch_size: int) -> dict:
     recipe = build_recipe(pix2pix_config(device, "fp32", False))
     dev = recipe.device
-    net = recipe.G
-    multiple = generator_size_multiple("unet_256")
+    model = recipe.inference_model(recipe.config, {"G": recipe.G})  # paper test mode
     with tempfile.TemporaryDirectory() as tmp:
         src, dst = Path(tmp) / "in", Path(tmp) / "out"
         src.mkdir()
@@ -99,25 +99,17 @@ def translate_benchmark(device: str, images: int, batch_size: int) -> dict:
         jobs = plan_outputs(src, dst)
         # forward only: the same batches, already on the device
         x = torch.rand(batch_size, 3, 256, 256, device=dev) * 2 - 1
-        seeds = [image_seed(0, str(i)) for i in range(batch_size)]
-        with torch.inference_mode(), paper_test_mode(net, seeds):
-            net(x)
+        keys = [str(i) for i in range(batch_size)]
+        with torch.inference_mode():
+            model.run(x, keys)
             sync(dev)
             t = time.perf_counter()
             for _ in range(images // batch_size):
-                net(x)
+                model.run(x, keys)
             sync(dev)
         forward_ips = (images // batch_size) * batch_size / (time.perf_counter() - t)
         t = time.perf_counter()
-        summary = translate_files(
-            net,
-            jobs,
-            in_channels=3,
-            out_channels=3,
-            size_multiple=multiple,
-            batch_size=batch_size,
-            device=dev,
-        )
+        summary = translate_files(model, jobs, batch_size=batch_size, device=dev)
         end_to_end_ips = summary.written / (time.perf_counter() - t)
     return {"forward_ips": forward_ips, "end_to_end_ips": end_to_end_ips}
 
@@ -132,6 +124,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=8)
     args = parser.parse_args()
     device = torch.device(args.device)
+    tune_allocator()  # what the img2img command does (IMG2IMG_MALLOC)
 
     peak_dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[
         args.precision

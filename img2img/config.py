@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any
 
+from img2img.losses.modes import GAN_MODES
 from img2img.nn.registry import INIT_TYPES, NORMS, list_discriminators, list_generators
 
-GAN_MODES = ("vanilla", "lsgan", "hinge", "wgangp")
 PREPROCESS_MODES = ("resize_and_crop", "crop", "scale_width", "scale_width_and_crop", "none")
 DIRECTIONS = ("AtoB", "BtoA")
 PRECISIONS = ("fp32", "bf16", "fp16")
@@ -37,6 +37,25 @@ def check_positive(field_name: str, value: float, *, allow_zero: bool = False) -
         raise ConfigError(f"{field_name}: {value!r} is not valid; expected {expected}")
 
 
+def check_channels(field_name: str, value: int) -> int:
+    """Return ``value`` if it is an image channel count the tool handles: 1 (gray) or 3 (RGB)."""
+    if value not in (1, 3):
+        raise ConfigError(f"{field_name}: {value!r} is not valid; expected 1 (gray) or 3 (RGB)")
+    return value
+
+
+def check_preprocess_sizes(preprocess: str, load_size: int, crop_size: int) -> None:
+    """Resize/crop sizes: positive, and a crop that fits in what ``preprocess`` loads."""
+    check_choice("preprocess", preprocess, PREPROCESS_MODES)
+    check_positive("load_size", load_size)
+    check_positive("crop_size", crop_size)
+    if preprocess in ("resize_and_crop", "scale_width_and_crop") and crop_size > load_size:
+        raise ConfigError(
+            f"crop_size: {crop_size} is larger than load_size {load_size}; "
+            f"expected crop_size <= load_size with preprocess {preprocess!r}"
+        )
+
+
 def check_device(value: str) -> None:
     """Accept ``auto``, ``cpu``, ``cuda``, ``cuda:N`` and ``mps``."""
     if value in ("auto", "cpu", "cuda", "mps"):
@@ -51,8 +70,6 @@ def check_device(value: str) -> None:
 @dataclass(frozen=True)
 class Pix2PixConfig:
     """pix2pix: conditional GAN with a U-Net generator, a PatchGAN on (A, B) and an L1 term."""
-
-    family: ClassVar[str] = "pix2pix"
 
     netG: str = "unet_256"
     netD: str = "basic"
@@ -76,8 +93,8 @@ class Pix2PixConfig:
         check_choice("gan_mode", self.gan_mode, GAN_MODES)
         for name in ("input_nc", "output_nc", "ngf", "ndf", "n_layers_D"):
             check_positive(name, getattr(self, name))
-        if self.input_nc not in (1, 3) or self.output_nc not in (1, 3):
-            raise ConfigError("input_nc/output_nc: expected 1 (grayscale) or 3 (RGB) channels")
+        check_channels("input_nc", self.input_nc)
+        check_channels("output_nc", self.output_nc)
         check_positive("lambda_l1", self.lambda_l1, allow_zero=True)
 
 
@@ -100,17 +117,8 @@ class DataConfig:
 
     def __post_init__(self) -> None:
         check_choice("direction", self.direction, DIRECTIONS)
-        check_choice("preprocess", self.preprocess, PREPROCESS_MODES)
-        check_positive("load_size", self.load_size)
-        check_positive("crop_size", self.crop_size)
+        check_preprocess_sizes(self.preprocess, self.load_size, self.crop_size)
         check_positive("num_workers", self.num_workers, allow_zero=True)
-        if self.preprocess in ("resize_and_crop", "scale_width_and_crop") and (
-            self.crop_size > self.load_size
-        ):
-            raise ConfigError(
-                f"crop_size: {self.crop_size} is larger than load_size {self.load_size}; "
-                f"expected crop_size <= load_size with preprocess {self.preprocess!r}"
-            )
 
 
 @dataclass(frozen=True)
@@ -131,6 +139,8 @@ class TrainConfig:
     log_every: int = 10
     sample_every: int = 500
     checkpoint_every: int = 1000
+    keep_checkpoints: int = 0  # also keep the newest N step-named periodic checkpoints
+    save_every_epochs: int = 0  # also keep a checkpoint at the end of every K-th epoch
 
     def __post_init__(self) -> None:
         check_positive("batch_size", self.batch_size)
@@ -145,27 +155,27 @@ class TrainConfig:
         check_choice("precision", self.precision, PRECISIONS)
         for name in ("log_every", "sample_every", "checkpoint_every"):
             check_positive(name, getattr(self, name))
+        for name in ("keep_checkpoints", "save_every_epochs"):
+            check_positive(name, getattr(self, name), allow_zero=True)
 
     @property
     def total_epochs(self) -> int:
         return self.n_epochs + self.n_epochs_decay
 
 
-MODEL_CONFIGS: dict[str, type] = {Pix2PixConfig.family: Pix2PixConfig}
-
-
 @dataclass(frozen=True)
 class RunConfig:
-    """Everything a training run was started with."""
+    """Everything a training run was started with.
 
+    ``family`` names the model family (see :mod:`img2img.families`, where each family's model
+    config class is declared); ``model`` is an instance of that class.
+    """
+
+    family: str
     model: Any
     data: DataConfig
     train: TrainConfig = field(default_factory=TrainConfig)
     name: str = "run"
-
-    @property
-    def family(self) -> str:
-        return self.model.family
 
     def to_dict(self) -> dict[str, Any]:
         """Plain types only: safe for JSON and ``torch.load(weights_only=True)``."""
@@ -178,17 +188,17 @@ class RunConfig:
         }
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> RunConfig:
-        """Rebuild from :meth:`to_dict` output, ignoring keys unknown to this version."""
-        family = d.get("family")
-        if family not in MODEL_CONFIGS:
-            raise ConfigError(
-                f"family: {family!r} is not known; expected one of: {', '.join(MODEL_CONFIGS)}"
-            )
+    def from_dict(cls, d: dict[str, Any], model_class: type) -> RunConfig:
+        """Rebuild from :meth:`to_dict` output, ignoring keys unknown to this version.
+
+        ``model_class`` is the family's model config class
+        (:func:`img2img.families.load_run_config` looks it up from ``d["family"]``).
+        """
         return cls(
-            model=_build(MODEL_CONFIGS[family], d.get("model", {})),
-            data=_build(DataConfig, d["data"]),
-            train=_build(TrainConfig, d.get("train", {})),
+            family=d["family"],
+            model=build_dataclass(model_class, d.get("model", {})),
+            data=build_dataclass(DataConfig, d["data"]),
+            train=build_dataclass(TrainConfig, d.get("train", {})),
             name=d.get("name", "run"),
         )
 
@@ -197,6 +207,7 @@ class RunConfig:
         return dataclasses.replace(self, **sections)
 
 
-def _build(cls: type, values: dict[str, Any]) -> Any:
+def build_dataclass(cls: type, values: dict[str, Any]) -> Any:
+    """``cls(**values)`` keeping only the fields ``cls`` has (older or newer configs load)."""
     known = {f.name for f in dataclasses.fields(cls)}
     return cls(**{k: v for k, v in values.items() if k in known})

@@ -75,6 +75,7 @@ def tiny_pix2pix_config(root: Path, **train_overrides):
         **train_overrides,
     }
     return RunConfig(
+        family="pix2pix",
         model=Pix2PixConfig(netG="unet_128", ngf=8, ndf=8, input_nc=1, output_nc=3),
         data=DataConfig(
             root=str(root),

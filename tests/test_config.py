@@ -6,14 +6,16 @@ import json
 
 import pytest
 
-from img2img.config import ConfigError, DataConfig, Pix2PixConfig, RunConfig, TrainConfig
+from img2img.config import ConfigError, DataConfig, Pix2PixConfig, TrainConfig
+from img2img.families import load_run_config, run_config
 
 
 def test_round_trip_through_json():
-    config = RunConfig(
-        Pix2PixConfig(netG="resnet_9blocks"), DataConfig(root="d"), TrainConfig(seed=3)
+    config = run_config(
+        "pix2pix", Pix2PixConfig(netG="resnet_9blocks"), data=DataConfig(root="d"),
+        train=TrainConfig(seed=3),
     )
-    assert RunConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
+    assert load_run_config(json.loads(json.dumps(config.to_dict()))) == config
 
 
 def test_paper_defaults():
@@ -59,5 +61,11 @@ def test_bad_values_name_the_field(make, message):
 
 
 def test_unknown_family():
-    with pytest.raises(ConfigError, match="family"):
-        RunConfig.from_dict({"family": "stylegan", "data": {"root": "x"}})
+    message = "family: 'stylegan' is not known; expected one of: pix2pix"
+    with pytest.raises(ConfigError, match=message):
+        load_run_config({"family": "stylegan", "data": {"root": "x"}})
+
+
+def test_model_config_must_match_the_family():
+    with pytest.raises(ConfigError, match="a pix2pix run needs a Pix2PixConfig; got DataConfig"):
+        run_config("pix2pix", DataConfig(root="x"), data=DataConfig(root="x"))

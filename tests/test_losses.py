@@ -8,8 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from img2img.config import GAN_MODES
-from img2img.losses import GANLoss, feature_matching_loss, gradient_penalty
+from img2img.losses import GAN_MODES, GANLoss, feature_matching_loss, gradient_penalty
 
 
 def test_every_configured_mode_is_implemented():

@@ -17,7 +17,7 @@ app = typer.Typer(
     context_settings=CONTEXT,
     rich_markup_mode="rich",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
 )
 

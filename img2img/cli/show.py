@@ -26,10 +26,14 @@ def summary(s) -> None:
     """The resolved configuration and network sizes of ``train --dry-run``."""
     config = s.config.to_dict()
     console.print(f"[bold]{config['family']}[/] run [cyan]{config['name']}[/] (dry run: nothing written)")
+    if s.resume_step is not None:
+        changed = ", ".join(f"{k}={v}" for k, v in s.changes.items()) or "no changes"
+        console.print(f"  would resume from step {s.resume_step} ({changed})")
     console.print(_config_table(config))
     for name, count in s.parameters.items():
         console.print(f"  {name}: {count:,} parameters")
     console.print(f"  dataset: {s.dataset_size} samples, {s.steps_per_epoch} steps per epoch")
+    console.print(f"  sample grids from the {s.sample_split!r} split")
 
 
 def finished(run, result) -> None:
@@ -55,6 +59,15 @@ def info(details: dict[str, Any]) -> None:
             console.print(f"[bold]{key:>14}[/]: {details[key]}")
     for name, count in details.get("parameters", {}).items():
         console.print(f"[bold]{'params ' + name:>14}[/]: {count:,}")
+    checkpoints = details.get("checkpoints", [])
+    if checkpoints:
+        table = Table(show_header=True, header_style="bold", box=None, title="checkpoints")
+        for column in ("file", "step", "epoch"):
+            table.add_column(column)
+        for c in checkpoints:
+            epoch = c.get("error") or ("" if c.get("epoch") is None else str(c["epoch"]))
+            table.add_row(c["name"], "" if c.get("step") is None else str(c["step"]), epoch)
+        console.print(table)
     console.print(_config_table(details["config"]))
 
 
@@ -63,7 +76,7 @@ def translated(summary, output) -> None:
     console.print(
         f"[bold green]{summary.written}[/] written, {summary.skipped} kept (exist; --overwrite "
         f"replaces them), [bold red]{len(summary.failed)}[/] failed -> [cyan]{output}[/] "
-        f"({summary.images_per_second:.2f} img/s)"
+        f"({summary.images_per_second:.2f} img/s; test mode: {summary.test_mode})"
     )
     for path, reason in summary.failed:
         console.print(f"  [red]failed[/] {path}: {reason}")

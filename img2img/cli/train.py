@@ -1,152 +1,187 @@
-"""``img2img train <family>``: one command per model family."""
+"""``img2img train <family>`` (one command per registered family) and ``img2img train --resume``.
+
+A family command's options are its own model options (declared by the family's CLI function)
+followed by the shared data, optimisation and run options of :mod:`img2img.cli.options`; the
+command is composed from those two signatures, so no option is declared twice.
+"""
 
 from __future__ import annotations
 
+import inspect
+import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Any
 
 import typer
 
+from img2img.cli import options as o
 from img2img.cli.errors import user_errors
-from img2img.config import DIRECTIONS, GAN_MODES, PRECISIONS, PREPROCESS_MODES
-from img2img.nn.registry import INIT_TYPES, NORMS, list_discriminators, list_generators
+from img2img.families import Family, get_family, list_families
 
 app = typer.Typer(
-    help="Train a model. One sub-command per family.",
-    no_args_is_help=True,
+    help="Train a model: one sub-command per family; [bold]--resume RUN[/] continues any run.",
     context_settings={"help_option_names": ["-h", "--help"]},
     rich_markup_mode="rich",
+    invoke_without_command=True,
 )
 
-PIX2PIX_EXAMPLES = """\
+RESUME_EXAMPLES = """\
 [bold]Examples[/]
 
-  img2img train pix2pix --data edges2shoes
+  img2img train pix2pix --data edges2photos_mini --netG unet_128 --load-size 142 --crop-size 128
 
-  img2img train pix2pix --data datasets/facades --direction BtoA --name facades
+  img2img train --resume runs/edges2photos_mini_pix2pix
 
-  img2img train pix2pix --data my_pairs --netG unet_128 --load-size 142 --crop-size 128 --max-steps 2000
-
-  img2img train pix2pix --data edges2photos_mini --dry-run
-
-  img2img train pix2pix --resume runs/facades
+  img2img train --resume runs/edges2photos_mini_pix2pix --max-steps 20000 --device cuda
 """
 
-
-def _choices(values) -> str:
-    return ", ".join(values)
-
-
-Opt = typer.Option
-GROUP_MODEL = "Model"
-GROUP_DATA = "Data"
-GROUP_OPTIM = "Optimisation"
-GROUP_RUN = "Run"
+#: options that steer a command rather than describe the run
+_CONTROL = ("ctx", "resume", "dry_run", "runs_dir")
 
 
-@app.command("pix2pix", epilog=PIX2PIX_EXAMPLES)
-def pix2pix(
-    data: Annotated[
-        str | None,
-        Opt("--data", help="Dataset folder, or the name of one under datasets/.", rich_help_panel=GROUP_DATA),
-    ] = None,
-    netG: Annotated[str, Opt("--netG", help=f"Generator: {_choices(list_generators())}.", rich_help_panel=GROUP_MODEL)] = "unet_256",
-    netD: Annotated[str, Opt("--netD", help=f"Discriminator: {_choices(list_discriminators())}.", rich_help_panel=GROUP_MODEL)] = "basic",
-    ngf: Annotated[int, Opt("--ngf", help="Generator filters in the last conv layer.", rich_help_panel=GROUP_MODEL)] = 64,
-    ndf: Annotated[int, Opt("--ndf", help="Discriminator filters in the first conv layer.", rich_help_panel=GROUP_MODEL)] = 64,
-    n_layers_D: Annotated[int, Opt("--n-layers-D", help="Layers of the 'n_layers' discriminator.", rich_help_panel=GROUP_MODEL)] = 3,
-    norm: Annotated[str, Opt("--norm", help=f"Normalisation: {_choices(NORMS)}.", rich_help_panel=GROUP_MODEL)] = "batch",
-    no_dropout: Annotated[bool, Opt("--no-dropout", help="No dropout in the generator.", rich_help_panel=GROUP_MODEL)] = False,
-    init_type: Annotated[str, Opt("--init-type", help=f"Weight init: {_choices(INIT_TYPES)}.", rich_help_panel=GROUP_MODEL)] = "normal",
-    init_gain: Annotated[float, Opt("--init-gain", help="Scale of the weight init.", rich_help_panel=GROUP_MODEL)] = 0.02,
-    gan_mode: Annotated[str, Opt("--gan-mode", help=f"GAN objective: {_choices(GAN_MODES)}.", rich_help_panel=GROUP_MODEL)] = "vanilla",
-    lambda_l1: Annotated[float, Opt("--lambda-l1", help="Weight of the L1 term.", rich_help_panel=GROUP_MODEL)] = 100.0,
-    input_nc: Annotated[int, Opt("--input-nc", help="Input channels (1 or 3).", rich_help_panel=GROUP_MODEL)] = 3,
-    output_nc: Annotated[int, Opt("--output-nc", help="Output channels (1 or 3).", rich_help_panel=GROUP_MODEL)] = 3,
-    direction: Annotated[str, Opt("--direction", help=f"{_choices(DIRECTIONS)}.", rich_help_panel=GROUP_DATA)] = "AtoB",
-    preprocess: Annotated[str, Opt("--preprocess", help=f"{_choices(PREPROCESS_MODES)}.", rich_help_panel=GROUP_DATA)] = "resize_and_crop",
-    load_size: Annotated[int, Opt("--load-size", help="Resize to this size first.", rich_help_panel=GROUP_DATA)] = 286,
-    crop_size: Annotated[int, Opt("--crop-size", help="Then crop to this size.", rich_help_panel=GROUP_DATA)] = 256,
-    no_flip: Annotated[bool, Opt("--no-flip", help="No random horizontal flips.", rich_help_panel=GROUP_DATA)] = False,
-    phase: Annotated[str, Opt("--phase", help="Dataset split to train on.", rich_help_panel=GROUP_DATA)] = "train",
-    max_dataset_size: Annotated[int | None, Opt("--max-dataset-size", help="Use at most this many pairs.", rich_help_panel=GROUP_DATA)] = None,
-    num_workers: Annotated[int, Opt("--num-workers", help="Data loading processes.", rich_help_panel=GROUP_DATA)] = 2,
-    batch_size: Annotated[int, Opt("--batch-size", help="Images per step.", rich_help_panel=GROUP_OPTIM)] = 1,
-    lr: Annotated[float, Opt("--lr", help="Adam learning rate.", rich_help_panel=GROUP_OPTIM)] = 2e-4,
-    beta1: Annotated[float, Opt("--beta1", help="Adam beta1.", rich_help_panel=GROUP_OPTIM)] = 0.5,
-    n_epochs: Annotated[int, Opt("--n-epochs", help="Epochs at the initial learning rate.", rich_help_panel=GROUP_OPTIM)] = 100,
-    n_epochs_decay: Annotated[int, Opt("--n-epochs-decay", help="Epochs of linear decay to zero.", rich_help_panel=GROUP_OPTIM)] = 100,
-    max_steps: Annotated[int | None, Opt("--max-steps", help="Stop after this many steps (also caps a resumed run).", rich_help_panel=GROUP_OPTIM)] = None,
-    seed: Annotated[int, Opt("--seed", help="Seed for weights, data order and augmentation.", rich_help_panel=GROUP_RUN)] = 0,
-    device: Annotated[str, Opt("--device", help="auto, cpu, cuda, cuda:N or mps.", rich_help_panel=GROUP_RUN)] = "auto",
-    precision: Annotated[str, Opt("--precision", help=f"{_choices(PRECISIONS)}.", rich_help_panel=GROUP_RUN)] = "fp32",
-    channels_last: Annotated[bool, Opt("--channels-last", help="Channels-last memory format.", rich_help_panel=GROUP_RUN)] = False,
-    name: Annotated[str | None, Opt("--name", help="Run name (default: <dataset>_pix2pix).", rich_help_panel=GROUP_RUN)] = None,
-    runs_dir: Annotated[Path, Opt("--runs-dir", help="Where run directories are created.", rich_help_panel=GROUP_RUN)] = Path("runs"),
-    log_every: Annotated[int, Opt("--log-every", help="Steps between metric lines.", rich_help_panel=GROUP_RUN)] = 10,
-    sample_every: Annotated[int, Opt("--sample-every", help="Steps between sample grids.", rich_help_panel=GROUP_RUN)] = 500,
-    checkpoint_every: Annotated[int, Opt("--checkpoint-every", help="Steps between checkpoints.", rich_help_panel=GROUP_RUN)] = 1000,
-    resume: Annotated[Path | None, Opt("--resume", help="Continue the run in this directory (its saved config is used).", rich_help_panel=GROUP_RUN)] = None,
-    dry_run: Annotated[bool, Opt("--dry-run", help="Print the resolved config and network sizes; write nothing.", rich_help_panel=GROUP_RUN)] = False,
+@app.callback(epilog=RESUME_EXAMPLES)
+def train(
+    ctx: typer.Context,
+    resume: o.Resume = None,
+    max_steps: o.MaxSteps = None,
+    n_epochs: o.NEpochs = None,
+    device: o.Device = None,
+    num_workers: o.NumWorkers = None,
+    log_every: o.LogEvery = None,
+    sample_every: o.SampleEvery = None,
+    checkpoint_every: o.CheckpointEvery = None,
+    keep_checkpoints: o.KeepCheckpoints = None,
+    save_every_epochs: o.SaveEveryEpochs = None,
+    dry_run: o.DryRun = False,
 ) -> None:
-    """Train [bold]pix2pix[/]: U-Net generator, PatchGAN on (A, B), cGAN + L1 (paired data)."""
-    from img2img.cli import show
-
-    with user_errors():
+    """Train a model ([bold]img2img train FAMILY --data ...[/]) or continue one
+    ([bold]img2img train --resume RUN[/]: the family and settings are the run's own; the
+    options here may change)."""
+    if ctx.invoked_subcommand is not None:
         if resume is not None:
-            _resume(resume, max_steps, device if device != "auto" else None, num_workers)
-            return
-        if data is None:
-            raise ValueError("--data is required (a dataset folder or name), unless --resume is given")
-        from img2img.config import DataConfig, Pix2PixConfig, RunConfig, TrainConfig
-        from img2img.hub.datasets import resolve_dataset
-
-        root = resolve_dataset(data)
-        config = RunConfig(
-            model=Pix2PixConfig(
-                netG=netG, netD=netD, input_nc=input_nc, output_nc=output_nc, ngf=ngf, ndf=ndf,
-                n_layers_D=n_layers_D, norm=norm, dropout=not no_dropout, init_type=init_type,
-                init_gain=init_gain, gan_mode=gan_mode, lambda_l1=lambda_l1,
-            ),
-            data=DataConfig(
-                root=str(root), phase=phase, direction=direction, preprocess=preprocess,
-                load_size=load_size, crop_size=crop_size, flip=not no_flip,
-                num_workers=num_workers, max_dataset_size=max_dataset_size,
-            ),
-            train=TrainConfig(
-                batch_size=batch_size, lr=lr, beta1=beta1, n_epochs=n_epochs,
-                n_epochs_decay=n_epochs_decay, max_steps=max_steps, seed=seed, device=device,
-                precision=precision, channels_last=channels_last, log_every=log_every,
-                sample_every=sample_every, checkpoint_every=checkpoint_every,
-            ),
-            name=name or f"{root.resolve().name}_pix2pix",
-        )
-        from img2img.engine.rundir import check_run_name
-
-        check_run_name(config.name)
-        if dry_run:
-            from img2img.engine.launch import summarize
-
-            show.summary(summarize(config))
-            return
-        _train(config, runs_dir)
+            raise typer.BadParameter("give --resume after the family, or without one")
+        return
+    if resume is None:
+        typer.echo(ctx.get_help())
+        raise typer.Exit(0)
+    changes = {
+        "max_steps": max_steps, "n_epochs": n_epochs, "device": device,
+        "num_workers": num_workers, "log_every": log_every, "sample_every": sample_every,
+        "checkpoint_every": checkpoint_every, "keep_checkpoints": keep_checkpoints,
+        "save_every_epochs": save_every_epochs,
+    }
+    with user_errors():
+        _resume(resume, {k: v for k, v in changes.items() if v is not None}, None, dry_run)
 
 
-def _train(config, runs_dir: Path) -> None:
+def family_command(family: Family) -> Callable[..., None]:
+    """The ``train <family>`` command: the family's model options, then the shared ones."""
+    model_options = family.cli_model_options()
+    model_params = list(inspect.signature(model_options, eval_str=True).parameters.values())
+    shared = inspect.signature(o.shared_training_options, eval_str=True).parameters.values()
+    shared_params = [
+        p.replace(default=family.cli_defaults.get(p.name, p.default)) for p in shared
+    ]
+    ctx_param = inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                                  annotation=typer.Context)
+    model_names = [p.name for p in model_params]
+
+    def command(ctx: typer.Context, **values: Any) -> None:
+        with user_errors():
+            if values["resume"] is not None:
+                given = {k: v for k, v in values.items()
+                         if k not in _CONTROL and _from_command_line(ctx, k)}
+                _resume(values["resume"], given, family.name, values["dry_run"])
+                return
+            model = model_options(**{k: values[k] for k in model_names})
+            _start(family, model, values)
+
+    params = [ctx_param, *model_params, *shared_params]
+    command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    command.__annotations__ = {p.name: p.annotation for p in params}
+    command.__doc__ = model_options.__doc__
+    command.__name__ = family.name
+    return command
+
+
+def _from_command_line(ctx: typer.Context, name: str) -> bool:
+    source = ctx.get_parameter_source(name)
+    return source is not None and source.name == "COMMANDLINE"
+
+
+def _start(family: Family, model: Any, v: dict[str, Any]) -> None:
     from img2img.cli import show
-    from img2img.engine.launch import train
-    from img2img.engine.progress import RichReporter
+    from img2img.config import DataConfig, TrainConfig
+    from img2img.engine.rundir import check_run_name
+    from img2img.families import run_config
+    from img2img.hub.datasets import resolve_dataset
 
-    run, result = train(config, runs_dir, reporter=RichReporter())
-    show.finished(run, result)
-
-
-def _resume(run_dir: Path, max_steps: int | None, device: str | None, num_workers: int) -> None:
-    from img2img.cli import show
-    from img2img.engine.launch import resume
-    from img2img.engine.progress import RichReporter
-
-    run, result = resume(
-        run_dir, max_steps=max_steps, device=device, num_workers=num_workers, reporter=RichReporter()
+    if v["data"] is None:
+        raise ValueError("--data is required (a dataset folder or name), unless --resume is given")
+    root = resolve_dataset(v["data"])
+    config = run_config(
+        family.name,
+        model,
+        data=DataConfig(
+            root=str(root), phase=v["phase"], direction=v["direction"],
+            preprocess=v["preprocess"], load_size=v["load_size"], crop_size=v["crop_size"],
+            flip=not v["no_flip"], num_workers=v["num_workers"],
+            max_dataset_size=v["max_dataset_size"],
+        ),
+        train=TrainConfig(
+            batch_size=v["batch_size"], lr=v["lr"], beta1=v["beta1"], n_epochs=v["n_epochs"],
+            n_epochs_decay=v["n_epochs_decay"], max_steps=v["max_steps"], seed=v["seed"],
+            device=v["device"], precision=v["precision"], channels_last=v["channels_last"],
+            log_every=v["log_every"], sample_every=v["sample_every"],
+            checkpoint_every=v["checkpoint_every"], keep_checkpoints=v["keep_checkpoints"],
+            save_every_epochs=v["save_every_epochs"],
+        ),
+        name=v["name"] or f"{root.resolve().name}_{family.name}",
     )
+    check_run_name(config.name)
+    from img2img import launch
+
+    if v["dry_run"]:
+        show.summary(launch.summarize(config))
+        return
+    _prepare_process()
+    run, result = launch.train(config, v["runs_dir"], reporter=_reporter())
     show.finished(run, result)
+
+
+def _resume(run_dir: Path, changes: dict[str, Any], family: str | None, dry_run: bool) -> None:
+    from img2img import launch
+    from img2img.cli import show
+
+    if not dry_run:
+        _prepare_process()
+    run, outcome = launch.resume(run_dir, changes, family=family, dry_run=dry_run,
+                                 reporter=None if dry_run else _reporter())
+    if dry_run:
+        show.summary(outcome)
+    else:
+        show.finished(run, outcome)
+
+
+def _reporter():
+    from img2img.engine.progress import make_reporter
+
+    return make_reporter()
+
+
+def _prepare_process() -> None:
+    from img2img.cli.memory import tune_allocator
+
+    tune_allocator()
+
+
+def _register_families() -> None:
+    for name in list_families():
+        family = get_family(name)
+        module = sys.modules[family.cli_model_options().__module__]
+        app.command(name, epilog=getattr(module, "EXAMPLES", None),
+                    help=family.cli_model_options().__doc__)(family_command(family))
+
+
+_register_families()

@@ -22,6 +22,8 @@ EXAMPLES = """\
   img2img translate --model runs/facades_pix2pix in/ out/ --size 512 --ext .jpg --overwrite
 
   img2img translate --model runs/facades_pix2pix --side A datasets/facades/test out/
+
+  img2img translate --model runs/facades_pix2pix --eval photos/ out/
 """
 
 
@@ -34,8 +36,9 @@ def translate(
     precision: Annotated[str, typer.Option("--precision", help=f"{', '.join(PRECISIONS)}.")] = "fp32",
     ext: Annotated[str, typer.Option("--ext", help="Output format by extension: .png, .jpg, .webp ...")] = ".png",
     size: Annotated[int | None, typer.Option("--size", help="Resize inputs to SIZE x SIZE instead of padding.")] = None,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the per-image dropout noise.")] = 0,
-    no_dropout: Annotated[bool, typer.Option("--no-dropout", help="Turn test-time dropout off.")] = False,
+    seed: Annotated[int | None, typer.Option("--seed", help="Seed of the per-image dropout noise (paper test mode; default 0).")] = None,
+    no_dropout: Annotated[bool, typer.Option("--no-dropout", help="Paper test mode with dropout off.")] = False,
+    eval_mode: Annotated[bool, typer.Option("--eval", help="Test with running statistics and no dropout (model.eval()) instead of the paper's test mode.")] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing output files.")] = False,
     threads: Annotated[int, typer.Option("--threads", help="Threads decoding and encoding images.")] = 2,
     side: Annotated[str | None, typer.Option("--side", help="Inputs are side-by-side AB images: translate this half (A or B).")] = None,
@@ -56,8 +59,15 @@ def translate(
 
         check_device(device)
         check_choice("--precision", precision, PRECISIONS)
-        summary = _run(model, inputs, output, batch_size, device, precision, ext, size, seed,
-                       not no_dropout, overwrite, threads, side)
+        summary = _run(
+            model=model, inputs=inputs, output=output, batch_size=batch_size, device=device,
+            precision=precision, ext=ext, size=size, overwrite=overwrite, threads=threads,
+            side=side, test_options={
+                "test_mode": "eval" if eval_mode else None,
+                "dropout": False if no_dropout else None,
+                "seed": seed,
+            },
+        )
     show.translated(summary, output)
     if summary.failed:
         raise typer.Exit(1)
@@ -65,26 +75,26 @@ def translate(
         raise fail(f"{inputs}: no images found")
 
 
-def _run(model, inputs, output, batch_size, device, precision, ext, size, seed, dropout,
-         overwrite, threads, side):
+def _run(
+    *, model: Path, inputs: Path, output: Path, batch_size: int, device: str, precision: str,
+    ext: str, size: int | None, overwrite: bool, threads: int, side: str | None,
+    test_options: dict,
+):
     from rich.progress import Progress
 
-    from img2img.engine.device import keep_cpu_memory_warm, resolve_device
+    from img2img.cli.memory import tune_allocator
+    from img2img.engine.device import resolve_device
     from img2img.infer.translate import plan_outputs, translate_files
-    from img2img.models.loading import load_generator
+    from img2img.models.loading import load_inference_model
 
     target = resolve_device(device)
-    if target.type == "cpu":
-        keep_cpu_memory_warm()
-    loaded = load_generator(model, target)
+    tune_allocator()
+    loaded = load_inference_model(model, target, **test_options)
     jobs = plan_outputs(inputs, output, ext=ext)
     with Progress(transient=True) as bar:
         task = bar.add_task("translating", total=len(jobs))
         return translate_files(
-            loaded.net, jobs, in_channels=loaded.in_channels, out_channels=loaded.out_channels,
-            size_multiple=loaded.size_multiple, batch_size=batch_size, device=target,
-            precision=precision, size=size, seed=seed, paper_mode=loaded.paper_test_mode,
-            dropout=dropout, overwrite=overwrite, num_threads=threads,
+            loaded, jobs, batch_size=batch_size, device=target, precision=precision, size=size,
+            overwrite=overwrite, num_threads=threads, side=side,
             progress=lambda done, total: bar.update(task, completed=done, total=total),
-            side=side,
         )

@@ -3,18 +3,12 @@
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import ctypes.util
-import logging
-import sys
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
 from img2img.config import ConfigError
-
-log = logging.getLogger(__name__)
 
 _DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -34,33 +28,6 @@ def autocast(device: torch.device, precision: str) -> contextlib.AbstractContext
     if dtype is None:
         return contextlib.nullcontext()
     return torch.autocast(device.type, dtype=dtype)
-
-# glibc mallopt parameters
-_M_TRIM_THRESHOLD = -1
-_M_MMAP_MAX = -4
-
-
-def keep_cpu_memory_warm() -> bool:
-    """Make glibc keep freed memory instead of handing it back to the OS.
-
-    A training step allocates and frees the same large tensors (32 MB weight gradients of a
-    U-Net) every iteration; by default glibc maps each one fresh from the kernel and pays a
-    page fault per 4 KB. Keeping them in the heap makes such allocations ~8x cheaper. The
-    setting is process-wide and harmless elsewhere; returns whether it was applied (glibc
-    on Linux only).
-    """
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        applied = (
-            libc.mallopt(_M_MMAP_MAX, 0) == 1 and libc.mallopt(_M_TRIM_THRESHOLD, 1 << 30) == 1
-        )
-    except (OSError, AttributeError):
-        return False
-    log.debug("glibc malloc: keeping freed memory (applied: %s)", applied)
-    return applied
-
 
 def resolve_device(name: str) -> torch.device:
     """``auto`` picks CUDA, then MPS, then CPU; explicit devices are checked to exist."""
@@ -118,6 +85,10 @@ class Precision:
     def update(self) -> None:
         if self.scaler:
             self.scaler.update()
+
+    def loss_scale(self) -> float | Tensor:
+        """The factor losses are multiplied by before backward (1 without a scaler)."""
+        return self.scaler.get_scale() if self.scaler else 1.0
 
     def state_dict(self) -> dict | None:
         return self.scaler.state_dict() if self.scaler else None

@@ -1,11 +1,13 @@
 """The training loop shared by every model family.
 
-The trainer drives a :class:`~img2img.models.base.Recipe` over a dataset: data order, epochs,
-logging, sample grids, checkpoints and exact resume. It knows nothing about any one family.
+The trainer drives a :class:`~img2img.engine.recipe.TrainingRecipe` over a dataset: data
+order, epochs, logging, sample grids, checkpoints and exact resume. It knows nothing about any
+one family.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import time
@@ -18,12 +20,18 @@ from torch.utils.data import Dataset, default_collate
 
 from img2img.data.dataset import SKIPPED_SEPARATOR
 from img2img.data.sampler import make_loader
-from img2img.engine.checkpoint import save_checkpoint
+from img2img.engine.checkpoint import (
+    epoch_checkpoint_name,
+    keep_copy,
+    prune_step_checkpoints,
+    save_checkpoint,
+    step_checkpoint_name,
+)
 from img2img.engine.progress import NullReporter, Reporter
+from img2img.engine.recipe import TrainingRecipe
 from img2img.engine.rng import rng_state, set_rng_state
 from img2img.engine.rundir import RunDir
 from img2img.engine.samples import save_grid
-from img2img.models.base import Recipe
 
 log = logging.getLogger(__name__)
 
@@ -57,19 +65,23 @@ class Trainer:
 
     def __init__(
         self,
-        recipe: Recipe,
+        recipe: TrainingRecipe,
         dataset: Dataset,
         run: RunDir,
         *,
         num_workers: int = 0,
         reporter: Reporter | None = None,
+        sample_dataset: Dataset | None = None,
     ) -> None:
         self.recipe = recipe
         self.dataset = dataset
+        #: where sample grids come from: held-out images when the run has them
+        self.sample_dataset = dataset if sample_dataset is None else sample_dataset
         self.run = run
         self.cfg = recipe.config.train
         self.reporter = reporter or NullReporter()
         self.position = Position()
+        self._saved_at: Position | None = None  # where latest.pt was last written
         self.skipped_files: set[str] = set()
         self.loader, self.sampler = make_loader(
             dataset,
@@ -98,8 +110,32 @@ class Trainer:
     def save(self) -> Path:
         """Write the latest checkpoint atomically."""
         path = save_checkpoint(self.run.latest_checkpoint, self.checkpoint_payload())
+        self._saved_at = dataclasses.replace(self.position)
         log.info("checkpoint written: %s (step %d)", path, self.position.step)
         return path
+
+    def _save_unless_saved(self) -> Path:
+        """The latest checkpoint, written only if training moved since it last was."""
+        if self._saved_at == self.position and self.run.latest_checkpoint.is_file():
+            return self.run.latest_checkpoint
+        return self.save()
+
+    def _save_periodic(self) -> None:
+        """``latest.pt``, plus a step-named copy when the newest few are kept."""
+        path = self.save()
+        keep = self.cfg.keep_checkpoints
+        if keep:
+            kept = keep_copy(path, step_checkpoint_name(self.position.step))
+            log.info("checkpoint kept: %s", kept)
+            for old in prune_step_checkpoints(self.run.checkpoints, keep):
+                log.info("checkpoint removed (keeping the newest %d): %s", keep, old)
+
+    def _save_epoch(self) -> None:
+        """``latest.pt`` and a kept ``epoch_NNNN.pt`` after every K-th epoch."""
+        every = self.cfg.save_every_epochs
+        if every and self.position.epoch % every == 0:
+            kept = keep_copy(self._save_unless_saved(), epoch_checkpoint_name(self.position.epoch))
+            log.info("checkpoint kept: %s", kept)
 
     def resume(self, data: dict[str, Any]) -> None:
         """Restore networks, optimizers, schedules, RNG and data position from a checkpoint.
@@ -129,7 +165,9 @@ class Trainer:
         """Train until ``max_steps`` or the last epoch; always ends with a checkpoint."""
         started = time.perf_counter()
         sample_batch = self._sample_batch()
-        self.reporter.start(self.total_steps, self.position.step)
+        for line in self._plan():
+            self.reporter.message(line)
+        self.reporter.start(self.total_steps, self.position.step, self.position.epoch)
         window = _Window()
         last: dict[str, float] = {}
         self.recipe.train(True)
@@ -150,6 +188,7 @@ class Trainer:
                     self.recipe.end_epoch()
                     self.position.epoch += 1
                     self.position.epoch_step = 0
+                    self._save_epoch()
         except KeyboardInterrupt:
             self.reporter.message(f"interrupted: saving a checkpoint at step {self.position.step}")
             self.save()
@@ -158,7 +197,7 @@ class Trainer:
             self.reporter.close()
         if window.count:
             last = self._log(window)
-        path = self.save()
+        path = self._save_unless_saved()
         if self.skipped_files:
             log.warning("%d unreadable files were skipped", len(self.skipped_files))
         return TrainResult(
@@ -183,8 +222,28 @@ class Trainer:
         if step % self.cfg.sample_every == 0:
             self._write_samples(sample_batch)
         if step % self.cfg.checkpoint_every == 0:
-            self.save()
+            self._save_periodic()
         return logged
+
+    def _plan(self) -> list[str]:
+        """What :meth:`fit` is about to do: device, precision, length, resume point."""
+        pos, per_epoch, epochs = self.position, self.steps_per_epoch, self.cfg.total_epochs
+        planned = epochs * per_epoch
+        length = (
+            f"{planned} steps in all"
+            if self.total_steps == planned
+            else f"stopping after {self.total_steps} of {planned} steps (max_steps)"
+        )
+        lines = [
+            f"training on {_device_text(self.recipe.device)} in {self.cfg.precision}: "
+            f"{per_epoch} steps per epoch, {epochs} epochs, {length}"
+        ]
+        if pos.step:
+            lines.append(
+                f"resuming at step {pos.step} (epoch {pos.epoch}, step {pos.epoch_step} of "
+                f"{per_epoch} in it)"
+            )
+        return lines
 
     def _log(self, window: _Window) -> dict[str, float]:
         losses, images_per_s = window.flush()
@@ -202,9 +261,10 @@ class Trainer:
 
     def _sample_batch(self) -> dict:
         """A fixed batch spread evenly over the dataset."""
-        count = min(SAMPLE_ROWS, len(self.dataset))
-        picks = [i * len(self.dataset) // count for i in range(count)]
-        return default_collate([self.dataset[(i, SAMPLE_SEED)] for i in picks])
+        source = self.sample_dataset
+        count = min(SAMPLE_ROWS, len(source))
+        picks = [i * len(source) // count for i in range(count)]
+        return default_collate([source[(i, SAMPLE_SEED)] for i in picks])
 
     def _write_samples(self, batch: dict) -> None:
         columns = self.recipe.sample(batch)
@@ -236,6 +296,14 @@ class _Window:
         ips = self.images / elapsed
         self._reset()
         return {k: (v if math.isfinite(v) else float("nan")) for k, v in means.items()}, ips
+
+
+def _device_text(device: torch.device) -> str:
+    """``cpu``, or ``cuda:0 (NVIDIA H100 80GB HBM3)`` with the accelerator's name."""
+    if device.type != "cuda":
+        return str(device)
+    index = device.index if device.index is not None else torch.cuda.current_device()
+    return f"cuda:{index} ({torch.cuda.get_device_name(index)})"
 
 
 def _batch_size(batch: dict) -> int:

@@ -11,7 +11,6 @@ batch size never changes an output.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import time
 from collections import deque
@@ -19,19 +18,20 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
+from img2img.config import check_channels
 from img2img.data.discover import find_images, split_ab
-from img2img.data.io import IMAGE_EXTENSIONS, is_image_file, read_image, write_image
-from img2img.data.ranges import from_model_range, to_model_range
+from img2img.data.io import IMAGE_EXTENSIONS, is_image_file, write_image
+from img2img.data.streams import Stream
+from img2img.data.transforms import resize_bicubic, resize_nearest
 from img2img.engine.device import autocast, autocast_dtype
 from img2img.infer.padding import crop_back, pad_to_multiple
-from img2img.infer.stochastic import batch_invariant, image_seed, paper_test_mode
 
-__all__ = ["Job", "TranslateSummary", "plan_outputs", "translate_files"]
+__all__ = ["Job", "Translatable", "TranslateSummary", "plan_outputs", "translate_files"]
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +39,30 @@ Progress = Callable[[int, int], None]
 
 #: halves of a side-by-side AB image, left to right
 SIDES = ("A", "B")
+
+
+class Translatable(Protocol):
+    """What translation needs of a model (:class:`img2img.models.inference.InferenceModel`)."""
+
+    in_channels: int
+    out_channels: int
+
+    @property
+    def input_stream(self) -> Stream: ...
+
+    @property
+    def size_multiple(self) -> int: ...
+
+    @property
+    def networks(self) -> dict[str, nn.Module]: ...
+
+    def encode(self, images: Tensor) -> Tensor: ...
+
+    def decode(self, output: Tensor) -> Tensor: ...
+
+    def run(self, x: Tensor, keys: Sequence[str]) -> Tensor: ...
+
+    def describe_mode(self) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -68,6 +92,7 @@ class TranslateSummary:
             written.
         seconds: wall-clock time of the whole call.
         skipped_paths: the existing outputs that were left alone.
+        test_mode: the model's test-time behaviour, in words.
     """
 
     written: int
@@ -75,6 +100,7 @@ class TranslateSummary:
     failed: list[tuple[Path, str]]
     seconds: float
     skipped_paths: list[Path] = field(default_factory=list)
+    test_mode: str = ""
 
     @property
     def images_per_second(self) -> float:
@@ -184,17 +210,14 @@ class _Loaded:
 
 
 def _load(
-    job: Job, channels: int, size_multiple: int, size: int | None, side: str | None
+    job: Job, stream: Stream, size_multiple: int, size: int | None, side: str | None
 ) -> _Loaded:
-    image = read_image(job.src, channels=channels)
+    image = stream.read(job.src)
     if side is not None:
         image = split_ab(image, job.src)[SIDES.index(side)]
-    image = image.unsqueeze(0)
     if size is not None:
-        image = F.interpolate(
-            image, size=(size, size), mode="bicubic", align_corners=False, antialias=True
-        ).clamp_(0.0, 1.0)
-    padded, hw = pad_to_multiple(image, size_multiple)
+        image = (resize_nearest if stream.is_ids else resize_bicubic)(image, (size, size))
+    padded, hw = pad_to_multiple(image.unsqueeze(0), size_multiple)
     return _Loaded(job, padded[0].contiguous(), hw)
 
 
@@ -203,14 +226,11 @@ def _save(job: Job, image: Tensor) -> None:
 
 
 def _check_options(
-    in_channels: int, out_channels: int, size_multiple: int, batch_size: int, precision: str,
-    size: int | None, num_threads: int,
+    model: Translatable, batch_size: int, precision: str, size: int | None, num_threads: int
 ) -> None:
-    for name, value in (("in_channels", in_channels), ("out_channels", out_channels)):
-        if value not in (1, 3):
-            raise ValueError(f"{name}: {value!r} is not valid; expected 1 (gray) or 3 (RGB)")
-    for name, value in (("size_multiple", size_multiple), ("batch_size", batch_size),
-                        ("num_threads", num_threads)):
+    check_channels("in_channels", model.in_channels)
+    check_channels("out_channels", model.out_channels)
+    for name, value in (("batch_size", batch_size), ("num_threads", num_threads)):
         if value < 1:
             raise ValueError(f"{name}: {value!r} is not valid; expected an integer >= 1")
     if size is not None and size < 1:
@@ -219,42 +239,28 @@ def _check_options(
 
 
 class _Translator:
-    """Runs batches through the network and hands results to the writers."""
+    """Runs batches through the model and hands results to the writers."""
 
-    def __init__(
-        self, net: nn.Module, device: torch.device, precision: str, out_channels: int,
-        seed: int, paper_mode: bool, dropout: bool,
-    ) -> None:
-        self.net = net
+    def __init__(self, model: Translatable, device: torch.device, precision: str) -> None:
+        self.model = model
         self.device = device
         self.precision = precision
-        self.out_channels = out_channels
-        self.seed = seed
-        self.paper_mode = paper_mode
-        self.dropout = dropout
-
-    def _enter_modes(self, stack: contextlib.ExitStack, items: Sequence[_Loaded]) -> None:
-        stack.enter_context(torch.inference_mode())
-        stack.enter_context(autocast(self.device, self.precision))
-        if self.paper_mode:
-            seeds = [image_seed(self.seed, item.job.key) for item in items]
-            stack.enter_context(paper_test_mode(self.net, seeds, dropout=self.dropout))
-        else:
-            stack.enter_context(batch_invariant(self.net))
 
     def __call__(self, items: Sequence[_Loaded]) -> Iterator[tuple[Job, Tensor]]:
         """Translate ``items`` (all of one padded size) and yield each cropped result."""
         batch = torch.stack([item.image for item in items])
         if self.device.type == "cuda":
             batch = batch.pin_memory()
-        with contextlib.ExitStack() as stack:
-            self._enter_modes(stack, items)
-            y = self.net(to_model_range(batch.to(self.device, non_blocking=True)))
-        y = from_model_range(y.float()).clamp_(0.0, 1.0).cpu()
-        if y.shape[1] != self.out_channels or y.shape[-2:] != batch.shape[-2:]:
+        keys = [item.job.key for item in items]
+        with torch.inference_mode(), autocast(self.device, self.precision):
+            x = self.model.encode(batch.to(self.device, non_blocking=True))
+            y = self.model.run(x, keys)
+        y = self.model.decode(y).clamp_(0.0, 1.0).cpu()
+        out_channels = self.model.out_channels
+        if y.shape[1] != out_channels or y.shape[-2:] != batch.shape[-2:]:
             raise RuntimeError(
                 f"the generator turned a batch {tuple(batch.shape)} into {tuple(y.shape)}; "
-                f"expected {self.out_channels} channels and the same height and width"
+                f"expected {out_channels} channels and the same height and width"
             )
         for item, out in zip(items, y, strict=True):
             yield item.job, crop_back(out, item.size).contiguous()
@@ -350,49 +356,34 @@ class _Pipeline:
 
 
 def translate_files(
-    generator: nn.Module,
+    model: Translatable,
     jobs: Sequence[Job],
     *,
-    in_channels: int,
-    out_channels: int,
-    size_multiple: int,
     batch_size: int = 8,
     device: str | torch.device = "cpu",
     precision: str = "fp32",
     size: int | None = None,
-    seed: int = 0,
-    paper_mode: bool = True,
-    dropout: bool = True,
     overwrite: bool = False,
     num_threads: int = 2,
     progress: Progress | None = None,
     side: str | None = None,
 ) -> TranslateSummary:
-    """Translate every job's input with ``generator`` and write the result.
+    """Translate every job's input with ``model`` and write the result.
 
-    Inputs are read as ``in_channels`` channels (gray and 16-bit files are converted), mapped
-    to the model's range, reflect-padded to ``size_multiple`` and grouped into batches of one
-    padded size; outputs are cropped back to the input's size (or ``size`` x ``size``). A file
-    that cannot be read or written is logged, listed in the summary and skipped. The generator
-    is moved to ``device`` and put in eval mode for the call (each module's mode is restored
-    after).
+    Inputs are read as ``model.in_channels`` channels (gray and 16-bit files are converted),
+    reflect-padded to ``model.size_multiple``, grouped into batches of one padded size, encoded
+    by the model and run in its test-time mode (an image's result never depends on the rest of
+    its batch); outputs are cropped back to the input's size (or ``size`` x ``size``). A file
+    that cannot be read or written is logged, listed in the summary and skipped.
 
     Args:
-        generator: the network, taking ``[N, in_channels, H, W]`` in ``[-1, 1]``.
+        model: the inference model (:func:`img2img.models.loading.load_inference_model`).
         jobs: from :func:`plan_outputs`.
-        in_channels: channels the generator expects (1 or 3).
-        out_channels: channels it returns (1 or 3).
-        size_multiple: height and width multiple it needs (``generator_size_multiple``).
         batch_size: images per forward pass.
         device: ``cpu``, ``cuda``, ``cuda:N`` ...
         precision: ``fp32``, or ``bf16``/``fp16`` through ``torch.autocast`` on the device.
         size: resize every input to ``size`` x ``size`` (padded up to the multiple); the
             output is then ``size`` x ``size``. ``None`` keeps each input's size.
-        seed: run seed; image ``key`` gets the dropout seed ``image_seed(seed, key)``.
-        paper_mode: test like the pix2pix paper (:func:`paper_test_mode`: per-image
-            statistics, dropout on). ``False`` runs the plain eval mode (running statistics,
-            no dropout).
-        dropout: with ``paper_mode``, keep dropout on (the paper) or turn it off.
         overwrite: replace existing outputs; otherwise they are skipped and counted.
         num_threads: decoding threads, and as many encoding/writing threads.
         progress: called as ``progress(done, total)`` from the calling thread as images finish
@@ -405,10 +396,9 @@ def translate_files(
 
     Raises:
         ValueError: an option is out of range.
-        RuntimeError: the generator's output does not match ``out_channels`` or the input size.
+        RuntimeError: the model's output does not match its channels or the input size.
     """
-    _check_options(in_channels, out_channels, size_multiple, batch_size, precision, size,
-                   num_threads)
+    _check_options(model, batch_size, precision, size, num_threads)
     if side is not None and side not in SIDES:
         raise ValueError(f"side: {side!r} is not valid; expected one of: {', '.join(SIDES)}")
     start = time.perf_counter()
@@ -423,13 +413,13 @@ def translate_files(
     if progress is not None:
         progress(len(skipped), len(jobs))
 
-    net = generator.to(dev)
-    modes = [(module, module.training) for module in net.modules()]
-    net.eval()
-    translator = _Translator(net, dev, precision, out_channels, seed, paper_mode, dropout)
+    for net in model.networks.values():
+        net.to(dev)
+    translator = _Translator(model, dev, precision)
+    multiple = model.size_multiple
 
     def load(job: Job) -> _Loaded:
-        return _load(job, in_channels, size_multiple, size, side)
+        return _load(job, model.input_stream, multiple, size, side)
 
     readers = ThreadPoolExecutor(num_threads, thread_name_prefix="img2img-read")
     writers = ThreadPoolExecutor(num_threads, thread_name_prefix="img2img-write")
@@ -440,8 +430,6 @@ def translate_files(
     finally:
         readers.shutdown(wait=True, cancel_futures=True)  # after an error: drop unread inputs
         writers.shutdown(wait=True)  # results already computed are still written whole
-        for module, training in modes:
-            module.training = training
 
     summary = TranslateSummary(
         written=pipeline.written,
@@ -449,6 +437,7 @@ def translate_files(
         failed=pipeline.failed,
         seconds=time.perf_counter() - start,
         skipped_paths=skipped,
+        test_mode=model.describe_mode(),
     )
     log.info(
         "translated %d images (%d existing kept, %d failed) in %.1fs, %.2f images/s",

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from img2img.config import GAN_MODES, check_choice
+from img2img.losses.modes import check_gan_mode
 
 Prediction = Tensor | Sequence[Tensor | Sequence[Tensor]]
 
@@ -26,7 +26,7 @@ def _final_predictions(pred: Prediction) -> list[Tensor]:
 
 
 class GANLoss(nn.Module):
-    """The adversarial objective ``mode`` (one of :data:`img2img.config.GAN_MODES`).
+    """The adversarial objective ``mode`` (one of :data:`img2img.losses.modes.GAN_MODES`).
 
     * ``vanilla``: binary cross-entropy on logits (the original GAN, pix2pix).
     * ``lsgan``: least squares (CycleGAN, pix2pixHD).
@@ -36,7 +36,7 @@ class GANLoss(nn.Module):
 
     def __init__(self, mode: str, real_label: float = 1.0, fake_label: float = 0.0) -> None:
         super().__init__()
-        check_choice("gan mode", mode, GAN_MODES)
+        check_gan_mode(mode, "gan mode")
         self.mode = mode
         self.real_label = real_label
         self.fake_label = fake_label
@@ -71,18 +71,23 @@ def gradient_penalty(
     condition: Tensor | None = None,
     weight: float = 10.0,
     target_norm: float = 1.0,
+    loss_scale: float | Tensor = 1.0,
 ) -> Tensor:
     """WGAN-GP penalty ``weight * (||grad D(x_hat)|| - target_norm)^2`` on random interpolates.
 
     ``condition`` (the input image for conditional GANs) is concatenated on the channel axis.
+    Under fp16 pass the loss scaler's current scale as ``loss_scale``: the inner gradient is
+    then taken of the scaled outputs (so small gradients do not flush to zero in half
+    precision) and unscaled before its norm, as with any other loss under the scaler. An
+    overflow turns the penalty non-finite, and the scaler skips that step.
     """
     alpha = torch.rand(real.shape[0], 1, 1, 1, device=real.device, dtype=real.dtype)
     mixed = (alpha * real.detach() + (1 - alpha) * fake.detach()).requires_grad_(True)
     d_input = mixed if condition is None else torch.cat([condition, mixed], dim=1)
     outputs = _final_predictions(discriminator(d_input))
-    grads = torch.autograd.grad(
-        outputs=[o.sum() for o in outputs], inputs=mixed, create_graph=True
-    )[0]
+    scaled = [o.float().sum() * loss_scale for o in outputs]
+    grads = torch.autograd.grad(outputs=scaled, inputs=mixed, create_graph=True)[0]
+    grads = grads.float() / loss_scale
     norms = grads.flatten(1).norm(2, dim=1)
     return weight * ((norms - target_norm) ** 2).mean()
 

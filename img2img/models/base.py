@@ -1,9 +1,12 @@
-"""What every model family provides to the training engine.
+"""What every model family provides: a training recipe and an inference model.
 
 A recipe owns its networks, optimizers and schedulers (by name) and knows how to take one
-training step. The engine owns everything else: data order, devices, precision, checkpoints,
-logging. Families with several networks (CycleGAN's four) or extra state (an image pool)
-fit by filling the dicts and overriding :meth:`extra_state`.
+training step; the engine (:class:`img2img.engine.recipe.TrainingRecipe` is all it sees) owns
+everything else: data order, devices, precision, checkpoints, logging. Families with several
+networks (CycleGAN's four) or extra state (an image pool) fit by filling the dicts and
+overriding :meth:`Recipe.extra_state`. The same class says, without building a training run,
+how to validate a config, build the dataset, and rebuild the inference model from saved
+networks (:meth:`Recipe.inference_networks`, :meth:`Recipe.inference_model`).
 """
 
 from __future__ import annotations
@@ -17,10 +20,18 @@ from torch.utils.data import Dataset
 
 from img2img.config import RunConfig
 from img2img.engine.device import Precision
+from img2img.models.inference import InferenceModel
 
 
 def linear_decay(n_epochs: int, n_epochs_decay: int):
-    """LR factor: constant for ``n_epochs``, then linear to zero over ``n_epochs_decay``."""
+    """Learning-rate factor of epoch ``e`` (0-based): the pix2pix/CycleGAN linear decay.
+
+    The factor is 1 for the first ``n_epochs`` epochs, then falls by ``1 / (n_epochs_decay + 1)``
+    per epoch: epoch ``n_epochs`` runs at ``1 - 1/(n_epochs_decay + 1)`` and the last epoch
+    (``n_epochs + n_epochs_decay - 1``) at ``1 / (n_epochs_decay + 1)``; it never reaches 0.
+    The scheduler steps at the end of each epoch. The reference code steps at the start of
+    each epoch instead, so its decay begins one epoch earlier and its last epoch runs at 0.
+    """
 
     def factor(epoch: int) -> float:
         return 1.0 - max(0, epoch + 1 - n_epochs) / float(n_epochs_decay + 1)
@@ -38,10 +49,6 @@ class Recipe:
     """Base class of a model family's training recipe."""
 
     family: str = ""
-    #: the network translate uses
-    generator_name: str = "G"
-    #: translate normalises with each image's own statistics and keeps dropout on (pix2pix)
-    paper_test_mode: bool = False
 
     def __init__(self, config: RunConfig, device: torch.device, precision: Precision) -> None:
         self.config = config
@@ -51,20 +58,26 @@ class Recipe:
         self.optimizers: dict[str, torch.optim.Optimizer] = {}
         self.schedulers: dict[str, torch.optim.lr_scheduler.LRScheduler] = {}
 
-    # --- building -----------------------------------------------------------------------------
+    # --- what the family is, without a training run ---------------------------------------------
     @classmethod
-    def build_generator(cls, model_config: Any) -> nn.Module:
-        """The inference network, built from a model config (no weights loaded)."""
+    def validate(cls, config: RunConfig) -> None:
+        """Fail on what would only break at the first step (sizes a network cannot take ...)."""
+
+    @classmethod
+    def build_dataset(cls, config: RunConfig, phase: str | None = None) -> Dataset:
+        """The dataset described by ``config.data`` (its ``phase`` split unless one is given)."""
         raise NotImplementedError
 
     @classmethod
-    def build_dataset(cls, config: RunConfig) -> Dataset:
-        """The training dataset described by ``config.data``."""
+    def inference_networks(cls, model_config: Any) -> dict[str, nn.Module]:
+        """The networks inference needs, by checkpoint name, built without initialisation."""
         raise NotImplementedError
 
     @classmethod
-    def generator_io(cls, model_config: Any) -> tuple[str, int, int]:
-        """``(network name, input channels, output channels)`` of the inference network."""
+    def inference_model(
+        cls, config: RunConfig, nets: Mapping[str, nn.Module], **options: Any
+    ) -> InferenceModel:
+        """The inference model over ``nets``; ``options`` are the family's test-time options."""
         raise NotImplementedError
 
     def adam(self, params, lr: float | None = None) -> torch.optim.Optimizer:

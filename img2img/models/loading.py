@@ -1,19 +1,18 @@
-"""Rebuild a trained generator for inference from a checkpoint or published weights.
+"""Rebuild a trained model for inference from a checkpoint or published weights.
 
-An img2img checkpoint carries its config, which says how to rebuild the network; a bare
+An img2img checkpoint carries its config, which names the family; the family's recipe says
+which networks inference needs and builds the :class:`InferenceModel` around them. A bare
 published ``state_dict`` is recognised from its keys and shapes.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
-from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
 
-from img2img.config import RunConfig
 from img2img.engine.checkpoint import (
     FORMAT,
     CheckpointError,
@@ -21,62 +20,77 @@ from img2img.engine.checkpoint import (
     read_checkpoint_file,
     resolve_checkpoint,
 )
-from img2img.models import recipe_class
+from img2img.families import get_family, load_run_config
+from img2img.models.inference import InferenceModel, check_test_mode, take_options
 from img2img.models.published import drop_legacy_stats, is_bare_state_dict, recognise_generator
-from img2img.nn import generator_size_multiple
+
+#: test-time options published generators take (``translate`` flags without the dashes)
+PUBLISHED_OPTIONS = ("test_mode", "dropout", "seed")
 
 
-@dataclass(frozen=True)
-class LoadedGenerator:
-    """A generator ready for inference, with what is needed to feed it."""
+def load_inference_model(
+    path: str | os.PathLike, device: str | torch.device = "cpu", **options: Any
+) -> InferenceModel:
+    """The inference model of a checkpoint, run directory or published ``.pth``.
 
-    net: nn.Module
-    source: Path
-    network: str
-    in_channels: int
-    out_channels: int
-    #: translate as the pix2pix paper tests (per-image statistics, dropout on)
-    paper_test_mode: bool
-    step: int | None = None
-    config: RunConfig | None = None  # None for published weights
-
-    @property
-    def size_multiple(self) -> int:
-        return generator_size_multiple(self.network)
-
-
-def load_generator(path: str | os.PathLike, device: str | torch.device = "cpu") -> LoadedGenerator:
-    """Load the inference generator of a checkpoint, run directory or published ``.pth``."""
+    ``options`` are the family's test-time options (``test_mode``, ``dropout``, ``seed`` ...);
+    one the family does not take fails naming it.
+    """
     source = resolve_checkpoint(path)
     data = read_checkpoint_file(source, mmap=True)  # optimizer states are never paged in
     if isinstance(data, dict) and data.get("format") == FORMAT:
-        loaded = _from_checkpoint(check_checkpoint(data, source), source)
+        model = _from_checkpoint(check_checkpoint(data, source), options)
     elif is_bare_state_dict(data):
-        loaded = _from_published(data, source)
+        model = _from_published(data, source, options)
     else:
-        raise CheckpointError(f"{source}: neither an img2img checkpoint nor a generator state_dict")
-    loaded.net.to(device)
-    return loaded
+        raise CheckpointError(
+            f"{source}: not an img2img checkpoint nor a generator state_dict "
+            "(expected a file written by 'img2img train' or published generator weights)"
+        )
+    model.source = source
+    return model.to(device)
 
 
-def _from_checkpoint(data: dict, source: Path) -> LoadedGenerator:
-    config = RunConfig.from_dict(data["config"])
-    recipe = recipe_class(config.family)
-    net = recipe.build_generator(config.model)
-    net.load_state_dict(data["nets"][recipe.generator_name])
-    name, in_channels, out_channels = recipe.generator_io(config.model)
-    return LoadedGenerator(
-        net, source, name, in_channels, out_channels, recipe.paper_test_mode, data["step"], config
-    )
+def _from_checkpoint(data: dict, options: dict[str, Any]) -> InferenceModel:
+    config = load_run_config(data["config"])
+    recipe = get_family(config.family).recipe_class()
+    nets = recipe.inference_networks(config.model)
+    for name, net in nets.items():
+        _load_weights(net, data["nets"][name], f"network {name!r}")
+    model = recipe.inference_model(config, nets, **options)
+    model.step = data["step"]
+    return model
 
 
-def _from_published(state: dict, source: Path) -> LoadedGenerator:
+def _from_published(state: dict, source: Any, options: dict[str, Any]) -> InferenceModel:
     try:
         spec = recognise_generator(state)
     except ValueError as exc:
         raise CheckpointError(f"{source}: {exc}") from exc
     net = spec.build()
-    net.load_state_dict(drop_legacy_stats(state, net))
-    paper = spec.options["norm"] == "batch"  # pix2pix's U-Nets; CycleGAN uses instance norm
+    _load_weights(net, drop_legacy_stats(state, net), "generator")
     o = spec.options
-    return LoadedGenerator(net, source, spec.name, o["in_channels"], o["out_channels"], paper)
+    batch_norm = o["norm"] == "batch"  # pix2pix's U-Nets; CycleGAN's use instance norm
+    take_options("published", options, PUBLISHED_OPTIONS)
+    dropout = options.get("dropout")
+    return InferenceModel(
+        net,
+        family="pix2pix" if batch_norm else "cyclegan",
+        network=spec.name,
+        in_channels=o["in_channels"],
+        out_channels=o["out_channels"],
+        test_mode=check_test_mode(options.get("test_mode") or ("paper" if batch_norm else "eval")),
+        dropout=True if dropout is None else bool(dropout),
+        seed=options.get("seed") or 0,
+    )
+
+
+def _load_weights(net: nn.Module, state: dict, what: str) -> None:
+    try:
+        net.load_state_dict(state)
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()
+        raise CheckpointError(
+            f"the {what} weights do not fit the network its config describes "
+            f"({first[1].strip() if len(first) > 1 else first[0]})"
+        ) from exc

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
@@ -9,20 +10,23 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from img2img.config import Pix2PixConfig, RunConfig
+from img2img.config import ConfigError, Pix2PixConfig, RunConfig
 from img2img.data.dataset import PairedImageDataset
 from img2img.engine.device import Precision
-from img2img.infer.stochastic import paper_test_mode
-from img2img.losses import GANLoss, gradient_penalty
+from img2img.losses.gan import GANLoss, gradient_penalty
 from img2img.models.base import Recipe, set_requires_grad
+from img2img.models.inference import InferenceModel, check_test_mode, take_options
 from img2img.nn import create_discriminator, create_generator
+from img2img.nn.sizes import size_error
+
+#: test-time options of pix2pix models (``translate`` flags without the dashes)
+TEST_OPTIONS = ("test_mode", "dropout", "seed")
 
 
 class Pix2PixRecipe(Recipe):
     """The pix2pix objective: ``L_cGAN(G, D) + lambda_L1 * L1(G(A), B)``, D loss halved."""
 
     family = "pix2pix"
-    paper_test_mode = True
 
     def __init__(self, config: RunConfig, device: torch.device, precision: Precision) -> None:
         super().__init__(config, device, precision)
@@ -61,15 +65,49 @@ class Pix2PixRecipe(Recipe):
         return create_discriminator(m.netD, init_type=m.init_type, init_gain=m.init_gain, **options)
 
     @classmethod
-    def build_dataset(cls, config: RunConfig) -> PairedImageDataset:
+    def validate(cls, config: RunConfig) -> None:
+        """Check that the training crops suit both networks before anything is written."""
+        size = training_size(config)
+        if size is None:
+            return
         m: Pix2PixConfig = config.model
-        return PairedImageDataset(
-            config.data, input_nc=m.input_nc, output_nc=m.output_nc, seed=config.train.seed
-        )
+        with torch.device("meta"):
+            nets = [cls.build_generator(m), cls.build_discriminator(m)]
+        for net in nets:
+            message = size_error(net.name, getattr(net, "size_multiple", 1), size, size,
+                                 getattr(net, "min_size", 1))
+            if message is not None:
+                raise ConfigError(
+                    f"--crop-size {size} (preprocess {config.data.preprocess}): {message}"
+                )
 
     @classmethod
-    def generator_io(cls, model_config: Pix2PixConfig) -> tuple[str, int, int]:
-        return model_config.netG, model_config.input_nc, model_config.output_nc
+    def build_dataset(cls, config: RunConfig, phase: str | None = None) -> PairedImageDataset:
+        m: Pix2PixConfig = config.model
+        data = config.data if phase is None else dataclasses.replace(config.data, phase=phase)
+        return PairedImageDataset(data, input_nc=m.input_nc, output_nc=m.output_nc,
+                                  seed=config.train.seed)
+
+    @classmethod
+    def inference_networks(cls, model_config: Pix2PixConfig) -> dict[str, nn.Module]:
+        return {"G": cls.build_generator(model_config)}
+
+    @classmethod
+    def inference_model(
+        cls, config: RunConfig, nets: Mapping[str, nn.Module], **options: Any
+    ) -> InferenceModel:
+        """The generator G; test mode ``paper`` (default) or ``eval``, dropout, seed."""
+        take_options(cls.family, options, TEST_OPTIONS)
+        m: Pix2PixConfig = config.model
+        mode = options.get("test_mode") or "paper"
+        dropout = options.get("dropout")
+        return InferenceModel(
+            nets["G"], cls.family, m.netG, m.input_nc, m.output_nc,
+            test_mode=check_test_mode(mode),
+            dropout=True if dropout is None else bool(dropout),
+            seed=options.get("seed") or 0,
+            config=config,
+        )
 
     def _inputs(self, batch: Mapping[str, Any]) -> tuple[Tensor, Tensor]:
         memory_format = (
@@ -95,7 +133,9 @@ class Pix2PixRecipe(Recipe):
             loss_d_real = self.gan_loss(pred_real, True)
             loss_d = 0.5 * (loss_d_fake + loss_d_real)
             if self.gan_loss.mode == "wgangp":
-                loss_d = loss_d + gradient_penalty(self.D, real_b, fake_b, condition=real_a)
+                loss_d = loss_d + gradient_penalty(
+                    self.D, real_b, fake_b, condition=real_a, loss_scale=amp.loss_scale()
+                )
         amp.backward(loss_d)
         amp.step(self.optimizers["D"])
 
@@ -122,7 +162,15 @@ class Pix2PixRecipe(Recipe):
     def sample(self, batch: Mapping[str, Any]) -> list[Tensor]:
         """Translate as at test time; touches neither running statistics nor the global RNG."""
         real_a, real_b = self._inputs(batch)
-        seeds = list(range(real_a.shape[0]))
-        with paper_test_mode(self.G, seeds), self.precision.autocast():
-            fake_b = self.G(real_a)
+        model = self.inference_model(self.config, self.nets)
+        keys = [str(i) for i in range(real_a.shape[0])]
+        with self.precision.autocast():
+            fake_b = model.run(real_a, keys)
         return [real_a, fake_b.float(), real_b]
+
+
+def training_size(config: RunConfig) -> int | None:
+    """Side of the square crops training sees, or None when it varies with the images."""
+    if "crop" in config.data.preprocess:
+        return config.data.crop_size
+    return None

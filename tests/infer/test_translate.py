@@ -18,9 +18,9 @@ from img2img.data.ranges import from_model_range, to_model_range
 from img2img.infer.padding import crop_back, pad_to_multiple
 from img2img.infer.stochastic import image_seed, paper_test_mode
 from img2img.infer.translate import Job, TranslateSummary, plan_outputs, translate_files
-from img2img.nn import generator_size_multiple
+from img2img.models.inference import InferenceModel
 
-MULTIPLE = generator_size_multiple("unet_128")
+MULTIPLE = 128  # unet_128
 
 
 def _rgb(path: Path, h: int, w: int, seed: int) -> Path:
@@ -71,8 +71,17 @@ def _pixels(path: Path) -> np.ndarray:
         return np.asarray(img)
 
 
-def _translate(net: nn.Module, jobs: list[Job], **options) -> TranslateSummary:
-    return translate_files(net, jobs, in_channels=3, out_channels=3, size_multiple=MULTIPLE,
+def _model(net: nn.Module, channels: int = 3, out_channels: int | None = None,
+           paper_mode: bool = True, dropout: bool = True, seed: int = 0) -> InferenceModel:
+    """The inference model translate runs: ``net`` with the given test-time mode."""
+    return InferenceModel(net, "pix2pix", "unet_128", channels,
+                          channels if out_channels is None else out_channels,
+                          test_mode="paper" if paper_mode else "eval", dropout=dropout, seed=seed)
+
+
+def _translate(net: nn.Module, jobs: list[Job], *, paper_mode: bool = True, dropout: bool = True,
+               seed: int = 0, **options) -> TranslateSummary:
+    return translate_files(_model(net, paper_mode=paper_mode, dropout=dropout, seed=seed), jobs,
                            **options)
 
 
@@ -133,6 +142,7 @@ class _Recorder(nn.Module):
     def __init__(self, net: nn.Module) -> None:
         super().__init__()
         self.net = net
+        self.size_multiple = net.size_multiple
         self.shapes: list[tuple[int, ...]] = []
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -214,11 +224,10 @@ def test_resnet_results_do_not_depend_on_batch_size(
     net = make_generator("resnet_6blocks")
     for i, (h, w) in enumerate([(20, 30), (18, 31), (20, 30), (40, 40), (20, 30)]):
         _rgb(tmp_path / "in" / f"{i}.png", h, w, i)
-    options = {"in_channels": 3, "out_channels": 3, "paper_mode": paper_mode,
-               "size_multiple": generator_size_multiple("resnet_6blocks")}
     for batch_size in (1, 8):
         jobs = plan_outputs(tmp_path / "in", tmp_path / f"b{batch_size}")
-        assert translate_files(net, jobs, batch_size=batch_size, **options).written == 5
+        summary = translate_files(_model(net, paper_mode=paper_mode), jobs, batch_size=batch_size)
+        assert summary.written == 5
     for i in range(5):
         assert np.array_equal(_pixels(tmp_path / "b1" / f"{i}.png"),
                               _pixels(tmp_path / "b8" / f"{i}.png"))
@@ -238,7 +247,7 @@ def test_gray_generator_writes_gray(tmp_path: Path,
     net = make_generator("unet_128", channels=1)
     _rgb(tmp_path / "in" / "colour.png", 20, 30, 0)
     jobs = plan_outputs(tmp_path / "in", tmp_path / "out")
-    summary = translate_files(net, jobs, in_channels=1, out_channels=1, size_multiple=MULTIPLE)
+    summary = translate_files(_model(net, channels=1), jobs)
     assert summary.written == 1
     got = _pixels(tmp_path / "out" / "colour.png")
     assert got.shape == (20, 30)
@@ -259,7 +268,8 @@ def test_reduced_precision_on_cpu(tmp_path: Path, unet128: nn.Module, precision:
 def test_plain_eval_mode_uses_running_statistics(tmp_path: Path, unet128: nn.Module) -> None:
     src = _rgb(tmp_path / "a.png", 32, 32, 0)
     jobs = plan_outputs(src, tmp_path / "out")
-    _translate(unet128, jobs, paper_mode=False)
+    summary = _translate(unet128, jobs, paper_mode=False)
+    assert summary.test_mode.startswith("eval")
     x, size = pad_to_multiple(read_image(src)[None], MULTIPLE)
     with torch.inference_mode():
         y = crop_back(from_model_range(unet128(to_model_range(x))), size)[0]
@@ -274,5 +284,5 @@ def test_bad_options_and_mismatched_generator(tmp_path: Path, unet128: nn.Module
     with pytest.raises(ValueError, match="batch_size: 0"):
         _translate(unet128, jobs, batch_size=0)
     with pytest.raises(RuntimeError, match="expected 1 channels"):
-        translate_files(unet128, jobs, in_channels=3, out_channels=1, size_multiple=MULTIPLE)
+        translate_files(_model(unet128, out_channels=1), jobs)
     assert not jobs[0].dst.exists()

@@ -6,9 +6,9 @@ import torch
 
 from img2img.config import DataConfig
 from img2img.data.dataset import PairedImageDataset
-from img2img.engine.launch import build_recipe, train
 from img2img.infer.stochastic import paper_test_mode
-from img2img.models.loading import load_generator
+from img2img.launch import build_recipe, train
+from img2img.models.loading import load_inference_model
 from tests.conftest import tiny_pix2pix_config
 
 
@@ -74,7 +74,7 @@ def test_pix2pix_learns_gray_to_colour(gray2color, tmp_path):
     """
     config = tiny_pix2pix_config(gray2color, max_steps=400, lr=1e-3, log_every=50)
     run, result = train(config, tmp_path)
-    generator = load_generator(run.path).net
+    generator = load_inference_model(run.path).net
     model_l1, baseline_l1 = _held_out_l1(generator, gray2color)
     untrained_l1, _ = _held_out_l1(build_recipe(config).G, gray2color)
     assert result.step == 400

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from img2img.engine.checkpoint import CheckpointError
-from img2img.models.loading import load_generator
+from img2img.models.loading import load_inference_model
 from img2img.models.published import recognise_generator
 from img2img.nn import create_generator
 
@@ -33,9 +33,9 @@ def test_published_pth_translates_like_the_original(tmp_path):
     state["model.2.running_mean"] = torch.zeros(4)
     state["model.2.running_var"] = torch.ones(4)
     torch.save(state, tmp_path / "horse2zebra.pth")
-    loaded = load_generator(tmp_path / "horse2zebra.pth")
+    loaded = load_inference_model(tmp_path / "horse2zebra.pth")
     assert loaded.network == "resnet_6blocks" and loaded.config is None
-    assert not loaded.paper_test_mode
+    assert loaded.test_mode == "eval" and loaded.family == "cyclegan"
     x = torch.rand(1, 3, 32, 32) * 2 - 1
     with torch.no_grad():
         assert torch.equal(loaded.net.eval()(x), original(x))
@@ -44,7 +44,7 @@ def test_published_pth_translates_like_the_original(tmp_path):
 def test_unknown_layout_is_refused(tmp_path):
     torch.save({"conv.weight": torch.zeros(8, 3, 3, 3)}, tmp_path / "other.pth")
     with pytest.raises(CheckpointError, match="match no known generator"):
-        load_generator(tmp_path / "other.pth")
+        load_inference_model(tmp_path / "other.pth")
     torch.save([1, 2, 3], tmp_path / "list.pth")
-    with pytest.raises(CheckpointError, match="neither an img2img checkpoint"):
-        load_generator(tmp_path / "list.pth")
+    with pytest.raises(CheckpointError, match="not an img2img checkpoint nor a generator"):
+        load_inference_model(tmp_path / "list.pth")

@@ -1,0 +1,49 @@
+"""The CLI process's memory allocator setting (``IMG2IMG_MALLOC``).
+
+A training step allocates and frees the same large tensors every iteration (the 32 MB weight
+gradients of a U-Net); by default glibc maps each one fresh from the kernel and pays a page
+fault per 4 KB. Telling glibc to keep freed memory in its heap makes those allocations about 8x
+cheaper and the pix2pix step on the CPU about 10% faster. The setting is process-wide and
+cannot be undone, so library code never applies it: only the ``img2img`` command does, on Linux,
+for ``train`` and ``translate``. ``IMG2IMG_MALLOC=default`` leaves glibc's behaviour alone.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import logging
+import os
+import sys
+
+log = logging.getLogger(__name__)
+
+ENV = "IMG2IMG_MALLOC"
+CHOICES = ("warm", "default")
+
+# glibc mallopt parameters
+_M_TRIM_THRESHOLD = -1
+_M_MMAP_MAX = -4
+
+
+def malloc_mode() -> str:
+    """``warm`` (the default: keep freed memory) or ``default`` (glibc's own behaviour)."""
+    mode = os.environ.get(ENV, "warm").strip().lower() or "warm"
+    if mode not in CHOICES:
+        raise ValueError(f"{ENV}: {mode!r} is not valid; expected one of: {', '.join(CHOICES)}")
+    return mode
+
+
+def tune_allocator() -> bool:
+    """Apply the ``IMG2IMG_MALLOC`` setting to this process; returns whether glibc was tuned."""
+    if malloc_mode() == "default" or not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        applied = (
+            libc.mallopt(_M_MMAP_MAX, 0) == 1 and libc.mallopt(_M_TRIM_THRESHOLD, 1 << 30) == 1
+        )
+    except (OSError, AttributeError):
+        return False
+    log.debug("glibc malloc: keeping freed memory (applied: %s)", applied)
+    return applied

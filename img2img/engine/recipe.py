@@ -1,0 +1,44 @@
+"""What the training engine needs of a model family's recipe, and nothing more."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+import torch
+from torch import Tensor, nn
+
+from img2img.config import RunConfig
+
+
+class TrainingRecipe(Protocol):
+    """A family's networks, optimizers and training step, as the trainer drives them.
+
+    :class:`img2img.models.base.Recipe` implements it for every family.
+    """
+
+    family: str
+    config: RunConfig
+    device: torch.device
+    nets: dict[str, nn.Module]
+
+    def train_step(self, batch: Mapping[str, Any]) -> dict[str, Tensor]:
+        """One optimisation step; detached scalar losses by name."""
+        ...
+
+    def sample(self, batch: Mapping[str, Any]) -> list[Tensor]:
+        """Sample-grid columns, each ``[N, C, H, W]`` in [-1, 1]."""
+        ...
+
+    def end_epoch(self) -> None:
+        """Advance the learning-rate schedules by one epoch."""
+        ...
+
+    @property
+    def learning_rate(self) -> float: ...
+
+    def train(self, mode: bool = True) -> None: ...
+
+    def state_dict(self) -> dict[str, Any]: ...
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None: ...

@@ -1,0 +1,112 @@
+"""The model families, each declared once.
+
+A :class:`Family` names everything the rest of the tool needs to know about a family: its
+model config class, its recipe (networks, optimizers, one training step, inference model) and
+the function that declares its model options on the command line. Config loading, ``train``,
+``translate``, ``info`` and the CLI all look families up here; adding a family is one
+:func:`register_family` call and never edits the engine or translate.
+
+The recipe and CLI targets are ``"module:attribute"`` strings resolved on first use, so listing
+families and loading configs imports neither torch nor the CLI.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from img2img.config import ConfigError, Pix2PixConfig, RunConfig
+
+
+@dataclass(frozen=True)
+class Family:
+    """One model family.
+
+    Attributes:
+        name: the public name (``pix2pix``), used by ``img2img train NAME`` and in checkpoints.
+        config: the frozen dataclass holding the family's model options.
+        recipe: ``"module:Class"`` of its recipe (a :class:`img2img.models.base.Recipe`).
+        cli: ``"module:function"`` whose signature declares the family's model options for
+            ``img2img train NAME`` and which returns a ``config`` instance.
+        summary: one line for ``--help`` and ``info``.
+        cli_defaults: shared command-line options whose default differs for this family
+            (for example a preprocess mode).
+    """
+
+    name: str
+    config: type
+    recipe: str
+    cli: str
+    summary: str
+    cli_defaults: Mapping[str, Any] = field(default_factory=dict)
+
+    def recipe_class(self) -> type:
+        """The recipe class (imports torch)."""
+        return _resolve(self.recipe)
+
+    def cli_model_options(self) -> Any:
+        """The function declaring the family's model options on the command line."""
+        return _resolve(self.cli)
+
+
+class UnknownFamilyError(ConfigError):
+    """A family name that is not registered."""
+
+
+_FAMILIES: dict[str, Family] = {}
+
+
+def register_family(family: Family) -> Family:
+    """Add ``family``; names are unique."""
+    if family.name in _FAMILIES:
+        raise ValueError(f"model family {family.name!r} is already registered")
+    _FAMILIES[family.name] = family
+    return family
+
+
+def get_family(name: str) -> Family:
+    """The family called ``name``, failing with the list of known families."""
+    if name not in _FAMILIES:
+        raise UnknownFamilyError(
+            f"family: {name!r} is not known; expected one of: {', '.join(list_families())}"
+        )
+    return _FAMILIES[name]
+
+
+def list_families() -> list[str]:
+    """Names of the registered families, in registration order."""
+    return list(_FAMILIES)
+
+
+def run_config(family: str, model: Any, **sections: Any) -> RunConfig:
+    """A :class:`RunConfig` for ``family``, checking that ``model`` is that family's config."""
+    expected = get_family(family).config
+    if not isinstance(model, expected):
+        raise ConfigError(
+            f"model: a {family} run needs a {expected.__name__}; got {type(model).__name__}"
+        )
+    return RunConfig(family=family, model=model, **sections)
+
+
+def load_run_config(d: Mapping[str, Any]) -> RunConfig:
+    """Rebuild a :class:`RunConfig` saved by :meth:`RunConfig.to_dict` (config.json, checkpoint)."""
+    family = get_family(str(d.get("family")))
+    return RunConfig.from_dict(dict(d), family.config)
+
+
+def _resolve(target: str) -> Any:
+    module_name, _, attr = target.partition(":")
+    return getattr(importlib.import_module(module_name), attr)
+
+
+register_family(
+    Family(
+        name="pix2pix",
+        config=Pix2PixConfig,
+        recipe="img2img.models.pix2pix:Pix2PixRecipe",
+        cli="img2img.cli.pix2pix:model_options",
+        summary="U-Net generator, PatchGAN on (A, B), cGAN + L1 (paired data)",
+    )
+)

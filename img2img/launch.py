@@ -1,0 +1,213 @@
+"""Start, resume or describe a training run: the layer above the families and the engine.
+
+Everything that can fail on bad input (config checks a family adds, dataset discovery, network
+construction) runs before a run directory is made, so a failed start leaves nothing behind; a
+run that fails before writing its first checkpoint has its directory removed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import logging
+import shutil
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.utils.data import Dataset
+
+from img2img.config import ConfigError, RunConfig
+from img2img.data.discover import DatasetLayoutError
+from img2img.engine.checkpoint import load_checkpoint
+from img2img.engine.device import Precision, resolve_device
+from img2img.engine.progress import Reporter
+from img2img.engine.rng import seed_everything
+from img2img.engine.rundir import RunDir, create_run_dir, open_run_dir
+from img2img.engine.trainer import Trainer, TrainResult
+from img2img.families import get_family, load_run_config
+from img2img.nn.cpu_fast import use_cpu_fast_path
+
+log = logging.getLogger(__name__)
+
+#: what ``--resume`` may change, by config section; everything else is the run's own
+RESUME_CHANGEABLE: dict[str, tuple[str, ...]] = {
+    "train": ("max_steps", "n_epochs", "log_every", "sample_every", "checkpoint_every",
+              "keep_checkpoints", "save_every_epochs", "device"),
+    "data": ("num_workers",),
+}
+RESUMES_FILE = "resumes.jsonl"
+
+
+@dataclass(frozen=True)
+class Summary:
+    """What ``train --dry-run`` shows: the resolved config and the size of every network."""
+
+    config: RunConfig
+    parameters: dict[str, int]
+    dataset_size: int
+    steps_per_epoch: int
+    sample_split: str
+    resume_step: int | None = None
+    changes: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    config: RunConfig
+    dataset: Dataset
+    samples: Dataset
+    sample_split: str
+
+
+def build_recipe(config: RunConfig) -> Any:
+    """Seed, resolve device and precision, and build the family's recipe."""
+    seed_everything(config.train.seed)
+    device = resolve_device(config.train.device)
+    precision = Precision(config.train.precision, device)
+    recipe = get_family(config.family).recipe_class()(config, device, precision)
+    if device.type == "cpu":
+        for net in recipe.nets.values():
+            use_cpu_fast_path(net)
+    if config.train.channels_last:
+        for net in recipe.nets.values():
+            net.to(memory_format=torch.channels_last)
+    return recipe
+
+
+def _prepare(config: RunConfig) -> _Prepared:
+    """Validate ``config`` and find its data; writes nothing."""
+    recipe_class = get_family(config.family).recipe_class()
+    recipe_class.validate(config)
+    dataset = recipe_class.build_dataset(config)
+    samples, split = dataset, config.data.phase
+    if config.data.phase != "val":
+        with contextlib.suppress(DatasetLayoutError, FileNotFoundError):
+            samples, split = recipe_class.build_dataset(config, phase="val"), "val"
+    return _Prepared(config, dataset, samples, split)
+
+
+def _summary(prepared: _Prepared, recipe: Any, **extra: Any) -> Summary:
+    config = prepared.config
+    params = {k: sum(p.numel() for p in net.parameters()) for k, net in recipe.nets.items()}
+    steps = -(-len(prepared.dataset) // config.train.batch_size)
+    return Summary(config, params, len(prepared.dataset), steps, prepared.sample_split, **extra)
+
+
+def summarize(config: RunConfig) -> Summary:
+    """Build everything a run needs, write nothing, and describe it."""
+    prepared = _prepare(config)
+    return _summary(prepared, build_recipe(config))
+
+
+def train(
+    config: RunConfig,
+    runs_dir: str | Path = "runs",
+    *,
+    num_workers: int | None = None,
+    reporter: Reporter | None = None,
+) -> tuple[RunDir, TrainResult]:
+    """Create a new run directory under ``runs_dir`` and train ``config`` in it."""
+    prepared = _prepare(config)
+    recipe = build_recipe(config)
+    run = create_run_dir(runs_dir, config.name)
+    try:
+        run.write_config(config.to_dict())
+        log.info("run directory: %s", run.path)
+        trainer = _trainer(recipe, prepared, run, num_workers, reporter)
+        return run, trainer.fit()
+    except BaseException:
+        _remove_if_unused(run)
+        raise
+
+
+def resume(
+    run_dir: str | Path,
+    changes: Mapping[str, Any] | None = None,
+    *,
+    family: str | None = None,
+    num_workers: int | None = None,
+    reporter: Reporter | None = None,
+    dry_run: bool = False,
+) -> tuple[RunDir, TrainResult | Summary]:
+    """Continue the run in ``run_dir`` exactly where its latest checkpoint left off.
+
+    ``changes`` maps option names to new values; only those in :data:`RESUME_CHANGEABLE` are
+    allowed (the run's data, model and optimisation stay its own). They are applied, written
+    to the run's ``config.json`` and recorded in ``resumes.jsonl``. ``family``, when given,
+    must be the run's. With ``dry_run`` nothing is trained or written and the summary is
+    returned instead of a result.
+    """
+    run = open_run_dir(run_dir)
+    saved = load_checkpoint(run.path, map_location="cpu")
+    if family is not None and saved["family"] != family:
+        raise ConfigError(
+            f"--resume {run_dir}: the run is a {saved['family']} run, not {family}; "
+            f"use 'img2img train --resume {run_dir}'"
+        )
+    config = apply_resume_changes(load_run_config(saved["config"]), changes or {})
+    prepared = _prepare(config)
+    recipe = build_recipe(config)
+    if dry_run:
+        return run, _summary(prepared, recipe, resume_step=saved["step"],
+                             changes=dict(changes or {}))
+    if changes:
+        run.write_config(config.to_dict())
+        record = {"time": time.time(), "step": saved["step"], "changes": dict(changes)}
+        with open(run.path / RESUMES_FILE, "a", encoding="utf-8") as f:
+            f.write(json.dumps(record) + "\n")
+    trainer = _trainer(recipe, prepared, run, num_workers, reporter)
+    trainer.resume(saved)
+    return run, trainer.fit()
+
+
+def apply_resume_changes(config: RunConfig, changes: Mapping[str, Any]) -> RunConfig:
+    """``config`` with ``changes`` applied, refusing any option a resume may not change."""
+    sections: dict[str, dict[str, Any]] = {}
+    refused = []
+    for name, value in changes.items():
+        section = next((s for s, names in RESUME_CHANGEABLE.items() if name in names), None)
+        if section is None:
+            refused.append(name)
+        else:
+            sections.setdefault(section, {})[name] = value
+    if refused:
+        flags = ", ".join("--" + n.replace("_", "-") for n in sorted(refused))
+        allowed = ", ".join(
+            "--" + n.replace("_", "-") for names in RESUME_CHANGEABLE.values() for n in names
+        )
+        raise ConfigError(
+            f"{flags}: cannot change when resuming (the run keeps its own data, model and "
+            f"optimisation settings); a resume may change: {allowed}"
+        )
+    replaced = {
+        section: dataclasses.replace(getattr(config, section), **values)
+        for section, values in sections.items()
+    }
+    return config.replace(**replaced)
+
+
+def _trainer(
+    recipe: Any,
+    prepared: _Prepared,
+    run: RunDir,
+    num_workers: int | None,
+    reporter: Reporter | None,
+) -> Trainer:
+    config = prepared.config
+    workers = config.data.num_workers if num_workers is None else num_workers
+    return Trainer(recipe, prepared.dataset, run, num_workers=workers, reporter=reporter,
+                   sample_dataset=prepared.samples)
+
+
+def _remove_if_unused(run: RunDir) -> None:
+    """Delete a run directory that never received a checkpoint (nothing in it to resume)."""
+    if run.checkpoints.is_dir() and any(run.checkpoints.iterdir()):
+        return
+    shutil.rmtree(run.path, ignore_errors=True)
+    log.info("removed %s: the run stopped before its first checkpoint", run.path)
+

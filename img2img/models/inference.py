@@ -1,0 +1,156 @@
+"""A trained family's generator, ready to translate: its network, input encoding and test mode.
+
+Every family builds an :class:`InferenceModel` from its networks (a recipe's live ones for
+sample grids, or ones loaded from a checkpoint for ``translate``). ``translate`` and the sample
+grids only talk to this object: how an input file is read (``input_kind``, ``in_channels``),
+how a batch becomes the network's input (:meth:`InferenceModel.encode`), what size multiple
+the network needs (read from the built network) and how it runs at test time
+(:attr:`InferenceModel.test_mode`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from img2img.config import RunConfig
+from img2img.data.ranges import from_model_range, to_model_range
+from img2img.data.streams import Stream, StreamKind
+from img2img.infer.stochastic import batch_invariant, image_seed, paper_test_mode
+
+#: ``paper``: the pix2pix paper's test (each image's own normalisation statistics, dropout on,
+#: seeded per image); ``eval``: running statistics and no dropout (``model.eval()``).
+TEST_MODES = ("paper", "eval")
+
+
+def check_test_mode(mode: str) -> str:
+    """Return ``mode`` if it is one of :data:`TEST_MODES`; else fail listing them."""
+    if mode not in TEST_MODES:
+        raise ValueError(
+            f"test mode: {mode!r} is not valid; expected one of: {', '.join(TEST_MODES)}"
+        )
+    return mode
+
+
+@dataclass
+class InferenceModel:
+    """A generator and everything needed to feed it and run it at test time.
+
+    Attributes:
+        net: the generator, taking ``[N, in_channels, H, W]`` in ``[-1, 1]``.
+        family: the family that trained it (``pix2pix`` ...).
+        network: the generator's registry name (``unet_256`` ...).
+        in_channels: channels of the network input (1 or 3).
+        out_channels: channels of the output image (1 or 3).
+        test_mode: one of :data:`TEST_MODES`.
+        dropout: in ``paper`` mode, keep dropout on (the paper) or turn it off.
+        seed: run seed; image ``key`` gets the dropout seed ``image_seed(seed, key)``.
+        input_kind: how input files are read: ``image`` (colour or gray pictures).
+        source: the checkpoint or weights file it came from, if any.
+        step: the training step of that checkpoint, if known.
+        config: the run's configuration (None for published weights).
+        options: the family's own test-time options as resolved (``direction`` ...), for
+            summaries.
+    """
+
+    net: nn.Module
+    family: str
+    network: str
+    in_channels: int
+    out_channels: int
+    test_mode: str = "eval"
+    dropout: bool = True
+    seed: int = 0
+    input_kind: StreamKind = "image"
+    source: Path | None = None
+    step: int | None = None
+    config: RunConfig | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        check_test_mode(self.test_mode)
+
+    @property
+    def input_stream(self) -> Stream:
+        """How each input file is read (and resized, with ``--size``)."""
+        return Stream("input", self.input_kind, self.in_channels)
+
+    @property
+    def size_multiple(self) -> int:
+        """Height and width of the network input must be multiples of this."""
+        return int(getattr(self.net, "size_multiple", 1))
+
+    @property
+    def min_size(self) -> int:
+        """Smallest height and width the network takes."""
+        return int(getattr(self.net, "min_size", 1))
+
+    @property
+    def networks(self) -> dict[str, nn.Module]:
+        """The modules to move to a device, speed up or export."""
+        return {"G": self.net}
+
+    def to(self, device: str | torch.device) -> InferenceModel:
+        """Move the networks to ``device`` (in place) and return self."""
+        for net in self.networks.values():
+            net.to(device)
+        return self
+
+    def encode(self, images: Tensor) -> Tensor:
+        """Turn a batch of decoded inputs (``[N, C, H, W]`` in ``[0, 1]``) into network input."""
+        return to_model_range(images)
+
+    def decode(self, output: Tensor) -> Tensor:
+        """Turn network output into images in ``[0, 1]`` (float32)."""
+        return from_model_range(output.float())
+
+    def describe_mode(self) -> str:
+        """The test-time behaviour in words, for summaries."""
+        if self.test_mode == "paper":
+            dropout = "dropout on" if self.dropout else "dropout off"
+            return f"paper (each image's own statistics, {dropout})"
+        return "eval (running statistics, no dropout)"
+
+    def run(self, x: Tensor, keys: Sequence[str]) -> Tensor:
+        """The network's output for encoded inputs ``x``, image ``i`` named ``keys[i]``.
+
+        The network is put in eval mode for the call (each module's mode is restored after).
+        An image's output depends only on the image and its key, never on the rest of the
+        batch (bit for bit on the CPU).
+        """
+        with _eval_mode(self.net), self._test_time(keys):
+            return self.net(x)
+
+    def _test_time(self, keys: Sequence[str]) -> contextlib.AbstractContextManager:
+        if self.test_mode == "paper":
+            seeds = [image_seed(self.seed, key) for key in keys]
+            return paper_test_mode(self.net, seeds, dropout=self.dropout)
+        return batch_invariant(self.net)
+
+
+@contextlib.contextmanager
+def _eval_mode(net: nn.Module):
+    modes = [(module, module.training) for module in net.modules()]
+    net.eval()
+    try:
+        yield net
+    finally:
+        for module, training in modes:
+            module.training = training
+
+
+def take_options(family: str, options: Mapping[str, Any], accepted: Sequence[str]) -> None:
+    """Fail naming an option (set to anything but None) that ``family`` does not take."""
+    unused = sorted(k for k, v in options.items() if v is not None and k not in accepted)
+    if unused:
+        flags = ", ".join("--" + k.replace("_", "-") for k in unused)
+        raise ValueError(
+            f"{flags}: not used by {family} models; they take: "
+            + (", ".join("--" + k.replace("_", "-") for k in accepted) or "no options")
+        )

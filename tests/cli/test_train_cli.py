@@ -1,0 +1,95 @@
+"""``img2img train``: resuming any run, what a resume may change, and checks before writing."""
+
+from __future__ import annotations
+
+import json
+
+from typer.testing import CliRunner
+
+from img2img.cli import app
+
+runner = CliRunner()
+
+TINY = ["--netG", "unet_128", "--ngf", "4", "--ndf", "4", "--input-nc", "1", "--load-size",
+        "142", "--crop-size", "128", "--batch-size", "2", "--num-workers", "0", "--device", "cpu"]
+
+
+def _words(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _train(data, runs, *options: str):
+    return runner.invoke(app, ["train", "pix2pix", "--data", str(data), "--runs-dir", str(runs),
+                               *TINY, *options])
+
+
+def test_resume_without_family_changes_only_what_it_may(gray2color, tmp_path):
+    runs = tmp_path / "runs"
+    assert _train(gray2color, runs, "--max-steps", "1", "--name", "r").exit_code == 0
+    run = runs / "r"
+    latest = run / "checkpoints" / "latest.pt"
+    before = latest.read_bytes()
+
+    dry = runner.invoke(app, ["train", "--resume", str(run), "--max-steps", "2", "--dry-run"])
+    assert dry.exit_code == 0, dry.output
+    assert "would resume from step 1 (max_steps=2)" in _words(dry.output)
+    assert latest.read_bytes() == before and not (run / "resumes.jsonl").exists()
+
+    refused = runner.invoke(app, ["train", "pix2pix", "--resume", str(run), "--lr", "0.5",
+                                  "--batch-size", "4", "--data", str(tmp_path / "nowhere")])
+    assert refused.exit_code == 2
+    message = _words(refused.output)
+    assert "--batch-size, --data, --lr: cannot change when resuming" in message
+    assert "--max-steps" in message  # says what may change
+    assert latest.read_bytes() == before
+
+    resumed = runner.invoke(app, ["train", "--resume", str(run), "--max-steps", "2",
+                                  "--log-every", "1", "--num-workers", "0"])
+    assert resumed.exit_code == 0, resumed.output
+    config = json.loads((run / "config.json").read_text())
+    assert (config["train"]["max_steps"], config["train"]["log_every"]) == (2, 1)
+    record = json.loads((run / "resumes.jsonl").read_text().splitlines()[-1])
+    assert record["step"] == 1
+    assert record["changes"] == {"max_steps": 2, "log_every": 1, "num_workers": 0}
+    info = json.loads(runner.invoke(app, ["info", str(run), "--json"]).output)
+    assert info["step"] == 2
+
+
+def test_sizes_the_networks_cannot_take_fail_before_any_folder(gray2color, tmp_path):
+    runs = tmp_path / "runs"
+    result = runner.invoke(app, ["train", "pix2pix", "--data", str(gray2color), "--runs-dir",
+                                 str(runs), "--netG", "unet_256", "--ngf", "4", "--ndf", "4",
+                                 "--load-size", "142", "--crop-size", "128", "--device", "cpu"])
+    assert result.exit_code == 2
+    assert "--crop-size 128" in _words(result.output) and "unet_256" in result.output
+    assert not runs.exists() or not any(runs.iterdir())
+
+
+def test_train_without_family_or_resume_shows_help():
+    result = runner.invoke(app, ["train"])
+    assert result.exit_code == 0 and "pix2pix" in result.output and "--resume" in result.output
+
+
+def test_shell_completion_is_offered():
+    assert "--install-completion" in runner.invoke(app, ["--help"]).output
+
+
+def test_model_that_is_not_a_checkpoint_is_one_line(tmp_path):
+    (tmp_path / "notes.pt").write_text("not weights")
+    (tmp_path / "in").mkdir()
+    result = runner.invoke(app, ["translate", "--model", str(tmp_path / "notes.pt"),
+                                 str(tmp_path / "in"), str(tmp_path / "out"), "--device", "cpu"])
+    assert result.exit_code == 2
+    assert "notes.pt: not a PyTorch checkpoint or state_dict" in _words(result.output)
+    assert result.output.count("Error:") == 1 and "Traceback" not in result.output
+
+
+def test_eval_test_mode_is_used_and_reported(gray2color, tmp_path):
+    assert _train(gray2color, tmp_path / "runs", "--max-steps", "1", "--name", "m").exit_code == 0
+    command = ["translate", "--model", str(tmp_path / "runs" / "m"),
+               str(gray2color / "test" / "A"), str(tmp_path / "out"), "--device", "cpu"]
+    result = runner.invoke(app, [*command, "--eval"])
+    assert result.exit_code == 0, result.output
+    assert "test mode: eval" in _words(result.output)
+    paper = runner.invoke(app, [*command[:-3], str(tmp_path / "paper"), "--device", "cpu"])
+    assert "test mode: paper" in _words(paper.output)
