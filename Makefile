@@ -21,16 +21,21 @@ test: install  ## run the test suite
 lint: install
 	$(VENV)/bin/ruff check img2img tests bench
 
-DEMO_DATA := datasets/edges2photos_mini
-DEMO_STEPS ?= 1500
-demo: install  ## train pix2pix on the bundled sample for a few minutes, translate its test images
-	@set -e; stamp=$$(date +%Y%m%d-%H%M%S); img2img=$(VENV)/bin/img2img; \
-	$$img2img train pix2pix --data $(DEMO_DATA) --name $$stamp --runs-dir runs/demo \
-	  --netG unet_128 --ngf 32 --ndf 32 --load-size 142 --crop-size 128 --batch-size 4 \
-	  --max-steps $(DEMO_STEPS) --sample-every 250 --checkpoint-every 500 --device cpu; \
-	$$img2img translate --model runs/demo/$$stamp --side A --size 128 $(DEMO_DATA)/test out/demo/$$stamp --device cpu; \
-	echo; echo "run directory (config, metrics, sample grids, checkpoint): runs/demo/$$stamp"; \
-	echo "translated held-out images:                           out/demo/$$stamp"
+DEMO_DATA := datasets/colorize_mini
+DEMO_EPOCHS ?= 9
+DEMO_DEVICE ?= cpu
+DEMO_MODEL := --netG unet_128 --ngf 16 --norm instance --no-dropout --netD pixel --ndf 16 \
+  --input-nc 1 --load-size 128 --crop-size 128 --batch-size 4 --lr 0.001
+demo: install  ## train pix2pix to colourise gray photos for a few minutes, score its held-out outputs
+	@set -e; stamp=$$(date +%Y%m%d-%H%M%S); img2img=$(VENV)/bin/img2img; out=out/demo/$$stamp; \
+	$$img2img train pix2pix --data $(DEMO_DATA) --name $$stamp --runs-dir runs/demo $(DEMO_MODEL) \
+	  --n-epochs $(DEMO_EPOCHS) --n-epochs-decay $(DEMO_EPOCHS) --sample-every 200 \
+	  --checkpoint-every 1000 --device $(DEMO_DEVICE); \
+	$$img2img translate --model runs/demo/$$stamp --side A $(DEMO_DATA)/test $$out/test \
+	  --device $(DEMO_DEVICE); \
+	echo; $(PY) datasets/demo_report.py --data $(DEMO_DATA) --outputs $$out/test \
+	  --sheet $$out/contact_sheet.png; \
+	echo "run directory (config, metrics, sample grids, checkpoint): runs/demo/$$stamp"
 
 bench: install  ## measure matmul peak, training MFU and translate throughput
 	$(PY) bench/run.py
