@@ -22,7 +22,7 @@ lint: install
 	$(VENV)/bin/ruff check img2img tests bench
 
 DEMO_DATA := datasets/colorize_mini
-DEMO_EPOCHS ?= 9
+DEMO_EPOCHS ?= 7
 DEMO_DEVICE ?= cpu
 DEMO_MODEL := --netG unet_128 --ngf 16 --norm instance --no-dropout --netD pixel --ndf 16 \
   --input-nc 1 --load-size 128 --crop-size 128 --batch-size 4 --lr 0.001
