@@ -113,6 +113,9 @@ class InferenceModel:
     def describe_mode(self) -> str:
         """The test-time behaviour in words, for summaries."""
         if self.test_mode == "paper":
+            has_dropout = any(isinstance(m, nn.Dropout) for m in self.net.modules())
+            if not has_dropout:
+                return "paper (each image's own statistics; the network has no dropout)"
             dropout = "dropout on" if self.dropout else "dropout off"
             return f"paper (each image's own statistics, {dropout})"
         return "eval (running statistics, no dropout)"
