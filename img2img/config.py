@@ -120,6 +120,11 @@ class DataConfig:
         check_preprocess_sizes(self.preprocess, self.load_size, self.crop_size)
         check_positive("num_workers", self.num_workers, allow_zero=True)
 
+    @property
+    def training_size(self) -> int | None:
+        """Side of the square crops training sees, or None when it varies with the images."""
+        return self.crop_size if "crop" in self.preprocess else None
+
 
 @dataclass(frozen=True)
 class TrainConfig:

@@ -179,9 +179,9 @@ def _prepare_process() -> None:
 def _register_families() -> None:
     for name in list_families():
         family = get_family(name)
-        module = sys.modules[family.cli_model_options().__module__]
-        app.command(name, epilog=getattr(module, "EXAMPLES", None),
-                    help=family.cli_model_options().__doc__)(family_command(family))
+        command = family_command(family)
+        examples = getattr(sys.modules[family.cli_model_options().__module__], "EXAMPLES", None)
+        app.command(name, epilog=examples)(command)
 
 
 _register_families()

@@ -67,7 +67,7 @@ class Pix2PixRecipe(Recipe):
     @classmethod
     def validate(cls, config: RunConfig) -> None:
         """Check that the training crops suit both networks before anything is written."""
-        size = training_size(config)
+        size = config.data.training_size
         if size is None:
             return
         m: Pix2PixConfig = config.model
@@ -167,10 +167,3 @@ class Pix2PixRecipe(Recipe):
         with self.precision.autocast():
             fake_b = model.run(real_a, keys)
         return [real_a, fake_b.float(), real_b]
-
-
-def training_size(config: RunConfig) -> int | None:
-    """Side of the square crops training sees, or None when it varies with the images."""
-    if "crop" in config.data.preprocess:
-        return config.data.crop_size
-    return None
