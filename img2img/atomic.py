@@ -4,12 +4,17 @@ Shared by everything that writes results (images, configs, checkpoints); imports
 from the rest of the package. Files get the permissions a plain ``open()`` gives them
 (``0o666`` less the process umask), applied by the kernel when the temp file is created, so
 no thread ever has to read or change the umask.
+
+Temp files are named ``.<name>.<8 hex digits>.tmp``. A process killed while writing leaves
+one behind (the target is untouched); :func:`remove_stale_temps` clears them from a folder that
+no other process is writing to.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import secrets
 import shutil
 from collections.abc import Callable, Iterator
@@ -28,6 +33,30 @@ _CREATE_FLAGS = (
 )
 _NEW_FILE_MODE = 0o666  # the kernel removes the umask bits, as for open(path, "w")
 _NAME_ATTEMPTS = 100
+_TEMP_NAME = re.compile(r"^\..+\.[0-9a-f]{8}\.tmp$")
+
+
+def is_temp_name(name: str) -> bool:
+    """Whether ``name`` has the form of this module's temp files (``.<name>.<hex>.tmp``)."""
+    return bool(_TEMP_NAME.match(name))
+
+
+def remove_stale_temps(folder: str | os.PathLike) -> list[Path]:
+    """Delete the temp files that interrupted writes left in ``folder``; return them.
+
+    Only call this on a folder no other process is writing to (a run directory its lock
+    holder owns): a temp file being written right now looks the same as a stale one.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    removed = []
+    for entry in os.scandir(folder):
+        if is_temp_name(entry.name) and entry.is_file(follow_symlinks=False):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(entry.path)
+                removed.append(Path(entry.path))
+    return sorted(removed)
 
 
 def _claim_temp(path: Path, create: Callable[[Path], T]) -> tuple[T, Path]:
@@ -47,13 +76,16 @@ def _open_new(tmp: Path) -> int:
 
 @contextlib.contextmanager
 def atomic_open(
-    path: str | os.PathLike, mode: str = "wb", *, sync_dir: bool = False
+    path: str | os.PathLike, mode: str = "wb", *, sync_dir: bool = False, replace: bool = True
 ) -> Iterator[IO]:
     """Open a temp file next to ``path``; on success it replaces ``path`` in one rename.
 
     On any exception the temp file is removed and ``path`` is untouched. ``sync_dir`` also
     fsyncs the folder, so the rename itself survives a power cut (worth it for checkpoints,
-    not for each of a thousand translated images).
+    not for each of a thousand translated images). With ``replace=False`` an existing
+    ``path`` is never replaced, not even one another process creates while this one writes:
+    the finished file is published with a hard link, which fails with
+    :class:`FileExistsError` when ``path`` exists (the temp file is then removed).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -63,7 +95,10 @@ def atomic_open(
             yield f
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
+        if replace:
+            os.replace(tmp, path)
+        else:
+            _publish_new(tmp, path)
         if sync_dir:
             _fsync_dir(path.parent)
     except BaseException:
@@ -72,15 +107,34 @@ def atomic_open(
         raise
 
 
+def _publish_new(tmp: Path, path: Path) -> None:
+    """Give the finished ``tmp`` the name ``path`` unless ``path`` exists, then drop ``tmp``."""
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        raise
+    except OSError:  # no hard links here: a check, then a rename (a small race remains)
+        if os.path.lexists(path):
+            raise FileExistsError(f"{path} exists") from None
+        os.replace(tmp, path)
+        return
+    os.unlink(tmp)
+
+
 def atomic_write(
     path: str | os.PathLike,
     write: Callable[[IO], object],
     mode: str = "wb",
     *,
     sync_dir: bool = False,
+    replace: bool = True,
 ) -> None:
-    """Call ``write(file)`` on a temp file and move it into place atomically."""
-    with atomic_open(path, mode, sync_dir=sync_dir) as f:
+    """Call ``write(file)`` on a temp file and move it into place atomically.
+
+    ``replace=False`` keeps an existing ``path`` (raising :class:`FileExistsError`); see
+    :func:`atomic_open`.
+    """
+    with atomic_open(path, mode, sync_dir=sync_dir, replace=replace) as f:
         write(f)
 
 
@@ -108,6 +162,42 @@ def atomic_link(
     if sync_dir:
         _fsync_dir(target.parent)
     return target
+
+
+#: what :func:`check_writable` writes, and the least free space it accepts
+PROBE_BYTES = 64 * 1024
+MIN_FREE_BYTES = 1024 * 1024
+
+
+def check_writable(folder: str | os.PathLike) -> Path:
+    """Create ``folder`` if needed and prove a file can be written there; return it.
+
+    A probe of :data:`PROBE_BYTES` is written, fsynced and removed, and the file system must
+    have :data:`MIN_FREE_BYTES` free, so a read-only, full or over-quota folder (or a file-size
+    limit too small) is found before any work is done.
+
+    Raises:
+        OSError: naming the folder and what is wrong.
+    """
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = _claim_temp(folder / "write-probe", _open_new)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(b"\0" * PROBE_BYTES)
+                f.flush()
+                os.fsync(f.fileno())
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+        stats = os.statvfs(folder) if hasattr(os, "statvfs") else None
+    except OSError as exc:
+        raise OSError(f"output folder {folder} is not writable: {exc.strerror or exc}") from exc
+    if stats is not None and stats.f_bavail * stats.f_frsize < MIN_FREE_BYTES:
+        free = stats.f_bavail * stats.f_frsize
+        raise OSError(f"output folder {folder} is full: {free} bytes free")
+    return folder
 
 
 def _copy_into(source: Path, f: IO) -> None:

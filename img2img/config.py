@@ -7,6 +7,9 @@ with a message naming the field and what was expected. Nothing here imports torc
 from __future__ import annotations
 
 import dataclasses
+import math
+import types
+import typing
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,10 +34,29 @@ def check_choice(field_name: str, value: str, choices: tuple[str, ...] | list[st
 
 
 def check_positive(field_name: str, value: float, *, allow_zero: bool = False) -> None:
-    """Fail when ``value`` is negative (or zero, unless allowed)."""
-    if value < 0 or (value == 0 and not allow_zero):
-        expected = "a number >= 0" if allow_zero else "a number > 0"
+    """Fail when ``value`` is negative (or zero, unless allowed), infinite or NaN."""
+    if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
+        expected = "a finite number >= 0" if allow_zero else "a finite number > 0"
         raise ConfigError(f"{field_name}: {value!r} is not valid; expected {expected}")
+
+
+def check_fraction(field_name: str, value: float) -> None:
+    """Fail unless ``0 <= value < 1`` (Adam's betas)."""
+    if not (math.isfinite(value) and 0 <= value < 1):
+        raise ConfigError(f"{field_name}: {value!r} is not valid; expected 0 <= {field_name} < 1")
+
+
+def check_finite_fields(section: str, config: Any) -> None:
+    """Fail naming the first float field of the dataclass ``config`` that is infinite or NaN.
+
+    Every model config gets this check from :class:`RunConfig`, whatever its family.
+    """
+    for f in dataclasses.fields(config):
+        value = getattr(config, f.name)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(
+                f"{section}.{f.name}: {value!r} is not valid; expected a finite number"
+            )
 
 
 def check_channels(field_name: str, value: int) -> int:
@@ -95,6 +117,7 @@ class Pix2PixConfig:
             check_positive(name, getattr(self, name))
         check_channels("input_nc", self.input_nc)
         check_channels("output_nc", self.output_nc)
+        check_positive("init_gain", self.init_gain)
         check_positive("lambda_l1", self.lambda_l1, allow_zero=True)
 
 
@@ -102,7 +125,9 @@ class Pix2PixConfig:
 class DataConfig:
     """Where the images are and how they are prepared.
 
-    ``root`` is a dataset directory; ``phase`` picks its ``train``/``val``/``test`` split.
+    ``root`` is a dataset directory (absolute in every run made by ``img2img train``, so a
+    run resumes from any working folder); ``root_given`` is the ``--data`` value as it was
+    typed, for display; ``phase`` picks its ``train``/``val``/``test`` split.
     """
 
     root: str
@@ -114,11 +139,16 @@ class DataConfig:
     flip: bool = True
     num_workers: int = 2
     max_dataset_size: int | None = None
+    root_given: str | None = None
 
     def __post_init__(self) -> None:
+        if not self.root:
+            raise ConfigError("root: expected a dataset folder, got an empty path")
         check_choice("direction", self.direction, DIRECTIONS)
         check_preprocess_sizes(self.preprocess, self.load_size, self.crop_size)
         check_positive("num_workers", self.num_workers, allow_zero=True)
+        if self.max_dataset_size is not None:
+            check_positive("max_dataset_size", self.max_dataset_size)
 
     @property
     def training_size(self) -> int | None:
@@ -150,6 +180,8 @@ class TrainConfig:
     def __post_init__(self) -> None:
         check_positive("batch_size", self.batch_size)
         check_positive("lr", self.lr)
+        check_fraction("beta1", self.beta1)
+        check_fraction("beta2", self.beta2)
         check_positive("n_epochs", self.n_epochs, allow_zero=True)
         check_positive("n_epochs_decay", self.n_epochs_decay, allow_zero=True)
         if self.n_epochs + self.n_epochs_decay == 0:
@@ -182,6 +214,10 @@ class RunConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     name: str = "run"
 
+    def __post_init__(self) -> None:
+        if dataclasses.is_dataclass(self.model):
+            check_finite_fields("model", self.model)
+
     def to_dict(self) -> dict[str, Any]:
         """Plain types only: safe for JSON and ``torch.load(weights_only=True)``."""
         return {
@@ -199,12 +235,17 @@ class RunConfig:
         ``model_class`` is the family's model config class
         (:func:`img2img.families.load_run_config` looks it up from ``d["family"]``).
         """
+        if not isinstance(d.get("data"), dict):
+            raise ConfigError("data: expected a section with the dataset's settings")
+        name = d.get("name", "run")
+        if not isinstance(name, str):
+            raise ConfigError(f"name: {name!r} is not valid; expected a string")
         return cls(
             family=d["family"],
-            model=build_dataclass(model_class, d.get("model", {})),
-            data=build_dataclass(DataConfig, d["data"]),
-            train=build_dataclass(TrainConfig, d.get("train", {})),
-            name=d.get("name", "run"),
+            model=build_dataclass(model_class, d.get("model", {}), "model"),
+            data=build_dataclass(DataConfig, d["data"], "data"),
+            train=build_dataclass(TrainConfig, d.get("train", {}), "train"),
+            name=name,
         )
 
     def replace(self, **sections: Any) -> RunConfig:
@@ -212,7 +253,74 @@ class RunConfig:
         return dataclasses.replace(self, **sections)
 
 
-def build_dataclass(cls: type, values: dict[str, Any]) -> Any:
-    """``cls(**values)`` keeping only the fields ``cls`` has (older or newer configs load)."""
+def build_dataclass(cls: type, values: dict[str, Any], section: str = "") -> Any:
+    """``cls(**values)`` keeping only the fields ``cls`` has (older or newer configs load).
+
+    Each value must have its field's type (a saved config may have been edited or crafted):
+    a wrong one fails naming ``section.field`` before ``cls`` sees it.
+    """
+    where = f"{section}." if section else ""
+    if not isinstance(values, dict):
+        raise ConfigError(f"{section or cls.__name__}: expected a section of settings, "
+                          f"got {type(values).__name__}")
+    hints = typing.get_type_hints(cls)
     known = {f.name for f in dataclasses.fields(cls)}
-    return cls(**{k: v for k, v in values.items() if k in known})
+    checked = {
+        k: _check_type(f"{where}{k}", v, hints.get(k, Any))
+        for k, v in values.items()
+        if k in known
+    }
+    return cls(**checked)
+
+
+def _check_type(name: str, value: Any, hint: Any) -> Any:
+    """``value`` if it has the type ``hint`` describes (JSON lists become tuples where due)."""
+    origin = typing.get_origin(hint)
+    if hint is Any:
+        return value
+    if origin in (typing.Union, types.UnionType):
+        for option in typing.get_args(hint):
+            try:
+                return _check_type(name, value, option)
+            except ConfigError:
+                continue
+        raise ConfigError(f"{name}: {value!r} is not valid; expected {_describe(hint)}")
+    if origin is typing.Literal:
+        if value in typing.get_args(hint):
+            return value
+    elif origin in (tuple, list):
+        if isinstance(value, (tuple, list)):
+            args = [a for a in typing.get_args(hint) if a is not Ellipsis]
+            item = args[0] if args else Any
+            items = [_check_type(name, v, item) for v in value]
+            return tuple(items) if origin is tuple else items
+    elif hint is type(None):
+        if value is None:
+            return value
+    elif hint is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return value
+    elif hint is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif isinstance(hint, type):
+        if isinstance(value, hint):
+            return value
+    else:
+        return value
+    raise ConfigError(f"{name}: {value!r} is not valid; expected {_describe(hint)}")
+
+
+_TYPE_WORDS = {int: "an integer", float: "a number", str: "a string", bool: "true or false",
+               type(None): "null"}
+
+
+def _describe(hint: Any) -> str:
+    args = typing.get_args(hint)
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        return " or ".join(_describe(a) for a in args)
+    if typing.get_origin(hint) is typing.Literal:
+        return "one of: " + ", ".join(map(str, args))
+    if typing.get_origin(hint) in (tuple, list):
+        return "a list"
+    return _TYPE_WORDS.get(hint, getattr(hint, "__name__", str(hint)))

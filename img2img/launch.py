@@ -1,8 +1,11 @@
 """Start, resume or describe a training run: the layer above the families and the engine.
 
-Everything that can fail on bad input (config checks a family adds, dataset discovery, network
-construction) runs before a run directory is made, so a failed start leaves nothing behind; a
-run that fails before writing its first checkpoint has its directory removed.
+Everything that can fail on bad input (config checks a family adds, dataset discovery, a first
+decoded sample, network construction) runs before a run directory is made, so a failed start
+leaves nothing behind; a run that fails before writing its first checkpoint has its directory
+removed. A resume checks the checkpoint's checksums and that its networks fit its config
+(compared on the meta device, before any memory is allocated), holds the run's lock, clears
+unfinished writes a kill left behind and drops metric lines logged after the checkpoint.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import contextlib
 import dataclasses
 import json
 import logging
+import os
 import shutil
 import time
 from collections.abc import Mapping
@@ -22,8 +26,15 @@ import torch
 from torch.utils.data import Dataset
 
 from img2img.config import ConfigError, RunConfig
+from img2img.data.dataset import UnreadableDatasetError
 from img2img.data.discover import DatasetLayoutError
-from img2img.engine.checkpoint import load_checkpoint
+from img2img.engine.checkpoint import (
+    CheckpointError,
+    load_checkpoint,
+    require_entries,
+    resolve_checkpoint,
+    state_mismatch,
+)
 from img2img.engine.device import Precision, resolve_device
 from img2img.engine.progress import Reporter
 from img2img.engine.rng import seed_everything
@@ -35,12 +46,16 @@ from img2img.nn.cpu_fast import use_cpu_fast_path
 log = logging.getLogger(__name__)
 
 #: what ``--resume`` may change, by config section; everything else is the run's own
+#: (``data`` is the dataset folder: the same dataset, moved)
 RESUME_CHANGEABLE: dict[str, tuple[str, ...]] = {
     "train": ("max_steps", "n_epochs", "log_every", "sample_every", "checkpoint_every",
               "keep_checkpoints", "save_every_epochs", "device"),
-    "data": ("num_workers",),
+    "data": ("num_workers", "data"),
 }
 RESUMES_FILE = "resumes.jsonl"
+#: the entries a checkpoint needs to be resumed, with their types
+RESUMABLE = {"family": str, "config": dict, "step": int, "epoch": int, "epoch_step": int,
+             "nets": dict, "optimizers": dict, "schedulers": dict, "rng": dict}
 
 
 @dataclass(frozen=True)
@@ -80,14 +95,21 @@ def build_recipe(config: RunConfig) -> Any:
 
 
 def _prepare(config: RunConfig) -> _Prepared:
-    """Validate ``config`` and find its data; writes nothing."""
+    """Validate ``config``, find its data and decode a first sample; writes nothing.
+
+    Raises:
+        UnreadableDatasetError: not one example of the training split can be decoded.
+    """
     recipe_class = get_family(config.family).recipe_class()
     recipe_class.validate(config)
     dataset = recipe_class.build_dataset(config)
+    dataset[0]  # the first readable example: fails here, not in a run, if there is none
     samples, split = dataset, config.data.phase
     if config.data.phase != "val":
-        with contextlib.suppress(DatasetLayoutError, FileNotFoundError):
-            samples, split = recipe_class.build_dataset(config, phase="val"), "val"
+        with contextlib.suppress(DatasetLayoutError, FileNotFoundError, UnreadableDatasetError):
+            val = recipe_class.build_dataset(config, phase="val")
+            val[0]
+            samples, split = val, "val"
     return _Prepared(config, dataset, samples, split)
 
 
@@ -116,10 +138,11 @@ def train(
     recipe = build_recipe(config)
     run = create_run_dir(runs_dir, config.name)
     try:
-        run.write_config(config.to_dict())
-        log.info("run directory: %s", run.path)
-        trainer = _trainer(recipe, prepared, run, num_workers, reporter)
-        return run, trainer.fit()
+        with run.lock():
+            run.write_config(config.to_dict())
+            log.info("run directory: %s", run.path)
+            trainer = _trainer(recipe, prepared, run, num_workers, reporter)
+            return run, trainer.fit()
     except BaseException:
         _remove_if_unused(run)
         raise
@@ -143,26 +166,71 @@ def resume(
     returned instead of a result.
     """
     run = open_run_dir(run_dir)
-    saved = load_checkpoint(run.path, map_location="cpu")
-    if family is not None and saved["family"] != family:
-        raise ConfigError(
-            f"--resume {run_dir}: the run is a {saved['family']} run, not {family}; "
-            f"use 'img2img train --resume {run_dir}'"
-        )
-    config = apply_resume_changes(load_run_config(saved["config"]), changes or {})
-    prepared = _prepare(config)
-    recipe = build_recipe(config)
-    if dry_run:
-        return run, _summary(prepared, recipe, resume_step=saved["step"],
-                             changes=dict(changes or {}))
-    if changes:
-        run.write_config(config.to_dict())
-        record = {"time": time.time(), "step": saved["step"], "changes": dict(changes)}
-        with open(run.path / RESUMES_FILE, "a", encoding="utf-8") as f:
-            f.write(json.dumps(record) + "\n")
-    trainer = _trainer(recipe, prepared, run, num_workers, reporter)
-    trainer.resume(saved)
-    return run, trainer.fit()
+    with contextlib.nullcontext() if dry_run else run.lock():
+        saved = load_checkpoint(run.path, map_location="cpu")
+        require_entries(saved, resolve_checkpoint(run.path), RESUMABLE)
+        if family is not None and saved["family"] != family:
+            raise ConfigError(
+                f"--resume {run_dir}: the run is a {saved['family']} run, not {family}; "
+                f"use 'img2img train --resume {run_dir}'"
+            )
+        config = apply_resume_changes(load_run_config(saved["config"]), changes or {})
+        check_networks_fit(config, saved["nets"], resolve_checkpoint(run.path))
+        prepared = _prepare_resume(config)
+        recipe = build_recipe(config)
+        if dry_run:
+            return run, _summary(prepared, recipe, resume_step=saved["step"],
+                                 changes=dict(changes or {}))
+        run.remove_stale_temps()
+        if changes:
+            run.write_config(config.to_dict())
+            record = {"time": time.time(), "step": saved["step"], "changes": dict(changes)}
+            with open(run.path / RESUMES_FILE, "a", encoding="utf-8") as f:
+                f.write(json.dumps(record) + "\n")
+        trainer = _trainer(recipe, prepared, run, num_workers, reporter)
+        trainer.resume(saved)
+        return run, trainer.fit()
+
+
+def _prepare_resume(config: RunConfig) -> _Prepared:
+    """:func:`_prepare`, saying how to point a resume at a dataset that moved."""
+    try:
+        return _prepare(config)
+    except DatasetLayoutError as exc:
+        if os.path.isdir(config.data.root):
+            raise
+        raise DatasetLayoutError(
+            f"{exc}; if the dataset moved, give its new place with --data PATH along with "
+            "--resume", exc.root, exc.phase
+        ) from exc
+
+
+def check_networks_fit(config: RunConfig, nets: Mapping[str, Any], source: Any) -> None:
+    """Fail if the saved ``nets`` are not the networks ``config`` describes.
+
+    The family's recipe is built on the meta device (no memory), so an absurd config in a
+    crafted or damaged checkpoint (``ngf=200000``) is refused before anything is allocated.
+
+    Raises:
+        CheckpointError: a network is missing or its layout differs.
+    """
+    recipe_class = get_family(config.family).recipe_class()
+    meta = torch.device("meta")
+    try:
+        with meta:
+            recipe = recipe_class(config, meta, Precision("fp32", meta))
+    except Exception as exc:  # noqa: BLE001 - a family that cannot be built on meta: no check
+        log.debug("networks not checked on the meta device: %s", exc)
+        return
+    for name, net in recipe.nets.items():
+        if name not in nets:
+            raise CheckpointError(f"{source}: the checkpoint holds no network {name!r}")
+        problem = state_mismatch(net.state_dict(), nets[name])
+        if problem is not None:
+            raise CheckpointError(
+                f"{source}: the weights of network {name!r} do not fit the network its config "
+                f"describes ({problem})"
+            )
 
 
 def apply_resume_changes(config: RunConfig, changes: Mapping[str, Any]) -> RunConfig:
@@ -173,6 +241,10 @@ def apply_resume_changes(config: RunConfig, changes: Mapping[str, Any]) -> RunCo
         section = next((s for s, names in RESUME_CHANGEABLE.items() if name in names), None)
         if section is None:
             refused.append(name)
+        elif name == "data":  # the dataset folder, moved
+            sections.setdefault("data", {}).update(
+                root=os.path.abspath(value), root_given=str(value)
+            )
         else:
             sections.setdefault(section, {})[name] = value
     if refused:

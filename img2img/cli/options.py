@@ -44,7 +44,7 @@ InputNc = Annotated[int, Opt("--input-nc", help="Input channels (1 or 3).", rich
 OutputNc = Annotated[int, Opt("--output-nc", help="Output channels (1 or 3).", rich_help_panel=MODEL)]
 
 # --- data ------------------------------------------------------------------------------------
-Data = Annotated[str | None, Opt("--data", help="Dataset folder, or the name of one under datasets/.", rich_help_panel=DATA)]
+Data = Annotated[str | None, Opt("--data", help="Dataset folder, or the name of one under datasets/ (with --resume: where the run's dataset is now, if it moved).", rich_help_panel=DATA)]
 Direction = Annotated[str, Opt("--direction", help=f"{choices(DIRECTIONS)}.", rich_help_panel=DATA)]
 Preprocess = Annotated[str, Opt("--preprocess", help=f"{choices(PREPROCESS_MODES)}.", rich_help_panel=DATA)]
 LoadSize = Annotated[int, Opt("--load-size", help="Resize to this size first.", rich_help_panel=DATA)]
@@ -75,6 +75,7 @@ CheckpointEvery = Annotated[int, Opt("--checkpoint-every", help="Steps between c
 KeepCheckpoints = Annotated[int, Opt("--keep-checkpoints", help="Also keep the last N checkpoints as checkpoints/step_*.pt.", rich_help_panel=RUN)]
 SaveEveryEpochs = Annotated[int, Opt("--save-every-epochs", help="Also keep checkpoints/epoch_*.pt every N epochs (0: never).", rich_help_panel=RUN)]
 Resume = Annotated[Path | None, Opt("--resume", help="Continue the run in this directory (its saved config is used).", rich_help_panel=RUN)]
+ResumeData = Annotated[str | None, Opt("--data", help="With --resume: where the run's dataset is now, if it moved.", rich_help_panel=DATA)]
 DryRun = Annotated[bool, Opt("--dry-run", help="Print the resolved config and network sizes; write nothing.", rich_help_panel=RUN)]
 
 

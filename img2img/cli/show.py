@@ -39,10 +39,17 @@ def summary(s) -> None:
 def finished(run, result) -> None:
     """Where a finished (or stopped) run left its files."""
     losses = " ".join(f"{k} {v:.3f}" for k, v in result.last_losses.items())
-    console.print(
-        f"[bold green]done[/]: step {result.step}, epoch {result.epoch}, "
-        f"{result.seconds:.0f} s  {losses}"
-    )
+    if result.stopped_by is not None:
+        console.print(
+            f"[bold yellow]stopped by {result.stopped_by}[/] after step {result.step} "
+            f"(epoch {result.epoch}), checkpoint written; continue with: "
+            f"img2img train --resume {run.path}", highlight=False
+        )
+    else:
+        console.print(
+            f"[bold green]done[/]: step {result.step}, epoch {result.epoch}, "
+            f"{result.seconds:.0f} s  {losses}"
+        )
     console.print(f"  run directory: [cyan]{run.path}[/]")
     console.print(f"  checkpoint:    [cyan]{result.checkpoint}[/]")
     console.print(f"  samples:       [cyan]{run.samples}[/]")
@@ -78,5 +85,8 @@ def translated(summary, output) -> None:
         f"replaces them), [bold red]{len(summary.failed)}[/] failed -> [cyan]{output}[/] "
         f"({summary.images_per_second:.2f} img/s; test mode: {summary.test_mode})"
     )
+    if summary.tiled:
+        console.print(f"  {len(summary.tiled)} large images were translated in tiles "
+                      "(over --max-pixels)")
     for path, reason in summary.failed:
-        console.print(f"  [red]failed[/] {path}: {reason}")
+        console.print(f"  [red]failed[/] {path}: {reason}", highlight=False)

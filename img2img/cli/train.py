@@ -8,6 +8,7 @@ command is composed from those two signatures, so no option is declared twice.
 from __future__ import annotations
 
 import inspect
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -44,6 +45,7 @@ _CONTROL = ("ctx", "resume", "dry_run", "runs_dir")
 def train(
     ctx: typer.Context,
     resume: o.Resume = None,
+    data: o.ResumeData = None,
     max_steps: o.MaxSteps = None,
     n_epochs: o.NEpochs = None,
     device: o.Device = None,
@@ -66,7 +68,7 @@ def train(
         typer.echo(ctx.get_help())
         raise typer.Exit(0)
     changes = {
-        "max_steps": max_steps, "n_epochs": n_epochs, "device": device,
+        "data": data, "max_steps": max_steps, "n_epochs": n_epochs, "device": device,
         "num_workers": num_workers, "log_every": log_every, "sample_every": sample_every,
         "checkpoint_every": checkpoint_every, "keep_checkpoints": keep_checkpoints,
         "save_every_epochs": save_every_epochs,
@@ -113,7 +115,7 @@ def _from_command_line(ctx: typer.Context, name: str) -> bool:
 def _start(family: Family, model: Any, v: dict[str, Any]) -> None:
     from img2img.cli import show
     from img2img.config import DataConfig, TrainConfig
-    from img2img.engine.rundir import check_run_name
+    from img2img.engine.rundir import check_run_name, safe_run_name
     from img2img.families import run_config
     from img2img.hub.datasets import resolve_dataset
 
@@ -124,7 +126,8 @@ def _start(family: Family, model: Any, v: dict[str, Any]) -> None:
         family.name,
         model,
         data=DataConfig(
-            root=str(root), phase=v["phase"], direction=v["direction"],
+            root=os.path.abspath(root), root_given=v["data"], phase=v["phase"],
+            direction=v["direction"],
             preprocess=v["preprocess"], load_size=v["load_size"], crop_size=v["crop_size"],
             flip=not v["no_flip"], num_workers=v["num_workers"],
             max_dataset_size=v["max_dataset_size"],
@@ -137,7 +140,7 @@ def _start(family: Family, model: Any, v: dict[str, Any]) -> None:
             checkpoint_every=v["checkpoint_every"], keep_checkpoints=v["keep_checkpoints"],
             save_every_epochs=v["save_every_epochs"],
         ),
-        name=v["name"] or f"{root.resolve().name}_{family.name}",
+        name=v["name"] or safe_run_name(f"{root.resolve().name}_{family.name}"),
     )
     check_run_name(config.name)
     from img2img import launch
@@ -146,22 +149,47 @@ def _start(family: Family, model: Any, v: dict[str, Any]) -> None:
         show.summary(launch.summarize(config))
         return
     _prepare_process()
-    run, result = launch.train(config, v["runs_dir"], reporter=_reporter())
-    show.finished(run, result)
+    with _setup_interruptible():
+        run, result = launch.train(config, v["runs_dir"], reporter=_reporter())
+    _finished(run, result)
 
 
 def _resume(run_dir: Path, changes: dict[str, Any], family: str | None, dry_run: bool) -> None:
     from img2img import launch
     from img2img.cli import show
+    from img2img.hub.datasets import resolve_dataset
 
+    changeable = {name for names in launch.RESUME_CHANGEABLE.values() for name in names}
+    if changes.get("data") is not None and set(changes) <= changeable:  # else refused below
+        changes = {**changes, "data": str(resolve_dataset(changes["data"]))}
     if not dry_run:
         _prepare_process()
-    run, outcome = launch.resume(run_dir, changes, family=family, dry_run=dry_run,
-                                 reporter=None if dry_run else _reporter())
+    with _setup_interruptible():
+        run, outcome = launch.resume(run_dir, changes, family=family, dry_run=dry_run,
+                                     reporter=None if dry_run else _reporter())
     if dry_run:
         show.summary(outcome)
     else:
-        show.finished(run, outcome)
+        _finished(run, outcome)
+
+
+def _setup_interruptible():
+    """SIGTERM stops the setup of a run as Ctrl-C does (the trainer then handles both)."""
+    from img2img.engine.signals import sigterm_as_interrupt
+
+    return sigterm_as_interrupt()
+
+
+def _finished(run, result) -> None:
+    """Show the result; a run a signal stopped exits with the shell's status for it."""
+    import signal
+
+    from img2img.cli import show
+    from img2img.engine.signals import exit_status
+
+    show.finished(run, result)
+    if result.stopped_by is not None:
+        raise typer.Exit(exit_status(signal.Signals[result.stopped_by]))
 
 
 def _reporter():

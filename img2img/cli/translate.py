@@ -24,7 +24,12 @@ EXAMPLES = """\
   img2img translate --model runs/facades_pix2pix --side A datasets/facades/test out/
 
   img2img translate --model runs/facades_pix2pix --eval photos/ out/
+
+  img2img translate --model runs/maps --max-pixels 16777216 aerial_20000x15000.tif map.png
 """
+
+#: the default of --max-pixels (img2img.infer.tiling.DEFAULT_MAX_PIXELS, without importing torch)
+DEFAULT_MAX_PIXELS = 2048 * 2048
 
 
 def translate(
@@ -42,11 +47,13 @@ def translate(
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing output files.")] = False,
     threads: Annotated[int, typer.Option("--threads", help="Threads decoding and encoding images.")] = 2,
     side: Annotated[str | None, typer.Option("--side", help="Inputs are side-by-side AB images: translate this half (A or B).")] = None,
+    max_pixels: Annotated[int, typer.Option("--max-pixels", help="Most pixels one forward pass may hold (batch x height x width); larger images are translated in overlapping tiles. 0: no limit.")] = DEFAULT_MAX_PIXELS,
 ) -> None:
     """Translate an image or a folder of images with a trained generator.
 
     Outputs keep each input's size (inputs are padded to what the network needs and cropped
     back) and mirror the input folder's layout. Existing outputs are kept unless --overwrite.
+    Images larger than --max-pixels are translated in overlapping tiles blended together.
     """
     from img2img.cli import show
 
@@ -55,6 +62,10 @@ def translate(
             raise ValueError(f"--batch-size: {batch_size} is not valid; expected a number >= 1")
         if size is not None and size < 1:
             raise ValueError(f"--size: {size} is not valid; expected a number >= 1")
+        if max_pixels < 0:
+            raise ValueError(
+                f"--max-pixels: {max_pixels} is not valid; expected a number >= 0 (0: no limit)"
+            )
         from img2img.config import check_choice, check_device
 
         check_device(device)
@@ -62,7 +73,7 @@ def translate(
         summary = _run(
             model=model, inputs=inputs, output=output, batch_size=batch_size, device=device,
             precision=precision, ext=ext, size=size, overwrite=overwrite, threads=threads,
-            side=side, test_options={
+            side=side, max_pixels=max_pixels, test_options={
                 "test_mode": "eval" if eval_mode else None,
                 "dropout": False if no_dropout else None,
                 "seed": seed,
@@ -78,23 +89,24 @@ def translate(
 def _run(
     *, model: Path, inputs: Path, output: Path, batch_size: int, device: str, precision: str,
     ext: str, size: int | None, overwrite: bool, threads: int, side: str | None,
-    test_options: dict,
+    max_pixels: int, test_options: dict,
 ):
     from rich.progress import Progress
 
     from img2img.cli.memory import tune_allocator
     from img2img.engine.device import resolve_device
+    from img2img.engine.signals import sigterm_as_interrupt
     from img2img.infer.translate import plan_outputs, translate_files
     from img2img.models.loading import load_inference_model
 
     target = resolve_device(device)
     tune_allocator()
-    loaded = load_inference_model(model, target, **test_options)
     jobs = plan_outputs(inputs, output, ext=ext)
-    with Progress(transient=True) as bar:
+    loaded = load_inference_model(model, target, **test_options)
+    with sigterm_as_interrupt(), Progress(transient=True) as bar:  # unfinished writes cleaned
         task = bar.add_task("translating", total=len(jobs))
         return translate_files(
             loaded, jobs, batch_size=batch_size, device=target, precision=precision, size=size,
-            overwrite=overwrite, num_threads=threads, side=side,
+            overwrite=overwrite, num_threads=threads, side=side, max_pixels=max_pixels,
             progress=lambda done, total: bar.update(task, completed=done, total=total),
         )

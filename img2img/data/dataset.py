@@ -27,6 +27,10 @@ Sample = dict[str, Any]
 SKIPPED_SEPARATOR = "\n"
 
 
+class UnreadableDatasetError(ValueError):
+    """Not one example of a dataset could be decoded."""
+
+
 @dataclass(frozen=True)
 class StreamFiles:
     """The files of one example.
@@ -129,9 +133,10 @@ class StreamDataset(Dataset[Sample]):
             sample["key"] = item.key
             sample["skipped"] = SKIPPED_SEPARATOR.join(passed_over)
             return sample
-        raise RuntimeError(
-            f"{self.source}: none of the {count} examples could be read; "
-            f"first failures: {', '.join(str(p) for p in self.skipped[:3])}"
+        first = "; ".join(f"{p}: {reason}" for p, reason in list(self._skipped.items())[:3])
+        raise UnreadableDatasetError(
+            f"{self.source}: none of the {count} examples could be read; first failures: "
+            f"{first}"
         )
 
     def _parse_key(self, key: int | tuple[int, int]) -> tuple[int, int]:

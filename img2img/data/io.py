@@ -8,11 +8,13 @@ atomically.
 
 from __future__ import annotations
 
+import errno
 import io
 import os
+import stat
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import BinaryIO, TypeVar
 
 import cv2
 import numpy as np
@@ -27,7 +29,9 @@ __all__ = [
     "IMAGE_EXTENSIONS",
     "LUMA_WEIGHTS",
     "ImageReadError",
+    "image_size",
     "is_image_file",
+    "open_regular_file",
     "read_ids",
     "read_image",
     "to_channels",
@@ -113,11 +117,66 @@ def read_ids(path: str | os.PathLike[str]) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(array)).unsqueeze(0)
 
 
-def _open_and_decode(path: Path, decode: Callable[[Image.Image, Path], _T]) -> _T:
+def image_size(path: str | os.PathLike[str]) -> tuple[int, int]:
+    """``(height, width)`` of an image file as :func:`read_image` returns it, from its header.
+
+    Nothing is decoded, so this is cheap for any size; EXIF rotations are taken into account.
+
+    Raises:
+        ImageReadError: the file is missing, not a regular file or not an image.
+    """
+
+    def header(img: Image.Image, _: Path, __: BinaryIO) -> tuple[int, int]:
+        width, height = img.size
+        turned = img.getexif().get(ExifTags.Base.Orientation, 1) in (5, 6, 7, 8)
+        return (width, height) if turned else (height, width)
+
+    return _open_and_decode(Path(path), header)
+
+
+_FILE_KINDS = {stat.S_ISDIR: "a folder", stat.S_ISFIFO: "a FIFO (named pipe)",
+               stat.S_ISCHR: "a character device", stat.S_ISBLK: "a block device",
+               stat.S_ISSOCK: "a socket"}
+
+
+def open_regular_file(path: str | os.PathLike[str]) -> BinaryIO:
+    """Open ``path`` for reading if it is a regular file (or a symbolic link to one).
+
+    Anything else fails at once with a reason, never blocks: a FIFO is opened non-blocking and
+    refused, a symbolic link loop or a dangling link is named as such.
+
+    Raises:
+        ImageReadError: ``path`` is missing, not a regular file, or cannot be opened.
+    """
+    path = Path(path)
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+    flags |= getattr(os, "O_BINARY", 0)
+    try:
+        fd = os.open(path, flags)
+    except FileNotFoundError as exc:
+        reason = "a dangling symbolic link" if path.is_symlink() else "no such file"
+        raise ImageReadError(path, reason) from exc
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise ImageReadError(path, "a symbolic link loop") from exc
+        if exc.errno == errno.ENXIO:
+            raise ImageReadError(path, "not a regular file: a socket") from exc
+        raise ImageReadError(path, exc.strerror or str(exc)) from exc
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        kind = next((name for test, name in _FILE_KINDS.items() if test(mode)), "special")
+        raise ImageReadError(path, f"not a regular file: {kind}")
+    return os.fdopen(fd, "rb")
+
+
+def _open_and_decode(
+    path: Path, decode: Callable[[Image.Image, Path, BinaryIO], _T]
+) -> _T:
     """Open ``path`` with PIL and decode it; every failure becomes an :class:`ImageReadError`."""
     try:
-        with Image.open(path) as img:
-            return decode(img, path)
+        with open_regular_file(path) as f, Image.open(f) as img:
+            return decode(img, path, f)
     except ImageReadError:
         raise
     except FileNotFoundError as exc:
@@ -148,14 +207,16 @@ def to_channels(image: torch.Tensor, channels: int) -> torch.Tensor:
     )
 
 
-def _decode_pixels(img: Image.Image, path: Path) -> np.ndarray:
+def _decode_pixels(img: Image.Image, path: Path, file: BinaryIO) -> np.ndarray:
     """Load an opened image as an ``H x W x C`` float32 or uint8 array (C in 1, 3)."""
-    sixteen_bit_colour = _is_16bit_colour(img)  # the tile list is gone after load()
+    if _is_16bit_colour(img):  # the tile list is gone after load()
+        orientation = img.getexif().get(ExifTags.Base.Orientation, 1)
+        return _apply_orientation(_decode_16bit_colour(path, file), orientation)
     img.load()
-    return _decode(img, path, sixteen_bit_colour)
+    return _decode(img)
 
 
-def _decode_ids(img: Image.Image, path: Path) -> np.ndarray:
+def _decode_ids(img: Image.Image, path: Path, file: BinaryIO | None = None) -> np.ndarray:
     """Load an opened id map as an int64 ``H x W`` array of its stored values."""
     if _is_16bit_colour(img):
         raise ImageReadError(
@@ -183,12 +244,10 @@ def _decode_ids(img: Image.Image, path: Path) -> np.ndarray:
     return _apply_orientation(ids[..., None], orientation)[..., 0]
 
 
-def _decode(img: Image.Image, path: Path, sixteen_bit_colour: bool) -> np.ndarray:
+def _decode(img: Image.Image) -> np.ndarray:
     """Decode a loaded PIL image into an ``H x W x C`` float32 or uint8 array (C in 1, 3)."""
     fmt = img.format  # a transposed copy no longer knows it
     orientation = img.getexif().get(ExifTags.Base.Orientation, 1)
-    if sixteen_bit_colour:
-        return _apply_orientation(_decode_16bit_colour(path), orientation)
     if orientation not in (1, None):
         img = ImageOps.exif_transpose(img)
     mode = img.mode
@@ -226,8 +285,9 @@ def _is_16bit_colour(img: Image.Image) -> bool:
     return isinstance(rawmode, str) and ";16" in rawmode
 
 
-def _decode_16bit_colour(path: Path) -> np.ndarray:
-    data = np.fromfile(path, dtype=np.uint8)
+def _decode_16bit_colour(path: Path, file: BinaryIO) -> np.ndarray:
+    file.seek(0)
+    data = np.frombuffer(file.read(), dtype=np.uint8)
     array = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
     if array is None or array.dtype != np.uint16 or array.ndim != 3:
         raise ImageReadError(path, "16-bit colour data could not be decoded")
@@ -275,6 +335,8 @@ def write_image(
     image: torch.Tensor | np.ndarray,
     bits: int = 8,
     quality: int = 95,
+    *,
+    replace: bool = True,
 ) -> Path:
     """Write an image atomically (temp file in the same folder, fsync, rename).
 
@@ -286,6 +348,8 @@ def write_image(
             uint16 arrays are taken as they are.
         bits: 8, or 16 for PNG/TIFF.
         quality: JPEG/WEBP quality (1-100).
+        replace: replace an existing file; with False an existing one (even one another
+            process writes meanwhile) is kept and :class:`FileExistsError` raised.
 
     Returns:
         The written path.
@@ -305,7 +369,7 @@ def write_image(
         )
     array = _quantize(_as_hwc(image, path), bits, path)
     data = _encode(array, suffix, quality)
-    atomic_write(path, lambda f: f.write(data))
+    atomic_write(path, lambda f: f.write(data), replace=replace)
     return path
 
 

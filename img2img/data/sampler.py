@@ -8,6 +8,7 @@ workers, on 1 or N processes, and a run resumed mid-epoch sees exactly the sampl
 from __future__ import annotations
 
 import math
+import signal
 from collections.abc import Iterator
 
 import torch
@@ -113,10 +114,16 @@ class EpochSampler(Sampler[tuple[int, int]]):
 def worker_init(worker_id: int) -> None:
     """Keep each loader worker to one torch thread so workers do not fight the trainer for cores.
 
+    Workers also ignore SIGINT and SIGTERM: Ctrl-C reaches every process of the terminal's
+    group, and the trainer, which decides when to stop, still needs its workers to finish the
+    step in progress (they end with it).
+
     OpenCV's thread pool is left alone: reconfiguring it in a forked worker after the parent has
     used it can deadlock, and the loader path only uses OpenCV for single-threaded decoding.
     """
     del worker_id
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_IGN)
     torch.set_num_threads(1)
 
 

@@ -2,7 +2,17 @@
 
 The trainer drives a :class:`~img2img.engine.recipe.TrainingRecipe` over a dataset: data
 order, epochs, logging, sample grids, checkpoints and exact resume. It knows nothing about any
-one family.
+one family, and gives every family the same guarantees:
+
+* **Stops between steps.** SIGINT and SIGTERM (see :mod:`img2img.engine.signals`) end the step
+  in progress, write the checkpoint and return a result saying which signal stopped the run;
+  the checkpoint never holds part of a step, so a resume continues exactly.
+* **Never saves a broken model.** Every loss a recipe returns is checked; once one is NaN or
+  infinite the run stops with :class:`NonFiniteLossError` naming the step, before anything
+  else is logged or saved, so the last checkpoint stays the last good one.
+* **Metrics survive a resume.** The losses accumulated since the last log line are saved in
+  the checkpoint, and lines logged after the checkpoint are dropped on resume, so
+  ``metrics.jsonl`` reads as if the run had never stopped.
 """
 
 from __future__ import annotations
@@ -21,6 +31,7 @@ from torch.utils.data import Dataset, default_collate
 from img2img.data.dataset import SKIPPED_SEPARATOR
 from img2img.data.sampler import make_loader
 from img2img.engine.checkpoint import (
+    CheckpointWriteError,
     epoch_checkpoint_name,
     keep_copy,
     prune_step_checkpoints,
@@ -32,6 +43,7 @@ from img2img.engine.recipe import TrainingRecipe
 from img2img.engine.rng import rng_state, set_rng_state
 from img2img.engine.rundir import RunDir
 from img2img.engine.samples import save_grid
+from img2img.engine.signals import StopSignals
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +62,11 @@ class Position:
 
 @dataclass(frozen=True)
 class TrainResult:
-    """What :meth:`Trainer.fit` returns."""
+    """What :meth:`Trainer.fit` returns.
+
+    ``stopped_by`` names the signal (``SIGINT``, ``SIGTERM``) that ended the run before its
+    last step, None when it ran to the end.
+    """
 
     step: int
     epoch: int
@@ -58,6 +74,21 @@ class TrainResult:
     checkpoint: Path
     last_losses: dict[str, float]
     skipped_files: list[str]
+    stopped_by: str | None = None
+
+
+class NonFiniteLossError(ValueError):
+    """A loss became NaN or infinite; the run stopped without saving the broken weights.
+
+    Attributes:
+        step: the first step whose losses were not finite.
+        losses: the names of those losses.
+    """
+
+    def __init__(self, message: str, step: int, losses: list[str]) -> None:
+        super().__init__(message)
+        self.step = step
+        self.losses = losses
 
 
 class Trainer:
@@ -83,6 +114,8 @@ class Trainer:
         self.position = Position()
         self._saved_at: Position | None = None  # where latest.pt was last written
         self.skipped_files: set[str] = set()
+        self.window = _Window()
+        self.loss_guard = _LossGuard()
         self.loader, self.sampler = make_loader(
             dataset,
             batch_size=self.cfg.batch_size,
@@ -105,11 +138,28 @@ class Trainer:
             "epoch_step": self.position.epoch_step,
             "rng": rng_state(),
             **self.recipe.state_dict(),
+            "trainer": {"window": self.window.state_dict(), "dataset_size": len(self.dataset)},
         }
 
     def save(self) -> Path:
-        """Write the latest checkpoint atomically."""
-        path = save_checkpoint(self.run.latest_checkpoint, self.checkpoint_payload())
+        """Write the latest checkpoint atomically (never with weights a bad loss has reached).
+
+        Raises:
+            NonFiniteLossError: a loss since the last check was NaN or infinite.
+            CheckpointWriteError: the file could not be written; the previous one is kept.
+        """
+        self.loss_guard.check()
+        try:
+            path = save_checkpoint(self.run.latest_checkpoint, self.checkpoint_payload())
+        except CheckpointWriteError as exc:
+            kept = (
+                f"the checkpoint of step {self._saved_at.step} is unchanged"
+                if self._saved_at is not None and self.run.latest_checkpoint.is_file()
+                else "no checkpoint of this run was written yet"
+            )
+            raise CheckpointWriteError(
+                f"{exc} at step {self.position.step}; {kept}"
+            ) from exc
         self._saved_at = dataclasses.replace(self.position)
         log.info("checkpoint written: %s (step %d)", path, self.position.step)
         return path
@@ -146,9 +196,22 @@ class Trainer:
             raise ValueError(
                 f"checkpoint holds a {data['family']} run; cannot resume it as {self.recipe.family}"
             )
+        trainer_state = data.get("trainer") or {}
+        size = trainer_state.get("dataset_size")
+        if size is not None and size != len(self.dataset):
+            raise ValueError(
+                f"the dataset now holds {len(self.dataset)} examples, the run was trained on "
+                f"{size}: a resume needs the dataset the run started with (its data order "
+                "depends on it)"
+            )
         self.recipe.load_state_dict(data)
         self.position = Position(data["step"], data["epoch"], data["epoch_step"])
+        self._saved_at = dataclasses.replace(self.position)
         set_rng_state(data["rng"])
+        self.window.load_state_dict(trainer_state.get("window"), self.recipe.device)
+        dropped = self.run.truncate_metrics(self.position.step)
+        if dropped:
+            log.info("metrics: dropped %d lines logged after step %d", dropped, self.position.step)
         log.info("resumed from step %d (epoch %d)", self.position.step, self.position.epoch)
 
     # --- loop ---------------------------------------------------------------------------------
@@ -162,42 +225,33 @@ class Trainer:
         return pos.step >= self.total_steps or pos.epoch >= self.cfg.total_epochs
 
     def fit(self) -> TrainResult:
-        """Train until ``max_steps`` or the last epoch; always ends with a checkpoint."""
+        """Train until ``max_steps`` or the last epoch; always ends with a checkpoint.
+
+        SIGINT or SIGTERM ends the run after the step in progress, with a checkpoint; the
+        result's ``stopped_by`` names the signal. A second signal raises
+        :class:`KeyboardInterrupt` at once.
+
+        Raises:
+            NonFiniteLossError: a loss became NaN or infinite (nothing was saved after it).
+            CheckpointWriteError: a checkpoint could not be written (the previous one is kept).
+        """
         started = time.perf_counter()
-        sample_batch = self._sample_batch()
-        for line in self._plan():
-            self.reporter.message(line)
-        self.reporter.start(self.total_steps, self.position.step, self.position.epoch)
-        window = _Window()
-        last: dict[str, float] = {}
-        self.recipe.train(True)
-        try:
-            while not self._done():
-                self.sampler.set_epoch(self.position.epoch)
-                self.sampler.set_start(self.position.epoch_step * self.cfg.batch_size)
-                for batch in self.loader:
-                    losses = self.recipe.train_step(batch)
-                    self.position.step += 1
-                    self.position.epoch_step += 1
-                    window.add(losses, _batch_size(batch))
-                    self._note_skipped(batch)
-                    last = self._after_step(window, sample_batch) or last
-                    if self.position.step >= self.total_steps:
-                        break
-                if self.position.epoch_step >= self.steps_per_epoch:
-                    self.recipe.end_epoch()
-                    self.position.epoch += 1
-                    self.position.epoch_step = 0
-                    self._save_epoch()
-        except KeyboardInterrupt:
-            self.reporter.message(f"interrupted: saving a checkpoint at step {self.position.step}")
-            self.save()
-            raise
-        finally:
-            self.reporter.close()
-        if window.count:
-            last = self._log(window)
-        path = self._save_unless_saved()
+        with StopSignals() as stop:
+            sample_batch = self._sample_batch()
+            for line in self._plan():
+                self.reporter.message(line)
+            self.reporter.start(self.total_steps, self.position.step, self.position.epoch)
+            self.recipe.train(True)
+            try:
+                last = self._loop(sample_batch, stop)
+            finally:
+                self.reporter.close()
+            if stop.requested is None and self.window.count:
+                last = self._log()
+            path = self._save_unless_saved()
+            self.loss_guard.check()
+        if stop.requested is not None:
+            log.warning("stopped by %s at step %d", stop.requested.name, self.position.step)
         if self.skipped_files:
             log.warning("%d unreadable files were skipped", len(self.skipped_files))
         return TrainResult(
@@ -207,21 +261,52 @@ class Trainer:
             path,
             last,
             sorted(self.skipped_files),
+            stop.requested.name if stop.requested is not None else None,
         )
+
+    def _loop(self, sample_batch: dict, stop: StopSignals) -> dict[str, float]:
+        """Steps until the end or a stop request; the last logged losses."""
+        last: dict[str, float] = {}
+        while not self._done() and stop.requested is None:
+            self.sampler.set_epoch(self.position.epoch)
+            self.sampler.set_start(self.position.epoch_step * self.cfg.batch_size)
+            for batch in self.loader:
+                losses = self.recipe.train_step(batch)
+                self.position.step += 1
+                self.position.epoch_step += 1
+                self.loss_guard.add(self.position.step, losses)
+                self.window.add(losses, _batch_size(batch))
+                self._note_skipped(batch)
+                last = self._after_step(sample_batch) or last
+                if self.position.step >= self.total_steps or stop.requested is not None:
+                    break
+            if self.position.epoch_step >= self.steps_per_epoch:
+                self.recipe.end_epoch()
+                self.position.epoch += 1
+                self.position.epoch_step = 0
+                self._save_epoch()
+        if stop.requested is not None:
+            self.reporter.message(
+                f"{stop.requested.name}: stopping after step {self.position.step} "
+                "(the step in progress was finished)"
+            )
+        return last
 
     def _note_skipped(self, batch: dict) -> None:
         for entry in batch.get("skipped", ()):
             if entry:
                 self.skipped_files.update(entry.split(SKIPPED_SEPARATOR))
 
-    def _after_step(self, window: _Window, sample_batch: dict) -> dict[str, float] | None:
-        step = self.position.step
-        logged = None
-        if step % self.cfg.log_every == 0:
-            logged = self._log(window)
-        if step % self.cfg.sample_every == 0:
+    def _after_step(self, sample_batch: dict) -> dict[str, float] | None:
+        step, cfg = self.position.step, self.cfg
+        log_due, sample_due = step % cfg.log_every == 0, step % cfg.sample_every == 0
+        save_due = step % cfg.checkpoint_every == 0
+        if log_due or sample_due or save_due:
+            self.loss_guard.check()  # nothing is written from weights a bad loss reached
+        logged = self._log() if log_due else None
+        if sample_due:
             self._write_samples(sample_batch)
-        if step % self.cfg.checkpoint_every == 0:
+        if save_due:
             self._save_periodic()
         return logged
 
@@ -245,8 +330,9 @@ class Trainer:
             )
         return lines
 
-    def _log(self, window: _Window) -> dict[str, float]:
-        losses, images_per_s = window.flush()
+    def _log(self) -> dict[str, float]:
+        self.loss_guard.check()
+        losses, images_per_s = self.window.flush()
         record = {
             "step": self.position.step,
             "epoch": self.position.epoch,
@@ -296,6 +382,59 @@ class _Window:
         ips = self.images / elapsed
         self._reset()
         return {k: (v if math.isfinite(v) else float("nan")) for k, v in means.items()}, ips
+
+    def state_dict(self) -> dict[str, Any]:
+        """The sums since the last log line (not the clock), for a checkpoint."""
+        return {"sums": {k: v.detach().cpu() for k, v in self.sums.items()}, "count": self.count}
+
+    def load_state_dict(self, state: dict[str, Any] | None, device: torch.device) -> None:
+        """Continue the window a checkpoint saved (checkpoints without one start empty).
+
+        Throughput restarts from the resume: only the loss sums carry over.
+        """
+        self._reset()
+        if state:
+            self.sums = {k: v.to(device) for k, v in state["sums"].items()}
+            self.count = int(state["count"])
+
+
+class _LossGuard:
+    """Remembers whether each step's losses were finite; :meth:`check` raises on the first not.
+
+    Checking costs a device synchronisation, so steps are only recorded (a tiny device
+    reduction each) and checked together before anything is logged or saved.
+    """
+
+    def __init__(self) -> None:
+        self._pending: list[tuple[int, dict[str, torch.Tensor], torch.Tensor]] = []
+
+    def add(self, step: int, losses: dict[str, torch.Tensor]) -> None:
+        if not losses:
+            return
+        values = torch.cat([torch.as_tensor(v).detach().reshape(-1).float()
+                            for v in losses.values()])
+        self._pending.append((step, losses, torch.isfinite(values).all()))
+
+    def check(self) -> None:
+        """Raise :class:`NonFiniteLossError` for the first recorded step with a bad loss."""
+        if not self._pending:
+            return
+        pending, self._pending = self._pending, []
+        finite = torch.stack([flag for _, _, flag in pending]).cpu()
+        if bool(finite.all()):
+            return
+        step, losses, _ = pending[int((~finite).nonzero()[0])]
+        values = {k: torch.as_tensor(v).detach().float().reshape(-1).cpu()
+                  for k, v in losses.items()}
+        bad = [k for k, v in values.items() if not bool(torch.isfinite(v).all())]
+        shown = ", ".join(f"{k} = {values[k][~torch.isfinite(values[k])][0].item()}" for k in bad)
+        raise NonFiniteLossError(
+            f"step {step}: a loss is not finite ({shown}); training stopped without saving "
+            "these weights, so the last checkpoint holds the last good ones. A lower --lr, or "
+            "fp32 instead of fp16, usually helps",
+            step,
+            bad,
+        )
 
 
 def _device_text(device: torch.device) -> str:

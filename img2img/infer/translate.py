@@ -12,9 +12,11 @@ batch size never changes an output.
 from __future__ import annotations
 
 import logging
+import math
+import os
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,13 +25,16 @@ from typing import Protocol
 import torch
 from torch import Tensor, nn
 
+from img2img.atomic import check_writable
 from img2img.config import check_channels
 from img2img.data.discover import find_images, split_ab
-from img2img.data.io import IMAGE_EXTENSIONS, is_image_file, write_image
+from img2img.data.io import IMAGE_EXTENSIONS, image_size, is_image_file, write_image
 from img2img.data.streams import Stream
 from img2img.data.transforms import resize_bicubic, resize_nearest
-from img2img.engine.device import autocast, autocast_dtype
-from img2img.infer.padding import crop_back, pad_to_multiple
+from img2img.engine.device import autocast, autocast_dtype, is_out_of_memory, release_memory
+from img2img.infer.padding import crop_back, pad_to_multiple, padded_size
+from img2img.infer.tiling import DEFAULT_MAX_PIXELS, translate_tiled, uses_image_statistics
+from img2img.nn.sizes import next_multiple
 
 __all__ = ["Job", "Translatable", "TranslateSummary", "plan_outputs", "translate_files"]
 
@@ -93,6 +98,7 @@ class TranslateSummary:
         seconds: wall-clock time of the whole call.
         skipped_paths: the existing outputs that were left alone.
         test_mode: the model's test-time behaviour, in words.
+        tiled: the inputs that were translated in tiles (too large for one pass).
     """
 
     written: int
@@ -101,6 +107,7 @@ class TranslateSummary:
     seconds: float
     skipped_paths: list[Path] = field(default_factory=list)
     test_mode: str = ""
+    tiled: list[Path] = field(default_factory=list)
 
     @property
     def images_per_second(self) -> float:
@@ -118,11 +125,19 @@ def _normalise_ext(ext: str) -> str:
     return ext.lower()
 
 
+def _real(path: Path) -> Path:
+    """``path`` with symbolic links resolved; just made absolute where they loop."""
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):  # a symlink loop (RuntimeError before Python 3.13)
+        return Path(os.path.abspath(path))
+
+
 def _relative(path: Path, root: Path) -> Path:
     try:
         return path.relative_to(root)
     except ValueError:
-        return path.resolve().relative_to(root.resolve())
+        return _real(path).relative_to(_real(root))
 
 
 def _is_within(path: Path, folder: Path) -> bool:
@@ -161,11 +176,11 @@ def plan_outputs(inp: Path, out: Path, ext: str = ".png") -> list[Job]:
             raise NotADirectoryError(
                 f"output {out} is a file; a folder input {inp} needs an output folder"
             )
-        out_abs = out.resolve()
-        nested = out_abs != inp.resolve() and _is_within(out_abs, inp.resolve())
+        out_abs = _real(out)
+        nested = out_abs != _real(inp) and _is_within(out_abs, _real(inp))
         jobs = []
         for src in find_images(inp, recursive=True):
-            if nested and _is_within(src.resolve(), out_abs):
+            if nested and _is_within(_real(src), out_abs):
                 continue
             rel = _relative(src, inp)
             jobs.append(Job(src, out / rel.with_suffix(ext), rel.as_posix()))
@@ -178,6 +193,11 @@ def plan_outputs(inp: Path, out: Path, ext: str = ".png") -> list[Job]:
         single_file = is_image_file(out) and not out.is_dir()
         dst = out if single_file else out / f"{inp.stem}{ext}"
         jobs = [Job(inp, dst, inp.name)]
+    elif os.path.lexists(inp):
+        raise ValueError(
+            f"input {inp} is neither a regular file nor a folder (a FIFO, a device or a broken "
+            "symbolic link); expected an image file or a folder"
+        )
     else:
         raise FileNotFoundError(f"input {inp} does not exist; expected an image file or a folder")
     _check_distinct(jobs)
@@ -187,7 +207,7 @@ def plan_outputs(inp: Path, out: Path, ext: str = ".png") -> list[Job]:
 def _check_distinct(jobs: Sequence[Job]) -> None:
     seen: dict[Path, Path] = {}
     for job in jobs:
-        if job.dst.resolve() == job.src.resolve():
+        if _real(job.dst) == _real(job.src):
             raise ValueError(
                 f"the output for {job.src} would replace the input itself; "
                 "choose another output folder or extension"
@@ -202,31 +222,68 @@ def _check_distinct(jobs: Sequence[Job]) -> None:
 
 @dataclass
 class _Loaded:
-    """A decoded image, padded to the generator's multiple."""
+    """An input image, padded to the generator's multiple; not yet decoded when deferred."""
 
     job: Job
-    image: Tensor  # C x H x W, padded
+    image: Tensor | None  # C x H x W, padded; None: too large to decode ahead of its turn
     size: tuple[int, int]  # (h, w) to crop back to
 
+    @property
+    def pixels(self) -> int:
+        """Pixels the network sees (the padded image)."""
+        assert self.image is not None
+        return int(self.image.shape[-2]) * int(self.image.shape[-1])
 
-def _load(
-    job: Job, stream: Stream, size_multiple: int, size: int | None, side: str | None
-) -> _Loaded:
-    image = stream.read(job.src)
-    if side is not None:
-        image = split_ab(image, job.src)[SIDES.index(side)]
-    if size is not None:
-        image = (resize_nearest if stream.is_ids else resize_bicubic)(image, (size, size))
-    padded, hw = pad_to_multiple(image.unsqueeze(0), size_multiple)
+
+@dataclass(frozen=True)
+class _Reading:
+    """How inputs are read: what :func:`_load` needs besides the job."""
+
+    stream: Stream
+    multiple: int
+    size: int | None
+    side: str | None
+    max_pixels: int | None
+
+    def resize(self, image: Tensor, hw: tuple[int, int]) -> Tensor:
+        return (resize_nearest if self.stream.is_ids else resize_bicubic)(image, hw)
+
+    def too_large(self, job: Job) -> bool:
+        """Whether decoding ``job`` ahead would hold more than the pixel budget (header only)."""
+        if not self.max_pixels:
+            return False
+        h, w = image_size(job.src)
+        decoded = h * w
+        if self.side is not None:
+            w = w - w // 2
+        if self.size is not None:
+            h = w = self.size
+        hp, wp = padded_size(h, w, self.multiple)
+        return max(decoded, hp * wp) > self.max_pixels
+
+
+def _load(job: Job, reading: _Reading, defer: bool = True) -> _Loaded:
+    """Decode, split, resize and pad ``job``'s input; or only note it when it is too large to
+    decode ahead (``defer``: the pipeline then decodes it alone, at its turn)."""
+    if defer and reading.too_large(job):
+        return _Loaded(job, None, (0, 0))
+    image = reading.stream.read(job.src)
+    if reading.side is not None:
+        image = split_ab(image, job.src)[SIDES.index(reading.side)]
+    if reading.size is not None:
+        image = reading.resize(image, (reading.size, reading.size))
+    padded, hw = pad_to_multiple(image.unsqueeze(0), reading.multiple)
+    del image
     return _Loaded(job, padded[0].contiguous(), hw)
 
 
-def _save(job: Job, image: Tensor) -> None:
-    write_image(job.dst, image)
+def _save(job: Job, image: Tensor, overwrite: bool) -> None:
+    write_image(job.dst, image, replace=overwrite)
 
 
 def _check_options(
-    model: Translatable, batch_size: int, precision: str, size: int | None, num_threads: int
+    model: Translatable, batch_size: int, precision: str, size: int | None, num_threads: int,
+    max_pixels: int | None,
 ) -> None:
     check_channels("in_channels", model.in_channels)
     check_channels("out_channels", model.out_channels)
@@ -235,23 +292,40 @@ def _check_options(
             raise ValueError(f"{name}: {value!r} is not valid; expected an integer >= 1")
     if size is not None and size < 1:
         raise ValueError(f"size: {size!r} is not valid; expected None or an integer >= 1")
+    if max_pixels is not None and max_pixels < 0:
+        raise ValueError(
+            f"max_pixels: {max_pixels!r} is not valid; expected an integer >= 0 (0: no limit)"
+        )
     autocast_dtype(precision)  # fails naming the valid ones
 
 
-class _Translator:
-    """Runs batches through the model and hands results to the writers."""
+#: what a translation gives for one job: the output, or why there is none
+Result = tuple[Job, "Tensor | str"]
 
-    def __init__(self, model: Translatable, device: torch.device, precision: str) -> None:
+
+class _Translator:
+    """Runs batches through the model; an image too large for one pass, or one that runs out
+    of memory, goes through in tiles (smaller ones after each out-of-memory)."""
+
+    def __init__(self, model: Translatable, device: torch.device, precision: str,
+                 reading: _Reading) -> None:
         self.model = model
         self.device = device
         self.precision = precision
+        self.reading = reading
+        self.multiple = model.size_multiple
+        self.min_size = int(getattr(model, "min_size", 1))
+        smallest = next_multiple(self.min_size, self.multiple)
+        self.smallest_tile = smallest * smallest
+        nets = list(model.networks.values())
+        self.image_statistics = uses_image_statistics(nets, getattr(model, "test_mode", None))
+        self.tiled: list[Path] = []
 
-    def __call__(self, items: Sequence[_Loaded]) -> Iterator[tuple[Job, Tensor]]:
-        """Translate ``items`` (all of one padded size) and yield each cropped result."""
-        batch = torch.stack([item.image for item in items])
+    def forward(self, batch: Tensor, keys: Sequence[str]) -> Tensor:
+        """The model's test-time output for a batch ``[N, C, H, W]`` in ``[0, 1]``: the same
+        layout in ``[0, 1]``, float32 on the CPU."""
         if self.device.type == "cuda":
             batch = batch.pin_memory()
-        keys = [item.job.key for item in items]
         with torch.inference_mode(), autocast(self.device, self.precision):
             x = self.model.encode(batch.to(self.device, non_blocking=True))
             y = self.model.run(x, keys)
@@ -262,23 +336,82 @@ class _Translator:
                 f"the generator turned a batch {tuple(batch.shape)} into {tuple(y.shape)}; "
                 f"expected {out_channels} channels and the same height and width"
             )
-        for item, out in zip(items, y, strict=True):
-            yield item.job, crop_back(out, item.size).contiguous()
+        return y
+
+    def __call__(self, items: Sequence[_Loaded]) -> list[Result]:
+        """Translate ``items`` (all of one padded size); each result cropped back."""
+        try:
+            batch = torch.stack([item.image for item in items])
+            y = self.forward(batch, [item.job.key for item in items])
+            return [(item.job, crop_back(out, item.size).contiguous())
+                    for item, out in zip(items, y, strict=True)]
+        except Exception as exc:
+            if not is_out_of_memory(exc):
+                raise
+            reason = _first_line(exc)
+        release_memory(self.device)
+        if len(items) > 1:
+            log.warning("out of memory on a batch of %d images; translating them one by one",
+                        len(items))
+            return [result for item in items for result in self([item])]
+        item = items[0]
+        log.warning("%s: out of memory (%s); translating it in tiles", item.job.src, reason)
+        return [(item.job, self.in_tiles(item, item.pixels // 4, reason))]
+
+    def in_tiles(self, item: _Loaded, budget: int, reason: str = "") -> Tensor | str:
+        """``item`` translated in tiles of at most ``budget`` pixels, a quarter of that after
+        each out-of-memory; the reason it failed once even the smallest tiles do not fit."""
+        assert item.image is not None
+        tile_side = 0
+        while budget >= self.smallest_tile:
+            try:
+                out = translate_tiled(
+                    item.image, self.forward, item.job.key, max_pixels=budget,
+                    multiple=self.multiple, size=item.size, min_size=self.min_size,
+                    image_statistics=self.image_statistics, resize=self.reading.resize,
+                )
+                self.tiled.append(item.job.src)
+                return out
+            except Exception as exc:
+                if not is_out_of_memory(exc):
+                    raise
+                reason = _first_line(exc)
+            release_memory(self.device)
+            tile_side = math.isqrt(budget)
+            budget //= 4
+            log.warning("%s: out of memory in tiles of about %dx%d; trying smaller ones",
+                        item.job.src, tile_side, tile_side)
+        return (
+            f"out of memory even in tiles of about {tile_side}x{tile_side} pixels ({reason}); "
+            "lower --batch-size or --max-pixels, or translate on another device"
+        )
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 class _Pipeline:
-    """Decode ahead, batch by padded size, translate, write behind; count what happened."""
+    """Decode ahead, batch by padded size, translate, write behind; count what happened.
+
+    Images over the pixel budget are decoded only at their turn, one at a time, and translated
+    in tiles; batches are capped so that no pass holds more than the budget.
+    """
 
     def __init__(
         self, translator: _Translator, readers: ThreadPoolExecutor, writers: ThreadPoolExecutor,
-        load: Callable[[Job], _Loaded], batch_size: int, num_threads: int,
-        progress: Progress | None, total: int, done: int,
+        load: Callable[..., _Loaded], batch_size: int, num_threads: int,
+        progress: Progress | None, total: int, done: int, max_pixels: int | None,
+        overwrite: bool,
     ) -> None:
         self.translate = translator
         self.readers = readers
         self.writers = writers
         self.load = load
         self.batch_size = batch_size
+        self.max_pixels = max_pixels
+        self.overwrite = overwrite
         self.read_ahead = 2 * batch_size + num_threads
         self.max_held = 2 * batch_size
         self.max_writes = 2 * batch_size + num_threads
@@ -286,6 +419,7 @@ class _Pipeline:
         self.total = total
         self.done = done
         self.written = 0
+        self.kept: list[Path] = []  # outputs another process wrote meanwhile
         self.failed: list[tuple[Path, str]] = []
         self._writes: deque[tuple[Job, Future[None]]] = deque()
         self._buckets: dict[tuple[int, ...], list[_Loaded]] = {}
@@ -296,8 +430,8 @@ class _Pipeline:
         if self.progress is not None:
             self.progress(self.done, self.total)
 
-    def _fail(self, job: Job, exc: BaseException) -> None:
-        reason = str(exc) or type(exc).__name__
+    def _fail(self, job: Job, reason: BaseException | str) -> None:
+        reason = reason if isinstance(reason, str) else (str(reason) or type(reason).__name__)
         log.warning("skipping %s: %s", job.src, reason)
         self.failed.append((job.src, reason))
         self._advance()
@@ -309,25 +443,53 @@ class _Pipeline:
             job, future = self._writes.popleft()
             try:
                 future.result()
+            except FileExistsError:  # another process wrote it since the run began
+                log.info("keeping %s: it appeared while this run was translating", job.dst)
+                self.kept.append(job.dst)
+                self._advance()
             except Exception as exc:
                 self._fail(job, OSError(f"cannot write {job.dst}: {exc}"))
             else:
                 self.written += 1
                 self._advance()
 
+    def _finish(self, results: Sequence[Result]) -> None:
+        for job, output in results:
+            if isinstance(output, str):
+                self._fail(job, output)
+            else:
+                self._writes.append(
+                    (job, self.writers.submit(_save, job, output, self.overwrite))
+                )
+        self._collect_writes()
+
     def _run(self, key: tuple[int, ...]) -> None:
         items = self._buckets.pop(key)
         self._held -= len(items)
-        for job, image in self.translate(items):
-            self._writes.append((job, self.writers.submit(_save, job, image)))
-        self._collect_writes()
+        self._finish(self.translate(items))
+
+    def _batch_limit(self, item: _Loaded) -> int:
+        if not self.max_pixels:
+            return self.batch_size
+        return max(1, min(self.batch_size, self.max_pixels // item.pixels))
 
     def _add(self, item: _Loaded) -> None:
+        if item.image is None:  # deferred: decode it now, alone
+            try:
+                item = self.load(item.job, defer=False)
+            except Exception as exc:
+                self._fail(item.job, exc)
+                return
+        if self.max_pixels and item.pixels > self.max_pixels:
+            log.info("%s: %d pixels, over the budget of %d: translating it in tiles",
+                     item.job.src, item.pixels, self.max_pixels)
+            self._finish([(item.job, self.translate.in_tiles(item, self.max_pixels))])
+            return
         key = tuple(item.image.shape)
         bucket = self._buckets.setdefault(key, [])
         bucket.append(item)
         self._held += 1
-        if len(bucket) >= self.batch_size:
+        if len(bucket) >= self._batch_limit(item):
             self._run(key)
         elif self._held >= self.max_held:  # many sizes: flush the fullest partial batch
             self._run(max(self._buckets, key=lambda k: len(self._buckets[k])))
@@ -355,6 +517,13 @@ class _Pipeline:
         self._collect_writes(wait_all=True)
 
 
+def output_folder(jobs: Sequence[Job]) -> Path | None:
+    """The deepest folder holding every job's output (None without jobs)."""
+    if not jobs:
+        return None
+    return Path(os.path.commonpath([os.path.abspath(job.dst.parent) for job in jobs]))
+
+
 def translate_files(
     model: Translatable,
     jobs: Sequence[Job],
@@ -367,6 +536,7 @@ def translate_files(
     num_threads: int = 2,
     progress: Progress | None = None,
     side: str | None = None,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
 ) -> TranslateSummary:
     """Translate every job's input with ``model`` and write the result.
 
@@ -374,31 +544,44 @@ def translate_files(
     reflect-padded to ``model.size_multiple``, grouped into batches of one padded size, encoded
     by the model and run in its test-time mode (an image's result never depends on the rest of
     its batch); outputs are cropped back to the input's size (or ``size`` x ``size``). A file
-    that cannot be read or written is logged, listed in the summary and skipped.
+    that cannot be read or written is logged, listed in the summary and skipped; so is an image
+    that runs out of memory even in the smallest tiles.
+
+    Memory is bounded by ``max_pixels``: no forward pass holds more pixels (batches are
+    capped), an image over it is decoded only at its turn and translated in overlapping tiles
+    (:mod:`img2img.infer.tiling`), and an out-of-memory error splits a batch into single
+    images and a single image into tiles, smaller ones each time.
+
+    Before anything is computed, the output folder is created and a probe file written there,
+    so a read-only or full folder fails at once.
 
     Args:
         model: the inference model (:func:`img2img.models.loading.load_inference_model`).
         jobs: from :func:`plan_outputs`.
-        batch_size: images per forward pass.
+        batch_size: images per forward pass (fewer for large images, see ``max_pixels``).
         device: ``cpu``, ``cuda``, ``cuda:N`` ...
         precision: ``fp32``, or ``bf16``/``fp16`` through ``torch.autocast`` on the device.
         size: resize every input to ``size`` x ``size`` (padded up to the multiple); the
             output is then ``size`` x ``size``. ``None`` keeps each input's size.
-        overwrite: replace existing outputs; otherwise they are skipped and counted.
+        overwrite: replace existing outputs; otherwise they are kept and counted, also one
+            another process writes while this one runs.
         num_threads: decoding threads, and as many encoding/writing threads.
         progress: called as ``progress(done, total)`` from the calling thread as images finish
             (skipped ones count as done at once).
         side: ``"A"`` or ``"B"`` when the inputs are side-by-side AB images (the classic
             dataset layout): only that half is translated.
+        max_pixels: the most pixels (batch x height x width) one forward pass may hold; 0 or
+            None: no limit (images are never tiled unless they run out of memory).
 
     Returns:
         The counts, failures and speed.
 
     Raises:
         ValueError: an option is out of range.
+        OSError: the output folder cannot be created or written to.
         RuntimeError: the model's output does not match its channels or the input size.
     """
-    _check_options(model, batch_size, precision, size, num_threads)
+    _check_options(model, batch_size, precision, size, num_threads, max_pixels)
     if side is not None and side not in SIDES:
         raise ValueError(f"side: {side!r} is not valid; expected one of: {', '.join(SIDES)}")
     start = time.perf_counter()
@@ -406,25 +589,28 @@ def translate_files(
     todo = list(jobs)
     skipped: list[Path] = []
     if not overwrite:
-        skipped = [job.dst for job in todo if job.dst.exists()]
-        todo = [job for job in todo if not job.dst.exists()]
+        skipped = [job.dst for job in todo if os.path.lexists(job.dst)]
+        todo = [job for job in todo if not os.path.lexists(job.dst)]
         for path in skipped:
             log.info("keeping existing %s (pass overwrite=True to replace it)", path)
+    folder = output_folder(todo)
+    if folder is not None:
+        check_writable(folder)
     if progress is not None:
         progress(len(skipped), len(jobs))
 
     for net in model.networks.values():
         net.to(dev)
-    translator = _Translator(model, dev, precision)
-    multiple = model.size_multiple
+    reading = _Reading(model.input_stream, model.size_multiple, size, side, max_pixels or None)
+    translator = _Translator(model, dev, precision, reading)
 
-    def load(job: Job) -> _Loaded:
-        return _load(job, model.input_stream, multiple, size, side)
+    def load(job: Job, defer: bool = True) -> _Loaded:
+        return _load(job, reading, defer)
 
     readers = ThreadPoolExecutor(num_threads, thread_name_prefix="img2img-read")
     writers = ThreadPoolExecutor(num_threads, thread_name_prefix="img2img-write")
     pipeline = _Pipeline(translator, readers, writers, load, batch_size, num_threads, progress,
-                         len(jobs), len(skipped))
+                         len(jobs), len(skipped), max_pixels or None, overwrite)
     try:
         pipeline.run(todo)
     finally:
@@ -433,15 +619,16 @@ def translate_files(
 
     summary = TranslateSummary(
         written=pipeline.written,
-        skipped=len(skipped),
+        skipped=len(skipped) + len(pipeline.kept),
         failed=pipeline.failed,
         seconds=time.perf_counter() - start,
-        skipped_paths=skipped,
+        skipped_paths=skipped + pipeline.kept,
         test_mode=model.describe_mode(),
+        tiled=list(translator.tiled),
     )
     log.info(
-        "translated %d images (%d existing kept, %d failed) in %.1fs, %.2f images/s",
-        summary.written, summary.skipped, len(summary.failed), summary.seconds,
-        summary.images_per_second,
+        "translated %d images (%d existing kept, %d failed, %d in tiles) in %.1fs, %.2f images/s",
+        summary.written, summary.skipped, len(summary.failed), len(summary.tiled),
+        summary.seconds, summary.images_per_second,
     )
     return summary

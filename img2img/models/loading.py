@@ -3,6 +3,12 @@
 An img2img checkpoint carries its config, which names the family; the family's recipe says
 which networks inference needs and builds the :class:`InferenceModel` around them. A bare
 published ``state_dict`` is recognised from its keys and shapes.
+
+Nothing is allocated before it is known to fit: the networks are first built on the meta
+device and their layout compared with the saved weights, so a damaged or crafted checkpoint
+(an absurd ``ngf``, weights of another network) is refused with a message instead of
+exhausting memory or failing deep inside ``load_state_dict``. The checksums of the config and
+of the networks used are verified (the optimizer states are never read).
 """
 
 from __future__ import annotations
@@ -13,12 +19,16 @@ from typing import Any
 import torch
 from torch import nn
 
+from img2img.config import ConfigError
 from img2img.engine.checkpoint import (
     FORMAT,
     CheckpointError,
     check_checkpoint,
     read_checkpoint_file,
+    require_entries,
     resolve_checkpoint,
+    state_mismatch,
+    verify_checksums,
 )
 from img2img.families import get_family, load_run_config
 from img2img.models.inference import InferenceModel, check_test_mode, take_options
@@ -39,7 +49,7 @@ def load_inference_model(
     source = resolve_checkpoint(path)
     data = read_checkpoint_file(source, mmap=True)  # optimizer states are never paged in
     if isinstance(data, dict) and data.get("format") == FORMAT:
-        model = _from_checkpoint(check_checkpoint(data, source), options)
+        model = _from_checkpoint(data, source, options)
     elif is_bare_state_dict(data):
         model = _from_published(data, source, options)
     else:
@@ -51,9 +61,26 @@ def load_inference_model(
     return model.to(device)
 
 
-def _from_checkpoint(data: dict, options: dict[str, Any]) -> InferenceModel:
-    config = load_run_config(data["config"])
+def _from_checkpoint(data: dict, source: Any, options: dict[str, Any]) -> InferenceModel:
+    check_checkpoint(data, source, verify=("family", "config", "step"))
+    require_entries(data, source, {"config": dict, "step": int, "nets": dict})
+    try:
+        config = load_run_config(data["config"])
+    except ConfigError as exc:
+        raise CheckpointError(f"{source}: its config is not valid: {exc}") from exc
     recipe = get_family(config.family).recipe_class()
+    with torch.device("meta"):
+        layouts = recipe.inference_networks(config.model)
+    verify_checksums(data, source, [f"nets/{name}" for name in layouts if name in data["nets"]])
+    for name, net in layouts.items():
+        if name not in data["nets"]:
+            raise CheckpointError(f"{source}: the checkpoint holds no network {name!r}")
+        problem = state_mismatch(net.state_dict(), data["nets"][name])
+        if problem is not None:
+            raise CheckpointError(
+                f"{source}: the weights of network {name!r} do not fit the network its config "
+                f"describes ({problem})"
+            )
     nets = recipe.inference_networks(config.model)
     for name, net in nets.items():
         _load_weights(net, data["nets"][name], f"network {name!r}")

@@ -205,7 +205,7 @@ def test_all_files_corrupt(tmp_path: Path) -> None:
     for i in range(2):
         (tmp_path / "train" / f"{i}.jpg").write_text("nope")
     ds = PairedImageDataset(_cfg(tmp_path))
-    with pytest.raises(RuntimeError, match="none of the 2 examples could be read"):
+    with pytest.raises(ValueError, match="none of the 2 examples could be read"):
         ds[0]
 
 

@@ -26,7 +26,7 @@ def test_round_trip_loads_with_weights_only(tmp_path):
         tmp_path / "c.pt", {"family": "pix2pix", "nets": {"G": {"w": torch.ones(2)}}}
     )
     data = torch.load(path, weights_only=True)
-    assert data["format"] == "img2img-checkpoint" and data["format_version"] == 1
+    assert data["format"] == "img2img-checkpoint" and data["format_version"] == 2
     assert torch.equal(load_checkpoint(path)["nets"]["G"]["w"], torch.ones(2))
 
 
@@ -131,5 +131,6 @@ def test_any_kept_checkpoint_file_resolves_as_itself(tmp_path):
 def test_retention_options_must_not_be_negative(name):
     assert getattr(TrainConfig(**{name: 3}), name) == 3
     assert getattr(TrainConfig(), name) == 0
-    with pytest.raises(ConfigError, match=f"{name}: -1 is not valid; expected a number >= 0"):
+    message = f"{name}: -1 is not valid; expected a finite number >= 0"
+    with pytest.raises(ConfigError, match=message):
         TrainConfig(**{name: -1})
