@@ -250,8 +250,6 @@ class Trainer:
                 last = self._log()
             path = self._save_unless_saved()
             self.loss_guard.check()
-        if stop.requested is not None:
-            log.warning("stopped by %s at step %d", stop.requested.name, self.position.step)
         if self.skipped_files:
             log.warning("%d unreadable files were skipped", len(self.skipped_files))
         return TrainResult(

@@ -15,11 +15,12 @@ from torch import Tensor
 from img2img.nn.sizes import next_multiple
 
 
-def padded_size(h: int, w: int, multiple: int) -> tuple[int, int]:
-    """The smallest ``(H, W)`` at least ``(h, w)`` whose sides are multiples of ``multiple``."""
+def padded_size(h: int, w: int, multiple: int, min_size: int = 1) -> tuple[int, int]:
+    """The smallest ``(H, W)`` at least ``(h, w)`` and ``min_size`` whose sides are multiples
+    of ``multiple``."""
     if multiple < 1:
         raise ValueError(f"multiple: {multiple!r} is not valid; expected an integer >= 1")
-    return next_multiple(h, multiple), next_multiple(w, multiple)
+    return next_multiple(max(h, min_size), multiple), next_multiple(max(w, min_size), multiple)
 
 
 def reflect_indices(n: int, before: int, after: int, device: torch.device | None = None) -> Tensor:
@@ -39,12 +40,16 @@ def reflect_indices(n: int, before: int, after: int, device: torch.device | None
     return torch.where(folded >= n, period - folded, folded)
 
 
-def pad_to_multiple(x: Tensor, multiple: int) -> tuple[Tensor, tuple[int, int]]:
+def pad_to_multiple(
+    x: Tensor, multiple: int, min_size: int = 1
+) -> tuple[Tensor, tuple[int, int]]:
     """Reflect-pad a batch so that its height and width are multiples of ``multiple``.
 
     Args:
         x: images ``[N, C, H, W]``.
         multiple: the size multiple the network needs (the built network's ``size_multiple``).
+        min_size: the smallest side the network takes (its ``min_size``); smaller images are
+            padded up to it.
 
     Returns:
         The padded batch and the original ``(h, w)`` to give :func:`crop_back`. When no
@@ -53,7 +58,7 @@ def pad_to_multiple(x: Tensor, multiple: int) -> tuple[Tensor, tuple[int, int]]:
     if x.dim() != 4:
         raise ValueError(f"expected images shaped [N, C, H, W], got shape {tuple(x.shape)}")
     h, w = int(x.shape[-2]), int(x.shape[-1])
-    hp, wp = padded_size(h, w, multiple)
+    hp, wp = padded_size(h, w, multiple, min_size)
     if (hp, wp) == (h, w):
         return x, (h, w)
     top, left = (hp - h) // 2, (wp - w) // 2

@@ -214,12 +214,16 @@ def uses_image_statistics(nets: Sequence[nn.Module], test_mode: str | None) -> b
 
 
 def thumbnail_size(height: int, width: int, max_pixels: int, multiple: int) -> tuple[int, int]:
-    """The thumbnail statistics are measured on: about the image's aspect ratio, sides that
-    are multiples of ``multiple`` (no padding to skew the statistics), at most ``max_pixels``
-    pixels (unless even one ``multiple`` square is more)."""
+    """The largest ``(h, w)`` of the image's aspect ratio whose padding to ``multiple`` has at
+    most ``max_pixels`` pixels (at least one pixel a side)."""
     scale = min(1.0, math.sqrt(max_pixels / (height * width)))
-    return (max(multiple, int(height * scale) // multiple * multiple),
-            max(multiple, int(width * scale) // multiple * multiple))
+    while True:
+        h, w = max(1, int(height * scale)), max(1, int(width * scale))
+        if next_multiple(h, multiple) * next_multiple(w, multiple) <= max_pixels or (
+            h == 1 and w == 1
+        ):
+            return h, w
+        scale *= 0.95
 
 
 # --- the tiled pass -------------------------------------------------------------------------------
@@ -261,7 +265,7 @@ def translate_tiled(
         The output ``[C', h, w]`` in ``[0, 1]`` (float32, on the CPU).
     """
     if size is None:
-        padded, size = pad_to_multiple(image.unsqueeze(0), multiple)
+        padded, size = pad_to_multiple(image.unsqueeze(0), multiple, min_size)
     else:
         padded = image.unsqueeze(0)
     grid = plan_tiles(int(padded.shape[-2]), int(padded.shape[-1]), max_pixels, multiple,
@@ -271,7 +275,7 @@ def translate_tiled(
         if resize is None:
             raise ValueError("translate_tiled: image_statistics needs a resize function")
         picture = crop_back(padded, size)[0]  # a view: the thumbnail sees no padding
-        stats = _thumbnail_statistics(picture, run, key, max_pixels, multiple, resize)
+        stats = _thumbnail_statistics(picture, run, key, max_pixels, multiple, min_size, resize)
     weights = blend_weights(grid.tile, grid.overlap)
     total: Tensor | None = None
     weight_sum = torch.zeros((1, 1, grid.height, grid.width))
@@ -290,10 +294,11 @@ def translate_tiled(
 
 
 def _thumbnail_statistics(
-    image: Tensor, run: RunTiles, key: str, max_pixels: int, multiple: int, resize: Resize
+    image: Tensor, run: RunTiles, key: str, max_pixels: int, multiple: int, min_size: int,
+    resize: Resize,
 ) -> list[tuple[Tensor, Tensor]]:
     size = thumbnail_size(int(image.shape[-2]), int(image.shape[-1]), max_pixels, multiple)
-    thumbnail = resize(image, size).unsqueeze(0)
+    thumbnail, _ = pad_to_multiple(resize(image, size).unsqueeze(0), multiple, min_size)
     recorder = RecordStatistics()
     with recorder:
         run(thumbnail, [f"{key}@thumbnail"])

@@ -241,6 +241,7 @@ class _Reading:
 
     stream: Stream
     multiple: int
+    min_size: int
     size: int | None
     side: str | None
     max_pixels: int | None
@@ -258,7 +259,7 @@ class _Reading:
             w = w - w // 2
         if self.size is not None:
             h = w = self.size
-        hp, wp = padded_size(h, w, self.multiple)
+        hp, wp = padded_size(h, w, self.multiple, self.min_size)
         return max(decoded, hp * wp) > self.max_pixels
 
 
@@ -272,7 +273,7 @@ def _load(job: Job, reading: _Reading, defer: bool = True) -> _Loaded:
         image = split_ab(image, job.src)[SIDES.index(reading.side)]
     if reading.size is not None:
         image = reading.resize(image, (reading.size, reading.size))
-    padded, hw = pad_to_multiple(image.unsqueeze(0), reading.multiple)
+    padded, hw = pad_to_multiple(image.unsqueeze(0), reading.multiple, reading.min_size)
     del image
     return _Loaded(job, padded[0].contiguous(), hw)
 
@@ -314,7 +315,7 @@ class _Translator:
         self.precision = precision
         self.reading = reading
         self.multiple = model.size_multiple
-        self.min_size = int(getattr(model, "min_size", 1))
+        self.min_size = reading.min_size
         smallest = next_multiple(self.min_size, self.multiple)
         self.smallest_tile = smallest * smallest
         nets = list(model.networks.values())
@@ -601,7 +602,8 @@ def translate_files(
 
     for net in model.networks.values():
         net.to(dev)
-    reading = _Reading(model.input_stream, model.size_multiple, size, side, max_pixels or None)
+    reading = _Reading(model.input_stream, model.size_multiple,
+                       int(getattr(model, "min_size", 1)), size, side, max_pixels or None)
     translator = _Translator(model, dev, precision, reading)
 
     def load(job: Job, defer: bool = True) -> _Loaded:
