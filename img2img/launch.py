@@ -184,7 +184,10 @@ def resume(
         run.remove_stale_temps()
         if changes:
             run.write_config(config.to_dict())
-            record = {"time": time.time(), "step": saved["step"], "changes": dict(changes)}
+            recorded = dict(changes)
+            if "data" in recorded:  # where it is, whatever folder this resume ran in
+                recorded["data"] = config.data.root
+            record = {"time": time.time(), "step": saved["step"], "changes": recorded}
             with open(run.path / RESUMES_FILE, "a", encoding="utf-8") as f:
                 f.write(json.dumps(record) + "\n")
         trainer = _trainer(recipe, prepared, run, num_workers, reporter)

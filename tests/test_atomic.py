@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from img2img import atomic
-from img2img.atomic import atomic_link, atomic_open, atomic_write
+from img2img.atomic import atomic_link, atomic_open, atomic_write, check_writable
 
 posix_only = pytest.mark.skipif(os.name != "posix", reason="POSIX permission bits")
 
@@ -113,3 +113,34 @@ def test_link_of_a_missing_file_names_it(tmp_path):
     with pytest.raises(FileNotFoundError, match="gone.pt"):
         atomic_link(tmp_path / "gone.pt", tmp_path / "step.pt")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_without_replace_an_existing_file_is_kept(tmp_path):
+    target = tmp_path / "out.png"
+    atomic_write(target, lambda f: f.write(b"first"), replace=False)
+    with pytest.raises(FileExistsError):
+        atomic_write(target, lambda f: f.write(b"second"), replace=False)
+    assert target.read_bytes() == b"first"
+    assert [p.name for p in tmp_path.iterdir()] == ["out.png"]  # the temp file is gone
+
+
+def test_check_writable_creates_the_folder_and_leaves_nothing(tmp_path):
+    folder = tmp_path / "a" / "b"
+    assert check_writable(folder) == folder
+    assert folder.is_dir() and list(folder.iterdir()) == []
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(OSError, match="output folder .*file/out is not writable"):
+        check_writable(tmp_path / "file" / "out")
+
+
+@posix_only
+@pytest.mark.skipif(os.name == "posix" and os.geteuid() == 0, reason="root writes anywhere")
+def test_check_writable_refuses_a_read_only_folder(tmp_path):
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    folder.chmod(0o555)
+    try:
+        with pytest.raises(OSError, match="is not writable: Permission denied"):
+            check_writable(folder)
+    finally:
+        folder.chmod(0o755)

@@ -14,8 +14,9 @@ EXIT_USAGE = 2
 def fail(message: str) -> typer.Exit:
     """Print ``message`` as an error and return the exit to raise."""
     from rich.console import Console
+    from rich.markup import escape
 
-    Console(stderr=True).print(f"[bold red]Error:[/] {message}", highlight=False)
+    Console(stderr=True).print(f"[bold red]Error:[/] {escape(message)}", highlight=False)
     return typer.Exit(EXIT_USAGE)
 
 

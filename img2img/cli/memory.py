@@ -10,8 +10,6 @@ for ``train`` and ``translate``. ``IMG2IMG_MALLOC=default`` leaves glibc's behav
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import logging
 import os
 import sys
@@ -20,10 +18,6 @@ log = logging.getLogger(__name__)
 
 ENV = "IMG2IMG_MALLOC"
 CHOICES = ("warm", "default")
-
-# glibc mallopt parameters
-_M_TRIM_THRESHOLD = -1
-_M_MMAP_MAX = -4
 
 
 def malloc_mode() -> str:
@@ -38,12 +32,8 @@ def tune_allocator() -> bool:
     """Apply the ``IMG2IMG_MALLOC`` setting to this process; returns whether glibc was tuned."""
     if malloc_mode() == "default" or not sys.platform.startswith("linux"):
         return False
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        applied = (
-            libc.mallopt(_M_MMAP_MAX, 0) == 1 and libc.mallopt(_M_TRIM_THRESHOLD, 1 << 30) == 1
-        )
-    except (OSError, AttributeError):
-        return False
+    from img2img.engine.heap import keep_freed_memory
+
+    applied = keep_freed_memory()
     log.debug("glibc malloc: keeping freed memory (applied: %s)", applied)
     return applied

@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 console = Console()
@@ -43,20 +44,20 @@ def finished(run, result) -> None:
         console.print(
             f"[bold yellow]stopped by {result.stopped_by}[/] after step {result.step} "
             f"(epoch {result.epoch}), checkpoint written; continue with: "
-            f"img2img train --resume {run.path}", highlight=False
+            f"img2img train --resume {escape(str(run.path))}", highlight=False
         )
     else:
         console.print(
             f"[bold green]done[/]: step {result.step}, epoch {result.epoch}, "
             f"{result.seconds:.0f} s  {losses}"
         )
-    console.print(f"  run directory: [cyan]{run.path}[/]")
-    console.print(f"  checkpoint:    [cyan]{result.checkpoint}[/]")
-    console.print(f"  samples:       [cyan]{run.samples}[/]")
+    console.print(f"  run directory: [cyan]{escape(str(run.path))}[/]")
+    console.print(f"  checkpoint:    [cyan]{escape(str(result.checkpoint))}[/]")
+    console.print(f"  samples:       [cyan]{escape(str(run.samples))}[/]")
     if result.skipped_files:
         console.print(f"  [yellow]{len(result.skipped_files)} unreadable files skipped[/]:")
         for path in result.skipped_files[:10]:
-            console.print(f"    {path}")
+            console.print(f"    {escape(path)}", highlight=False)
 
 
 def info(details: dict[str, Any]) -> None:
@@ -79,14 +80,15 @@ def info(details: dict[str, Any]) -> None:
 
 
 def translated(summary, output) -> None:
-    """The end-of-run summary of ``translate``."""
+    """The end-of-run summary of ``translate`` (paths and reasons are shown as they are,
+    never read as markup)."""
     console.print(
         f"[bold green]{summary.written}[/] written, {summary.skipped} kept (exist; --overwrite "
-        f"replaces them), [bold red]{len(summary.failed)}[/] failed -> [cyan]{output}[/] "
+        f"replaces them), [bold red]{len(summary.failed)}[/] failed -> [cyan]{escape(str(output))}[/] "
         f"({summary.images_per_second:.2f} img/s; test mode: {summary.test_mode})"
     )
     if summary.tiled:
         console.print(f"  {len(summary.tiled)} large images were translated in tiles "
-                      "(over --max-pixels)")
+                      "(over --max-pixels, or out of memory whole)")
     for path, reason in summary.failed:
-        console.print(f"  [red]failed[/] {path}: {reason}", highlight=False)
+        console.print(f"  [red]failed[/] {escape(str(path))}: {escape(reason)}", highlight=False)

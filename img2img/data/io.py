@@ -173,7 +173,8 @@ def open_regular_file(path: str | os.PathLike[str]) -> BinaryIO:
 def _open_and_decode(
     path: Path, decode: Callable[[Image.Image, Path, BinaryIO], _T]
 ) -> _T:
-    """Open ``path`` with PIL and decode it; every failure becomes an :class:`ImageReadError`."""
+    """Open ``path`` with PIL and decode it; every failure but running out of memory becomes an
+    :class:`ImageReadError`."""
     try:
         with open_regular_file(path) as f, Image.open(f) as img:
             return decode(img, path, f)
@@ -185,6 +186,8 @@ def _open_and_decode(
         raise ImageReadError(path, "not an image file, or a format PIL cannot open") from exc
     except Image.DecompressionBombError as exc:
         raise ImageReadError(path, f"refused as a possible decompression bomb ({exc})") from exc
+    except MemoryError:  # not the file's fault: the caller decides what to do
+        raise
     except Exception as exc:  # every decoder failure becomes one error type naming the file
         raise ImageReadError(path, f"{type(exc).__name__}: {exc}") from exc
 
@@ -397,8 +400,12 @@ def _quantize(array: np.ndarray, bits: int, path: Path) -> np.ndarray:
         return array
     if array.dtype.kind == "f":
         top = 255.0 if bits == 8 else 65535.0
-        scaled = np.clip(np.nan_to_num(array.astype(np.float32), nan=0.0), 0.0, 1.0) * top
-        return np.rint(scaled).astype(target)
+        scaled = array.astype(np.float32)  # the one float copy, scaled in place
+        np.nan_to_num(scaled, copy=False, nan=0.0)
+        np.clip(scaled, 0.0, 1.0, out=scaled)
+        scaled *= np.float32(top)
+        np.rint(scaled, out=scaled)
+        return scaled.astype(target)
     raise ValueError(
         f"{path}: cannot write {array.dtype} data with bits={bits}; expected floats in [0, 1] "
         f"or {np.dtype(target).name}"

@@ -10,6 +10,7 @@ import torch
 from torch import Tensor
 
 from img2img.config import ConfigError
+from img2img.engine.heap import return_freed_memory
 
 _DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -31,23 +32,29 @@ def autocast(device: torch.device, precision: str) -> contextlib.AbstractContext
     return torch.autocast(device.type, dtype=dtype)
 
 
+#: how allocation failures read where they are not ``MemoryError``/``torch.OutOfMemoryError``:
+#: the CPU allocator, and oneDNN failing to allocate a kernel's buffers
+_OUT_OF_MEMORY_TEXTS = ("can't allocate memory", "out of memory", "could not create a primitive")
+
+
 def is_out_of_memory(exc: BaseException) -> bool:
-    """Whether ``exc`` is an allocation failure: CUDA/MPS out of memory, or the CPU allocator's."""
+    """Whether ``exc`` is an allocation failure: CUDA/MPS out of memory, or the CPU's."""
     if isinstance(exc, (MemoryError, torch.OutOfMemoryError)):
         return True
-    text = str(exc)
-    return isinstance(exc, RuntimeError) and (
-        "can't allocate memory" in text or "out of memory" in text.lower()
-    )
+    text = str(exc).lower()
+    return isinstance(exc, RuntimeError) and any(t in text for t in _OUT_OF_MEMORY_TEXTS)
 
 
 def release_memory(device: torch.device) -> None:
-    """Hand cached accelerator memory back after an allocation failure."""
+    """Hand memory back after an allocation failure: the accelerator's cache, and the free
+    memory the C heap holds (which the ``img2img`` command tells glibc to keep; from now on
+    glibc returns freed blocks again, see :mod:`img2img.engine.heap`)."""
     gc.collect()
     if device.type == "cuda":
         torch.cuda.empty_cache()
     elif device.type == "mps":
         torch.mps.empty_cache()
+    return_freed_memory()
 
 
 def resolve_device(name: str) -> torch.device:

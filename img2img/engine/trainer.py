@@ -9,7 +9,9 @@ one family, and gives every family the same guarantees:
   the checkpoint never holds part of a step, so a resume continues exactly.
 * **Never saves a broken model.** Every loss a recipe returns is checked; once one is NaN or
   infinite the run stops with :class:`NonFiniteLossError` naming the step, before anything
-  else is logged or saved, so the last checkpoint stays the last good one.
+  else is logged or saved, so the last checkpoint stays the last good one. The networks'
+  weights and buffers are checked before each checkpoint too: a huge learning rate can send
+  batch norm's running variance to infinity while every training loss stays finite.
 * **Metrics survive a resume.** The losses accumulated since the last log line are saved in
   the checkpoint, and lines logged after the checkpoint are dropped on resume, so
   ``metrics.jsonl`` reads as if the run had never stopped.
@@ -78,11 +80,13 @@ class TrainResult:
 
 
 class NonFiniteLossError(ValueError):
-    """A loss became NaN or infinite; the run stopped without saving the broken weights.
+    """A loss, or a network's weights, became NaN or infinite; the run stopped without saving
+    the broken weights.
 
     Attributes:
-        step: the first step whose losses were not finite.
-        losses: the names of those losses.
+        step: the first step whose losses were not finite (or the step after which the weights
+            were found not to be).
+        losses: the names of those losses (or of the network tensors, ``"D.model.3.weight"``).
     """
 
     def __init__(self, message: str, step: int, losses: list[str]) -> None:
@@ -149,6 +153,7 @@ class Trainer:
             CheckpointWriteError: the file could not be written; the previous one is kept.
         """
         self.loss_guard.check()
+        _check_weights(self.recipe.nets, self.position.step)
         try:
             path = save_checkpoint(self.run.latest_checkpoint, self.checkpoint_payload())
         except CheckpointWriteError as exc:
@@ -236,20 +241,18 @@ class Trainer:
             CheckpointWriteError: a checkpoint could not be written (the previous one is kept).
         """
         started = time.perf_counter()
-        with StopSignals() as stop:
-            sample_batch = self._sample_batch()
-            for line in self._plan():
-                self.reporter.message(line)
-            self.reporter.start(self.total_steps, self.position.step, self.position.epoch)
-            self.recipe.train(True)
-            try:
-                last = self._loop(sample_batch, stop)
-            finally:
-                self.reporter.close()
-            if stop.requested is None and self.window.count:
-                last = self._log()
-            path = self._save_unless_saved()
-            self.loss_guard.check()
+        try:
+            with StopSignals() as stop:
+                path, last = self._fit(stop)
+        except NonFiniteLossError as exc:
+            kept = (
+                f"the last checkpoint (step {self._saved_at.step}) holds the last good weights"
+                if self._saved_at is not None else "no checkpoint was written before it"
+            )
+            raise NonFiniteLossError(
+                f"{exc}; {kept}. A lower --lr, or fp32 instead of fp16, usually helps",
+                exc.step, exc.losses,
+            ) from None
         if self.skipped_files:
             log.warning("%d unreadable files were skipped", len(self.skipped_files))
         return TrainResult(
@@ -261,6 +264,23 @@ class Trainer:
             sorted(self.skipped_files),
             stop.requested.name if stop.requested is not None else None,
         )
+
+    def _fit(self, stop: StopSignals) -> tuple[Path, dict[str, float]]:
+        """:meth:`fit` inside its signal handlers: the checkpoint and the last losses."""
+        sample_batch = self._sample_batch()
+        for line in self._plan():
+            self.reporter.message(line)
+        self.reporter.start(self.total_steps, self.position.step, self.position.epoch)
+        self.recipe.train(True)
+        try:
+            last = self._loop(sample_batch, stop)
+        finally:
+            self.reporter.close()
+        if stop.requested is None and self.window.count:
+            last = self._log()
+        path = self._save_unless_saved()
+        self.loss_guard.check()
+        return path, last
 
     def _loop(self, sample_batch: dict, stop: StopSignals) -> dict[str, float]:
         """Steps until the end or a stop request; the last logged losses."""
@@ -428,11 +448,33 @@ class _LossGuard:
         shown = ", ".join(f"{k} = {values[k][~torch.isfinite(values[k])][0].item()}" for k in bad)
         raise NonFiniteLossError(
             f"step {step}: a loss is not finite ({shown}); training stopped without saving "
-            "these weights, so the last checkpoint holds the last good ones. A lower --lr, or "
-            "fp32 instead of fp16, usually helps",
+            "these weights",
             step,
             bad,
         )
+
+
+def _check_weights(nets: dict[str, torch.nn.Module], step: int) -> None:
+    """Raise :class:`NonFiniteLossError` if a weight or buffer of ``nets`` is NaN or infinite."""
+    names, flags = [], []
+    for net_name, net in nets.items():
+        for key, tensor in net.state_dict().items():
+            if tensor.is_floating_point():
+                names.append(f"{net_name}.{key}")
+                flags.append(torch.isfinite(tensor).all())
+    if not flags:
+        return
+    finite = torch.stack(flags).cpu()
+    if bool(finite.all()):
+        return
+    bad = [name for name, ok in zip(names, finite.tolist(), strict=True) if not ok]
+    shown = ", ".join(bad[:3]) + (f" and {len(bad) - 3} more" if len(bad) > 3 else "")
+    raise NonFiniteLossError(
+        f"step {step}: the weights are not finite ({shown}) although the losses were; "
+        "training stopped without saving these weights",
+        step,
+        bad,
+    )
 
 
 def _device_text(device: torch.device) -> str:

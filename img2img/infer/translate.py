@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import torch
 from torch import Tensor, nn
@@ -41,6 +41,7 @@ __all__ = ["Job", "Translatable", "TranslateSummary", "plan_outputs", "translate
 log = logging.getLogger(__name__)
 
 Progress = Callable[[int, int], None]
+T = TypeVar("T")
 
 #: halves of a side-by-side AB image, left to right
 SIDES = ("A", "B")
@@ -432,6 +433,9 @@ class _Pipeline:
             self.progress(self.done, self.total)
 
     def _fail(self, job: Job, reason: BaseException | str) -> None:
+        if isinstance(reason, BaseException) and is_out_of_memory(reason):
+            release_memory(self.translate.device)  # what the failed image held, for the rest
+            reason = f"out of memory reading it ({_first_line(reason)})"
         reason = reason if isinstance(reason, str) else (str(reason) or type(reason).__name__)
         log.warning("skipping %s: %s", job.src, reason)
         self.failed.append((job.src, reason))
@@ -460,7 +464,7 @@ class _Pipeline:
                 self._fail(job, output)
             else:
                 self._writes.append(
-                    (job, self.writers.submit(_save, job, output, self.overwrite))
+                    (job, _submit(self.writers, _save, job, output, self.overwrite))
                 )
         self._collect_writes()
 
@@ -501,7 +505,7 @@ class _Pipeline:
 
         def fill() -> None:
             while len(pending) < self.read_ahead and (job := next(queue, None)) is not None:
-                pending.append((job, self.readers.submit(self.load, job)))
+                pending.append((job, _submit(self.readers, self.load, job)))
 
         fill()
         while pending:
@@ -516,6 +520,23 @@ class _Pipeline:
         while self._buckets:
             self._run(next(iter(self._buckets)))
         self._collect_writes(wait_all=True)
+
+
+def _submit(pool: ThreadPoolExecutor, fn: Callable[..., T], *args: object) -> Future[T]:
+    """``pool.submit(fn, *args)``; when no thread can be started for it (memory is short: a
+    thread's stack is mapped memory too), ``fn`` runs here, now, and its future is done."""
+    try:
+        return pool.submit(fn, *args)
+    except RuntimeError as exc:
+        if "can't start new thread" not in str(exc):
+            raise
+    log.debug("no thread could be started; running %s in the calling thread", fn.__name__)
+    future: Future[T] = Future()
+    try:
+        future.set_result(fn(*args))
+    except Exception as exc:  # noqa: BLE001 - delivered through the future, as from a thread
+        future.set_exception(exc)
+    return future
 
 
 def output_folder(jobs: Sequence[Job]) -> Path | None:

@@ -54,6 +54,8 @@ def init_weights(net: nn.Module, init_type: str = "normal", gain: float = 0.02) 
     Convolution and linear weights get ``normal`` N(0, gain), ``xavier`` normal with ``gain``,
     ``kaiming`` normal (a=0, fan_in; ``gain`` unused) or ``orthogonal`` with ``gain``; their
     biases become 0. BatchNorm weights get N(1, gain) and biases 0. Other modules keep theirs.
+    A network on the meta device (shapes only) is left as it is: there are no values to set,
+    and torch's random initialisers there import its compiler stack (seconds of start-up).
 
     Args:
         net: the network to initialise.
@@ -64,6 +66,8 @@ def init_weights(net: nn.Module, init_type: str = "normal", gain: float = 0.02) 
         ValueError: ``init_type`` is unknown.
     """
     check_init_type(init_type)
+    if any(p.is_meta for p in net.parameters()):
+        return net
     count = 0
     for module in net.modules():
         if isinstance(module, _WEIGHTED):

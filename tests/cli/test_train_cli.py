@@ -93,3 +93,18 @@ def test_eval_test_mode_is_used_and_reported(gray2color, tmp_path):
     assert "test mode: eval" in _words(result.output)
     paper = runner.invoke(app, [*command[:-3], str(tmp_path / "paper"), "--device", "cpu"])
     assert "test mode: paper" in _words(paper.output)
+
+
+def test_a_dataset_of_only_corrupt_files_fails_before_any_folder(tmp_path):
+    data = tmp_path / "broken"
+    for side in ("A", "B"):
+        (data / "train" / side).mkdir(parents=True)
+        for i in range(3):
+            (data / "train" / side / f"{i}.png").write_bytes(b"\x89PNG\r\n\x1a\n cut short")
+    runs = tmp_path / "runs"
+    result = _train(data, runs, "--max-steps", "1")
+    assert result.exit_code == 2 and result.output.count("Error:") == 1
+    message = _words(result.output)
+    assert "[train]: none of the 3 examples could be read; first failures:" in message
+    assert "not an image file" in message.split("Error:")[1]
+    assert not runs.exists() or not any(runs.iterdir())

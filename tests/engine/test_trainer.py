@@ -14,6 +14,7 @@ import torch
 from img2img.config import Pix2PixConfig
 from img2img.engine.checkpoint import load_checkpoint
 from img2img.engine.progress import PlainReporter
+from img2img.engine.trainer import NonFiniteLossError, _LossGuard
 from img2img.launch import resume, summarize, train
 from tests.conftest import tiny_pix2pix_config
 
@@ -103,7 +104,7 @@ def test_unreadable_files_are_skipped_and_reported(gray2color, tmp_path):
 def _mini(root, **train):
     """8 images of 32 px, batch 4: 2 steps per epoch of a 4-filter ResNet (fast on a CPU)."""
     config = tiny_pix2pix_config(
-        root, batch_size=4, n_epochs=2, n_epochs_decay=2, log_every=2, **train
+        root, **{"batch_size": 4, "n_epochs": 2, "n_epochs_decay": 2, "log_every": 2, **train}
     )
     model = Pix2PixConfig(netG="resnet_6blocks", ngf=4, ndf=4, input_nc=1, output_nc=3)
     data = dataclasses.replace(config.data, load_size=36, crop_size=32, max_dataset_size=8)
@@ -175,3 +176,32 @@ def test_start_is_reported_and_resume_shows_its_epoch(gray2color, tmp_path):
         "resuming at step 3 (epoch 1, step 1 of 2 in it)",
     ]
     assert sorted(_checkpoints(run)) == ["latest.pt", "step_00000006.pt", "step_00000008.pt"]
+
+
+def test_weights_that_go_non_finite_stop_the_run_and_keep_the_last_good_checkpoint(
+    gray2color, tmp_path
+):
+    # lr 1e8: every loss stays finite, but after step 2 batch norm's running variance is inf
+    config = _mini(gray2color, lr=1e8, checkpoint_every=1, log_every=5)
+    with pytest.raises(NonFiniteLossError, match=r"step 2: the weights are not finite \(G\.model"
+                                                 r".*the last checkpoint \(step 1\)") as info:
+        train(config, tmp_path)
+    assert info.value.step == 2 and info.value.losses[0].endswith("running_var")
+    saved = load_checkpoint(tmp_path / "tiny")
+    assert saved["step"] == 1
+    for state in saved["nets"].values():
+        assert all(torch.isfinite(t).all() for t in state.values() if t.is_floating_point())
+
+
+def test_the_first_non_finite_loss_is_named_with_its_step():
+    guard = _LossGuard()
+    finite = {"G_GAN": torch.tensor(0.7), "G_L1": torch.tensor(0.2)}
+    guard.add(4, finite)
+    guard.check()
+    guard.add(5, finite)
+    guard.add(6, {"G_GAN": torch.tensor(float("inf")), "G_L1": torch.tensor(float("nan"))})
+    guard.add(7, {"G_GAN": torch.tensor(float("nan")), "G_L1": torch.tensor(0.2)})
+    with pytest.raises(NonFiniteLossError, match=r"^step 6: a loss is not finite "
+                                                 r"\(G_GAN = inf, G_L1 = nan\)") as info:
+        guard.check()
+    assert info.value.step == 6 and info.value.losses == ["G_GAN", "G_L1"]

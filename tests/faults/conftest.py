@@ -10,7 +10,7 @@ import pytest
 from tests.faults import processes
 
 #: steps of every training run of the suite (8 images, batch 4: 2 steps an epoch)
-TOTAL_STEPS = 48
+TOTAL_STEPS = 32
 
 
 @pytest.fixture(scope="session")

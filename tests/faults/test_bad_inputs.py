@@ -141,3 +141,31 @@ def test_an_output_folder_that_cannot_be_written_fails_before_any_image(
     assert message.count("Error:") == 1 and "Traceback" not in message
     assert f"output folder {tmp_path / 'out'} is not writable: File too large" in message
     assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_an_image_that_does_not_fit_in_memory_fails_alone(reference_run, tmp_path):
+    """Under an address-space cap (``ulimit -v``): a 12000 x 12000 PNG (a small file) cannot
+    even be decoded and is reported; one that decodes but whose forward pass does not fit is
+    translated in tiles; the small ones are written."""
+    source = tmp_path / "in"
+    source.mkdir()
+    Image.new("L", (12000, 12000), 90).save(source / "huge.png", compress_level=1)
+    ramp = np.linspace(0, 255, 2000).astype(np.uint8)  # smooth: quick to write and read
+    Image.fromarray(np.add.outer(ramp // 2, ramp // 2)).save(source / "large.png",
+                                                             compress_level=1)
+    for i in range(3):
+        Image.fromarray(_photo(40, 48, i)).save(source / f"small{i}.png")
+    out = tmp_path / "out"
+    result = processes.run("translate", "--model", reference_run, source, out, "--device", "cpu",
+                           "--max-pixels", 0, cwd=tmp_path, headroom=350 << 20, timeout=180)
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    text = " ".join(result.stdout.split())
+    assert "4 written" in text and "1 failed" in text
+    assert re.search(r"failed \S+huge\.png: out of memory reading it", text)
+    assert "large.png: out of memory" in " ".join(result.stderr.split())  # then in tiles
+    assert "1 large images were translated in tiles" in text
+    for name, size in [("large.png", (2000, 2000)), *((f"small{i}.png", (48, 40))
+                                                      for i in range(3))]:
+        with Image.open(out / name) as image:
+            assert image.size == size

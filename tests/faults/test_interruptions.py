@@ -7,10 +7,10 @@ reference run bit for bit: weights, optimizer and schedule states, and ``metrics
 
 from __future__ import annotations
 
+import json
 import random
+import shutil
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -36,8 +36,8 @@ def _assert_equals_reference(run: Path, reference: Path) -> None:
     assert processes.temp_files(run / "checkpoints") == []  # unfinished writes cleared
 
 
-def _finish(run: Path, cwd: Path) -> None:
-    result = processes.run("train", "--resume", run, *RESUME, cwd=cwd)
+def _finish(run: Path, cwd: Path, *options: str) -> None:
+    result = processes.run("train", "--resume", run, *RESUME, *options, cwd=cwd)
     assert result.returncode == 0, result.stderr
     assert load_checkpoint(run)["step"] == TOTAL_STEPS
 
@@ -45,15 +45,28 @@ def _finish(run: Path, cwd: Path) -> None:
 def test_kill_9_at_random_moments_then_resume_equals_an_uninterrupted_run(
     gray2color, reference_run, tmp_path
 ):
+    """Resumed from another working folder each time, and from a moved dataset at the end.
+
+    The dataset folder's name has spaces, an apostrophe and accents and no ``--name`` is
+    given: the run's default name is made valid from it.
+    """
     rng = random.Random(9)
-    runs, run = tmp_path / "runs", tmp_path / "runs" / "k"
+    shutil.copytree(gray2color / "train", tmp_path / "mes photos d'été" / "train")
+    work, elsewhere = tmp_path / "work", tmp_path / "elsewhere"
+    work.mkdir()
+    elsewhere.mkdir()
+    run = work / "runs" / "mes_photos_d_ete_pix2pix"
     killed_at = []
     for round_ in range(5):
-        args = _new_run(gray2color, runs, "k") if round_ == 0 else [
-            "train", "--resume", run, *RESUME]
-        proc = processes.start(*args, cwd=tmp_path)
+        if round_ == 0:
+            proc = processes.start("train", "pix2pix", "--data", "../mes photos d'été",
+                                   "--runs-dir", "runs", "--max-steps", TOTAL_STEPS,
+                                   *processes.TINY_RUN, cwd=work)
+        else:
+            proc = processes.start("train", "--resume", "../work/runs/" + run.name, *RESUME,
+                                   cwd=elsewhere)
         # past the next checkpoint (so every round moves on), then a random moment
-        target = 4 * (round_ + 1) + rng.randint(2, 8)
+        target = 4 * (round_ + 1) + rng.randint(1, 4)
         assert processes.wait_for(lambda t=target: processes.logged_step(run) >= t, proc), (
             proc.communicate()[1])
         time.sleep(rng.uniform(0, 0.03))  # anywhere in the steps that follow
@@ -62,7 +75,20 @@ def test_kill_9_at_random_moments_then_resume_equals_an_uninterrupted_run(
         assert proc.returncode == -signal.SIGKILL
         killed_at.append(processes.logged_step(run))
     assert killed_at == sorted(killed_at) and killed_at[-1] < TOTAL_STEPS
-    _finish(run, tmp_path)
+    data = json.loads((run / "config.json").read_text())["data"]
+    assert data["root"] == str(tmp_path / "mes photos d'été")  # absolute
+    assert data["root_given"] == "../mes photos d'été"  # as typed
+
+    (tmp_path / "mes photos d'été").rename(tmp_path / "moved")
+    lost = processes.run("train", "--resume", run, *RESUME, cwd=elsewhere)
+    assert lost.returncode == 2 and "Traceback" not in lost.stderr
+    assert "if the dataset moved, give its new place with --data PATH along with --resume" in (
+        " ".join(lost.stderr.split()))
+    _finish(run, elsewhere, "--data", "../moved")
+    data = json.loads((run / "config.json").read_text())["data"]
+    assert data["root"] == str(tmp_path / "moved") and data["root_given"] == "../moved"
+    record = json.loads((run / "resumes.jsonl").read_text().splitlines()[-1])
+    assert record["changes"]["data"] == str(tmp_path / "moved")
     _assert_equals_reference(run, reference_run)
 
 
@@ -136,8 +162,7 @@ def test_kill_9_during_checkpoint_writes_always_leaves_a_loadable_latest(
     copy_of_reference, tmp_path
 ):
     latest = copy_of_reference / "checkpoints" / "latest.pt"
-    result = subprocess.run([sys.executable, "-c", _KILL_WRITER, str(latest)],
-                            env=processes.ENV, capture_output=True, text=True, timeout=120)
+    result = processes.finish(processes.start_code(_KILL_WRITER, latest, cwd=tmp_path))
     assert result.returncode == 0, result.stderr
     rounds = __import__("json").loads(result.stdout)
     assert len(rounds) == 10

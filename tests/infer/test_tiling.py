@@ -110,8 +110,8 @@ def _untiled(run, image, multiple):
 def test_tiles_with_running_statistics_match_the_whole_image():
     """A U-Net with batch norm in eval mode is local enough that tiles reproduce it."""
     torch.manual_seed(0)
-    net = create_generator("unet_128", ngf=8, norm="batch", dropout=False).eval()
-    image = _photo(192, 384)
+    net = create_generator("unet_128", ngf=4, norm="batch", dropout=False).eval()
+    image = _photo(128, 256)
     run = _runner(net, paper=False)
     whole = _untiled(run, image, 128)
     tiled = translate_tiled(image, run, "x", max_pixels=128 * 128, multiple=128)
@@ -122,12 +122,12 @@ def test_instance_norm_tiles_use_whole_image_statistics():
     """Instance norm normalises each tile with the thumbnail's statistics: closer to the
     untiled output than each tile's own statistics, and close in absolute terms."""
     torch.manual_seed(0)
-    net = create_generator("resnet_6blocks", ngf=8, norm="instance").eval()
+    net = create_generator("resnet_6blocks", ngf=4, norm="instance").eval()
     assert uses_image_statistics([net], "eval")
-    image = _photo(192, 384)
+    image = _photo(128, 256)
     run = _runner(net, paper=False)
     whole = _untiled(run, image, 4)
-    options = {"max_pixels": 180 * 180, "multiple": 4, "resize": resize_bicubic}
+    options = {"max_pixels": 120 * 120, "multiple": 4, "resize": resize_bicubic}
     own = translate_tiled(image, run, "x", image_statistics=False, **options)
     shared = translate_tiled(image, run, "x", image_statistics=True, **options)
     own_error, shared_error = (own - whole).abs().mean(), (shared - whole).abs().mean()
