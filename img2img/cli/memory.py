@@ -3,9 +3,12 @@
 A training step allocates and frees the same large tensors every iteration (the 32 MB weight
 gradients of a U-Net); by default glibc maps each one fresh from the kernel and pays a page
 fault per 4 KB. Telling glibc to keep freed memory in its heap makes those allocations about 8x
-cheaper and the pix2pix step on the CPU about 10% faster. The setting is process-wide and
-cannot be undone, so library code never applies it: only the ``img2img`` command does, on Linux,
-for ``train`` and ``translate``. ``IMG2IMG_MALLOC=default`` leaves glibc's behaviour alone.
+cheaper and the pix2pix step on the CPU about 10% faster. The setting is process-wide, so
+library code never applies it: only the ``img2img`` command does, on Linux, for ``train`` and
+``translate``. ``IMG2IMG_MALLOC=default`` leaves glibc's behaviour alone, and so does a process
+whose address space is capped (``ulimit -v``): there, memory kept in the heap would count
+against the cap and starve the mappings that later work needs (after an allocation failure,
+translate hands what it can back and returns to glibc's behaviour anyway).
 """
 
 from __future__ import annotations
@@ -28,9 +31,17 @@ def malloc_mode() -> str:
     return mode
 
 
+def _capped() -> bool:
+    """Whether this process's address space is limited (``ulimit -v``)."""
+    import resource
+
+    soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+    return soft != resource.RLIM_INFINITY
+
+
 def tune_allocator() -> bool:
     """Apply the ``IMG2IMG_MALLOC`` setting to this process; returns whether glibc was tuned."""
-    if malloc_mode() == "default" or not sys.platform.startswith("linux"):
+    if malloc_mode() == "default" or not sys.platform.startswith("linux") or _capped():
         return False
     from img2img.engine.heap import keep_freed_memory
 

@@ -9,8 +9,8 @@ more than speed. Both are process-wide.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
-import ctypes.util
 import functools
 import sys
 
@@ -25,8 +25,8 @@ _DEFAULT_MMAP_MAX = 65536
 def _libc() -> ctypes.CDLL | None:
     if not sys.platform.startswith("linux"):
         return None
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+    try:  # the process's own symbols (no library search, which would start a process)
+        libc = ctypes.CDLL(None)
         libc.mallopt, libc.malloc_trim  # noqa: B018 - glibc, not another C library
     except (OSError, AttributeError):
         return None
@@ -44,10 +44,11 @@ def keep_freed_memory() -> bool:
 
 def return_freed_memory() -> None:
     """Back to glibc's own policy (large blocks mapped alone, and unmapped when freed), and
-    hand the free memory the heap holds back to the kernel."""
-    libc = _libc()
-    if libc is None:
-        return
-    libc.mallopt(_M_MMAP_MAX, _DEFAULT_MMAP_MAX)
-    libc.mallopt(_M_TRIM_THRESHOLD, _DEFAULT_TRIM_THRESHOLD)
-    libc.malloc_trim(0)
+    hand the free memory the heap holds back to the kernel. Safe to call when memory has run
+    out (it then does what it can)."""
+    with contextlib.suppress(MemoryError):  # finding glibc the first time allocates a little
+        libc = _libc()
+        if libc is not None:
+            libc.mallopt(_M_MMAP_MAX, _DEFAULT_MMAP_MAX)
+            libc.mallopt(_M_TRIM_THRESHOLD, _DEFAULT_TRIM_THRESHOLD)
+            libc.malloc_trim(0)

@@ -14,13 +14,14 @@ from __future__ import annotations
 import logging
 import math
 import os
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol, TypeVar
+from typing import Protocol
 
 import torch
 from torch import Tensor, nn
@@ -41,7 +42,6 @@ __all__ = ["Job", "Translatable", "TranslateSummary", "plan_outputs", "translate
 log = logging.getLogger(__name__)
 
 Progress = Callable[[int, int], None]
-T = TypeVar("T")
 
 #: halves of a side-by-side AB image, left to right
 SIDES = ("A", "B")
@@ -464,7 +464,7 @@ class _Pipeline:
                 self._fail(job, output)
             else:
                 self._writes.append(
-                    (job, _submit(self.writers, _save, job, output, self.overwrite))
+                    (job, self.writers.submit(_save, job, output, self.overwrite))
                 )
         self._collect_writes()
 
@@ -505,7 +505,7 @@ class _Pipeline:
 
         def fill() -> None:
             while len(pending) < self.read_ahead and (job := next(queue, None)) is not None:
-                pending.append((job, _submit(self.readers, self.load, job)))
+                pending.append((job, self.readers.submit(self.load, job)))
 
         fill()
         while pending:
@@ -522,21 +522,18 @@ class _Pipeline:
         self._collect_writes(wait_all=True)
 
 
-def _submit(pool: ThreadPoolExecutor, fn: Callable[..., T], *args: object) -> Future[T]:
-    """``pool.submit(fn, *args)``; when no thread can be started for it (memory is short: a
-    thread's stack is mapped memory too), ``fn`` runs here, now, and its future is done."""
-    try:
-        return pool.submit(fn, *args)
-    except RuntimeError as exc:
-        if "can't start new thread" not in str(exc):
-            raise
-    log.debug("no thread could be started; running %s in the calling thread", fn.__name__)
-    future: Future[T] = Future()
-    try:
-        future.set_result(fn(*args))
-    except Exception as exc:  # noqa: BLE001 - delivered through the future, as from a thread
-        future.set_exception(exc)
-    return future
+def _thread_pool(count: int, name: str) -> ThreadPoolExecutor:
+    """A pool of ``count`` threads, all started now.
+
+    A pool starts its threads as work arrives; one started later, when memory has run out,
+    can fail before it reports that it started, and the caller then waits for it forever.
+    """
+    pool = ThreadPoolExecutor(count, thread_name_prefix=name)
+    started = threading.Barrier(count + 1)
+    for _ in range(count):
+        pool.submit(started.wait)
+    started.wait()
+    return pool
 
 
 def output_folder(jobs: Sequence[Job]) -> Path | None:
@@ -630,8 +627,8 @@ def translate_files(
     def load(job: Job, defer: bool = True) -> _Loaded:
         return _load(job, reading, defer)
 
-    readers = ThreadPoolExecutor(num_threads, thread_name_prefix="img2img-read")
-    writers = ThreadPoolExecutor(num_threads, thread_name_prefix="img2img-write")
+    readers = _thread_pool(num_threads, "img2img-read")
+    writers = _thread_pool(num_threads, "img2img-write")
     pipeline = _Pipeline(translator, readers, writers, load, batch_size, num_threads, progress,
                          len(jobs), len(skipped), max_pixels or None, overwrite)
     try:

@@ -145,27 +145,27 @@ def test_an_output_folder_that_cannot_be_written_fails_before_any_image(
 
 def test_an_image_that_does_not_fit_in_memory_fails_alone(reference_run, tmp_path):
     """Under an address-space cap (``ulimit -v``): a 12000 x 12000 PNG (a small file) cannot
-    even be decoded and is reported; one that decodes but whose forward pass does not fit is
-    translated in tiles; the small ones are written."""
+    even be decoded and is reported; a batch whose forward pass does not fit is translated
+    image by image; every other image is written."""
     source = tmp_path / "in"
     source.mkdir()
     Image.new("L", (12000, 12000), 90).save(source / "huge.png", compress_level=1)
-    ramp = np.linspace(0, 255, 2000).astype(np.uint8)  # smooth: quick to write and read
-    Image.fromarray(np.add.outer(ramp // 2, ramp // 2)).save(source / "large.png",
-                                                             compress_level=1)
-    for i in range(3):
-        Image.fromarray(_photo(40, 48, i)).save(source / f"small{i}.png")
+    ramp = np.linspace(0, 255, 360).astype(np.uint8)  # smooth: quick to write and read
+    for i in range(16):
+        Image.fromarray(np.add.outer(ramp // 2, ramp[::-1] // 2) // (1 + i % 3)).save(
+            source / f"{i:02d}.png", compress_level=1)
     out = tmp_path / "out"
     result = processes.run("translate", "--model", reference_run, source, out, "--device", "cpu",
-                           "--max-pixels", 0, cwd=tmp_path, headroom=350 << 20, timeout=180)
+                           "--eval", "--batch-size", 16, "--max-pixels", 0, cwd=tmp_path,
+                           headroom=160 << 20, timeout=180)
     assert result.returncode == 1, result.stderr
     assert "Traceback" not in result.stderr + result.stdout
     text = " ".join(result.stdout.split())
-    assert "4 written" in text and "1 failed" in text
+    assert "16 written" in text and "1 failed" in text
     assert re.search(r"failed \S+huge\.png: out of memory reading it", text)
-    assert "large.png: out of memory" in " ".join(result.stderr.split())  # then in tiles
-    assert "1 large images were translated in tiles" in text
-    for name, size in [("large.png", (2000, 2000)), *((f"small{i}.png", (48, 40))
-                                                      for i in range(3))]:
-        with Image.open(out / name) as image:
-            assert image.size == size
+    assert "out of memory on a batch of 16 images; translating them one by one" in " ".join(
+        result.stderr.split())
+    assert sorted(p.name for p in out.iterdir()) == [f"{i:02d}.png" for i in range(16)]
+    for path in out.iterdir():
+        with Image.open(path) as image:
+            assert image.size == (360, 360)
