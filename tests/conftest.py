@@ -99,3 +99,50 @@ def tiny_pix2pix_config(root: Path, **train_overrides):
         train=TrainConfig(**train),
         name="tiny",
     )
+
+
+def shrink_cityscapes(root: Path, factor: int = 8) -> Path:
+    """The Cityscapes sample at 1/``factor`` size (256x128): ids subsampled exactly (16-bit
+    instance maps stay 16-bit), photos resized bicubic."""
+    for folder in sorted(CITYSCAPES.iterdir()):
+        if not folder.is_dir():
+            continue
+        (root / folder.name).mkdir(parents=True, exist_ok=True)
+        for path in sorted(folder.glob("*.png")):
+            with Image.open(path) as img:
+                if folder.name.endswith("_img"):
+                    size = (img.width // factor, img.height // factor)
+                    small = img.convert("RGB").resize(size, Image.BICUBIC)
+                else:
+                    small = Image.fromarray(np.asarray(img)[::factor, ::factor].copy())
+            small.save(root / folder.name / path.name)
+    return root
+
+
+@pytest.fixture(scope="session")
+def city(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The real Cityscapes sample (8 train photos with labels and instances, 15 test label
+    and instance maps) at 256x128; the test is skipped when the sample is not present."""
+    if not CITYSCAPES.is_dir():
+        pytest.skip(f"{CITYSCAPES} not present")
+    return shrink_cityscapes(tmp_path_factory.mktemp("cityscapes"))
+
+
+def tiny_pix2pixhd_config(root: Path, train: dict | None = None, **model):
+    """A pix2pixHD run at test size: ngf 8, 2 residual blocks, 64x128 images (width 128)."""
+    from img2img.config import DataConfig, Pix2PixHDConfig, RunConfig, TrainConfig
+
+    train_options = {
+        "batch_size": 2, "n_epochs": 1, "n_epochs_decay": 2, "device": "cpu", "log_every": 2,
+        "sample_every": 1000, "checkpoint_every": 1000, **(train or {}),
+    }
+    model_options = {"ngf": 8, "ndf": 8, "n_blocks_global": 2, "nef": 4, "label_nc": 34,
+                     "vgg_loss": False, **model}
+    return RunConfig(
+        family="pix2pixhd",
+        model=Pix2PixHDConfig(**model_options),
+        data=DataConfig(root=str(root), preprocess="scale_width", load_size=128, crop_size=64,
+                        num_workers=0),
+        train=TrainConfig(**train_options),
+        name="tinyhd",
+    )

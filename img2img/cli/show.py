@@ -30,8 +30,12 @@ def summary(s) -> None:
         changed = ", ".join(f"{k}={v}" for k, v in s.changes.items()) or "no changes"
         console.print(f"  would resume from step {s.resume_step} ({changed})")
     console.print(_config_table(config))
+    for note in s.notes:
+        console.print(f"  {note}")
     for name, count in s.parameters.items():
         console.print(f"  {name}: {count:,} parameters")
+    if s.memory is not None:
+        console.print(f"  memory: {s.memory.describe()}")
     console.print(f"  dataset: {s.dataset_size} samples, {s.steps_per_epoch} steps per epoch")
     console.print(f"  sample grids from the {s.sample_split!r} split")
 

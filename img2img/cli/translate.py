@@ -1,9 +1,16 @@
-"""``img2img translate --model CHECKPOINT|RUN_DIR IN OUT``."""
+"""``img2img translate --model CHECKPOINT|RUN_DIR IN OUT``.
+
+The command's options are the shared ones of :func:`translate` followed by each family's own
+test-time options (declared by the family's ``translate_cli`` function in the family registry,
+for example pix2pixHD's ``--style``); :func:`command` composes them, so no family is named here.
+"""
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -24,6 +31,10 @@ EXAMPLES = """\
   img2img translate --model runs/facades_pix2pix --side A datasets/facades/test out/
 
   img2img translate --model runs/facades_pix2pix --eval photos/ out/
+
+  img2img translate --model runs/city_512p datasets/cityscapes/test_label out/ --instances datasets/cityscapes/test_inst
+
+  img2img translate --model runs/city_feat labels/ out/ --instances insts/ --style 3
 """
 
 
@@ -42,6 +53,7 @@ def translate(
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing output files.")] = False,
     threads: Annotated[int, typer.Option("--threads", help="Threads decoding and encoding images.")] = 2,
     side: Annotated[str | None, typer.Option("--side", help="Inputs are side-by-side AB images: translate this half (A or B).")] = None,
+    family_options: dict[str, Any] | None = None,
 ) -> None:
     """Translate an image or a folder of images with a trained generator.
 
@@ -66,6 +78,7 @@ def translate(
                 "test_mode": "eval" if eval_mode else None,
                 "dropout": False if no_dropout else None,
                 "seed": seed,
+                **(family_options or {}),
             },
         )
     show.translated(summary, output)
@@ -98,3 +111,35 @@ def _run(
             overwrite=overwrite, num_threads=threads, side=side,
             progress=lambda done, total: bar.update(task, completed=done, total=total),
         )
+
+
+def command() -> Callable[..., None]:
+    """The ``translate`` command: :func:`translate`'s options, then every family's own."""
+    from img2img.families import get_family, list_families
+
+    shared = [p for p in inspect.signature(translate, eval_str=True).parameters.values()
+              if p.name != "family_options"]
+    names = {p.name for p in shared}
+    declared: list[tuple[Callable[..., dict[str, Any]], list[str]]] = []
+    extra: list[inspect.Parameter] = []
+    for family in map(get_family, list_families()):
+        options = family.cli_translate_options()
+        if options is None:
+            continue
+        params = list(inspect.signature(options, eval_str=True).parameters.values())
+        extra += [p for p in params if p.name not in names]
+        names |= {p.name for p in params}
+        declared.append((options, [p.name for p in params]))
+
+    def run(**values: Any) -> None:
+        family_options: dict[str, Any] = {}
+        for options, keys in declared:
+            family_options |= options(**{k: values[k] for k in keys})
+        translate(**{p.name: values[p.name] for p in shared}, family_options=family_options)
+
+    params = [*shared, *extra]
+    run.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    run.__annotations__ = {p.name: p.annotation for p in params}
+    run.__doc__ = translate.__doc__
+    run.__name__ = "translate"
+    return run

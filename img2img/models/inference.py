@@ -82,6 +82,47 @@ class InferenceModel:
         return Stream("input", self.input_kind, self.in_channels)
 
     @property
+    def input_streams(self) -> tuple[Stream, ...]:
+        """Every stream one input is made of; the first is read from the input file itself.
+
+        Models with companion inputs (pix2pixHD: a label map and its instance map) list them
+        here and say where each comes from in :meth:`input_files`.
+        """
+        return (self.input_stream,)
+
+    def input_files(self, src: Path, key: str) -> dict[str, Path]:
+        """The file of each input stream for the input file ``src`` (relative name ``key``).
+
+        A stream may be left out (an optional companion); :meth:`encode_streams` then does
+        without it.
+
+        Raises:
+            OSError or ValueError: a companion file that must exist does not.
+        """
+        return {self.input_stream.name: src}
+
+    @property
+    def variants(self) -> tuple[str, ...]:
+        """The outputs made from each input, by the suffix added to the output's stem.
+
+        One output (``("",)``) for most models; pix2pixHD's ``--all-styles`` makes one per
+        style (``_style0``, ``_style1`` ...).
+        """
+        return ("",)
+
+    def encode_streams(
+        self, inputs: Mapping[str, Tensor], keys: Sequence[str], variants: Sequence[str]
+    ) -> Tensor:
+        """The network input for a batch of decoded streams.
+
+        Args:
+            inputs: ``{stream name: [N, C, H, W]}``: images in ``[0, 1]``, id maps as int64.
+            keys: the name of each image (seeds anything random about it).
+            variants: the variant (one of :attr:`variants`) each image is made for.
+        """
+        return self.encode(inputs[self.input_stream.name])
+
+    @property
     def size_multiple(self) -> int:
         """Height and width of the network input must be multiples of this."""
         return int(getattr(self.net, "size_multiple", 1))
@@ -127,7 +168,7 @@ class InferenceModel:
         An image's output depends only on the image and its key, never on the rest of the
         batch (bit for bit on the CPU).
         """
-        with _eval_mode(self.net), self._test_time(keys):
+        with eval_mode(self.net), self._test_time(keys):
             return self.net(x)
 
     def _test_time(self, keys: Sequence[str]) -> contextlib.AbstractContextManager:
@@ -138,11 +179,13 @@ class InferenceModel:
 
 
 @contextlib.contextmanager
-def _eval_mode(net: nn.Module):
-    modes = [(module, module.training) for module in net.modules()]
-    net.eval()
+def eval_mode(*nets: nn.Module):
+    """Put ``nets`` in eval mode for the block; every module's own mode is restored after."""
+    modes = [(module, module.training) for net in nets for module in net.modules()]
+    for net in nets:
+        net.eval()
     try:
-        yield net
+        yield nets
     finally:
         for module, training in modes:
             module.training = training

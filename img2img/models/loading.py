@@ -57,7 +57,8 @@ def _from_checkpoint(data: dict, options: dict[str, Any]) -> InferenceModel:
     nets = recipe.inference_networks(config.model)
     for name, net in nets.items():
         _load_weights(net, data["nets"][name], f"network {name!r}")
-    model = recipe.inference_model(config, nets, **options)
+    state = recipe.inference_state(data.get("extra", {}))
+    model = recipe.inference_model(config, nets, **state, **options)
     model.step = data["step"]
     return model
 
@@ -69,6 +70,9 @@ def _from_published(state: dict, source: Any, options: dict[str, Any]) -> Infere
         raise CheckpointError(f"{source}: {exc}") from exc
     net = spec.build()
     _load_weights(net, drop_legacy_stats(state, net), "generator")
+    if spec.family is not None:  # a family whose generators need their own input encoding
+        recipe = get_family(spec.family).recipe_class()
+        return recipe.published_inference_model(net, spec.name, **options)
     o = spec.options
     batch_norm = o["norm"] == "batch"  # pix2pix's U-Nets; CycleGAN's use instance norm
     take_options("published", options, PUBLISHED_OPTIONS)
