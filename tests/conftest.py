@@ -87,3 +87,15 @@ def tiny_pix2pix_config(root: Path, **train_overrides):
         train=TrainConfig(**train),
         name="tiny",
     )
+
+
+@pytest.fixture
+def file_server(tmp_path: Path):
+    """A :class:`tests.http_server.FileServer` on 127.0.0.1 serving ``tmp_path / "served"``."""
+    from tests.http_server import FileServer
+
+    root = tmp_path / "served"
+    root.mkdir()
+    server = FileServer(root)
+    yield server
+    server.close()
