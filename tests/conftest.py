@@ -9,7 +9,19 @@ import pytest
 from PIL import Image
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
+
+
+def _find_shared() -> Path:
+    """``../shared`` beside the checkout (a git worktree may sit one folder deeper)."""
+    for base in (REPO.parent, REPO.parent.parent):
+        if (base / "shared").is_dir():
+            return base / "shared"
+    return REPO.parent / "shared"
+
+
+SHARED = _find_shared()
+#: real Cityscapes frames (photos, 8-bit label ids, 16-bit instance ids), when present
+CITYSCAPES_SAMPLE = SHARED / "data" / "cityscapes_sample"
 
 
 def _photos() -> list[np.ndarray]:
