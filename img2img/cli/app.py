@@ -51,9 +51,10 @@ def _setup_logging(level: int) -> None:
 
 
 def _register_commands() -> None:
-    from img2img.cli import info, train, translate
+    from img2img.cli import datasets, info, train, translate
 
     app.add_typer(train.app, name="train")
+    app.add_typer(datasets.app, name="datasets")
     app.command("translate", epilog=translate.EXAMPLES)(translate.translate)
     app.command("info", epilog=info.EXAMPLES)(info.info)
 
