@@ -9,7 +9,19 @@ import pytest
 from PIL import Image
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
+
+
+def _find_shared() -> Path:
+    """``../shared`` next to the checkout, or next to the folder holding it (a worktree)."""
+    for parent in (REPO.parent, REPO.parent.parent):
+        if (parent / "shared").is_dir():
+            return parent / "shared"
+    return REPO.parent / "shared"
+
+
+SHARED = _find_shared()
+#: real Cityscapes photos, label maps and 16-bit instance maps (tests skip when absent)
+CITYSCAPES = SHARED / "data" / "cityscapes_sample"
 
 
 def _photos() -> list[np.ndarray]:
