@@ -12,16 +12,16 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def _find_shared() -> Path:
-    """``../shared`` beside the checkout (a git worktree may sit one folder deeper)."""
-    for base in (REPO.parent, REPO.parent.parent):
-        if (base / "shared").is_dir():
-            return base / "shared"
+    """``../shared`` next to the checkout, or next to the folder holding it (a worktree)."""
+    for parent in (REPO.parent, REPO.parent.parent):
+        if (parent / "shared").is_dir():
+            return parent / "shared"
     return REPO.parent / "shared"
 
 
 SHARED = _find_shared()
-#: real Cityscapes frames (photos, 8-bit label ids, 16-bit instance ids), when present
-CITYSCAPES_SAMPLE = SHARED / "data" / "cityscapes_sample"
+#: real Cityscapes photos, label maps and 16-bit instance maps (tests skip when absent)
+CITYSCAPES = SHARED / "data" / "cityscapes_sample"
 
 
 def _photos() -> list[np.ndarray]:

@@ -51,12 +51,13 @@ def _setup_logging(level: int) -> None:
 
 
 def _register_commands() -> None:
-    from img2img.cli import datasets, info, train, translate
+    from img2img.cli import boundary, datasets, info, train, translate
 
     app.add_typer(train.app, name="train")
     app.add_typer(datasets.app, name="datasets")
     app.command("translate", epilog=translate.EXAMPLES)(translate.translate)
     app.command("info", epilog=info.EXAMPLES)(info.info)
+    app.command("boundary", epilog=boundary.EXAMPLES)(boundary.boundary)
 
 
 _register_commands()

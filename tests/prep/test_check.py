@@ -16,7 +16,7 @@ from img2img.data.discover import find_images
 from img2img.data.streams import Stream
 from img2img.data.transforms import StreamTransform
 from img2img.prep.check import check_dataset, check_run_data, family_config, value_ranges
-from tests.conftest import CITYSCAPES_SAMPLE, tiny_pix2pix_config
+from tests.conftest import CITYSCAPES, tiny_pix2pix_config
 
 
 def _save(path: Path, seed: int, size=(16, 16)) -> Path:
@@ -132,12 +132,12 @@ def label_family(monkeypatch: pytest.MonkeyPatch) -> str:
     return family.name
 
 
-@pytest.mark.skipif(not CITYSCAPES_SAMPLE.is_dir(), reason=f"{CITYSCAPES_SAMPLE} not present")
+@pytest.mark.skipif(not CITYSCAPES.is_dir(), reason=f"{CITYSCAPES} not present")
 def test_label_values_are_checked_on_real_cityscapes_maps(label_family, tmp_path: Path) -> None:
     for key in ("aachen_000003_000019",):
         for kind, suffix in (("label", "gtFine_labelIds"), ("img", "leftImg8bit")):
             (tmp_path / f"train_{kind}").mkdir(exist_ok=True)
-            os.symlink(CITYSCAPES_SAMPLE / f"train_{kind}" / f"{key}_{suffix}.png",
+            os.symlink(CITYSCAPES / f"train_{kind}" / f"{key}_{suffix}.png",
                        tmp_path / f"train_{kind}" / f"{key}.png")
     ids = np.full((8, 8), 40, np.uint8)
     Image.fromarray(ids).save(tmp_path / "train_label" / "lossy.jpg", quality=90)

@@ -14,10 +14,10 @@ from img2img.data.discover import find_pairs, split_ab
 from img2img.data.io import read_ids, read_image
 from img2img.data.transforms import resize_bicubic
 from img2img.prep.cityscapes import PALETTE, colorize, prepare_cityscapes
-from tests.conftest import CITYSCAPES_SAMPLE
+from tests.conftest import CITYSCAPES
 
 needs_sample = pytest.mark.skipif(
-    not CITYSCAPES_SAMPLE.is_dir(), reason=f"{CITYSCAPES_SAMPLE} not present"
+    not CITYSCAPES.is_dir(), reason=f"{CITYSCAPES} not present"
 )
 TRAIN = ["aachen_000000_000019", "aachen_000001_000019"]
 VAL_LABELS_ONLY = ["frankfurt_000000_000576", "frankfurt_000000_001236"]
@@ -35,11 +35,11 @@ def official_layout(root: Path) -> tuple[Path, Path]:
                                      ("train_img", left, "leftImg8bit")):
             target = kind / "train" / city / f"{key}_{suffix}.png"
             target.parent.mkdir(parents=True, exist_ok=True)
-            os.symlink(CITYSCAPES_SAMPLE / folder / f"{key}_{suffix}.png", target)
+            os.symlink(CITYSCAPES / folder / f"{key}_{suffix}.png", target)
     for key in VAL_LABELS_ONLY:
         target = gt / "val" / "frankfurt" / f"{key}_gtFine_labelIds.png"
         target.parent.mkdir(parents=True, exist_ok=True)
-        os.symlink(CITYSCAPES_SAMPLE / "test_label" / target.name, target)
+        os.symlink(CITYSCAPES / "test_label" / target.name, target)
     rng = np.random.default_rng(0)
     ids = rng.choice([7, 11, 26], size=(32, 64)).astype(np.uint8)
     (gt / "val" / "lindau").mkdir(parents=True)
@@ -65,8 +65,8 @@ def test_official_download_becomes_three_layouts(tmp_path: Path) -> None:
 
     # pix2pix: photo (A) | colour labels (B), drawn from the real label ids
     key = TRAIN[1]
-    photo = read_image(CITYSCAPES_SAMPLE / "train_img" / f"{key}_leftImg8bit.png")
-    ids = read_ids(CITYSCAPES_SAMPLE / "train_label" / f"{key}_gtFine_labelIds.png")[0]
+    photo = read_image(CITYSCAPES / "train_img" / f"{key}_leftImg8bit.png")
+    ids = read_ids(CITYSCAPES / "train_label" / f"{key}_gtFine_labelIds.png")[0]
     colour = torch.from_numpy(colorize(ids.numpy())).permute(2, 0, 1).float() / 255
     a, b = split_ab(read_image(out / "train" / f"{key}.png"))
     assert torch.allclose(a, resize_bicubic(photo, (32, 32)), atol=0.5 / 255 + 1e-6)
@@ -82,7 +82,7 @@ def test_official_download_becomes_three_layouts(tmp_path: Path) -> None:
 
     # pix2pixHD: the files themselves, 16-bit instance ids intact
     inst = out / "train_inst" / f"{key}_gtFine_instanceIds.png"
-    original = CITYSCAPES_SAMPLE / "train_inst" / inst.name
+    original = CITYSCAPES / "train_inst" / inst.name
     assert inst.read_bytes() == original.read_bytes()
     assert torch.equal(read_ids(inst), read_ids(original)) and read_ids(inst).max() >= 1000
     for folder in ("train_label", "train_img", "test_label", "test_inst", "test_img"):
