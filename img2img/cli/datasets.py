@@ -260,6 +260,33 @@ def edges(
     prep_report(report, out)
 
 
+@app.command(
+    "boundaries",
+    epilog=_examples(
+        "img2img datasets boundaries datasets/cityscapes/train_inst "
+        "datasets/cityscapes/train_boundary",
+        "img2img datasets boundaries inst/ masks/ --values 0,1 --overwrite",
+    ),
+)
+def boundaries(
+    inst_dir: Annotated[Path, typer.Argument(exists=True, file_okay=False, help="Folder of instance maps (walked recursively).")],
+    out: Annotated[Path, typer.Argument(help="Output folder (mirrors INST_DIR): <stem>_boundary.png for each map.")],
+    values: Annotated[str, typer.Option("--values", help="Pixel values BACKGROUND,BOUNDARY (0,1 for a raw mask).")] = "0,255",
+    overwrite: Overwrite = False,
+    workers: Workers = None,
+) -> None:
+    """Write the pix2pixHD boundary map of every instance map in a folder.
+
+    The same rule and code as [bold]img2img boundary[/]: 255 where a pixel's id differs from
+    a 4-neighbour's (both sides marked), ids compared at full precision (16-bit included).
+    """
+    from img2img.cli.boundary import boundary
+
+    with user_errors():
+        threads = _workers(workers)
+    boundary(inputs=inst_dir, output=out, values=values, overwrite=overwrite, threads=threads)
+
+
 @prepare_app.command(
     "cityscapes",
     epilog=_examples(

@@ -73,10 +73,11 @@ def run_jobs(
     """Yield ``Outcome(job, work(job))`` for every job, in the order given.
 
     A job that raises one of :data:`FILE_ERRORS` yields an outcome carrying the error; any
-    other exception (a bug) propagates. With ``workers`` > 1 the jobs run on that many threads.
+    other exception (a bug) propagates. The jobs run on ``workers`` threads (one when
+    ``workers`` is 1); the caller's thread only collects the outcomes.
     """
     total = len(jobs)
-    outcomes = _sequential(work, jobs) if workers <= 1 else _threaded(work, jobs, workers)
+    outcomes = _threaded(work, jobs, max(1, workers))
     for done, outcome in enumerate(outcomes, start=1):
         if progress is not None:
             progress(done, total)
@@ -88,11 +89,6 @@ def _call(work: Callable[[Job], Result], job: Job) -> Outcome[Job, Result]:
         return Outcome(job, work(job))
     except FILE_ERRORS as exc:
         return Outcome(job, error=exc)
-
-
-def _sequential(work: Callable[[Job], Result], jobs: Iterable[Job]) -> Iterator[Outcome]:
-    for job in jobs:
-        yield _call(work, job)
 
 
 def _threaded(

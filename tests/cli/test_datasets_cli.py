@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 from img2img.cli import app
 from img2img.hub.datasets import DATASETS_ENV, get_published
 from img2img.hub.download import MIRROR_ENV
+from tests.conftest import CITYSCAPES
 
 runner = CliRunner()
 
@@ -187,7 +188,8 @@ def test_check_command_exit_codes(tmp_path: Path) -> None:
 
 
 def test_datasets_help_has_examples() -> None:
-    for command in (["list"], ["download"], ["combine"], ["split"], ["edges"], ["check"],
+    for command in (["list"], ["download"], ["combine"], ["split"], ["edges"], ["boundaries"],
+                    ["check"],
                     ["prepare", "cityscapes"]):
         result = runner.invoke(app, ["datasets", *command, "--help"])
         assert result.exit_code == 0 and "Examples" in result.output, command
@@ -195,3 +197,28 @@ def test_datasets_help_has_examples() -> None:
 
 def test_registry_names_in_the_help_exist() -> None:
     assert get_published("edges2shoes").layout == "paired"
+
+
+@pytest.mark.skipif(not CITYSCAPES.is_dir(), reason=f"{CITYSCAPES} not present")
+def test_boundaries_of_real_instance_maps(tmp_path: Path) -> None:
+    import os
+
+    import torch
+
+    from img2img.boundary import boundary_map
+    from img2img.data.io import read_ids
+
+    inst = tmp_path / "train_inst"
+    inst.mkdir()
+    name = "aachen_000001_000019_gtFine_instanceIds.png"
+    os.symlink(CITYSCAPES / "train_inst" / name, inst / name)
+    (inst / "broken.png").write_bytes(b"not a png")
+    out = tmp_path / "train_boundary"
+    result = runner.invoke(app, ["datasets", "boundaries", str(inst), str(out), "-j", "2"])
+    assert result.exit_code == 1 and "1 written" in result.output and "broken.png" in result.output
+    written = np.asarray(Image.open(out / name.replace(".png", "_boundary.png")))
+    expected = boundary_map(read_ids(inst / name))[0].numpy()
+    assert np.array_equal(written, np.where(expected, 255, 0)) and expected.any()
+    assert torch.equal(torch.from_numpy(written > 0), torch.from_numpy(expected))
+    again = runner.invoke(app, ["datasets", "boundaries", str(inst), str(out)])
+    assert "1 kept" in _words(again.output)
