@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import tarfile
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +14,7 @@ from typer.testing import CliRunner
 from img2img.cli import app
 from img2img.hub.datasets import DATASETS_ENV, get_published
 from img2img.hub.download import MIRROR_ENV
+from tests.archives import tar_bytes
 from tests.conftest import CITYSCAPES
 
 runner = CliRunner()
@@ -47,18 +47,15 @@ def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.fixture
 def mirror(file_server, monkeypatch: pytest.MonkeyPatch):
     """facades.tar.gz (side-by-side pairs, as published) served through IMG2IMG_MIRROR."""
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        for i in range(2):
-            data = io.BytesIO()
-            rng = np.random.default_rng(i)
-            Image.fromarray(rng.integers(0, 256, (16, 32, 3), dtype=np.uint8)).save(data, "PNG")
-            info = tarfile.TarInfo(f"facades/train/{i}.png")
-            info.size = len(data.getvalue())
-            tar.addfile(info, io.BytesIO(data.getvalue()))
+    members = []
+    for i in range(2):
+        data = io.BytesIO()
+        rng = np.random.default_rng(i)
+        Image.fromarray(rng.integers(0, 256, (16, 32, 3), dtype=np.uint8)).save(data, "PNG")
+        members.append((f"facades/train/{i}.png", data.getvalue()))
     target = file_server.root / "m" / "pix2pix" / "datasets" / "facades.tar.gz"
     target.parent.mkdir(parents=True)
-    target.write_bytes(buffer.getvalue())
+    target.write_bytes(tar_bytes(members))
     monkeypatch.setenv(MIRROR_ENV, f"{file_server.url}/m")
     return file_server
 

@@ -7,7 +7,6 @@ import hashlib
 import io
 import json
 import os
-import tarfile
 import zipfile
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from img2img.hub.archive import UnsafeArchiveError
 from img2img.hub.datasets import get_published
 from img2img.hub.download import MIRROR_ENV, DownloadError, partial_path, recorded_sha256
 from img2img.hub.install import MARKER, fetch_archive, install_dataset, unpack_dataset
+from tests.archives import link, tar_bytes
 
 FACADES = get_published("pix2pix/facades")
 HORSES = get_published("horse2zebra")
@@ -32,27 +32,13 @@ def _png(seed: int, size: tuple[int, int] = (8, 16)) -> bytes:
     return buffer.getvalue()
 
 
-def _tar_gz(members: list[tarfile.TarInfo | tuple[str, bytes]]) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        for member in members:
-            if isinstance(member, tarfile.TarInfo):
-                tar.addfile(member)
-            else:
-                name, data = member
-                info = tarfile.TarInfo(name)
-                info.size = len(data)
-                tar.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
-
-
 def _facades_archive() -> bytes:
     """A small archive laid out like the published facades.tar.gz (A|B images per split),
     followed by incompressible padding so that a transfer can break off halfway."""
     members = [(f"facades/{split}/{i}.png", _png(i)) for split in ("train", "val")
                for i in range(3)]
     members.append(("facades/README.txt", os.urandom(300_000)))
-    return _tar_gz(members)
+    return tar_bytes(members)
 
 
 @pytest.fixture
@@ -151,19 +137,12 @@ def test_a_zip_of_unpaired_folders_installs(publish, tmp_path: Path) -> None:
     assert (done.path / "trainA" / "h1.jpg").read_bytes() == b"h"
 
 
-def _link(name: str, target: str) -> tarfile.TarInfo:
-    info = tarfile.TarInfo(name)
-    info.type = tarfile.SYMTYPE
-    info.linkname = target
-    return info
-
-
 @pytest.mark.parametrize(
     ("members", "limit", "message"),
     [
         ([("facades/train/1.png", b"1"), ("facades/../../evil.txt", b"x")], None, "climbs out"),
         ([("/tmp/evil.txt", b"x")], None, "absolute path"),
-        ([_link("facades/escape", "../../evil.txt"), ("facades/a", b"1")], None, "outside"),
+        ([link("facades/escape", "../../evil.txt"), ("facades/a", b"1")], None, "outside"),
         ([(f"facades/{i}.png", b"x") for i in range(30)], 20, "30 members, more than"),
     ],
     ids=["dotdot", "absolute", "symlink-out", "too-many-members"],
@@ -171,7 +150,7 @@ def _link(name: str, target: str) -> tarfile.TarInfo:
 def test_malicious_archives_are_refused_without_writing_outside(
     publish, tmp_path: Path, members, limit, message: str
 ) -> None:
-    publish(FACADES, _tar_gz(members))
+    publish(FACADES, tar_bytes(members))
     root = tmp_path / "work" / "datasets"
     limits = {"max_members": limit} if limit else {}
     with pytest.raises(UnsafeArchiveError, match=message):
