@@ -36,9 +36,20 @@ def _examples(*lines: str) -> str:
 
 
 def _workers(workers: int | None) -> int:
+    """Threads for per-image work; torch itself is kept to one thread per image.
+
+    Each worker handles one image at a time, so torch splitting an image's small operations
+    over its own threads only makes them wait for each other: on 2 cores that cost 15 ms
+    instead of 1.5 ms of CPU per pair in ``datasets check`` (bench/datasets.py). The setting
+    is process-wide, so it is made here, in the command, never by the library.
+    """
+    import torch
+
     from img2img.prep.parallel import check_workers, default_workers
 
-    return default_workers() if workers is None else check_workers(workers)
+    count = default_workers() if workers is None else check_workers(workers)
+    torch.set_num_threads(1)
+    return count
 
 
 # --- list and download -----------------------------------------------------------------------

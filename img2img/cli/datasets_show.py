@@ -132,6 +132,10 @@ def check_report(report, *, as_json: bool = False, show: int = 50) -> None:
                 table.add_row(*head, f"{st.name} ({st.kind})", str(st.files),
                               _most_common(st.formats), _sizes(st.sizes), values)
         console.print(table)
+    has_labels = any(st.kind == "label" for s in report.splits for st in s.streams)
+    if report.label_nc and report.splits and not has_labels:
+        console.print(f"  --label-nc {report.label_nc}: {report.family} data has no label maps; "
+                      "not used", highlight=False)
     _problems(report.problems, show)
     depth = "every file decoded" if report.thorough else "headers only (--fast)"
     counts = f"{len(report.errors)} errors, {len(report.warnings)} warnings; {depth}"

@@ -244,7 +244,7 @@ def check_run_data(
         DatasetLayoutError: (and the family's other discovery errors) the data cannot be found.
     """
     recipe = get_family(config.family).recipe_class()
-    dataset = recipe.build_dataset(config)
+    dataset = _checkable(recipe.build_dataset(config), config.family)
     label_nc = getattr(config.model, "label_nc", None)
     report = CheckReport(Path(config.data.root), config.family, thorough, label_nc=label_nc)
     _check_splits(report, [(config.data.phase, dataset)], workers, progress)
@@ -279,12 +279,25 @@ def discover_splits(
         except (ValueError, OSError) as exc:
             failures.append(f"[{phase}] {exc}")
             continue
+        _checkable(dataset, config.family)
         files = frozenset(p for item in dataset.items for p in item.files.values())
         if files in seen:
             continue
         seen.append(files)
         splits.append((phase, dataset))
     return splits, failures
+
+
+def _checkable(dataset: Any, family: str) -> Any:
+    """``dataset`` if it offers what the check reads (as a StreamDataset does), else a TypeError."""
+    missing = [name for name in ("streams", "items", "load") if not hasattr(dataset, name)]
+    if missing:
+        raise TypeError(
+            f"family {family!r}: its dataset ({type(dataset).__name__}) lacks "
+            f"{', '.join(missing)}; datasets check reads a family's data through the "
+            "StreamDataset interface (img2img.data.dataset)"
+        )
+    return dataset
 
 
 # --- the checks ------------------------------------------------------------------------------

@@ -160,3 +160,17 @@ def test_label_values_are_checked_on_real_cityscapes_maps(label_family, tmp_path
 def test_value_ranges() -> None:
     assert value_ranges([5, 1, 2, 3, 9, 10]) == "1..3, 5, 9..10"
     assert value_ranges([]) == "-"
+
+
+def test_a_family_whose_dataset_cannot_be_read_is_named(monkeypatch, tmp_path: Path) -> None:
+    class Opaque:
+        @classmethod
+        def build_dataset(cls, config, phase=None):
+            return object()
+
+    monkeypatch.setitem(families._FAMILIES, "opaque", families.Family(
+        name="opaque", config=LabelsConfig, recipe=f"{__name__}:LabelsRecipe",
+        cli="img2img.cli.pix2pix:model_options", summary="test"))
+    monkeypatch.setattr(families.Family, "recipe_class", lambda self: Opaque)
+    with pytest.raises(TypeError, match="'opaque': its dataset .object. lacks streams, items"):
+        check_dataset(tmp_path, "opaque")
