@@ -51,7 +51,7 @@ def _setup_logging(level: int) -> None:
 
 
 def _register_commands() -> None:
-    from img2img.cli import evaluate, export, info, report, train, translate
+    from img2img.cli import boundary, evaluate, export, info, report, train, translate
 
     app.add_typer(train.app, name="train")
     app.command("translate", epilog=translate.EXAMPLES)(translate.translate)
@@ -59,6 +59,7 @@ def _register_commands() -> None:
     app.command("evaluate", epilog=evaluate.EXAMPLES)(evaluate.evaluate)
     app.command("report", epilog=report.EXAMPLES)(report.report)
     app.command("export", epilog=export.EXAMPLES)(export.export)
+    app.command("boundary", epilog=boundary.EXAMPLES)(boundary.boundary)
 
 
 _register_commands()
