@@ -235,8 +235,12 @@ def _has_phase_dirs(folder: Path, phase: str) -> bool:
     return any((folder / name).is_dir() for name in names)
 
 
-def _relative_key(path: Path, base: Path) -> str:
+def relative_stem(path: Path, base: Path) -> str:
+    """``path`` relative to ``base`` without its extension, with ``/``: how files are paired."""
     return path.relative_to(base).with_suffix("").as_posix()
+
+
+_relative_key = relative_stem
 
 
 def _side_by_side(
