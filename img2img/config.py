@@ -237,6 +237,8 @@ class TrainConfig:
     checkpoint_every: int = 1000
     keep_checkpoints: int = 0  # also keep the newest N step-named periodic checkpoints
     save_every_epochs: int = 0  # also keep a checkpoint at the end of every K-th epoch
+    tensorboard: bool = False  # also write TensorBoard events into the run directory
+    report_every: int = 0  # refresh report.html every N steps (it is always written at the end)
 
     def __post_init__(self) -> None:
         check_positive("batch_size", self.batch_size)
@@ -251,7 +253,7 @@ class TrainConfig:
         check_choice("precision", self.precision, PRECISIONS)
         for name in ("log_every", "sample_every", "checkpoint_every"):
             check_positive(name, getattr(self, name))
-        for name in ("keep_checkpoints", "save_every_epochs"):
+        for name in ("keep_checkpoints", "save_every_epochs", "report_every"):
             check_positive(name, getattr(self, name), allow_zero=True)
 
     @property

@@ -26,19 +26,23 @@ from img2img.data.discover import DatasetLayoutError
 from img2img.engine.checkpoint import load_checkpoint
 from img2img.engine.device import Precision, resolve_device
 from img2img.engine.memory import MemoryEstimate, estimate_training_memory
+from img2img.engine.observers import Observer
 from img2img.engine.progress import Reporter
 from img2img.engine.rng import seed_everything
 from img2img.engine.rundir import RunDir, create_run_dir, open_run_dir
+from img2img.engine.tensorboard import TensorBoardObserver, check_tensorboard
 from img2img.engine.trainer import Trainer, TrainResult
 from img2img.families import get_family, load_run_config
 from img2img.nn.cpu_fast import use_cpu_fast_path
+from img2img.report.observer import ReportObserver
 
 log = logging.getLogger(__name__)
 
 #: what ``--resume`` may change, by config section; everything else is the run's own
 RESUME_CHANGEABLE: dict[str, tuple[str, ...]] = {
     "train": ("max_steps", "n_epochs", "log_every", "sample_every", "checkpoint_every",
-              "keep_checkpoints", "save_every_epochs", "device"),
+              "keep_checkpoints", "save_every_epochs", "device", "tensorboard",
+              "report_every"),
     "data": ("num_workers",),
 }
 RESUMES_FILE = "resumes.jsonl"
@@ -88,6 +92,8 @@ def _prepare(config: RunConfig) -> _Prepared:
     recipe_class = get_family(config.family).recipe_class()
     config, notes = recipe_class.resolve_config(config)
     recipe_class.validate(config)
+    if config.train.tensorboard:
+        check_tensorboard()
     dataset = recipe_class.build_dataset(config)
     samples, split = dataset, config.data.phase
     if config.data.phase != "val":
@@ -220,7 +226,15 @@ def _trainer(
     config = prepared.config
     workers = config.data.num_workers if num_workers is None else num_workers
     return Trainer(recipe, prepared.dataset, run, num_workers=workers, reporter=reporter,
-                   sample_dataset=prepared.samples)
+                   sample_dataset=prepared.samples, observers=observers(config, run))
+
+
+def observers(config: RunConfig, run: RunDir) -> list[Observer]:
+    """What watches a run besides its metrics file: the report, TensorBoard if asked for."""
+    watching: list[Observer] = [ReportObserver(run.path, config.train.report_every)]
+    if config.train.tensorboard:
+        watching.append(TensorBoardObserver(run.path))
+    return watching
 
 
 def _remove_if_unused(run: RunDir) -> None:

@@ -146,3 +146,71 @@ def tiny_pix2pixhd_config(root: Path, train: dict | None = None, **model):
         train=TrainConfig(**train_options),
         name="tinyhd",
     )
+
+
+def write_random_metric_weights(folder: Path) -> Path:
+    """Randomly initialised weights of the metrics' real networks, under their published names.
+
+    The Inception v3 of FID/KID (torch-fidelity's architecture) and the AlexNet of LPIPS
+    (torchvision's) with random values: the code path is the real one, the numbers are not the
+    published networks' (the tests never fetch weights).
+    """
+    from unittest import mock
+
+    import torch
+    import torchvision
+    from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
+
+    from img2img.evaluation.weights import alexnet_weights, inception_weights
+
+    folder.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(0)
+    with mock.patch("torch.load", return_value={}), mock.patch.object(
+        FeatureExtractorInceptionV3, "load_state_dict", lambda self, state: None
+    ):
+        inception = FeatureExtractorInceptionV3("inception-v3-compat", ["2048"], "unused")
+    for module in inception.modules():  # variance-preserving, so features differ per image
+        if isinstance(module, torch.nn.Conv2d):
+            torch.nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
+    torch.save(inception.state_dict(), folder / inception_weights().name)
+    alexnet = torchvision.models.alexnet(weights=None)
+    torch.save(alexnet.state_dict(), folder / alexnet_weights().name)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def metric_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A ``--weights-dir`` with randomly initialised Inception v3 and AlexNet weights."""
+    return write_random_metric_weights(tmp_path_factory.mktemp("weights"))
+
+
+@pytest.fixture
+def empty_hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty torch hub cache, so no weights are found unless a test puts them there."""
+    import torch
+
+    hub = tmp_path / "hub"
+    monkeypatch.setattr(torch.hub, "_hub_dir", str(hub))
+    return hub
+
+
+@pytest.fixture(scope="session")
+def trained_run(gray2color: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny pix2pix run of 4 steps on gray2color: metrics every step, grids every 2."""
+    from img2img import launch
+
+    config = tiny_pix2pix_config(gray2color, max_steps=4, log_every=1, sample_every=2)
+    run, _ = launch.train(config, tmp_path_factory.mktemp("runs"))
+    return run.path
+
+
+@pytest.fixture
+def file_server(tmp_path: Path):
+    """A :class:`tests.http_server.FileServer` on 127.0.0.1 serving ``tmp_path / "served"``."""
+    from tests.http_server import FileServer
+
+    root = tmp_path / "served"
+    root.mkdir()
+    server = FileServer(root)
+    yield server
+    server.close()

@@ -14,6 +14,7 @@ from typing import Annotated, Any
 
 import typer
 
+from img2img.cli import options as o
 from img2img.cli.errors import fail, user_errors
 from img2img.config import PRECISIONS
 
@@ -35,21 +36,22 @@ EXAMPLES = """\
   img2img translate --model runs/city_512p datasets/cityscapes/test_label out/ --instances datasets/cityscapes/test_inst
 
   img2img translate --model runs/city_feat labels/ out/ --instances insts/ --style 3
+  img2img translate --model facades.onnx photos/ out/
 """
 
 
 def translate(
     inputs: Annotated[Path, typer.Argument(exists=True, help="An image, or a folder walked recursively.")],
     output: Annotated[Path, typer.Argument(help="Output folder (mirrors IN), or a file when IN is one.")],
-    model: Annotated[Path, typer.Option("--model", "-m", exists=True, help="Checkpoint, run directory, or published generator .pth.")],
+    model: Annotated[Path, typer.Option("--model", "-m", exists=True, help="Checkpoint, run directory, .safetensors or .onnx export, or published generator .pth.")],
     batch_size: Annotated[int, typer.Option("--batch-size", help="Images per forward pass.")] = 8,
-    device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda, cuda:N or mps.")] = "auto",
+    device: o.InferDevice = "auto",
     precision: Annotated[str, typer.Option("--precision", help=f"{', '.join(PRECISIONS)}.")] = "fp32",
     ext: Annotated[str, typer.Option("--ext", help="Output format by extension: .png, .jpg, .webp ...")] = ".png",
     size: Annotated[int | None, typer.Option("--size", help="Resize inputs to SIZE x SIZE instead of padding.")] = None,
-    seed: Annotated[int | None, typer.Option("--seed", help="Seed of the per-image dropout noise (paper test mode; default 0).")] = None,
-    no_dropout: Annotated[bool, typer.Option("--no-dropout", help="Paper test mode with dropout off.")] = False,
-    eval_mode: Annotated[bool, typer.Option("--eval", help="Test with running statistics and no dropout (model.eval()) instead of the paper's test mode.")] = False,
+    seed: o.TestSeed = None,
+    no_dropout: o.TestNoDropout = False,
+    eval_mode: o.TestEval = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing output files.")] = False,
     threads: Annotated[int, typer.Option("--threads", help="Threads decoding and encoding images.")] = 2,
     side: Annotated[str | None, typer.Option("--side", help="Inputs are side-by-side AB images: translate this half (A or B).")] = None,
@@ -75,10 +77,7 @@ def translate(
             model=model, inputs=inputs, output=output, batch_size=batch_size, device=device,
             precision=precision, ext=ext, size=size, overwrite=overwrite, threads=threads,
             side=side, test_options={
-                "test_mode": "eval" if eval_mode else None,
-                "dropout": False if no_dropout else None,
-                "seed": seed,
-                **(family_options or {}),
+                **o.test_options(eval_mode, no_dropout, seed), **(family_options or {}),
             },
         )
     show.translated(summary, output)

@@ -18,7 +18,8 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import Dataset
 
-from img2img.config import RunConfig
+from img2img.config import DataConfig, RunConfig
+from img2img.data.evaluation import EvalSplit
 from img2img.engine.device import Precision
 from img2img.models.inference import InferenceModel
 
@@ -99,6 +100,18 @@ class Recipe:
     ) -> InferenceModel:
         """The inference model over a published generator ``net`` (registry name ``network``)."""
         raise NotImplementedError(f"{cls.family} has no published generators")
+
+    @classmethod
+    def evaluation_split(cls, data: DataConfig, model: InferenceModel) -> EvalSplit:
+        """What ``evaluate`` translates with ``model`` in ``data``'s split, and scores against.
+
+        ``data.root`` and ``data.phase`` name the split, ``data.direction`` which side is the
+        input; ``model`` carries the family's test-time options (a direction, a style ...).
+        """
+        raise NotImplementedError(
+            f"{cls.family or cls.__name__}: evaluation is not described for this family "
+            "(its recipe has no evaluation_split)"
+        )
 
     def adam(self, params, lr: float | None = None) -> torch.optim.Optimizer:
         """Adam with the run's betas; the fused kernel (one pass over memory) where available."""

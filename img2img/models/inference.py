@@ -22,7 +22,13 @@ from torch import Tensor, nn
 from img2img.config import RunConfig
 from img2img.data.ranges import from_model_range, to_model_range
 from img2img.data.streams import Stream, StreamKind
-from img2img.infer.stochastic import batch_invariant, image_seed, paper_test_mode
+from img2img.infer.stochastic import (
+    batch_invariant,
+    deterministic_copy,
+    image_seed,
+    paper_test_mode,
+)
+from img2img.nn.norms import BATCH_NORMS
 
 #: ``paper``: the pix2pix paper's test (each image's own normalisation statistics, dropout on,
 #: seeded per image); ``eval``: running statistics and no dropout (``model.eval()``).
@@ -151,15 +157,68 @@ class InferenceModel:
         """Turn network output into images in ``[0, 1]`` (float32)."""
         return from_model_range(output.float())
 
+    @property
+    def has_dropout(self) -> bool:
+        """Whether the generator has dropout layers."""
+        return any(isinstance(m, nn.Dropout) for m in self.net.modules())
+
     def describe_mode(self) -> str:
         """The test-time behaviour in words, for summaries."""
         if self.test_mode == "paper":
-            has_dropout = any(isinstance(m, nn.Dropout) for m in self.net.modules())
-            if not has_dropout:
+            if not self.has_dropout:
                 return "paper (each image's own statistics; the network has no dropout)"
             dropout = "dropout on" if self.dropout else "dropout off"
             return f"paper (each image's own statistics, {dropout})"
         return "eval (running statistics, no dropout)"
+
+    # --- export -----------------------------------------------------------------------------
+    def example_input(self, batch: int, height: int, width: int) -> Tensor:
+        """A network input of this shape (encoded, in [-1, 1]): what export traces with."""
+        generator = torch.Generator().manual_seed(0)
+        return torch.rand(batch, self.in_channels, height, width, generator=generator) * 2 - 1
+
+    def deterministic_network(self) -> tuple[nn.Module, list[str]]:
+        """One plain module computing this model's test-time output, and notes on what differs.
+
+        Per-image dropout noise cannot live in an exported graph: the module runs with dropout
+        off, so it computes what :meth:`run` computes with ``dropout=False``. In the paper's
+        test mode, batch norm with each image's own statistics becomes instance normalisation.
+        """
+        paper = self.test_mode == "paper"
+        notes = []
+        if paper and self.dropout and self.has_dropout:
+            notes.append(
+                "dropout is off: per-image dropout noise cannot be exported, so the exported "
+                "network computes what 'translate --no-dropout' computes"
+            )
+        if paper and any(isinstance(m, BATCH_NORMS) for m in self.net.modules()):
+            notes.append(
+                "batch norm normalises each image with its own statistics (the paper's test "
+                "mode): exported as instance normalisation"
+            )
+        return deterministic_copy(self.net, image_statistics=paper), notes
+
+    def deterministic_mode(self) -> str:
+        """In words, what :meth:`deterministic_network` computes."""
+        if self.test_mode == "paper":
+            return "paper (each image's own statistics, dropout off)"
+        return self.describe_mode()
+
+    def describe(self) -> dict[str, Any]:
+        """What the model is, as plain values (export metadata, evaluation records)."""
+        return {
+            "family": self.family,
+            "network": self.network,
+            "in_channels": self.in_channels,
+            "out_channels": self.out_channels,
+            "input_kind": self.input_kind,
+            "size_multiple": self.size_multiple,
+            "min_size": self.min_size,
+            "test_mode": self.describe_mode(),
+            "source": None if self.source is None else str(self.source),
+            "step": self.step,
+            "options": dict(self.options),
+        }
 
     def run(self, x: Tensor, keys: Sequence[str]) -> Tensor:
         """The network's output for encoded inputs ``x``, image ``i`` named ``keys[i]``.
