@@ -250,8 +250,13 @@ def eval_mode(*nets: nn.Module):
             module.training = training
 
 
-def take_options(family: str, options: Mapping[str, Any], accepted: Sequence[str]) -> None:
-    """Fail naming an option (set to anything but None) that ``family`` does not take."""
+def take_options(
+    family: str, options: Mapping[str, Any], accepted: Sequence[str]
+) -> dict[str, Any]:
+    """Fail naming an option (set to anything but None) that ``family`` does not take.
+
+    Returns the options given (not None) that ``family`` takes.
+    """
     unused = sorted(k for k, v in options.items() if v is not None and k not in accepted)
     if unused:
         flags = ", ".join("--" + k.replace("_", "-") for k in unused)
@@ -259,3 +264,4 @@ def take_options(family: str, options: Mapping[str, Any], accepted: Sequence[str
             f"{flags}: not used by {family} models; they take: "
             + (", ".join("--" + k.replace("_", "-") for k in accepted) or "no options")
         )
+    return {k: v for k, v in options.items() if v is not None}

@@ -280,20 +280,20 @@ class Pix2PixHDRecipe(Recipe):
         ``clusters`` (from :meth:`inference_state`) are the stored feature centres.
         """
         clusters = options.pop("clusters", None)
-        take_options(cls.family, options, TEST_OPTIONS)
+        given = take_options(cls.family, options, TEST_OPTIONS)
         m: Pix2PixHDConfig = config.model
         return LabelMapInferenceModel.build(nets["G"], m, config=config, clusters=clusters,
-                                            **options)
+                                            **given)
 
     @classmethod
     def published_inference_model(
         cls, net: nn.Module, network: str, **options: Any
     ) -> InferenceModel:
         """A bare published generator: ``in_channels - 1`` classes and a boundary channel."""
-        take_options(cls.family, options, TEST_OPTIONS)
+        given = take_options(cls.family, options, TEST_OPTIONS)
         m = Pix2PixHDConfig(netG=network, label_nc=net.in_channels - 1,
                             output_nc=net.out_channels, vgg_loss=False)
-        return LabelMapInferenceModel.build(net, m, **options)
+        return LabelMapInferenceModel.build(net, m, **given)
 
     # --- warm start ---------------------------------------------------------------------------
     def warm_start(self) -> list[str]:

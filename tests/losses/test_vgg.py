@@ -6,12 +6,9 @@ The ImageNet weights are never downloaded in tests: VGG19 runs with random weigh
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import torch
 import torch.nn.functional as F
-from torchvision.models.vgg import cfgs, make_layers
 
 from img2img.losses.vgg import (
     LAYER_WEIGHTS,
@@ -21,16 +18,6 @@ from img2img.losses.vgg import (
     find_vgg_weights,
     load_vgg19_features,
 )
-
-
-@pytest.fixture(scope="module")
-def vgg_file(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, torch.nn.Sequential]:
-    """A torchvision-style vgg19 file (``features.N.*`` keys) with random weights."""
-    torch.manual_seed(0)
-    features = make_layers(cfgs["E"])  # torchvision's own VGG19 feature stack, built apart
-    path = tmp_path_factory.mktemp("vgg") / VGG19_FILE
-    torch.save({f"features.{k}": v for k, v in features.state_dict().items()}, path)
-    return path, features.eval()
 
 
 def test_loss_is_the_weighted_l1_of_relu1_1_to_relu5_1(vgg_file) -> None:

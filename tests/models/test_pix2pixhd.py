@@ -1,5 +1,6 @@
-"""pix2pixHD end to end on the real Cityscapes sample (64x128, ngf 8): a step, exact resume,
-coarse-to-fine staging, instance features and styles, translation of the test labels."""
+"""pix2pixHD end to end on the Cityscapes sample (or synthetic street scenes of the same layout)
+at 64x128 with ngf 8: a step with every loss, exact resume with and without instance features,
+the coarse-to-fine staging, K-means styles stored in the checkpoint, translation of test labels."""
 
 from __future__ import annotations
 
@@ -12,17 +13,20 @@ import pytest
 import torch
 from PIL import Image
 from torch.utils.data import default_collate
+from typer.testing import CliRunner
 
+from img2img.cli.app import app
 from img2img.config import ConfigError
 from img2img.data.labelmaps import LabelValueError
 from img2img.engine.checkpoint import load_checkpoint
-from img2img.features import encode_run_features
+from img2img.features import stored_clusters
 from img2img.infer.translate import plan_outputs, translate_files
 from img2img.launch import build_recipe, resume, train
-from img2img.losses.vgg import VGG19_FILE, vgg19_features
 from img2img.models.loading import load_inference_model
 from img2img.models.pix2pixhd import hd_linear_decay
 from tests.conftest import tiny_pix2pixhd_config
+
+runner = CliRunner()
 
 
 def _batch(recipe, count: int = 2) -> dict:
@@ -38,7 +42,7 @@ def _nets_equal(a: Path, b: Path) -> None:
             assert torch.equal(value, got[net][key]), f"{net}.{key} differs"
 
 
-def _test_labels(city: Path, tmp_path: Path, count: int = 3) -> tuple[Path, Path]:
+def _test_labels(city: Path, tmp_path: Path, count: int = 2) -> tuple[Path, Path]:
     labels, instances = tmp_path / "labels", tmp_path / "insts"
     labels.mkdir()
     instances.mkdir()
@@ -49,6 +53,18 @@ def _test_labels(city: Path, tmp_path: Path, count: int = 3) -> tuple[Path, Path
     return labels, instances
 
 
+def _read_folder(folder: Path) -> dict[str, np.ndarray]:
+    return {p.name: np.asarray(Image.open(p)) for p in sorted(folder.iterdir())}
+
+
+@pytest.fixture(scope="module")
+def global_run(city: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The coarse stage: a global generator with ngf 16 trained for one epoch (2 steps)."""
+    config = tiny_pix2pixhd_config(city, {"max_steps": 2, "batch_size": 4}, ngf=16)
+    run, _ = train(config, tmp_path_factory.mktemp("global"))
+    return run.path
+
+
 def test_learning_rate_follows_the_reference_schedule() -> None:
     factor = hd_linear_decay(n_epochs=2, n_epochs_decay=4)
     # constant for 2 + 1 epochs, then lowered by 1/4 after each: the last runs at 1/4
@@ -56,10 +72,9 @@ def test_learning_rate_follows_the_reference_schedule() -> None:
     assert hd_linear_decay(3, 0)(10) == 1.0
 
 
-def test_one_step_trains_every_network_with_every_loss(city, tmp_path) -> None:
-    weights = tmp_path / VGG19_FILE  # random VGG19 weights: the ImageNet file is never fetched
-    torch.save(vgg19_features().state_dict(), weights)
-    config = tiny_pix2pixhd_config(city, vgg_loss=True, vgg_weights=str(weights),
+def test_one_step_trains_every_network_with_every_loss(city, vgg_file) -> None:
+    # random VGG19 weights in torchvision's file format: the ImageNet file is never fetched
+    config = tiny_pix2pixhd_config(city, vgg_loss=True, vgg_weights=str(vgg_file[0]),
                                    instance_feat=True)
     recipe = build_recipe(config)
     before = {k: [p.detach().clone() for p in net.parameters()] for k, net in recipe.nets.items()}
@@ -77,85 +92,92 @@ def test_one_step_trains_every_network_with_every_loss(city, tmp_path) -> None:
     assert [tuple(c.shape) for c in columns] == [(2, 3, 64, 128)] * 3
 
 
-def test_resume_continues_exactly(city, tmp_path) -> None:
-    total = 6  # 8 examples, batch 2: the run crosses into the second epoch
-    straight, _ = train(tiny_pix2pixhd_config(city, {"max_steps": total}), tmp_path / "a")
-    halves, first = train(tiny_pix2pixhd_config(city, {"max_steps": 3}), tmp_path / "b")
-    assert first.step == 3
-    _, second = resume(halves.path, {"max_steps": total})
-    assert second.step == total
-    _nets_equal(straight.path, halves.path)
-    assert load_checkpoint(halves.path)["epoch"] == 1
-
-
-def test_local_generator_starts_from_a_global_run_and_fixes_it_for_an_epoch(city, tmp_path):
-    coarse, _ = train(tiny_pix2pixhd_config(city, {"max_steps": 1}, ngf=16), tmp_path / "g")
-    global_weights = load_checkpoint(coarse.path)["nets"]["G"]
+def test_local_generator_starts_from_a_global_run_fixed_for_an_epoch_and_resumes_exactly(
+    city, global_run, tmp_path
+) -> None:
+    global_weights = load_checkpoint(global_run)["nets"]["G"]
 
     def local(max_steps: int):
         return tiny_pix2pixhd_config(
             city, {"max_steps": max_steps, "batch_size": 4, "save_every_epochs": 1},
-            netG="local", ngf=8, init_from=str(coarse.path), fix_global_epochs=1,
+            netG="local", ngf=8, init_from=str(global_run), fix_global_epochs=1,
         )
 
-    recipe = build_recipe(local(4))
-    assert recipe.warm_start()
-    for key, value in recipe.G.state_dict().items():
-        if key.startswith("model."):
-            assert torch.equal(value, global_weights[key]), key
-
-    straight, _ = train(local(4), tmp_path / "a")  # 2 steps per epoch
+    straight, _ = train(local(3), tmp_path / "a")  # 2 steps per epoch
     after_first = load_checkpoint(straight.path / "checkpoints" / "epoch_0001.pt")["nets"]["G"]
     final = load_checkpoint(straight.path)["nets"]["G"]
     global_keys = [k for k in final if k.startswith("model.")]
     enhancer_keys = [k for k in final if k.startswith("model1_")]
+    assert global_keys and enhancer_keys
+    # the global part came from the run and stayed fixed for the first epoch ...
     assert all(torch.equal(after_first[k], global_weights[k]) for k in global_keys)
     assert not any(torch.equal(after_first[k], final[k]) for k in enhancer_keys)
+    # ... then trained jointly
     assert not all(torch.equal(final[k], global_weights[k]) for k in global_keys)
 
     halves, _ = train(local(2), tmp_path / "b")  # stop exactly at the epoch boundary
-    resume(halves.path, {"max_steps": 4})
+    _, result = resume(halves.path, {"max_steps": 3})
+    assert result.step == 3
     _nets_equal(straight.path, halves.path)
 
 
-def test_instance_features_cluster_into_styles_that_translate(city, tmp_path) -> None:
-    run, _ = train(tiny_pix2pixhd_config(city, {"max_steps": 4}, instance_feat=True),
-                   tmp_path / "runs")
+def test_instance_features_resume_exactly_cluster_into_styles_and_translate(
+    city, tmp_path
+) -> None:
+    def config(max_steps: int):
+        return tiny_pix2pixhd_config(city, {"max_steps": max_steps, "batch_size": 4},
+                                     instance_feat=True)
+
+    straight, _ = train(config(2), tmp_path / "a")
+    halves, _ = train(config(1), tmp_path / "b")
     labels, instances = _test_labels(city, tmp_path)
     with pytest.raises(ValueError, match="run 'img2img features RUN' first"):
-        load_inference_model(run.path, instances=instances)
+        load_inference_model(halves.path, instances=instances)
 
-    result = encode_run_features(run.path, n_clusters=3, seed=0)
-    clusters = result.clusters
-    assert result.images == 8 and clusters.styles == 3 and clusters.step == 4
+    result = runner.invoke(app, ["features", str(halves.path), "--clusters", "3",
+                                 "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    assert "classes clustered from 8 images" in result.output
+    clusters = stored_clusters(load_checkpoint(halves.path)["extra"])
+    assert clusters.styles == 3 and clusters.step == 1 and clusters.n_clusters == 3
     assert 26 in clusters.centres and 7 in clusters.centres  # cars and road
     assert all(c.shape[1] == 3 for c in clusters.centres.values())
-    stored = load_checkpoint(run.path)["extra"]["features"]
-    assert torch.equal(stored["centres"][26], clusters.centres[26])
-    with pytest.raises(ValueError, match="already holds feature centres"):
-        encode_run_features(run.path)
+    again = runner.invoke(app, ["features", str(halves.path), "--device", "cpu"])
+    assert again.exit_code != 0 and "already holds feature centres" in again.output
 
-    def translate(out: str, **options) -> dict[str, np.ndarray]:
-        model = load_inference_model(run.path, instances=instances, **options)
-        summary = translate_files(model, plan_outputs(labels, tmp_path / out), batch_size=2)
-        assert not summary.failed
-        return {p.name: np.asarray(Image.open(p)) for p in sorted((tmp_path / out).iterdir())}
+    # training goes on from the middle of the epoch exactly, and the centres survive it
+    _, more = resume(halves.path, {"max_steps": 2})
+    assert more.step == 2
+    _nets_equal(straight.path, halves.path)
+    kept = stored_clusters(load_checkpoint(halves.path)["extra"])
+    assert torch.equal(kept.centres[26], clusters.centres[26])
 
-    styled = translate("style1", style=1)
-    assert len(styled) == 3 and all(a.shape == (128, 256, 3) for a in styled.values())
-    every = translate("all", all_styles=True)
-    assert len(every) == 9 and sum(k.endswith("_style1.png") for k in every) == 3
+    def translate(out: str, *options: str) -> dict[str, np.ndarray]:
+        command = ["translate", "--model", str(halves.path), str(labels), str(tmp_path / out),
+                   "--instances", str(instances), "--device", "cpu", *options]
+        outcome = runner.invoke(app, command)
+        assert outcome.exit_code == 0, outcome.output
+        return _read_folder(tmp_path / out)
+
+    styled = translate("style1", "--style", "1")
+    assert len(styled) == 2 and all(a.shape == (128, 256, 3) for a in styled.values())
+    every = translate("all", "--all-styles")
+    assert len(every) == 6 and sum(k.endswith("_style1.png") for k in every) == 2
     for name, array in styled.items():
         assert np.array_equal(every[name.replace(".png", "_style1.png")], array)
-    first = translate("random_a", style="random", seed=3)
-    again = translate("random_b", style="random", seed=3)
-    assert all(np.array_equal(first[k], again[k]) for k in first)
-    other = translate("random_c", style="random", seed=4)
-    assert any(not np.array_equal(first[k], other[k]) for k in first)
+    assert not np.array_equal(*(every[k] for k in sorted(every)[:2]))  # styles 0 and 1 differ
+    def random_features(seed: int) -> torch.Tensor:
+        model = load_inference_model(halves.path, instances=instances, style="random", seed=seed)
+        ids = torch.from_numpy(np.asarray(Image.open(next(instances.iterdir()))).astype(np.int64))
+        labels_in = torch.where(ids >= 1000, ids // 1000, ids)[None, None]
+        x = model.encode_streams({"input": labels_in, "instance": ids[None, None]}, ["k"], [""])
+        return x[:, -3:]  # the painted feature channels
 
-    _, more = resume(run.path, {"max_steps": 5})  # the centres survive further training
-    assert more.step == 5
-    assert "features" in load_checkpoint(run.path)["extra"]
+    assert torch.equal(random_features(3), random_features(3))
+    assert not torch.equal(random_features(3), random_features(4))
+    bad = runner.invoke(app, ["translate", "--model", str(halves.path), str(labels),
+                              str(tmp_path / "bad"), "--style", "3", "--device", "cpu"])
+    assert bad.exit_code != 0 and "--style 3: the model has 3 styles (0..2)" in bad.output
 
 
 def test_a_class_id_beyond_label_nc_stops_training_naming_the_file(city, tmp_path) -> None:
@@ -165,10 +187,12 @@ def test_a_class_id_beyond_label_nc_stops_training_naming_the_file(city, tmp_pat
     assert not any((tmp_path / "runs").iterdir())
 
 
-def test_init_from_a_generator_that_does_not_fit_fails_before_the_run(city, tmp_path) -> None:
-    coarse, _ = train(tiny_pix2pixhd_config(city, {"max_steps": 1}), tmp_path / "g")  # ngf 8
-    config = tiny_pix2pixhd_config(city, {"max_steps": 1}, netG="local", ngf=8,
-                                   init_from=str(coarse.path))
+def test_init_from_a_generator_that_does_not_fit_fails_before_the_run(
+    city, global_run, tmp_path
+) -> None:
+    # a local generator with ngf 16 needs a global one with ngf 32; the run's has 16
+    config = tiny_pix2pixhd_config(city, {"max_steps": 1}, netG="local", ngf=16,
+                                   init_from=str(global_run))
     with pytest.raises(ConfigError, match=r"--init-from .*--ngf 2N"):
         train(config, tmp_path / "runs")
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
@@ -189,3 +213,18 @@ def test_published_generator_translates_label_maps(city, tmp_path) -> None:
         {"input": torch.zeros(1, 1, 64, 64, dtype=torch.int64),
          "instance": torch.zeros(1, 1, 64, 64, dtype=torch.int64)}, ["k"], [""])
     assert x.shape == (1, 35, 64, 64) and eval_net(x).shape == (1, 3, 64, 64)
+
+
+def test_dry_run_reports_classes_parameters_and_memory_and_writes_nothing(city, tmp_path):
+    runs = tmp_path / "runs"
+    result = runner.invoke(app, [
+        "train", "pix2pixhd", "--data", str(city), "--runs-dir", str(runs), "--dry-run",
+        "--label-nc", "auto", "--ngf", "8", "--ndf", "8", "--n-blocks-global", "2",
+        "--load-size", "128", "--crop-size", "64", "--no-vgg-loss", "--device", "cpu",
+    ])
+    assert result.exit_code == 0, result.output
+    output = " ".join(result.output.split())
+    assert "label_nc 34" in output and "8 label maps" in output
+    assert "G: " in output and "D: " in output
+    assert "memory: ~" in output and "batch 1 at 64x128 in fp32" in output
+    assert not runs.exists()
