@@ -68,6 +68,27 @@ def _modules(recipe: Any) -> list[nn.Module]:
     return list(found.values())
 
 
+def saved_tensor_bytes(recipe: Any, batch: Mapping[str, Any]) -> int:
+    """Bytes of the tensors autograd saves for backward in ``recipe.forward_losses(batch)``.
+
+    Each storage counts once (views and in-place results share theirs); the networks' own
+    weights and buffers are not counted. Works on any device, ``meta`` included.
+    """
+    own = {t.untyped_storage()._cdata for m in _modules(recipe)
+           for t in (*m.parameters(), *m.buffers())}
+    saved: dict[int, int] = {}
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        storage = t.untyped_storage()
+        if storage._cdata not in own:
+            saved[storage._cdata] = storage.nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        recipe.forward_losses(batch)
+    return sum(saved.values())
+
+
 def estimate_training_memory(
     recipe_class: type, config: RunConfig, sample: Mapping[str, Any]
 ) -> MemoryEstimate:
@@ -92,18 +113,7 @@ def estimate_training_memory(
     tensors = [t for m in modules for t in (*m.parameters(), *m.buffers())]
     trained = sum(p.numel() * p.element_size() for m in recipe.nets.values()
                   for p in m.parameters())
-    own = {t.untyped_storage()._cdata for t in tensors}
-    saved: dict[int, int] = {}
-
-    def pack(t: torch.Tensor) -> torch.Tensor:
-        storage = t.untyped_storage()
-        if storage._cdata not in own:
-            saved[storage._cdata] = storage.nbytes()
-        return t
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        recipe.forward_losses(batch)
-    activations = sum(saved.values())
+    activations = saved_tensor_bytes(recipe, batch)
     if config.train.precision in _HALF:
         activations //= 2
     shape = next(v.shape for v in batch.values() if isinstance(v, torch.Tensor))

@@ -19,9 +19,12 @@ from img2img.cli.app import app
 from img2img.config import ConfigError
 from img2img.data.labelmaps import LabelValueError
 from img2img.engine.checkpoint import load_checkpoint
+from img2img.engine.device import Precision
+from img2img.families import get_family
 from img2img.features import stored_clusters
 from img2img.infer.translate import plan_outputs, translate_files
 from img2img.launch import build_recipe, resume, train
+from img2img.losses.vgg import VGG19_FILE
 from img2img.models.loading import load_inference_model
 from img2img.models.pix2pixhd import hd_linear_decay
 from tests.conftest import tiny_pix2pixhd_config
@@ -29,8 +32,7 @@ from tests.conftest import tiny_pix2pixhd_config
 runner = CliRunner()
 
 
-def _batch(recipe, count: int = 2) -> dict:
-    dataset = type(recipe).build_dataset(recipe.config)
+def _batch(dataset, count: int = 2) -> dict:
     return default_collate([dataset[i] for i in range(count)])
 
 
@@ -78,7 +80,8 @@ def test_one_step_trains_every_network_with_every_loss(city, vgg_file) -> None:
                                    instance_feat=True)
     recipe = build_recipe(config)
     before = {k: [p.detach().clone() for p in net.parameters()] for k, net in recipe.nets.items()}
-    losses = recipe.train_step(_batch(recipe))
+    dataset = type(recipe).build_dataset(config)
+    losses = recipe.train_step(_batch(dataset))
     assert set(losses) == {"G_GAN", "G_GAN_Feat", "G_VGG", "D_real", "D_fake"}
     assert all(torch.isfinite(v) for v in losses.values())
     assert set(recipe.nets) == {"G", "D", "E"}
@@ -88,8 +91,38 @@ def test_one_step_trains_every_network_with_every_loss(city, vgg_file) -> None:
         assert not unchanged, f"{name}: {unchanged[:3]} not updated"
     # inputs: 34 one-hot classes + boundary (+ 3 features for G); D sees labels + photo
     assert recipe.G.in_channels == 34 + 1 + 3 and recipe.D.in_channels == 34 + 1 + 3
-    columns = recipe.sample(_batch(recipe))
+    columns = recipe.sample(_batch(dataset))
     assert [tuple(c.shape) for c in columns] == [(2, 3, 64, 128)] * 3
+
+
+@pytest.mark.parametrize(("options", "terms"), [
+    ({"gan_mode": "vanilla"}, {"G_GAN", "G_GAN_Feat", "D_real", "D_fake"}),
+    ({"gan_mode": "hinge", "ganfeat_loss": False}, {"G_GAN", "D_real", "D_fake"}),
+])
+def test_loss_options_choose_the_terms(city, options: dict, terms: set[str]) -> None:
+    meta = torch.device("meta")  # shapes only: which terms a step computes
+    config = tiny_pix2pixhd_config(city, **options)
+    recipe_class = get_family("pix2pixhd").recipe_class()
+    batch = _batch(recipe_class.build_dataset(config))
+    with meta:
+        recipe = recipe_class(config, meta, Precision("fp32", meta))
+    batch = {k: v.to(meta) for k, v in batch.items() if isinstance(v, torch.Tensor)}
+    losses = recipe.forward_losses(batch)
+    assert set(losses) == terms | {"G", "D"}
+    assert recipe.gan_loss.mode == options["gan_mode"]
+
+
+def test_missing_vgg_weights_stop_training_before_it_starts(city, empty_hub, tmp_path) -> None:
+    runs = tmp_path / "runs"
+    result = runner.invoke(app, [
+        "train", "pix2pixhd", "--data", str(city), "--runs-dir", str(runs), "--ngf", "8",
+        "--load-size", "128", "--crop-size", "64", "--device", "cpu",
+    ])
+    assert result.exit_code != 0
+    output = " ".join(result.output.split())
+    assert "VGG19" in output and "--vgg-weights" in output and "--no-vgg-loss" in output
+    assert str(empty_hub / "checkpoints" / VGG19_FILE) in output.replace(" ", "")
+    assert not runs.exists() or not any(runs.iterdir())
 
 
 def test_local_generator_starts_from_a_global_run_fixed_for_an_epoch_and_resumes_exactly(
