@@ -22,9 +22,6 @@ from img2img.data.labelmaps import (
     scan_label_values,
 )
 from img2img.data.transforms import StreamTransform
-from tests.conftest import CITYSCAPES
-
-needs_cityscapes = pytest.mark.skipif(not CITYSCAPES.is_dir(), reason=f"{CITYSCAPES} not present")
 
 
 def _save(path: Path, array: np.ndarray) -> Path:
@@ -135,14 +132,13 @@ def test_scan_reports_the_classes_used(tmp_path: Path) -> None:
     assert "2 label maps use 2 classes (2, 33); label_nc 34" in scan.describe()
 
 
-@needs_cityscapes
-def test_cityscapes_sample_keeps_ids_exactly_through_pix2pixhd_scale_width() -> None:
-    files = find_label_maps(CITYSCAPES, "train", instances=True, images=True)
+def test_cityscapes_sample_keeps_ids_exactly_through_pix2pixhd_scale_width(city: Path) -> None:
+    files = find_label_maps(city, "train", instances=True, images=True)
     assert files.layout == "train_label + train_inst + train_img" and len(files) == 8
     transform = StreamTransform("scale_width", 200, 64, True, height_floor=False, size_multiple=16)
     dataset = LabelMapDataset(files, 34, transform)
     sample = dataset[(0, 3)]
-    # 2048x1024 -> width 200, height 100 (no crop-size floor) -> nearest multiples of 16
+    # 256x128 -> width 200, height 100 (no crop-size floor) -> nearest multiples of 16
     assert sample["label"].shape == sample["instance"].shape == (1, 96, 192)
     assert sample["image"].shape == (3, 96, 192)
     original = dataset.load(files.items[0])

@@ -196,3 +196,16 @@ def test_full_size_unet_256_forward_shape_on_meta() -> None:
         net = create_generator("unet_256", init_type=None, dropout=True)
         out = net(torch.empty(1, 3, 256, 256))
     assert out.shape == (1, 3, 256, 256)
+
+
+@pytest.mark.parametrize(("entry", "name"), [("pix2pixhd/global", "global"),
+                                             ("pix2pixhd/local", "local")])
+def test_published_pix2pixhd_generator_layouts_are_recognised(entry: str, name: str) -> None:
+    """A label2city ``latest_net_G.pth`` is recognised from its keys and shapes alone."""
+    from img2img.models.published import recognise_generator
+
+    state = {k: torch.empty(shape, device="meta") for k, shape in _reference(entry)["state_dict"]}
+    spec = recognise_generator(state)
+    assert (spec.name, spec.family) == (name, "pix2pixhd")
+    assert spec.options["in_channels"] == 36 and spec.options["norm"] == "instance"
+    assert spec.options["ngf"] == (64 if name == "global" else 32)
