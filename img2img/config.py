@@ -67,6 +67,21 @@ def check_device(value: str) -> None:
     )
 
 
+#: pix2pixHD's networks: label-map generators and the multi-scale discriminator
+PIX2PIXHD_GENERATORS = ("global", "local")
+PIX2PIXHD_DISCRIMINATORS = ("multiscale",)
+
+
+def image_generators() -> list[str]:
+    """Registered generators of the image-to-image families: all but pix2pixHD's."""
+    return [n for n in list_generators() if n not in PIX2PIXHD_GENERATORS]
+
+
+def patch_discriminators() -> list[str]:
+    """Registered single-scale discriminators: all but pix2pixHD's multi-scale one."""
+    return [n for n in list_discriminators() if n not in PIX2PIXHD_DISCRIMINATORS]
+
+
 @dataclass(frozen=True)
 class Pix2PixConfig:
     """pix2pix: conditional GAN with a U-Net generator, a PatchGAN on (A, B) and an L1 term."""
@@ -86,8 +101,8 @@ class Pix2PixConfig:
     lambda_l1: float = 100.0
 
     def __post_init__(self) -> None:
-        check_choice("netG", self.netG, list_generators())
-        check_choice("netD", self.netD, list_discriminators())
+        check_choice("netG", self.netG, image_generators())
+        check_choice("netD", self.netD, patch_discriminators())
         check_choice("norm", self.norm, NORMS)
         check_choice("init_type", self.init_type, INIT_TYPES)
         check_choice("gan_mode", self.gan_mode, GAN_MODES)
@@ -98,8 +113,6 @@ class Pix2PixConfig:
         check_positive("lambda_l1", self.lambda_l1, allow_zero=True)
 
 
-#: pix2pixHD's generators and its adversarial objectives
-PIX2PIXHD_GENERATORS = ("global", "local")
 PIX2PIXHD_GAN_MODES = ("lsgan", "vanilla", "hinge")
 
 

@@ -12,9 +12,15 @@ from typing import Annotated
 
 import typer
 
-from img2img.config import DIRECTIONS, PRECISIONS, PREPROCESS_MODES
+from img2img.config import (
+    DIRECTIONS,
+    PRECISIONS,
+    PREPROCESS_MODES,
+    image_generators,
+    patch_discriminators,
+)
 from img2img.losses.modes import GAN_MODES
-from img2img.nn.registry import INIT_TYPES, NORMS, list_discriminators, list_generators
+from img2img.nn.registry import INIT_TYPES, NORMS
 
 Opt = typer.Option
 
@@ -31,8 +37,8 @@ def choices(values) -> str:
 
 
 # --- model (each family picks the ones it takes, with its own defaults) -----------------------
-NetG = Annotated[str, Opt("--netG", help=f"Generator: {choices(list_generators())}.", rich_help_panel=MODEL)]
-NetD = Annotated[str, Opt("--netD", help=f"Discriminator: {choices(list_discriminators())}.", rich_help_panel=MODEL)]
+NetG = Annotated[str, Opt("--netG", help=f"Generator: {choices(image_generators())}.", rich_help_panel=MODEL)]
+NetD = Annotated[str, Opt("--netD", help=f"Discriminator: {choices(patch_discriminators())}.", rich_help_panel=MODEL)]
 Ngf = Annotated[int, Opt("--ngf", help="Generator filters in the last conv layer.", rich_help_panel=MODEL)]
 Ndf = Annotated[int, Opt("--ndf", help="Discriminator filters in the first conv layer.", rich_help_panel=MODEL)]
 NLayersD = Annotated[int, Opt("--n-layers-D", help="Layers of the 'n_layers' discriminator.", rich_help_panel=MODEL)]

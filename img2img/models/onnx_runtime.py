@@ -10,7 +10,7 @@ result, so ``translate`` and ``evaluate`` treat it like any inference model.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +59,22 @@ class OnnxModel:
     @property
     def input_stream(self) -> Stream:
         return self.reference.input_stream
+
+    @property
+    def input_streams(self) -> tuple[Stream, ...]:
+        return self.reference.input_streams
+
+    @property
+    def variants(self) -> tuple[str, ...]:
+        return self.reference.variants
+
+    def input_files(self, src: Path, key: str) -> dict[str, Path]:
+        return self.reference.input_files(src, key)
+
+    def encode_streams(
+        self, inputs: Mapping[str, Tensor], keys: Sequence[str], variants: Sequence[str]
+    ) -> Tensor:
+        return self.reference.encode_streams(inputs, keys, variants)
 
     @property
     def size_multiple(self) -> int:

@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from img2img.config import PIX2PIXHD_GENERATORS
+from img2img.config import image_generators
 from img2img.nn import create_generator, list_generators
 
 LEGACY_STATS = ("running_mean", "running_var", "num_batches_tracked")
@@ -56,8 +56,7 @@ def _candidates(state: Mapping[str, Tensor]) -> list[GeneratorSpec]:
     ngf, in_channels = weights[0].shape[:2]
     outs = sorted({int(n) for n in weights[-1].shape[:2]} & {1, 3})
     specs = []
-    image_generators = [n for n in list_generators() if n not in PIX2PIXHD_GENERATORS]
-    for name, norm, out in itertools.product(image_generators, ("batch", "instance"), outs):
+    for name, norm, out in itertools.product(image_generators(), ("batch", "instance"), outs):
         options = {
             "in_channels": int(in_channels),
             "out_channels": out,
