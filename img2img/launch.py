@@ -36,12 +36,16 @@ from img2img.engine.checkpoint import (
     state_mismatch,
 )
 from img2img.engine.device import Precision, resolve_device
+from img2img.engine.memory import MemoryEstimate, estimate_training_memory
+from img2img.engine.observers import Observer
 from img2img.engine.progress import Reporter
 from img2img.engine.rng import seed_everything
 from img2img.engine.rundir import RunDir, create_run_dir, open_run_dir
+from img2img.engine.tensorboard import TensorBoardObserver, check_tensorboard
 from img2img.engine.trainer import Trainer, TrainResult
 from img2img.families import get_family, load_run_config
 from img2img.nn.cpu_fast import use_cpu_fast_path
+from img2img.report.observer import ReportObserver
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +53,8 @@ log = logging.getLogger(__name__)
 #: (``data`` is the dataset folder: the same dataset, moved)
 RESUME_CHANGEABLE: dict[str, tuple[str, ...]] = {
     "train": ("max_steps", "n_epochs", "log_every", "sample_every", "checkpoint_every",
-              "keep_checkpoints", "save_every_epochs", "device"),
+              "keep_checkpoints", "save_every_epochs", "device", "tensorboard",
+              "report_every"),
     "data": ("num_workers", "data"),
 }
 RESUMES_FILE = "resumes.jsonl"
@@ -69,6 +74,8 @@ class Summary:
     sample_split: str
     resume_step: int | None = None
     changes: dict[str, Any] = dataclasses.field(default_factory=dict)
+    notes: list[str] = dataclasses.field(default_factory=list)
+    memory: MemoryEstimate | None = None
 
 
 @dataclass(frozen=True)
@@ -77,6 +84,7 @@ class _Prepared:
     dataset: Dataset
     samples: Dataset
     sample_split: str
+    notes: list[str] = dataclasses.field(default_factory=list)
 
 
 def build_recipe(config: RunConfig) -> Any:
@@ -95,13 +103,17 @@ def build_recipe(config: RunConfig) -> Any:
 
 
 def _prepare(config: RunConfig) -> _Prepared:
-    """Validate ``config``, find its data and decode a first sample; writes nothing.
+    """Resolve and validate ``config``, find its data and decode a first sample; writes
+    nothing.
 
     Raises:
         UnreadableDatasetError: not one example of the training split can be decoded.
     """
     recipe_class = get_family(config.family).recipe_class()
+    config, notes = recipe_class.resolve_config(config)
     recipe_class.validate(config)
+    if config.train.tensorboard:
+        check_tensorboard()
     dataset = recipe_class.build_dataset(config)
     dataset[0]  # the first readable example: fails here, not in a run, if there is none
     samples, split = dataset, config.data.phase
@@ -110,20 +122,30 @@ def _prepare(config: RunConfig) -> _Prepared:
             val = recipe_class.build_dataset(config, phase="val")
             val[0]
             samples, split = val, "val"
-    return _Prepared(config, dataset, samples, split)
+    return _Prepared(config, dataset, samples, split, notes)
 
 
 def _summary(prepared: _Prepared, recipe: Any, **extra: Any) -> Summary:
     config = prepared.config
     params = {k: sum(p.numel() for p in net.parameters()) for k, net in recipe.nets.items()}
     steps = -(-len(prepared.dataset) // config.train.batch_size)
-    return Summary(config, params, len(prepared.dataset), steps, prepared.sample_split, **extra)
+    return Summary(config, params, len(prepared.dataset), steps, prepared.sample_split,
+                   notes=list(prepared.notes), memory=_memory(prepared), **extra)
+
+
+def _memory(prepared: _Prepared) -> MemoryEstimate | None:
+    """The step's memory estimate, for families whose recipe can give one."""
+    recipe_class = get_family(prepared.config.family).recipe_class()
+    try:
+        return estimate_training_memory(recipe_class, prepared.config, prepared.dataset[0])
+    except NotImplementedError:
+        return None
 
 
 def summarize(config: RunConfig) -> Summary:
     """Build everything a run needs, write nothing, and describe it."""
     prepared = _prepare(config)
-    return _summary(prepared, build_recipe(config))
+    return _summary(prepared, build_recipe(prepared.config))
 
 
 def train(
@@ -135,13 +157,17 @@ def train(
 ) -> tuple[RunDir, TrainResult]:
     """Create a new run directory under ``runs_dir`` and train ``config`` in it."""
     prepared = _prepare(config)
+    config = prepared.config
     recipe = build_recipe(config)
+    notes = [*prepared.notes, *recipe.warm_start()]
     run = create_run_dir(runs_dir, config.name)
     try:
         with run.lock():
             run.write_config(config.to_dict())
             log.info("run directory: %s", run.path)
             trainer = _trainer(recipe, prepared, run, num_workers, reporter)
+            for note in notes:
+                trainer.reporter.message(note)
             return run, trainer.fit()
     except BaseException:
         _remove_if_unused(run)
@@ -175,9 +201,9 @@ def resume(
                 f"use 'img2img train --resume {run_dir}'"
             )
         config = apply_resume_changes(load_run_config(saved["config"]), changes or {})
-        check_networks_fit(config, saved["nets"], resolve_checkpoint(run.path))
         prepared = _prepare_resume(config)
-        recipe = build_recipe(config)
+        check_networks_fit(prepared.config, saved["nets"], resolve_checkpoint(run.path))
+        recipe = build_recipe(prepared.config)
         if dry_run:
             return run, _summary(prepared, recipe, resume_step=saved["step"],
                                  changes=dict(changes or {}))
@@ -276,7 +302,15 @@ def _trainer(
     config = prepared.config
     workers = config.data.num_workers if num_workers is None else num_workers
     return Trainer(recipe, prepared.dataset, run, num_workers=workers, reporter=reporter,
-                   sample_dataset=prepared.samples)
+                   sample_dataset=prepared.samples, observers=observers(config, run))
+
+
+def observers(config: RunConfig, run: RunDir) -> list[Observer]:
+    """What watches a run besides its metrics file: the report, TensorBoard if asked for."""
+    watching: list[Observer] = [ReportObserver(run.path, config.train.report_every)]
+    if config.train.tensorboard:
+        watching.append(TensorBoardObserver(run.path))
+    return watching
 
 
 def _remove_if_unused(run: RunDir) -> None:

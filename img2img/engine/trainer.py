@@ -23,6 +23,7 @@ import dataclasses
 import logging
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,7 @@ from img2img.engine.checkpoint import (
     save_checkpoint,
     step_checkpoint_name,
 )
+from img2img.engine.observers import Observer
 from img2img.engine.progress import NullReporter, Reporter
 from img2img.engine.recipe import TrainingRecipe
 from img2img.engine.rng import rng_state, set_rng_state
@@ -107,6 +109,7 @@ class Trainer:
         num_workers: int = 0,
         reporter: Reporter | None = None,
         sample_dataset: Dataset | None = None,
+        observers: Sequence[Observer] = (),
     ) -> None:
         self.recipe = recipe
         self.dataset = dataset
@@ -115,6 +118,8 @@ class Trainer:
         self.run = run
         self.cfg = recipe.config.train
         self.reporter = reporter or NullReporter()
+        #: told of every log record, sample grid, step and the end (TensorBoard, report)
+        self.observers = list(observers)
         self.position = Position()
         self._saved_at: Position | None = None  # where latest.pt was last written
         self.skipped_files: set[str] = set()
@@ -272,14 +277,19 @@ class Trainer:
             self.reporter.message(line)
         self.reporter.start(self.total_steps, self.position.step, self.position.epoch)
         self.recipe.train(True)
+        for observer in self.observers:
+            observer.on_start(self.position.step)
         try:
-            last = self._loop(sample_batch, stop)
+            try:
+                last = self._loop(sample_batch, stop)
+            finally:
+                self.reporter.close()
+            if stop.requested is None and self.window.count:
+                last = self._log()
+            path = self._save_unless_saved()
+            self.loss_guard.check()
         finally:
-            self.reporter.close()
-        if stop.requested is None and self.window.count:
-            last = self._log()
-        path = self._save_unless_saved()
-        self.loss_guard.check()
+            self._end()
         return path, last
 
     def _loop(self, sample_batch: dict, stop: StopSignals) -> dict[str, float]:
@@ -296,6 +306,8 @@ class Trainer:
                 self.window.add(losses, _batch_size(batch))
                 self._note_skipped(batch)
                 last = self._after_step(sample_batch) or last
+                for observer in self.observers:
+                    observer.on_step(self.position.step)
                 if self.position.step >= self.total_steps or stop.requested is not None:
                     break
             if self.position.epoch_step >= self.steps_per_epoch:
@@ -309,6 +321,10 @@ class Trainer:
                 "(the step in progress was finished)"
             )
         return last
+
+    def _end(self) -> None:
+        for observer in self.observers:
+            observer.on_end(self.position.step)
 
     def _note_skipped(self, batch: dict) -> None:
         for entry in batch.get("skipped", ()):
@@ -360,6 +376,8 @@ class Trainer:
             **losses,
         }
         self.run.append_metrics(record)
+        for observer in self.observers:
+            observer.on_log(record)
         self.reporter.update(self.position.step, self.position.epoch, losses, images_per_s)
         return losses
 
@@ -372,8 +390,11 @@ class Trainer:
 
     def _write_samples(self, batch: dict) -> None:
         columns = self.recipe.sample(batch)
-        path = save_grid(self.run.samples / f"step_{self.position.step:08d}.png", columns)
+        path = self.run.samples / f"step_{self.position.step:08d}.png"
+        grid = save_grid(path, columns)
         log.info("samples written: %s", path)
+        for observer in self.observers:
+            observer.on_samples(self.position.step, path, grid)
 
 
 class _Window:

@@ -17,9 +17,9 @@ import os
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
 
@@ -31,13 +31,20 @@ from img2img.config import check_channels
 from img2img.data.discover import find_images, split_ab
 from img2img.data.io import IMAGE_EXTENSIONS, image_size, is_image_file, write_image
 from img2img.data.streams import Stream
-from img2img.data.transforms import resize_bicubic, resize_nearest
+from img2img.data.transforms import resize_stream
 from img2img.engine.device import autocast, autocast_dtype, is_out_of_memory, release_memory
 from img2img.infer.padding import crop_back, pad_to_multiple, padded_size
 from img2img.infer.tiling import DEFAULT_MAX_PIXELS, translate_tiled, uses_image_statistics
 from img2img.nn.sizes import next_multiple
 
-__all__ = ["Job", "Translatable", "TranslateSummary", "plan_outputs", "translate_files"]
+__all__ = [
+    "Job",
+    "Translatable",
+    "TranslateSummary",
+    "expand_variants",
+    "plan_outputs",
+    "translate_files",
+]
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +61,10 @@ class Translatable(Protocol):
     out_channels: int
 
     @property
-    def input_stream(self) -> Stream: ...
+    def input_streams(self) -> tuple[Stream, ...]: ...
+
+    @property
+    def variants(self) -> tuple[str, ...]: ...
 
     @property
     def size_multiple(self) -> int: ...
@@ -62,7 +72,11 @@ class Translatable(Protocol):
     @property
     def networks(self) -> dict[str, nn.Module]: ...
 
-    def encode(self, images: Tensor) -> Tensor: ...
+    def input_files(self, src: Path, key: str) -> dict[str, Path]: ...
+
+    def encode_streams(
+        self, inputs: Mapping[str, Tensor], keys: Sequence[str], variants: Sequence[str]
+    ) -> Tensor: ...
 
     def decode(self, output: Tensor) -> Tensor: ...
 
@@ -80,11 +94,23 @@ class Job:
         dst: the output file.
         key: the input's path relative to the input folder, with ``/`` separators; it names
             the image in logs and seeds its dropout masks (:func:`image_seed`).
+        variant: which of the model's outputs for this input it is (``""``: the only one).
     """
 
     src: Path
     dst: Path
     key: str
+    variant: str = ""
+
+
+def expand_variants(jobs: Sequence[Job], variants: Sequence[str]) -> list[Job]:
+    """One job per input and variant, the variant's suffix added to the output's stem."""
+    if tuple(variants) == ("",):
+        return list(jobs)
+    return [
+        replace(job, dst=job.dst.with_name(f"{job.dst.stem}{v}{job.dst.suffix}"), variant=v)
+        for job in jobs for v in variants
+    ]
 
 
 @dataclass(frozen=True)
@@ -223,32 +249,38 @@ def _check_distinct(jobs: Sequence[Job]) -> None:
 
 @dataclass
 class _Loaded:
-    """An input image, padded to the generator's multiple; not yet decoded when deferred."""
+    """A decoded input (all its streams), padded to the generator's multiple; not yet decoded
+    when deferred."""
 
     job: Job
-    image: Tensor | None  # C x H x W, padded; None: too large to decode ahead of its turn
+    streams: dict[str, Tensor] | None  # name -> C x H x W, padded; the first is the input
+    # file's. None: too large to decode ahead of its turn
     size: tuple[int, int]  # (h, w) to crop back to
+
+    @property
+    def batch_key(self) -> tuple:
+        """Inputs that can share a batch: the same streams of the same shapes."""
+        assert self.streams is not None
+        return tuple((name, *t.shape) for name, t in self.streams.items())
 
     @property
     def pixels(self) -> int:
         """Pixels the network sees (the padded image)."""
-        assert self.image is not None
-        return int(self.image.shape[-2]) * int(self.image.shape[-1])
+        assert self.streams is not None
+        first = next(iter(self.streams.values()))
+        return int(first.shape[-2]) * int(first.shape[-1])
 
 
 @dataclass(frozen=True)
 class _Reading:
     """How inputs are read: what :func:`_load` needs besides the job."""
 
-    stream: Stream
+    model: Translatable
     multiple: int
     min_size: int
     size: int | None
     side: str | None
     max_pixels: int | None
-
-    def resize(self, image: Tensor, hw: tuple[int, int]) -> Tensor:
-        return (resize_nearest if self.stream.is_ids else resize_bicubic)(image, hw)
 
     def too_large(self, job: Job) -> bool:
         """Whether decoding ``job`` ahead would hold more than the pixel budget (header only)."""
@@ -265,18 +297,29 @@ class _Reading:
 
 
 def _load(job: Job, reading: _Reading, defer: bool = True) -> _Loaded:
-    """Decode, split, resize and pad ``job``'s input; or only note it when it is too large to
-    decode ahead (``defer``: the pipeline then decodes it alone, at its turn)."""
+    """Decode, split, resize and pad ``job``'s input streams; or only note it when it is too
+    large to decode ahead (``defer``: the pipeline then decodes it alone, at its turn)."""
     if defer and reading.too_large(job):
         return _Loaded(job, None, (0, 0))
-    image = reading.stream.read(job.src)
+    model = reading.model
+    files = model.input_files(job.src, job.key)
+    primary, *companions = model.input_streams
+    image = primary.read(files[primary.name])
     if reading.side is not None:
         image = split_ab(image, job.src)[SIDES.index(reading.side)]
-    if reading.size is not None:
-        image = reading.resize(image, (reading.size, reading.size))
-    padded, hw = pad_to_multiple(image.unsqueeze(0), reading.multiple, reading.min_size)
+    size = reading.size
+    hw = (size, size) if size is not None else tuple(image.shape[-2:])
+    decoded = {primary.name: image}
     del image
-    return _Loaded(job, padded[0].contiguous(), hw)
+    decoded |= {s.name: s.read(files[s.name]) for s in companions if s.name in files}
+    kinds = {s.name: s.kind for s in model.input_streams}
+    streams, crop = {}, hw
+    for name in list(decoded):
+        resized = resize_stream(decoded.pop(name), hw, kinds[name])
+        padded, crop = pad_to_multiple(resized.unsqueeze(0), reading.multiple, reading.min_size)
+        del resized
+        streams[name] = padded[0].contiguous()
+    return _Loaded(job, streams, crop)
 
 
 def _save(job: Job, image: Tensor, overwrite: bool) -> None:
@@ -321,21 +364,27 @@ class _Translator:
         self.smallest_tile = smallest * smallest
         nets = list(model.networks.values())
         self.image_statistics = uses_image_statistics(nets, getattr(model, "test_mode", None))
+        self.kinds = {stream.name: stream.kind for stream in model.input_streams}
         self.tiled: list[Path] = []
 
-    def forward(self, batch: Tensor, keys: Sequence[str]) -> Tensor:
-        """The model's test-time output for a batch ``[N, C, H, W]`` in ``[0, 1]``: the same
-        layout in ``[0, 1]``, float32 on the CPU."""
-        if self.device.type == "cuda":
-            batch = batch.pin_memory()
+    def forward(self, inputs: Mapping[str, Tensor], keys: Sequence[str],
+                variants: Sequence[str]) -> Tensor:
+        """The model's test-time output for a batch of streams (``[N, C, H, W]`` each, images
+        in ``[0, 1]``): ``[N, C', H, W]`` in ``[0, 1]``, float32 on the CPU."""
+        moved = {}
+        for name, batch in inputs.items():
+            if self.device.type == "cuda":
+                batch = batch.pin_memory()
+            moved[name] = batch.to(self.device, non_blocking=True)
         with torch.inference_mode(), autocast(self.device, self.precision):
-            x = self.model.encode(batch.to(self.device, non_blocking=True))
+            x = self.model.encode_streams(moved, keys, variants)
             y = self.model.run(x, keys)
         y = self.model.decode(y).clamp_(0.0, 1.0).cpu()
         out_channels = self.model.out_channels
-        if y.shape[1] != out_channels or y.shape[-2:] != batch.shape[-2:]:
+        shape = next(iter(inputs.values())).shape
+        if y.shape[1] != out_channels or y.shape[-2:] != shape[-2:]:
             raise RuntimeError(
-                f"the generator turned a batch {tuple(batch.shape)} into {tuple(y.shape)}; "
+                f"the generator turned a batch {tuple(shape)} into {tuple(y.shape)}; "
                 f"expected {out_channels} channels and the same height and width"
             )
         return y
@@ -343,8 +392,10 @@ class _Translator:
     def __call__(self, items: Sequence[_Loaded]) -> list[Result]:
         """Translate ``items`` (all of one padded size); each result cropped back."""
         try:
-            batch = torch.stack([item.image for item in items])
-            y = self.forward(batch, [item.job.key for item in items])
+            inputs = {name: torch.stack([item.streams[name] for item in items])  # type: ignore[index]
+                      for name in items[0].streams or {}}
+            y = self.forward(inputs, [item.job.key for item in items],
+                             [item.job.variant for item in items])
             return [(item.job, crop_back(out, item.size).contiguous())
                     for item, out in zip(items, y, strict=True)]
         except Exception as exc:
@@ -363,14 +414,21 @@ class _Translator:
     def in_tiles(self, item: _Loaded, budget: int, reason: str = "") -> Tensor | str:
         """``item`` translated in tiles of at most ``budget`` pixels, a quarter of that after
         each out-of-memory; the reason it failed once even the smallest tiles do not fit."""
-        assert item.image is not None
+        assert item.streams is not None
+        layout = _Layout.of(item.streams, self.kinds)
+        stacked = layout.stack(item.streams)
+        variant = item.job.variant
+
+        def run(tiles: Tensor, keys: Sequence[str]) -> Tensor:
+            return self.forward(layout.split(tiles), keys, [variant] * len(keys))
+
         tile_side = 0
         while budget >= self.smallest_tile:
             try:
                 out = translate_tiled(
-                    item.image, self.forward, item.job.key, max_pixels=budget,
+                    stacked, run, item.job.key, max_pixels=budget,
                     multiple=self.multiple, size=item.size, min_size=self.min_size,
-                    image_statistics=self.image_statistics, resize=self.reading.resize,
+                    image_statistics=self.image_statistics, resize=layout.resize,
                 )
                 self.tiled.append(item.job.src)
                 return out
@@ -387,6 +445,43 @@ class _Translator:
             f"out of memory even in tiles of about {tile_side}x{tile_side} pixels ({reason}); "
             "lower --batch-size or --max-pixels, or translate on another device"
         )
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """An input's streams as the channels of one tensor, for tiling: stacked in order, as
+    float32 (ids up to 2**24 stay exact), and split back with their own dtypes."""
+
+    names: tuple[str, ...]
+    channels: tuple[int, ...]
+    dtypes: tuple[torch.dtype, ...]
+    kinds: tuple[str, ...]
+
+    @classmethod
+    def of(cls, streams: Mapping[str, Tensor], kinds: Mapping[str, str]) -> _Layout:
+        return cls(tuple(streams), tuple(int(t.shape[0]) for t in streams.values()),
+                   tuple(t.dtype for t in streams.values()), tuple(kinds[n] for n in streams))
+
+    def stack(self, streams: Mapping[str, Tensor]) -> Tensor:
+        """``[sum C, H, W]`` float32 (a single float32 stream is returned as it is)."""
+        tensors = list(streams.values())
+        if len(tensors) == 1 and tensors[0].dtype == torch.float32:
+            return tensors[0]
+        return torch.cat([t.float() for t in tensors])
+
+    def _parts(self, stacked: Tensor) -> tuple[Tensor, ...]:
+        return stacked.split(list(self.channels), dim=-3)
+
+    def split(self, stacked: Tensor) -> dict[str, Tensor]:
+        """The streams of a stacked ``[..., sum C, H, W]`` tensor, each in its own dtype."""
+        return {name: part if dtype == part.dtype else part.round().to(dtype)
+                for name, part, dtype in zip(self.names, self._parts(stacked), self.dtypes,
+                                             strict=True)}
+
+    def resize(self, stacked: Tensor, hw: tuple[int, int]) -> Tensor:
+        """Each stream resized as its kind is (ids nearest, images bicubic), stacked again."""
+        return torch.cat([resize_stream(part, hw, kind)  # type: ignore[arg-type]
+                          for part, kind in zip(self._parts(stacked), self.kinds, strict=True)])
 
 
 def _first_line(exc: BaseException) -> str:
@@ -424,7 +519,7 @@ class _Pipeline:
         self.kept: list[Path] = []  # outputs another process wrote meanwhile
         self.failed: list[tuple[Path, str]] = []
         self._writes: deque[tuple[Job, Future[None]]] = deque()
-        self._buckets: dict[tuple[int, ...], list[_Loaded]] = {}
+        self._buckets: dict[tuple, list[_Loaded]] = {}
         self._held = 0
 
     def _advance(self, count: int = 1) -> None:
@@ -468,7 +563,7 @@ class _Pipeline:
                 )
         self._collect_writes()
 
-    def _run(self, key: tuple[int, ...]) -> None:
+    def _run(self, key: tuple) -> None:
         items = self._buckets.pop(key)
         self._held -= len(items)
         self._finish(self.translate(items))
@@ -479,7 +574,7 @@ class _Pipeline:
         return max(1, min(self.batch_size, self.max_pixels // item.pixels))
 
     def _add(self, item: _Loaded) -> None:
-        if item.image is None:  # deferred: decode it now, alone
+        if item.streams is None:  # deferred: decode it now, alone
             try:
                 item = self.load(item.job, defer=False)
             except Exception as exc:
@@ -490,7 +585,7 @@ class _Pipeline:
                      item.job.src, item.pixels, self.max_pixels)
             self._finish([(item.job, self.translate.in_tiles(item, self.max_pixels))])
             return
-        key = tuple(item.image.shape)
+        key = item.batch_key
         bucket = self._buckets.setdefault(key, [])
         bucket.append(item)
         self._held += 1
@@ -605,6 +700,7 @@ def translate_files(
         raise ValueError(f"side: {side!r} is not valid; expected one of: {', '.join(SIDES)}")
     start = time.perf_counter()
     dev = torch.device(device)
+    jobs = expand_variants(jobs, model.variants)
     todo = list(jobs)
     skipped: list[Path] = []
     if not overwrite:
@@ -620,8 +716,8 @@ def translate_files(
 
     for net in model.networks.values():
         net.to(dev)
-    reading = _Reading(model.input_stream, model.size_multiple,
-                       int(getattr(model, "min_size", 1)), size, side, max_pixels or None)
+    reading = _Reading(model, model.size_multiple, int(getattr(model, "min_size", 1)), size,
+                       side, max_pixels or None)
     translator = _Translator(model, dev, precision, reading)
 
     def load(job: Job, defer: bool = True) -> _Loaded:
