@@ -201,8 +201,9 @@ def resume(
                 f"use 'img2img train --resume {run_dir}'"
             )
         config = apply_resume_changes(load_run_config(saved["config"]), changes or {})
+        # the saved config is the resolved one the networks were built from
+        check_networks_fit(config, saved["nets"], resolve_checkpoint(run.path))
         prepared = _prepare_resume(config)
-        check_networks_fit(prepared.config, saved["nets"], resolve_checkpoint(run.path))
         recipe = build_recipe(prepared.config)
         if dry_run:
             return run, _summary(prepared, recipe, resume_step=saved["step"],

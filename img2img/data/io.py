@@ -31,7 +31,6 @@ __all__ = [
     "LUMA_WEIGHTS",
     "ImageHeader",
     "ImageReadError",
-    "image_size",
     "is_image_file",
     "open_regular_file",
     "read_header",
@@ -124,7 +123,7 @@ def read_header(path: str | os.PathLike[str]) -> ImageHeader:
     return _open_and_decode(Path(path), _header)
 
 
-def _header(img: Image.Image, path: Path) -> ImageHeader:
+def _header(img: Image.Image, path: Path, file: BinaryIO | None = None) -> ImageHeader:
     width, height = img.size
     # PIL decodes a whole PNG to look for an EXIF chunk after the pixels; only one found
     # before them (in ``info``) is read here, which is where writers put it
@@ -181,23 +180,6 @@ def read_ids(path: str | os.PathLike[str]) -> torch.Tensor:
     """
     array = _open_and_decode(Path(path), _decode_ids)
     return torch.from_numpy(np.ascontiguousarray(array)).unsqueeze(0)
-
-
-def image_size(path: str | os.PathLike[str]) -> tuple[int, int]:
-    """``(height, width)`` of an image file as :func:`read_image` returns it, from its header.
-
-    Nothing is decoded, so this is cheap for any size; EXIF rotations are taken into account.
-
-    Raises:
-        ImageReadError: the file is missing, not a regular file or not an image.
-    """
-
-    def header(img: Image.Image, _: Path, __: BinaryIO) -> tuple[int, int]:
-        width, height = img.size
-        turned = img.getexif().get(ExifTags.Base.Orientation, 1) in (5, 6, 7, 8)
-        return (width, height) if turned else (height, width)
-
-    return _open_and_decode(Path(path), header)
 
 
 _FILE_KINDS = {stat.S_ISDIR: "a folder", stat.S_ISFIFO: "a FIFO (named pipe)",

@@ -29,7 +29,7 @@ from torch import Tensor, nn
 from img2img.atomic import check_writable
 from img2img.config import check_channels
 from img2img.data.discover import find_images, split_ab
-from img2img.data.io import IMAGE_EXTENSIONS, image_size, is_image_file, write_image
+from img2img.data.io import IMAGE_EXTENSIONS, is_image_file, read_header, write_image
 from img2img.data.streams import Stream
 from img2img.data.transforms import resize_stream
 from img2img.engine.device import autocast, autocast_dtype, is_out_of_memory, release_memory
@@ -286,7 +286,7 @@ class _Reading:
         """Whether decoding ``job`` ahead would hold more than the pixel budget (header only)."""
         if not self.max_pixels:
             return False
-        h, w = image_size(job.src)
+        h, w = read_header(job.src).size
         decoded = h * w
         if self.side is not None:
             w = w - w // 2

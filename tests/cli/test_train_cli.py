@@ -105,6 +105,6 @@ def test_a_dataset_of_only_corrupt_files_fails_before_any_folder(tmp_path):
     result = _train(data, runs, "--max-steps", "1")
     assert result.exit_code == 2 and result.output.count("Error:") == 1
     message = _words(result.output)
-    assert "[train]: none of the 3 examples could be read; first failures:" in message
-    assert "not an image file" in message.split("Error:")[1]
+    assert "none of the 3 examples can be read; training would fail" in message
+    assert "A/0.png: unreadable (not an image file" in message
     assert not runs.exists() or not any(runs.iterdir())

@@ -13,6 +13,7 @@ import atexit
 import itertools
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -62,6 +63,7 @@ class _Server:
         assert self.proc.stdin is not None
         self.proc.stdin.close()
         self.proc.wait(timeout=30)
+        shutil.rmtree(self.folder, ignore_errors=True)
 
 
 _server: _Server | None = None
