@@ -99,6 +99,54 @@ class Pix2PixConfig:
 
 
 @dataclass(frozen=True)
+class CycleGANConfig:
+    """CycleGAN: two generators (G_A: A -> B, G_B: B -> A) and two PatchGANs on single images.
+
+    The objective is LSGAN for both directions, plus cycle consistency weighted ``lambda_A`` and
+    ``lambda_B`` and an identity term ``lambda_identity`` times those weights. ``pool_size``
+    fakes per discriminator are kept in an image pool (0: no pool). ``serial_batches`` pairs
+    A image ``i`` with B image ``i mod |B|`` instead of a random B.
+    """
+
+    netG: str = "resnet_9blocks"
+    netD: str = "basic"
+    input_nc: int = 3
+    output_nc: int = 3
+    ngf: int = 64
+    ndf: int = 64
+    n_layers_D: int = 3
+    norm: str = "instance"
+    dropout: bool = False
+    init_type: str = "normal"
+    init_gain: float = 0.02
+    gan_mode: str = "lsgan"
+    lambda_A: float = 10.0
+    lambda_B: float = 10.0
+    lambda_identity: float = 0.5
+    pool_size: int = 50
+    serial_batches: bool = False
+
+    def __post_init__(self) -> None:
+        check_choice("netG", self.netG, list_generators())
+        check_choice("netD", self.netD, list_discriminators())
+        check_choice("norm", self.norm, NORMS)
+        check_choice("init_type", self.init_type, INIT_TYPES)
+        check_choice("gan_mode", self.gan_mode, GAN_MODES)
+        for name in ("input_nc", "output_nc", "ngf", "ndf", "n_layers_D"):
+            check_positive(name, getattr(self, name))
+        check_channels("input_nc", self.input_nc)
+        check_channels("output_nc", self.output_nc)
+        for name in ("lambda_A", "lambda_B", "lambda_identity", "pool_size"):
+            check_positive(name, getattr(self, name), allow_zero=True)
+        if self.lambda_identity > 0 and self.input_nc != self.output_nc:
+            raise ConfigError(
+                f"lambda_identity: {self.lambda_identity} needs as many input as output channels "
+                f"(input_nc {self.input_nc}, output_nc {self.output_nc}): G_A(B) must be "
+                "comparable to B; expected lambda_identity 0 or equal channel counts"
+            )
+
+
+@dataclass(frozen=True)
 class DataConfig:
     """Where the images are and how they are prepared.
 

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from img2img.config import ConfigError, Pix2PixConfig, RunConfig
+from img2img.config import ConfigError, CycleGANConfig, Pix2PixConfig, RunConfig
 
 
 @dataclass(frozen=True)
@@ -33,6 +33,9 @@ class Family:
         summary: one line for ``--help`` and ``info``.
         cli_defaults: shared command-line options whose default differs for this family
             (for example a preprocess mode).
+        translate_cli: ``"module:function"`` whose signature declares the family's own
+            ``img2img translate`` options (``--direction`` ...) and which returns them as a
+            dict of test-time options; None when the family has none of its own.
     """
 
     name: str
@@ -41,6 +44,7 @@ class Family:
     cli: str
     summary: str
     cli_defaults: Mapping[str, Any] = field(default_factory=dict)
+    translate_cli: str | None = None
 
     def recipe_class(self) -> type:
         """The recipe class (imports torch)."""
@@ -49,6 +53,10 @@ class Family:
     def cli_model_options(self) -> Any:
         """The function declaring the family's model options on the command line."""
         return _resolve(self.cli)
+
+    def cli_translate_options(self) -> Any | None:
+        """The function declaring the family's own ``translate`` options, if it has any."""
+        return None if self.translate_cli is None else _resolve(self.translate_cli)
 
 
 class UnknownFamilyError(ConfigError):
@@ -108,5 +116,16 @@ register_family(
         recipe="img2img.models.pix2pix:Pix2PixRecipe",
         cli="img2img.cli.pix2pix:model_options",
         summary="U-Net generator, PatchGAN on (A, B), cGAN + L1 (paired data)",
+    )
+)
+
+register_family(
+    Family(
+        name="cyclegan",
+        config=CycleGANConfig,
+        recipe="img2img.models.cyclegan:CycleGANRecipe",
+        cli="img2img.cli.cyclegan:model_options",
+        summary="two ResNet generators and two PatchGANs, LSGAN + cycle + identity (unpaired data)",
+        translate_cli="img2img.cli.cyclegan:translate_options",
     )
 )

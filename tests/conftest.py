@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageOps
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
@@ -58,6 +58,38 @@ def make_gray2color(root: Path, size: int = 64, train: int = 48, test: int = 8) 
 def gray2color(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """64 px gray -> colour pairs from real photos, train and test splits."""
     return make_gray2color(tmp_path_factory.mktemp("gray2color"))
+
+
+def make_color2gray_unpaired(root: Path, size: int = 32, train: int = 48, test: int = 8) -> Path:
+    """An unpaired ``trainA``/``trainB`` (+ ``testA``/``testB``) set: colour photos -> gray.
+
+    A holds colour crops, B the grayscale of *other* crops (no pair exists); every crop is
+    contrast-stretched, as photographs usually are. The hidden ground truth of an A image is
+    its own grayscale. Train crops come from the top 70% of every photo, test crops from the
+    bottom 30%.
+    """
+    rng = np.random.default_rng(1)
+    for phase, count, part in (("train", train, slice(0, 7)), ("test", test, slice(7, 10))):
+        for side in "AB":
+            folder = root / f"{phase}{side}"
+            folder.mkdir(parents=True, exist_ok=True)
+            n = 0
+            for photo in _photos():
+                rows = photo.shape[0]
+                region = photo[rows * part.start // 10 : rows * part.stop // 10]
+                for crop in _crops(region, size, -(-count // 4), rng):
+                    image = ImageOps.autocontrast(Image.fromarray(crop))
+                    if side == "B":
+                        image = image.convert("L").convert("RGB")
+                    image.save(folder / f"{side.lower()}{n:03d}.png")
+                    n += 1
+    return root
+
+
+@pytest.fixture(scope="session")
+def color2gray(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """32 px unpaired colour photos (A) and grayscale photos (B), train and test splits."""
+    return make_color2gray_unpaired(tmp_path_factory.mktemp("color2gray"))
 
 
 def tiny_pix2pix_config(root: Path, **train_overrides):

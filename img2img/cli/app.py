@@ -54,7 +54,7 @@ def _register_commands() -> None:
     from img2img.cli import info, train, translate
 
     app.add_typer(train.app, name="train")
-    app.command("translate", epilog=translate.EXAMPLES)(translate.translate)
+    app.command("translate", epilog=translate.EXAMPLES)(translate.command())
     app.command("info", epilog=info.EXAMPLES)(info.info)
 
 

@@ -16,6 +16,7 @@ from typing import Any
 import typer
 
 from img2img.cli import options as o
+from img2img.cli.compose import compose, parameters
 from img2img.cli.errors import user_errors
 from img2img.families import Family, get_family, list_families
 
@@ -78,16 +79,16 @@ def train(
 def family_command(family: Family) -> Callable[..., None]:
     """The ``train <family>`` command: the family's model options, then the shared ones."""
     model_options = family.cli_model_options()
-    model_params = list(inspect.signature(model_options, eval_str=True).parameters.values())
-    shared = inspect.signature(o.shared_training_options, eval_str=True).parameters.values()
+    model_params = parameters(model_options)
     shared_params = [
-        p.replace(default=family.cli_defaults.get(p.name, p.default)) for p in shared
+        p.replace(default=family.cli_defaults.get(p.name, p.default))
+        for p in parameters(o.shared_training_options)
     ]
     ctx_param = inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD,
                                   annotation=typer.Context)
     model_names = [p.name for p in model_params]
 
-    def command(ctx: typer.Context, **values: Any) -> None:
+    def run(ctx: typer.Context, **values: Any) -> None:
         with user_errors():
             if values["resume"] is not None:
                 given = {k: v for k, v in values.items()
@@ -97,12 +98,8 @@ def family_command(family: Family) -> Callable[..., None]:
             model = model_options(**{k: values[k] for k in model_names})
             _start(family, model, values)
 
-    params = [ctx_param, *model_params, *shared_params]
-    command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
-    command.__annotations__ = {p.name: p.annotation for p in params}
-    command.__doc__ = model_options.__doc__
-    command.__name__ = family.name
-    return command
+    return compose(family.name, model_options.__doc__,
+                   [ctx_param, *model_params, *shared_params], run)
 
 
 def _from_command_line(ctx: typer.Context, name: str) -> bool:

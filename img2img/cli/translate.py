@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
+from img2img.cli.compose import compose, merge_parameters, parameters
 from img2img.cli.errors import fail, user_errors
 from img2img.config import PRECISIONS
+from img2img.families import get_family, list_families
 
 EXAMPLES = """\
 [bold]Examples[/]
@@ -42,6 +45,8 @@ def translate(
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing output files.")] = False,
     threads: Annotated[int, typer.Option("--threads", help="Threads decoding and encoding images.")] = 2,
     side: Annotated[str | None, typer.Option("--side", help="Inputs are side-by-side AB images: translate this half (A or B).")] = None,
+    *,
+    family_options: dict[str, Any] | None = None,
 ) -> None:
     """Translate an image or a folder of images with a trained generator.
 
@@ -66,6 +71,7 @@ def translate(
                 "test_mode": "eval" if eval_mode else None,
                 "dropout": False if no_dropout else None,
                 "seed": seed,
+                **(family_options or {}),
             },
         )
     show.translated(summary, output)
@@ -98,3 +104,27 @@ def _run(
             overwrite=overwrite, num_threads=threads, side=side,
             progress=lambda done, total: bar.update(task, completed=done, total=total),
         )
+
+
+def command() -> Callable[..., None]:
+    """``translate`` with the options every family declares for it (``--direction`` ...).
+
+    A family's options (:attr:`img2img.families.Family.translate_cli`) are passed to the
+    model as test-time options; one the loaded model's family does not take fails naming it.
+    """
+    own = [p for p in parameters(translate) if p.name != "family_options"]
+    declared = []
+    for name in list_families():
+        function = get_family(name).cli_translate_options()
+        if function is not None:
+            declared.append((function, parameters(function)))
+    own_names = {p.name for p in own}
+
+    def run(**values: Any) -> None:
+        options: dict[str, Any] = {}
+        for function, params in declared:
+            options.update(function(**{p.name: values[p.name] for p in params}))
+        translate(**{k: v for k, v in values.items() if k in own_names}, family_options=options)
+
+    params = merge_parameters([own, *(params for _, params in declared)])
+    return compose("translate", translate.__doc__, params, run)

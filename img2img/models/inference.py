@@ -111,7 +111,11 @@ class InferenceModel:
         return from_model_range(output.float())
 
     def describe_mode(self) -> str:
-        """The test-time behaviour in words, for summaries."""
+        """The test-time behaviour in words, with the family's own options, for summaries."""
+        own = "".join(f"; {k} {v}" for k, v in self.options.items())
+        return self._describe_test_mode() + own
+
+    def _describe_test_mode(self) -> str:
         if self.test_mode == "paper":
             has_dropout = any(isinstance(m, nn.Dropout) for m in self.net.modules())
             if not has_dropout:
