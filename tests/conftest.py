@@ -9,7 +9,19 @@ import pytest
 from PIL import Image, ImageOps
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
+
+
+def _find_shared() -> Path:
+    """``../shared`` next to the checkout, or next to the folder holding it (a worktree)."""
+    for parent in (REPO.parent, REPO.parent.parent):
+        if (parent / "shared").is_dir():
+            return parent / "shared"
+    return REPO.parent / "shared"
+
+
+SHARED = _find_shared()
+#: real Cityscapes photos, label maps and 16-bit instance maps (tests skip when absent)
+CITYSCAPES = SHARED / "data" / "cityscapes_sample"
 
 
 def _photos() -> list[np.ndarray]:
@@ -119,3 +131,15 @@ def tiny_pix2pix_config(root: Path, **train_overrides):
         train=TrainConfig(**train),
         name="tiny",
     )
+
+
+@pytest.fixture
+def file_server(tmp_path: Path):
+    """A :class:`tests.http_server.FileServer` on 127.0.0.1 serving ``tmp_path / "served"``."""
+    from tests.http_server import FileServer
+
+    root = tmp_path / "served"
+    root.mkdir()
+    server = FileServer(root)
+    yield server
+    server.close()

@@ -51,11 +51,12 @@ def _setup_logging(level: int) -> None:
 
 
 def _register_commands() -> None:
-    from img2img.cli import info, train, translate
+    from img2img.cli import boundary, info, train, translate
 
     app.add_typer(train.app, name="train")
     app.command("translate", epilog=translate.EXAMPLES)(translate.command())
     app.command("info", epilog=info.EXAMPLES)(info.info)
+    app.command("boundary", epilog=boundary.EXAMPLES)(boundary.boundary)
 
 
 _register_commands()

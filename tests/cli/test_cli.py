@@ -15,7 +15,7 @@ from img2img.cli import app
 
 runner = CliRunner()
 
-COMMANDS = [[], ["train"], ["train", "pix2pix"], ["translate"], ["info"]]
+COMMANDS = [[], ["train"], ["train", "pix2pix"], ["translate"], ["info"], ["boundary"]]
 TINY = [
     "--netG",
     "unet_128",

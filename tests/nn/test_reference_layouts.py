@@ -21,9 +21,10 @@ from img2img.nn.registry import (
     list_discriminators,
     list_generators,
 )
+from tests.conftest import SHARED as SHARED_DIR
 
 LOCAL = Path(__file__).resolve().parents[1] / "data" / "reference_layouts.json"
-SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "reference" / "state_dicts.json"
+SHARED = SHARED_DIR / "reference" / "state_dicts.json"
 REFERENCE = SHARED if SHARED.exists() else LOCAL
 
 Build = tuple[str, str, dict[str, Any]]  # kind, registered name, options

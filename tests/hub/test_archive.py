@@ -1,0 +1,142 @@
+"""extract_archive(): well-formed archives unpack; hostile ones are refused, writing nothing."""
+
+from __future__ import annotations
+
+import io
+import stat
+import tarfile
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from img2img.hub.archive import UnsafeArchiveError, extract_archive
+
+
+def _tar(path: Path, entries: list[tarfile.TarInfo | tuple[str, bytes]], mode: str = "w:gz"):
+    with tarfile.open(path, mode) as tar:
+        for entry in entries:
+            if isinstance(entry, tarfile.TarInfo):
+                tar.addfile(entry)
+            else:
+                name, data = entry
+                info = tarfile.TarInfo(name)
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+    return path
+
+
+def _link(name: str, target: str, kind: bytes = tarfile.SYMTYPE) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.type = kind
+    info.linkname = target
+    return info
+
+
+def _nothing_written(tmp_path: Path, target: Path) -> None:
+    assert not target.exists()
+    assert not (tmp_path / "evil.txt").exists()
+    assert [p.name for p in target.parent.iterdir() if p.name.startswith(".")] == []
+
+
+def test_tar_gz_unpacks_files_folders_and_inner_links(tmp_path: Path) -> None:
+    archive = _tar(
+        tmp_path / "ds.tar.gz",
+        [("facades/train/1.jpg", b"one"), ("facades/test/2.jpg", b"two"),
+         _link("facades/latest.jpg", "train/1.jpg"),
+         _link("facades/copy.jpg", "facades/test/2.jpg", tarfile.LNKTYPE)],
+    )
+    target = tmp_path / "out" / "facades_unpacked"
+    names = extract_archive(archive, target)
+    assert sorted(names) == ["facades/copy.jpg", "facades/latest.jpg", "facades/test/2.jpg",
+                             "facades/train/1.jpg"]
+    assert (target / "facades/train/1.jpg").read_bytes() == b"one"
+    assert (target / "facades/latest.jpg").read_bytes() == b"one"
+    assert (target / "facades/copy.jpg").read_bytes() == b"two"
+
+
+def test_zip_unpacks(tmp_path: Path) -> None:
+    archive = tmp_path / "ds.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("horse2zebra/trainA/a.jpg", b"A")
+        zf.writestr("horse2zebra/trainB/", b"")
+    target = tmp_path / "out"
+    extract_archive(archive, target)
+    assert (target / "horse2zebra/trainA/a.jpg").read_bytes() == b"A"
+    assert (target / "horse2zebra/trainB").is_dir()
+
+
+@pytest.mark.parametrize(
+    ("entries", "message"),
+    [
+        ([("ok.txt", b"1"), ("../evil.txt", b"x")], "climbs out of the target"),
+        ([("a/../../evil.txt", b"x")], "climbs out of the target"),
+        ([("/tmp/evil.txt", b"x")], "absolute path"),
+        ([_link("inside/link", "../../evil.txt")], "outside the target"),
+        ([_link("link", "/etc/passwd")], "absolute path"),
+        ([_link("hard", "../evil.txt", tarfile.LNKTYPE)], "outside the target"),
+        ([_link("hard", "not/in/archive", tarfile.LNKTYPE)], "does not hold"),
+        ([_link("d", "."), ("d/evil.txt", b"x")], "written through the link"),
+    ],
+    ids=["dotdot", "nested-dotdot", "absolute", "symlink-out", "symlink-abs", "hardlink-out",
+         "hardlink-missing", "through-link"],
+)
+def test_hostile_tar_members_are_refused(tmp_path: Path, entries, message: str) -> None:
+    archive = _tar(tmp_path / "evil.tar.gz", entries)
+    target = tmp_path / "out" / "ds"
+    target.parent.mkdir()
+    with pytest.raises(UnsafeArchiveError, match=message):
+        extract_archive(archive, target)
+    _nothing_written(tmp_path, target)
+
+
+def test_device_and_fifo_members_are_refused(tmp_path: Path) -> None:
+    fifo = tarfile.TarInfo("pipe")
+    fifo.type = tarfile.FIFOTYPE
+    archive = _tar(tmp_path / "evil.tar", [fifo], mode="w")
+    with pytest.raises(UnsafeArchiveError, match="special file"):
+        extract_archive(archive, tmp_path / "out")
+
+
+def test_hostile_zip_members_are_refused(tmp_path: Path) -> None:
+    for name, message in (("../evil.txt", "climbs out"), ("/abs/evil.txt", "absolute path"),
+                          ("C:/evil.txt", "absolute path")):
+        archive = tmp_path / "evil.zip"
+        with zipfile.ZipFile(archive, "w") as zf:
+            zf.writestr("fine.txt", b"1")
+            zf.writestr(name, b"x")
+        target = tmp_path / "out"
+        with pytest.raises(UnsafeArchiveError, match=message):
+            extract_archive(archive, target)
+        assert not target.exists()
+
+
+def test_zip_symlinks_are_refused(tmp_path: Path) -> None:
+    archive = tmp_path / "link.zip"
+    info = zipfile.ZipInfo("link")
+    info.external_attr = (stat.S_IFLNK | 0o777) << 16
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr(info, "/etc/passwd")
+    with pytest.raises(UnsafeArchiveError, match="symbolic link"):
+        extract_archive(archive, tmp_path / "out")
+
+
+def test_member_count_and_size_limits(tmp_path: Path) -> None:
+    archive = _tar(tmp_path / "many.tar.gz", [(f"f{i}", b"x" * 10) for i in range(20)])
+    with pytest.raises(UnsafeArchiveError, match="20 members, more than the limit of 10"):
+        extract_archive(archive, tmp_path / "a", max_members=10)
+    with pytest.raises(UnsafeArchiveError, match="unpacks to 200 bytes"):
+        extract_archive(archive, tmp_path / "b", max_bytes=199)
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+    extract_archive(archive, tmp_path / "c", max_members=20, max_bytes=200)
+
+
+def test_existing_target_and_non_archives_are_refused(tmp_path: Path) -> None:
+    archive = _tar(tmp_path / "ok.tar.gz", [("a", b"1")])
+    (tmp_path / "there").mkdir()
+    with pytest.raises(FileExistsError, match="already exists"):
+        extract_archive(archive, tmp_path / "there")
+    text = tmp_path / "notes.tar.gz"
+    text.write_text("not an archive")
+    with pytest.raises(UnsafeArchiveError, match="not a zip or tar archive"):
+        extract_archive(text, tmp_path / "x")
