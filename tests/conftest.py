@@ -143,3 +143,49 @@ def file_server(tmp_path: Path):
     server = FileServer(root)
     yield server
     server.close()
+
+
+@pytest.fixture(scope="session")
+def horse2zebra_bytes() -> bytes:
+    """A resnet_9blocks generator file in the published layout, as older CycleGAN files were
+    saved (with InstanceNorm running statistics), with random weights."""
+    import io
+
+    import torch
+
+    from img2img.nn import create_generator
+
+    torch.manual_seed(0)
+    net = create_generator("resnet_9blocks", norm="instance", init_type=None)
+    state = net.state_dict()
+    for name, module in net.named_modules():
+        if isinstance(module, torch.nn.InstanceNorm2d):
+            state[f"{name}.running_mean"] = torch.zeros(module.num_features)
+            state[f"{name}.running_var"] = torch.ones(module.num_features)
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def mirror(file_server, monkeypatch: pytest.MonkeyPatch):
+    """The local server as ``$IMG2IMG_MIRROR`` of the published URLs.
+
+    ``mirror.publish(entry, data)`` serves ``data`` at the path of the registry entry's URL
+    and returns that path on the server.
+    """
+    from urllib.parse import urlsplit
+
+    from img2img.hub.download import MIRROR_ENV
+
+    monkeypatch.setenv(MIRROR_ENV, f"{file_server.url}/mirror")
+
+    def publish(entry, data: bytes) -> str:
+        path = "/mirror" + urlsplit(entry.url).path
+        target = file_server.root / path.lstrip("/")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+        return path
+
+    file_server.publish = publish
+    return file_server

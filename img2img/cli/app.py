@@ -51,12 +51,13 @@ def _setup_logging(level: int) -> None:
 
 
 def _register_commands() -> None:
-    from img2img.cli import boundary, info, train, translate
+    from img2img.cli import boundary, info, train, translate, weights
 
     app.add_typer(train.app, name="train")
     app.command("translate", epilog=translate.EXAMPLES)(translate.command())
     app.command("info", epilog=info.EXAMPLES)(info.info)
     app.command("boundary", epilog=boundary.EXAMPLES)(boundary.boundary)
+    app.add_typer(weights.app, name="weights")
 
 
 _register_commands()

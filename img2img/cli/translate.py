@@ -33,7 +33,7 @@ EXAMPLES = """\
 def translate(
     inputs: Annotated[Path, typer.Argument(exists=True, help="An image, or a folder walked recursively.")],
     output: Annotated[Path, typer.Argument(help="Output folder (mirrors IN), or a file when IN is one.")],
-    model: Annotated[Path, typer.Option("--model", "-m", exists=True, help="Checkpoint, run directory, or published generator .pth.")],
+    model: Annotated[str, typer.Option("--model", "-m", help="Checkpoint, run directory, generator .pth, or a published model name (img2img weights list), downloaded on first use.")],
     batch_size: Annotated[int, typer.Option("--batch-size", help="Images per forward pass.")] = 8,
     device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda, cuda:N or mps.")] = "auto",
     precision: Annotated[str, typer.Option("--precision", help=f"{', '.join(PRECISIONS)}.")] = "fp32",
@@ -45,6 +45,7 @@ def translate(
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing output files.")] = False,
     threads: Annotated[int, typer.Option("--threads", help="Threads decoding and encoding images.")] = 2,
     side: Annotated[str | None, typer.Option("--side", help="Inputs are side-by-side AB images: translate this half (A or B).")] = None,
+    weights_dir: Annotated[Path | None, typer.Option("--weights-dir", help="Where published models are downloaded (default: $IMG2IMG_WEIGHTS, else ./weights).")] = None,
     *,
     family_options: dict[str, Any] | None = None,
 ) -> None:
@@ -67,7 +68,7 @@ def translate(
         summary = _run(
             model=model, inputs=inputs, output=output, batch_size=batch_size, device=device,
             precision=precision, ext=ext, size=size, overwrite=overwrite, threads=threads,
-            side=side, test_options={
+            side=side, weights_dir=weights_dir, test_options={
                 "test_mode": "eval" if eval_mode else None,
                 "dropout": False if no_dropout else None,
                 "seed": seed,
@@ -82,20 +83,23 @@ def translate(
 
 
 def _run(
-    *, model: Path, inputs: Path, output: Path, batch_size: int, device: str, precision: str,
+    *, model: str, inputs: Path, output: Path, batch_size: int, device: str, precision: str,
     ext: str, size: int | None, overwrite: bool, threads: int, side: str | None,
-    test_options: dict,
+    weights_dir: Path | None, test_options: dict,
 ):
     from rich.progress import Progress
 
     from img2img.cli.memory import tune_allocator
+    from img2img.cli.weights import DownloadBar
     from img2img.engine.device import resolve_device
     from img2img.infer.translate import plan_outputs, translate_files
     from img2img.models.loading import load_inference_model
 
     target = resolve_device(device)
     tune_allocator()
-    loaded = load_inference_model(model, target, **test_options)
+    with DownloadBar(f"downloading {model}") as download_bar:
+        loaded = load_inference_model(model, target, weights_dir=weights_dir,
+                                      progress=download_bar, **test_options)
     jobs = plan_outputs(inputs, output, ext=ext)
     with Progress(transient=True) as bar:
         task = bar.add_task("translating", total=len(jobs))

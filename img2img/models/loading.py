@@ -2,7 +2,9 @@
 
 An img2img checkpoint carries its config, which names the family; the family's recipe says
 which networks inference needs and builds the :class:`InferenceModel` around them. A bare
-published ``state_dict`` is recognised from its keys and shapes.
+published ``state_dict`` is recognised from its keys and shapes. A published model's name
+(``horse2zebra``) is looked up in the weights registry and downloaded on first use; the file
+must then hold the generator the registry lists, and runs with the registry's test settings.
 """
 
 from __future__ import annotations
@@ -21,34 +23,56 @@ from img2img.engine.checkpoint import (
     resolve_checkpoint,
 )
 from img2img.families import get_family, load_run_config
+from img2img.hub.download import ProgressFn
+from img2img.hub.weights import PublishedWeights, resolve_model
 from img2img.models.inference import InferenceModel, check_test_mode, take_options
-from img2img.models.published import drop_legacy_stats, is_bare_state_dict, recognise_generator
+from img2img.models.published import (
+    drop_legacy_stats,
+    family_of,
+    is_bare_state_dict,
+    recognise_generator,
+    strip_parallel_prefix,
+)
 
 #: test-time options published generators take (``translate`` flags without the dashes)
 PUBLISHED_OPTIONS = ("test_mode", "dropout", "seed")
 
 
 def load_inference_model(
-    path: str | os.PathLike, device: str | torch.device = "cpu", **options: Any
+    model: str | os.PathLike,
+    device: str | torch.device = "cpu",
+    *,
+    weights_dir: str | os.PathLike | None = None,
+    progress: ProgressFn | None = None,
+    **options: Any,
 ) -> InferenceModel:
-    """The inference model of a checkpoint, run directory or published ``.pth``.
+    """The inference model of a checkpoint, run directory, published ``.pth`` or model name.
 
-    ``options`` are the family's test-time options (``test_mode``, ``dropout``, ``seed`` ...);
-    one the family does not take fails naming it.
+    Args:
+        model: a checkpoint file, a run directory, a bare generator ``.pth``, or the name of
+            a published model (``horse2zebra``, ``pix2pix/sat2map``; see
+            :mod:`img2img.hub.weights`), downloaded on first use.
+        device: where the networks go.
+        weights_dir: the weights folder for published names (default ``$IMG2IMG_WEIGHTS`` or
+            ``./weights``).
+        progress: ``progress(bytes done, total or None)`` while a published model downloads.
+        options: the family's test-time options (``test_mode``, ``dropout``, ``seed``,
+            ``direction`` ...); one the family does not take fails naming it.
     """
+    path, published = resolve_model(model, weights_dir, progress=progress)
     source = resolve_checkpoint(path)
     data = read_checkpoint_file(source, mmap=True)  # optimizer states are never paged in
     if isinstance(data, dict) and data.get("format") == FORMAT:
-        model = _from_checkpoint(check_checkpoint(data, source), options)
+        loaded = _from_checkpoint(check_checkpoint(data, source), options)
     elif is_bare_state_dict(data):
-        model = _from_published(data, source, options)
+        loaded = _from_published(data, source, options, published)
     else:
         raise CheckpointError(
             f"{source}: not an img2img checkpoint nor a generator state_dict "
             "(expected a file written by 'img2img train' or published generator weights)"
         )
-    model.source = source
-    return model.to(device)
+    loaded.source = source
+    return loaded.to(device)
 
 
 def _from_checkpoint(data: dict, options: dict[str, Any]) -> InferenceModel:
@@ -62,24 +86,37 @@ def _from_checkpoint(data: dict, options: dict[str, Any]) -> InferenceModel:
     return model
 
 
-def _from_published(state: dict, source: Any, options: dict[str, Any]) -> InferenceModel:
+def _from_published(
+    state: dict, source: Any, options: dict[str, Any], published: PublishedWeights | None
+) -> InferenceModel:
+    state = strip_parallel_prefix(state)
     try:
         spec = recognise_generator(state)
     except ValueError as exc:
         raise CheckpointError(f"{source}: {exc}") from exc
+    if published is not None and (spec.name, spec.options) != (
+        published.network, dict(published.options)
+    ):
+        raise CheckpointError(
+            f"{source}: holds a {spec.describe()} generator, not the {published.network} "
+            f"({dict(published.options)}) published as {published.qualified_name}; delete the "
+            "file to download it again"
+        )
     net = spec.build()
     _load_weights(net, drop_legacy_stats(state, net), "generator")
     o = spec.options
-    batch_norm = o["norm"] == "batch"  # pix2pix's U-Nets; CycleGAN's use instance norm
     take_options("published", options, PUBLISHED_OPTIONS)
+    family = published.family if published is not None else family_of(spec)
+    reference = dict(published.test) if published is not None else {}
+    default_mode = reference.get("test_mode") or ("paper" if o["norm"] == "batch" else "eval")
     dropout = options.get("dropout")
     return InferenceModel(
         net,
-        family="pix2pix" if batch_norm else "cyclegan",
+        family=family,
         network=spec.name,
         in_channels=o["in_channels"],
         out_channels=o["out_channels"],
-        test_mode=check_test_mode(options.get("test_mode") or ("paper" if batch_norm else "eval")),
+        test_mode=check_test_mode(options.get("test_mode") or default_mode),
         dropout=True if dropout is None else bool(dropout),
         seed=options.get("seed") or 0,
     )
