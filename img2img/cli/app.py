@@ -51,9 +51,10 @@ def _setup_logging(level: int) -> None:
 
 
 def _register_commands() -> None:
-    from img2img.cli import boundary, info, train, translate, weights
+    from img2img.cli import boundary, datasets, info, train, translate, weights
 
     app.add_typer(train.app, name="train")
+    app.add_typer(datasets.app, name="datasets")
     app.command("translate", epilog=translate.EXAMPLES)(translate.command())
     app.command("info", epilog=info.EXAMPLES)(info.info)
     app.command("boundary", epilog=boundary.EXAMPLES)(boundary.boundary)

@@ -76,6 +76,7 @@ KeepCheckpoints = Annotated[int, Opt("--keep-checkpoints", help="Also keep the l
 SaveEveryEpochs = Annotated[int, Opt("--save-every-epochs", help="Also keep checkpoints/epoch_*.pt every N epochs (0: never).", rich_help_panel=RUN)]
 Resume = Annotated[Path | None, Opt("--resume", help="Continue the run in this directory (its saved config is used).", rich_help_panel=RUN)]
 DryRun = Annotated[bool, Opt("--dry-run", help="Print the resolved config and network sizes; write nothing.", rich_help_panel=RUN)]
+Yes = Annotated[bool, Opt("--yes", "-y", help="Download a missing published --data dataset without asking.", rich_help_panel=DATA)]
 
 
 def shared_training_options(
@@ -107,5 +108,6 @@ def shared_training_options(
     save_every_epochs: SaveEveryEpochs = 0,
     resume: Resume = None,
     dry_run: DryRun = False,
+    yes: Yes = False,
 ) -> None:
     """The template of the options every family's train command takes (never called)."""

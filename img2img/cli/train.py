@@ -38,7 +38,7 @@ RESUME_EXAMPLES = """\
 """
 
 #: options that steer a command rather than describe the run
-_CONTROL = ("ctx", "resume", "dry_run", "runs_dir")
+_CONTROL = ("ctx", "resume", "dry_run", "runs_dir", "yes")
 
 
 @app.callback(epilog=RESUME_EXAMPLES)
@@ -109,14 +109,14 @@ def _from_command_line(ctx: typer.Context, name: str) -> bool:
 
 def _start(family: Family, model: Any, v: dict[str, Any]) -> None:
     from img2img.cli import show
+    from img2img.cli.datasets import ensure_dataset
     from img2img.config import DataConfig, TrainConfig
     from img2img.engine.rundir import check_run_name
     from img2img.families import run_config
-    from img2img.hub.datasets import resolve_dataset
 
     if v["data"] is None:
         raise ValueError("--data is required (a dataset folder or name), unless --resume is given")
-    root = resolve_dataset(v["data"])
+    root = ensure_dataset(v["data"], family.name, yes=v["yes"])
     config = run_config(
         family.name,
         model,
@@ -139,6 +139,7 @@ def _start(family: Family, model: Any, v: dict[str, Any]) -> None:
     check_run_name(config.name)
     from img2img import launch
 
+    _check_data(config)
     if v["dry_run"]:
         show.summary(launch.summarize(config))
         return
@@ -159,6 +160,24 @@ def _resume(run_dir: Path, changes: dict[str, Any], family: str | None, dry_run:
         show.summary(outcome)
     else:
         show.finished(run, outcome)
+
+
+def _check_data(config) -> None:
+    """The fast part of ``datasets check`` on the split the run reads; fails on errors."""
+    from img2img.cli import datasets_show
+    from img2img.prep.check import check_run_data
+    from img2img.prep.parallel import default_workers
+
+    with datasets_show.check_progress(plain=False) as progress:
+        report = check_run_data(config, workers=default_workers(), progress=progress)
+    datasets_show.run_check(report)
+    if not report.ok:
+        errors = "; ".join(f"{p.path}: {p.message}" if p.path else p.message
+                           for p in report.errors[:5])
+        raise ValueError(
+            f"--data {config.data.root}: training would fail: {errors} (see 'img2img datasets "
+            f"check {config.data.root}')"
+        )
 
 
 def _reporter():

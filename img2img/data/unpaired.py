@@ -145,6 +145,28 @@ class UnpairedImageDataset(Dataset[Sample]):
         return self.files.layout
 
     @property
+    def streams(self) -> tuple[Stream, ...]:
+        """The ``A`` and ``B`` streams."""
+        return tuple(side.streams[0] for side in self.sides.values())
+
+    @property
+    def items(self) -> list[StreamFiles]:
+        """Every file once, as in :class:`~img2img.data.dataset.StreamDataset` (what
+        ``datasets check`` reads): A files, then B files; a side-by-side file is one item
+        holding both streams."""
+        a, b = self.sides["A"].items, self.sides["B"].items
+        if self.files.side_by_side:
+            return [StreamFiles(i.key, {**i.files, **j.files}) for i, j in zip(a, b, strict=True)]
+        return [*a, *b]
+
+    def load(self, item: StreamFiles) -> dict[str, torch.Tensor]:
+        """Decode the streams ``item`` holds, before the transform (as its side reads them)."""
+        decoded: dict[str, torch.Tensor] = {}
+        for name in item.files:
+            decoded.update(self.sides[name].load(StreamFiles(item.key, {name: item.files[name]})))
+        return decoded
+
+    @property
     def skipped(self) -> list[Path]:
         """Files that failed to decode in this process, A side first."""
         return [*self.sides["A"].skipped, *self.sides["B"].skipped]

@@ -11,6 +11,7 @@ from PIL import Image
 from img2img.config import DataConfig
 from img2img.data.discover import DatasetLayoutError, find_pairs
 from img2img.data.unpaired import UnpairedImageDataset, find_unpaired
+from img2img.prep.check import check_dataset
 
 SIZE = 8
 
@@ -99,6 +100,10 @@ def test_side_by_side_files_give_left_halves_as_a_and_right_halves_as_b(tmp_path
     assert sample["A"].shape == sample["B"].shape == (3, SIZE, SIZE)
     assert _index(sample["A"], 0) == 2 and float(sample["A"][2].max()) == -1.0
     assert _index(sample["B"], 2) == ds.b_index(2, 9) and float(sample["B"][0].max()) == -1.0
+    item = ds.items[2]  # what datasets check reads: one item per file, both halves
+    assert item.files == {"A": tmp_path / "train" / "2.png", "B": tmp_path / "train" / "2.png"}
+    halves = ds.load(item)
+    assert halves["A"].shape == halves["B"].shape == (3, SIZE, SIZE)
 
 
 def test_unreadable_files_are_skipped_on_either_side(tmp_path):
@@ -109,3 +114,12 @@ def test_unreadable_files_are_skipped_on_either_side(tmp_path):
     sample = ds[(1, 0)]  # B image 1 is broken: replaced by the next readable one
     assert sample["key_B"] == "zebra_0" and sample["skipped"] == str(broken)
     assert ds.skipped == [broken]
+
+
+def test_datasets_check_reads_unpaired_folders_through_cyclegan(color2gray, gray2color):
+    report = check_dataset(color2gray)
+    assert report.family == "cyclegan" and not report.problems
+    train = next(s for s in report.splits if s.split == "train")
+    assert [(s.name, s.files) for s in train.streams] == [("A", 48), ("B", 48)]
+    paired = check_dataset(gray2color)
+    assert paired.family == "pix2pix" and paired.also_readable_by == ["cyclegan"]
