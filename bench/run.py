@@ -1,6 +1,7 @@
-"""Benchmarks: the machine's matmul peak, pix2pix training MFU and translate throughput.
+"""Benchmarks: the machine's matmul peak, pix2pix and CycleGAN training MFU, translate throughput.
 
-Usage: ``python bench/run.py [--device cpu] [--steps 10] [--images 64] [--batch-size 8]``.
+Usage: ``python bench/run.py [--device cpu] [--steps 10] [--images 64] [--batch-size 8]
+[--train pix2pix cyclegan] [--channels-last] [--no-translate]``.
 Prints one table; paste it into bench/RESULTS.md with the date and the machine.
 """
 
@@ -19,7 +20,7 @@ from PIL import Image
 from torch.utils.flop_counter import FlopCounterMode
 
 from img2img.cli.memory import tune_allocator
-from img2img.config import DataConfig, Pix2PixConfig, RunConfig, TrainConfig
+from img2img.config import CycleGANConfig, DataConfig, Pix2PixConfig, RunConfig, TrainConfig
 from img2img.families import run_config
 from img2img.infer.translate import plan_outputs, translate_files
 from img2img.launch import build_recipe
@@ -48,23 +49,35 @@ def matmul_peak(
     return best
 
 
-def pix2pix_config(device: str, precision: str, channels_last: bool) -> RunConfig:
+#: the training step each family is measured on: its paper's networks, crop size, batch 1
+TRAIN_BENCHES = {
+    "pix2pix": (Pix2PixConfig, 256, "unet_256 + basic D, 256px, batch 1"),
+    "cyclegan": (CycleGANConfig, 128, "2 x resnet_9blocks + 2 x basic D, 128px, batch 1"),
+}
+
+
+def family_config(family: str, device: str, precision: str, channels_last: bool) -> RunConfig:
+    """The paper's defaults of ``family`` (its config class's defaults) for a benchmark run."""
+    config_class, size, _ = TRAIN_BENCHES[family]
     return run_config(
-        "pix2pix",
-        Pix2PixConfig(),  # unet_256 + basic D, the paper's defaults
-        data=DataConfig(root="."),
+        family,
+        config_class(),
+        data=DataConfig(root=".", load_size=size, crop_size=size),
         train=TrainConfig(device=device, precision=precision, channels_last=channels_last),
         name="bench",
     )
 
 
-def train_step_benchmark(device: str, precision: str, channels_last: bool, steps: int) -> dict:
-    recipe = build_recipe(pix2pix_config(device, precision, channels_last))
+def train_step_benchmark(
+    family: str, device: str, precision: str, channels_last: bool, steps: int
+) -> dict:
+    recipe = build_recipe(family_config(family, device, precision, channels_last))
     dev = recipe.device
+    size = TRAIN_BENCHES[family][1]
     g = torch.Generator().manual_seed(0)
     batch = {
-        "A": torch.rand(1, 3, 256, 256, generator=g) * 2 - 1,
-        "B": torch.rand(1, 3, 256, 256, generator=g) * 2 - 1,
+        "A": torch.rand(1, 3, size, size, generator=g) * 2 - 1,
+        "B": torch.rand(1, 3, size, size, generator=g) * 2 - 1,
     }
     with FlopCounterMode(display=False) as counter:
         recipe.train_step(batch)
@@ -89,7 +102,7 @@ def make_images(folder: Path, count: int, size: int = 256) -> None:
 
 
 def translate_benchmark(device: str, images: int, batch_size: int) -> dict:
-    recipe = build_recipe(pix2pix_config(device, "fp32", False))
+    recipe = build_recipe(family_config("pix2pix", device, "fp32", False))
     dev = recipe.device
     model = recipe.inference_model(recipe.config, {"G": recipe.G})  # paper test mode
     with tempfile.TemporaryDirectory() as tmp:
@@ -122,6 +135,9 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--images", type=int, default=64)
     parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--train", nargs="*", default=list(TRAIN_BENCHES),
+                        choices=list(TRAIN_BENCHES), help="training steps to measure")
+    parser.add_argument("--no-translate", action="store_true", help="skip translate throughput")
     args = parser.parse_args()
     device = torch.device(args.device)
     tune_allocator()  # what the img2img command does (IMG2IMG_MALLOC)
@@ -130,22 +146,29 @@ def main() -> None:
         args.precision
     ]
     peak = matmul_peak(device, peak_dtype)
-    step = train_step_benchmark(args.device, args.precision, args.channels_last, args.steps)
-    achieved = step["flops"] / step["seconds"] / 1e9
-    tr = translate_benchmark(args.device, args.images, args.batch_size)
+    steps = {family: train_step_benchmark(family, args.device, args.precision,
+                                          args.channels_last, args.steps)
+             for family in args.train}
+    tr = None if args.no_translate else translate_benchmark(args.device, args.images,
+                                                            args.batch_size)
 
     print(
         f"machine: {platform.processor() or platform.machine()}, torch {torch.__version__}, "
-        f"threads {torch.get_num_threads()}, device {device}, precision {args.precision}"
+        f"threads {torch.get_num_threads()}, device {device}, precision {args.precision}, "
+        f"{'channels_last' if args.channels_last else 'contiguous'}"
     )
     print("| measure | value |")
     print("|---|---|")
     print(f"| matmul peak ({args.precision}) | {peak:.1f} GFLOP/s |")
-    gflop = step["flops"] / 1e9
-    print(f"| pix2pix train step FLOPs (unet_256 + basic D, 256px, batch 1) | {gflop:.2f} GFLOP |")
-    print(f"| pix2pix train step time | {step['seconds']:.3f} s |")
-    print(f"| pix2pix train achieved | {achieved:.1f} GFLOP/s |")
-    print(f"| pix2pix train MFU (vs matmul peak) | {achieved / peak:.1%} |")
+    for family, step in steps.items():
+        achieved = step["flops"] / step["seconds"] / 1e9
+        what = TRAIN_BENCHES[family][2]
+        print(f"| {family} train step FLOPs ({what}) | {step['flops'] / 1e9:.2f} GFLOP |")
+        print(f"| {family} train step time | {step['seconds']:.3f} s |")
+        print(f"| {family} train achieved | {achieved:.1f} GFLOP/s |")
+        print(f"| {family} train MFU (vs matmul peak) | {achieved / peak:.1%} |")
+    if tr is None:
+        return
     print(f"| translate forward only (batch {args.batch_size}) | {tr['forward_ips']:.2f} img/s |")
     print(
         f"| translate end to end ({args.images} PNGs 256x256) | {tr['end_to_end_ips']:.2f} img/s |"

@@ -30,10 +30,18 @@ _NEW_FILE_MODE = 0o666  # the kernel removes the umask bits, as for open(path, "
 _NAME_ATTEMPTS = 100
 
 
-def _claim_temp(path: Path, create: Callable[[Path], T]) -> tuple[T, Path]:
-    """Call ``create`` on fresh temp names next to ``path`` until one is free."""
+def _claim_temp(
+    path: Path, create: Callable[[Path], T], *, keep_suffix: bool = False
+) -> tuple[T, Path]:
+    """Call ``create`` on fresh temp names next to ``path`` until one is free.
+
+    The names are hidden and end in ``.tmp``, or in ``.tmp`` plus ``path``'s suffix with
+    ``keep_suffix`` (for writers that choose a format by the suffix).
+    """
     for _ in range(_NAME_ATTEMPTS):
-        tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+        token = secrets.token_hex(4)
+        tail = f".tmp{path.suffix}" if keep_suffix else ".tmp"
+        tmp = path.with_name(f".{path.stem if keep_suffix else path.name}.{token}{tail}")
         try:
             return create(tmp), tmp
         except FileExistsError:
@@ -62,6 +70,31 @@ def atomic_open(
         with os.fdopen(fd, mode) as f:
             yield f
             f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        if sync_dir:
+            _fsync_dir(path.parent)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike, *, sync_dir: bool = False) -> Iterator[Path]:
+    """A fresh temp file next to ``path``, with ``path``'s suffix, for writers that take a
+    file name (a video encoder picks its container by the suffix).
+
+    When the block ends without an exception the finished file is fsynced and replaces
+    ``path`` in one rename; otherwise it is removed and ``path`` is untouched.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = _claim_temp(path, _open_new, keep_suffix=True)
+    os.close(fd)
+    try:
+        yield tmp
+        with open(tmp, "rb") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
         if sync_dir:

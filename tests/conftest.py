@@ -104,6 +104,25 @@ def color2gray(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_color2gray_unpaired(tmp_path_factory.mktemp("color2gray"))
 
 
+def write_clip(path: Path, frames: int = 6, h: int = 28, w: int = 44, fps: float = 12.0) -> Path:
+    """A short video whose frames all differ: stripes moving over a gradient, a changing blue.
+
+    The container is ``path``'s suffix: ``.avi`` (Motion JPEG), ``.mp4`` or ``.mov`` (MPEG-4).
+    """
+    import cv2
+
+    yy, xx = np.mgrid[0:h, 0:w]
+    codec = {".avi": "MJPG", ".mp4": "mp4v", ".mov": "mp4v"}[path.suffix]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*codec), fps, (w, h))
+    for i in range(frames):
+        stripes = ((xx + 3 * i) // 8 % 2) * 200
+        frame = np.stack([stripes, yy * 8, np.full_like(xx, 120 + 25 * (i % 2) - 10 * i)], -1)
+        writer.write(np.clip(frame, 0, 255).astype(np.uint8))
+    writer.release()
+    return path
+
+
 def tiny_pix2pix_config(root: Path, **train_overrides):
     """A pix2pix run at test size: unet_128 with ngf 8 on 64 px crops padded to 128."""
     from img2img.config import DataConfig, Pix2PixConfig, RunConfig, TrainConfig

@@ -1,4 +1,4 @@
-"""``img2img translate --model CHECKPOINT|RUN_DIR IN OUT``."""
+"""``img2img translate --model CHECKPOINT|RUN_DIR|NAME IN OUT``: images, folders and videos."""
 
 from __future__ import annotations
 
@@ -16,6 +16,10 @@ from img2img.families import get_family, list_families
 EXAMPLES = """\
 [bold]Examples[/]
 
+  img2img translate --model horse2zebra photos/ zebras/
+
+  img2img translate --model horse2zebra clip.mp4 clip_zebra.mp4
+
   img2img translate --model runs/facades_pix2pix photos/ out/
 
   img2img translate --model runs/edges/checkpoints/latest.pt sketch.png sketch_out.png
@@ -31,7 +35,7 @@ EXAMPLES = """\
 
 
 def translate(
-    inputs: Annotated[Path, typer.Argument(exists=True, help="An image, or a folder walked recursively.")],
+    inputs: Annotated[Path, typer.Argument(exists=True, help="An image or video, or a folder of them walked recursively.")],
     output: Annotated[Path, typer.Argument(help="Output folder (mirrors IN), or a file when IN is one.")],
     model: Annotated[str, typer.Option("--model", "-m", help="Checkpoint, run directory, generator .pth, or a published model name (img2img weights list), downloaded on first use.")],
     batch_size: Annotated[int, typer.Option("--batch-size", help="Images per forward pass.")] = 8,
@@ -49,10 +53,12 @@ def translate(
     *,
     family_options: dict[str, Any] | None = None,
 ) -> None:
-    """Translate an image or a folder of images with a trained generator.
+    """Translate images, videos or folders of them with a trained or published generator.
 
     Outputs keep each input's size (inputs are padded to what the network needs and cropped
-    back) and mirror the input folder's layout. Existing outputs are kept unless --overwrite.
+    back) and mirror the input folder's layout. Videos are translated frame by frame into
+    videos of the same frame rate and size, without their sound. Existing outputs are kept
+    unless --overwrite.
     """
     from img2img.cli import show
 
@@ -79,7 +85,7 @@ def translate(
     if summary.failed:
         raise typer.Exit(1)
     if summary.written == 0 and summary.skipped == 0:
-        raise fail(f"{inputs}: no images found")
+        raise fail(f"{inputs}: no images or videos found")
 
 
 def _run(
@@ -103,10 +109,18 @@ def _run(
     jobs = plan_outputs(inputs, output, ext=ext)
     with Progress(transient=True) as bar:
         task = bar.add_task("translating", total=len(jobs))
+        frames: dict[str, Any] = {}
+
+        def frame_progress(key: str, done: int, total: int | None) -> None:
+            if key not in frames:
+                frames[key] = bar.add_task(f"{key} (frames)", total=total)
+            bar.update(frames[key], completed=done, total=total)
+
         return translate_files(
             loaded, jobs, batch_size=batch_size, device=target, precision=precision, size=size,
             overwrite=overwrite, num_threads=threads, side=side,
             progress=lambda done, total: bar.update(task, completed=done, total=total),
+            frame_progress=frame_progress,
         )
 
 

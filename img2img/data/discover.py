@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
@@ -91,6 +91,19 @@ def find_images(root: str | os.PathLike[str], recursive: bool = True) -> list[Pa
     Raises:
         NotADirectoryError: ``root`` is not a directory.
     """
+    return find_files(root, is_image_file, recursive)
+
+
+def find_files(
+    root: str | os.PathLike[str], accept: Callable[[str], bool], recursive: bool = True
+) -> list[Path]:
+    """All files under ``root`` whose name ``accept`` takes, sorted; hidden ones are skipped.
+
+    Symbolic links to folders are followed (each real folder is visited once).
+
+    Raises:
+        NotADirectoryError: ``root`` is not a directory.
+    """
     root = Path(root)
     if not root.is_dir():
         raise NotADirectoryError(f"{root}: not a directory; expected a folder of images")
@@ -100,7 +113,7 @@ def find_images(root: str | os.PathLike[str], recursive: bool = True) -> list[Pa
             found = [
                 Path(e.path)
                 for e in entries
-                if not e.name.startswith(".") and is_image_file(e.name) and e.is_file()
+                if not e.name.startswith(".") and accept(e.name) and e.is_file()
             ]
         return sorted(found)
     visited: set[tuple[int, int]] = set()
@@ -114,7 +127,7 @@ def find_images(root: str | os.PathLike[str], recursive: bool = True) -> list[Pa
         found.extend(
             Path(dirpath, name)
             for name in filenames
-            if not name.startswith(".") and is_image_file(name)
+            if not name.startswith(".") and accept(name)
         )
     return sorted(found)
 

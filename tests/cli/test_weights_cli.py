@@ -8,7 +8,9 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from img2img.cli import app
+from img2img.data.video import VideoReader
 from img2img.hub.weights import get_published
+from tests.conftest import write_clip
 
 runner = CliRunner()
 
@@ -57,6 +59,15 @@ def test_download_info_and_translate_by_name(mirror, horse2zebra_bytes, tmp_path
     assert len(mirror.requests) == requests  # already downloaded
     with Image.open(tmp_path / "zebra.png") as out:
         assert out.size == (40, 28)
+
+    clip = write_clip(tmp_path / "clip.mp4", frames=3, h=20, w=28)
+    result = runner.invoke(app, ["translate", "--model", "horse2zebra", "--weights-dir",
+                                 str(weights), str(clip), str(tmp_path / "zebras.mp4"),
+                                 "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    assert "1 video(s), 3 frames, written without sound" in _words(result.output)
+    with VideoReader(tmp_path / "zebras.mp4") as reader:
+        assert len(list(reader)) == 3 and (reader.info.width, reader.info.height) == (28, 20)
 
 
 def test_translate_downloads_a_name_on_first_use(mirror, horse2zebra_bytes, tmp_path):
