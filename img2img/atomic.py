@@ -54,23 +54,15 @@ def _open_new(tmp: Path) -> int:
 
 
 @contextlib.contextmanager
-def atomic_open(
-    path: str | os.PathLike, mode: str = "wb", *, sync_dir: bool = False
-) -> Iterator[IO]:
-    """Open a temp file next to ``path``; on success it replaces ``path`` in one rename.
-
-    On any exception the temp file is removed and ``path`` is untouched. ``sync_dir`` also
-    fsyncs the folder, so the rename itself survives a power cut (worth it for checkpoints,
-    not for each of a thousand translated images).
-    """
-    path = Path(path)
+def _temp_then_rename(
+    path: Path, *, keep_suffix: bool, sync_dir: bool
+) -> Iterator[tuple[int, Path]]:
+    """A new temp file next to ``path`` (its descriptor and name) that replaces ``path`` when
+    the block ends normally and is removed when it raises."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = _claim_temp(path, _open_new)
+    fd, tmp = _claim_temp(path, _open_new, keep_suffix=keep_suffix)
     try:
-        with os.fdopen(fd, mode) as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
+        yield fd, tmp
         os.replace(tmp, path)
         if sync_dir:
             _fsync_dir(path.parent)
@@ -81,6 +73,23 @@ def atomic_open(
 
 
 @contextlib.contextmanager
+def atomic_open(
+    path: str | os.PathLike, mode: str = "wb", *, sync_dir: bool = False
+) -> Iterator[IO]:
+    """Open a temp file next to ``path``; on success it replaces ``path`` in one rename.
+
+    On any exception the temp file is removed and ``path`` is untouched. ``sync_dir`` also
+    fsyncs the folder, so the rename itself survives a power cut (worth it for checkpoints,
+    not for each of a thousand translated images).
+    """
+    with (_temp_then_rename(Path(path), keep_suffix=False, sync_dir=sync_dir) as (fd, _),
+          os.fdopen(fd, mode) as f):
+        yield f
+        f.flush()
+        os.fsync(f.fileno())
+
+
+@contextlib.contextmanager
 def atomic_path(path: str | os.PathLike, *, sync_dir: bool = False) -> Iterator[Path]:
     """A fresh temp file next to ``path``, with ``path``'s suffix, for writers that take a
     file name (a video encoder picks its container by the suffix).
@@ -88,21 +97,11 @@ def atomic_path(path: str | os.PathLike, *, sync_dir: bool = False) -> Iterator[
     When the block ends without an exception the finished file is fsynced and replaces
     ``path`` in one rename; otherwise it is removed and ``path`` is untouched.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = _claim_temp(path, _open_new, keep_suffix=True)
-    os.close(fd)
-    try:
+    with _temp_then_rename(Path(path), keep_suffix=True, sync_dir=sync_dir) as (fd, tmp):
+        os.close(fd)
         yield tmp
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
-        os.replace(tmp, path)
-        if sync_dir:
-            _fsync_dir(path.parent)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
 
 
 def atomic_write(

@@ -191,7 +191,8 @@ def mirror(file_server, monkeypatch: pytest.MonkeyPatch):
     """The local server as ``$IMG2IMG_MIRROR`` of the published URLs.
 
     ``mirror.publish(entry, data)`` serves ``data`` at the path of the registry entry's URL
-    and returns that path on the server.
+    (a published model or dataset) and returns that path on the server;
+    ``mirror.publish.server`` is the server again.
     """
     from urllib.parse import urlsplit
 
@@ -206,5 +207,6 @@ def mirror(file_server, monkeypatch: pytest.MonkeyPatch):
         target.write_bytes(data)
         return path
 
+    publish.server = file_server
     file_server.publish = publish
     return file_server

@@ -180,6 +180,16 @@ class StreamDataset(Dataset[Sample]):
         return f"{type(self).__name__}(source={self.source!r}, examples={len(self)}, {streams})"
 
 
+def check_image_options(cfg: DataConfig, input_nc: int, output_nc: int) -> None:
+    """Fail on channel counts other than 1 or 3, or a ``max_dataset_size`` below 1."""
+    check_channels("input_nc", input_nc)
+    check_channels("output_nc", output_nc)
+    if cfg.max_dataset_size is not None and cfg.max_dataset_size < 1:
+        raise ValueError(
+            f"max_dataset_size: {cfg.max_dataset_size!r} is not valid; expected >= 1 or None"
+        )
+
+
 class PairedImageDataset(StreamDataset):
     """Aligned image pairs from any layout :func:`~img2img.data.discover.find_pairs` accepts.
 
@@ -202,12 +212,7 @@ class PairedImageDataset(StreamDataset):
     def __init__(
         self, cfg: DataConfig, input_nc: int = 3, output_nc: int = 3, seed: int = 0
     ) -> None:
-        check_channels("input_nc", input_nc)
-        check_channels("output_nc", output_nc)
-        if cfg.max_dataset_size is not None and cfg.max_dataset_size < 1:
-            raise ValueError(
-                f"max_dataset_size: {cfg.max_dataset_size!r} is not valid; expected >= 1 or None"
-            )
+        check_image_options(cfg, input_nc, output_nc)
         self.cfg = cfg
         self.input_nc = input_nc
         self.output_nc = output_nc

@@ -16,12 +16,13 @@ from pathlib import Path
 import torch
 from torch.utils.data import Dataset
 
-from img2img.config import DataConfig, check_channels
+from img2img.config import DataConfig
 from img2img.data.dataset import (
     SKIPPED_SEPARATOR,
     Sample,
     StreamDataset,
     StreamFiles,
+    check_image_options,
     parse_sample_key,
 )
 from img2img.data.discover import DatasetLayoutError, SplitFiles, locate_split, split_ab
@@ -100,12 +101,7 @@ class UnpairedImageDataset(Dataset[Sample]):
 
     def __init__(self, cfg: DataConfig, input_nc: int = 3, output_nc: int = 3, seed: int = 0,
                  serial_batches: bool = False) -> None:
-        check_channels("input_nc", input_nc)
-        check_channels("output_nc", output_nc)
-        if cfg.max_dataset_size is not None and cfg.max_dataset_size < 1:
-            raise ValueError(
-                f"max_dataset_size: {cfg.max_dataset_size!r} is not valid; expected >= 1 or None"
-            )
+        check_image_options(cfg, input_nc, output_nc)
         self.cfg = cfg
         self.seed = seed
         self.serial_batches = serial_batches

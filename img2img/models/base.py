@@ -97,6 +97,14 @@ class Recipe:
         )
 
     # --- training -----------------------------------------------------------------------------
+    def inputs(self, batch: Mapping[str, Any], *names: str) -> tuple[Tensor, ...]:
+        """The streams ``names`` of ``batch`` on the run's device, channels-last if asked for."""
+        memory_format = (
+            torch.channels_last if self.config.train.channels_last else torch.contiguous_format
+        )
+        return tuple(batch[name].to(self.device, non_blocking=True, memory_format=memory_format)
+                     for name in names)
+
     def train_step(self, batch: Mapping[str, Any]) -> dict[str, Tensor]:
         """One optimisation step on ``batch``; returns detached scalar losses by name."""
         raise NotImplementedError

@@ -165,16 +165,8 @@ class CycleGANRecipe(Recipe):
         )
 
     # --- training ----------------------------------------------------------------------------
-    def _inputs(self, batch: Mapping[str, Any]) -> tuple[Tensor, Tensor]:
-        memory_format = (
-            torch.channels_last if self.config.train.channels_last else torch.contiguous_format
-        )
-        real_a = batch["A"].to(self.device, non_blocking=True, memory_format=memory_format)
-        real_b = batch["B"].to(self.device, non_blocking=True, memory_format=memory_format)
-        return real_a, real_b
-
     def train_step(self, batch: Mapping[str, Any]) -> dict[str, Tensor]:
-        real_a, real_b = self._inputs(batch)
+        real_a, real_b = self.inputs(batch, "A", "B")
         amp = self.precision
         with amp.autocast():
             fake_b = self.G_A(real_a)
@@ -236,7 +228,7 @@ class CycleGANRecipe(Recipe):
     @torch.no_grad()
     def sample(self, batch: Mapping[str, Any]) -> list[Tensor]:
         """Columns A | G_A(A) | G_B(G_A(A)) | B | G_B(B) | G_A(G_B(B)), as at test time."""
-        real_a, real_b = self._inputs(batch)
+        real_a, real_b = self.inputs(batch, "A", "B")
         forward = self.inference_model(self.config, self.nets, direction="AtoB")
         backward = self.inference_model(self.config, self.nets, direction="BtoA")
         keys = [str(i) for i in range(real_a.shape[0])]

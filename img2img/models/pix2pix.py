@@ -81,16 +81,8 @@ class Pix2PixRecipe(Recipe):
             config=config,
         )
 
-    def _inputs(self, batch: Mapping[str, Any]) -> tuple[Tensor, Tensor]:
-        memory_format = (
-            torch.channels_last if self.config.train.channels_last else torch.contiguous_format
-        )
-        real_a = batch["A"].to(self.device, non_blocking=True, memory_format=memory_format)
-        real_b = batch["B"].to(self.device, non_blocking=True, memory_format=memory_format)
-        return real_a, real_b
-
     def train_step(self, batch: Mapping[str, Any]) -> dict[str, Tensor]:
-        real_a, real_b = self._inputs(batch)
+        real_a, real_b = self.inputs(batch, "A", "B")
         amp = self.precision
         with amp.autocast():
             fake_b = self.G(real_a)
@@ -133,7 +125,7 @@ class Pix2PixRecipe(Recipe):
     @torch.no_grad()
     def sample(self, batch: Mapping[str, Any]) -> list[Tensor]:
         """Translate as at test time; touches neither running statistics nor the global RNG."""
-        real_a, real_b = self._inputs(batch)
+        real_a, real_b = self.inputs(batch, "A", "B")
         model = self.inference_model(self.config, self.nets)
         keys = [str(i) for i in range(real_a.shape[0])]
         with self.precision.autocast():

@@ -71,17 +71,19 @@ def _held_out_error(model, root) -> float:
     return sum(errors) / len(errors)
 
 
-@pytest.mark.slow
 def test_cyclegan_learns_colour_to_gray_without_pairs(color2gray, tmp_path):
-    """600 steps on unpaired real photos: cycle loss falls and held-out error beats baselines.
+    """48 steps on unpaired real photos: cycle losses fall, held-out error beats baselines.
 
     The baselines are the best constant image (the mean training B image) and the untrained
-    generator. The generators are instance-normalised, so they cannot see an image's overall
-    brightness or contrast; the photos are contrast-stretched, as most photographs are.
+    generator. The tiny networks use batch norm: instance norm (the paper's) discards each
+    image's brightness and contrast, which networks this small do not learn to restore in a
+    few dozen steps; everything else is CycleGAN's defaults (LSGAN, cycle 10, identity 0.5,
+    pools of 50).
     """
-    config = tiny_cyclegan_config(color2gray, lr=5e-4, max_steps=600, log_every=50)
+    config = tiny_cyclegan_config(color2gray, {"norm": "batch"}, lr=1e-3, batch_size=4,
+                                  max_steps=48, log_every=12)
     run, result = train(config, tmp_path)
-    assert result.step == 600
+    assert result.step == 48
     model = load_inference_model(run.path)
     untrained = build_recipe(config).inference_model(config, build_recipe(config).nets)
     trained_error, untrained_error = _held_out_error(model, color2gray), _held_out_error(
@@ -89,9 +91,9 @@ def test_cyclegan_learns_colour_to_gray_without_pairs(color2gray, tmp_path):
     targets = [read_image(p) for p in sorted((color2gray / "testA").glob("*.png"))]
     mean_b = torch.stack([read_image(p) for p in (color2gray / "trainB").glob("*.png")]).mean(0)
     constant_error = sum(float((mean_b - _gray(t)).abs().mean()) for t in targets) / len(targets)
-    assert trained_error < 0.8 * constant_error, (trained_error, constant_error)
-    assert trained_error < 0.8 * untrained_error, (trained_error, untrained_error)
+    assert trained_error < 0.7 * constant_error, (trained_error, constant_error)
+    assert trained_error < 0.7 * untrained_error, (trained_error, untrained_error)
     metrics = [json.loads(line) for line in run.metrics.read_text().splitlines()]
     first, last = metrics[0], metrics[-1]
     for key in ("cycle_A", "cycle_B"):
-        assert last[key] < 0.75 * first[key], (key, first[key], last[key])
+        assert last[key] < 0.85 * first[key], (key, first[key], last[key])
