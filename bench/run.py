@@ -2,7 +2,9 @@
 
 Usage: ``python bench/run.py [--device cpu] [--steps 10] [--images 64] [--batch-size 8]
 [--train pix2pix cyclegan] [--channels-last] [--no-translate]``.
-Prints one table; paste it into bench/RESULTS.md with the date and the machine.
+Prints one table; paste it into bench/RESULTS.md with the date and the machine. On the CPU
+it also prints the process CPU time of the step and of the matmuls: on a machine shared with
+other jobs, FLOPs per CPU second move much less than FLOPs per wall-clock second.
 """
 
 from __future__ import annotations
@@ -33,20 +35,22 @@ def sync(device: torch.device) -> None:
 
 def matmul_peak(
     device: torch.device, dtype=torch.float32, size: int = 2048, repeats: int = 10
-) -> float:
-    """Best GFLOP/s of square matmuls (the machine's practical peak for this dtype)."""
-    best = 0.0
+) -> tuple[float, float]:
+    """Best GFLOP/s of square matmuls (the machine's practical peak for this dtype), per
+    second of wall-clock time and per second of this process's CPU time."""
+    best = best_cpu = 0.0
     for n in (size // 2, size, size * 2):
         a = torch.randn(n, n, device=device, dtype=dtype)
         b = torch.randn(n, n, device=device, dtype=dtype)
         a @ b
         sync(device)
         for _ in range(repeats):
-            t = time.perf_counter()
+            t, c = time.perf_counter(), time.process_time()
             a @ b
             sync(device)
             best = max(best, 2 * n**3 / (time.perf_counter() - t) / 1e9)
-    return best
+            best_cpu = max(best_cpu, 2 * n**3 / max(time.process_time() - c, 1e-9) / 1e9)
+    return best, best_cpu
 
 
 #: the training step each family is measured on: its paper's networks, crop size, batch 1
@@ -85,13 +89,15 @@ def train_step_benchmark(
     for _ in range(2):
         recipe.train_step(batch)
     sync(dev)
-    times = []
+    times, cpu_times = [], []
     for _ in range(steps):
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         recipe.train_step(batch)
         sync(dev)
         times.append(time.perf_counter() - t)
-    return {"flops": flops, "seconds": statistics.median(times)}
+        cpu_times.append(time.process_time() - c)
+    return {"flops": flops, "seconds": statistics.median(times),
+            "cpu_seconds": statistics.median(cpu_times)}
 
 
 def make_images(folder: Path, count: int, size: int = 256) -> None:
@@ -145,7 +151,7 @@ def main() -> None:
     peak_dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[
         args.precision
     ]
-    peak = matmul_peak(device, peak_dtype)
+    peak, peak_cpu = matmul_peak(device, peak_dtype)
     steps = {family: train_step_benchmark(family, args.device, args.precision,
                                           args.channels_last, args.steps)
              for family in args.train}
@@ -160,6 +166,8 @@ def main() -> None:
     print("| measure | value |")
     print("|---|---|")
     print(f"| matmul peak ({args.precision}) | {peak:.1f} GFLOP/s |")
+    if device.type == "cpu":
+        print(f"| matmul peak per CPU second | {peak_cpu:.1f} GFLOP/CPU-s |")
     for family, step in steps.items():
         achieved = step["flops"] / step["seconds"] / 1e9
         what = TRAIN_BENCHES[family][2]
@@ -167,6 +175,10 @@ def main() -> None:
         print(f"| {family} train step time | {step['seconds']:.3f} s |")
         print(f"| {family} train achieved | {achieved:.1f} GFLOP/s |")
         print(f"| {family} train MFU (vs matmul peak) | {achieved / peak:.1%} |")
+        if device.type == "cpu":  # the same ratio in CPU time: steadier on a shared machine
+            per_cpu = step["flops"] / step["cpu_seconds"] / 1e9
+            print(f"| {family} train step CPU time | {step['cpu_seconds']:.3f} CPU-s, "
+                  f"{per_cpu:.1f} GFLOP/CPU-s, {per_cpu / peak_cpu:.1%} of the matmul's |")
     if tr is None:
         return
     print(f"| translate forward only (batch {args.batch_size}) | {tr['forward_ips']:.2f} img/s |")
