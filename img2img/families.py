@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from img2img.config import ConfigError, CycleGANConfig, Pix2PixConfig, RunConfig
+from img2img.config import ConfigError, CycleGANConfig, Pix2PixConfig, Pix2PixHDConfig, RunConfig
 
 
 @dataclass(frozen=True)
@@ -34,8 +34,8 @@ class Family:
         cli_defaults: shared command-line options whose default differs for this family
             (for example a preprocess mode).
         translate_cli: ``"module:function"`` whose signature declares the family's own
-            ``img2img translate`` options (``--direction`` ...) and which returns them as a
-            dict of test-time options; None when the family has none of its own.
+            ``img2img translate`` options (``--direction``, ``--style`` ...) and which returns
+            them as test-time options for the family's inference model; None when it has none.
     """
 
     name: str
@@ -54,8 +54,8 @@ class Family:
         """The function declaring the family's model options on the command line."""
         return _resolve(self.cli)
 
-    def cli_translate_options(self) -> Any | None:
-        """The function declaring the family's own ``translate`` options, if it has any."""
+    def cli_translate_options(self) -> Any:
+        """The function declaring the family's ``translate`` options, or None."""
         return None if self.translate_cli is None else _resolve(self.translate_cli)
 
 
@@ -119,6 +119,20 @@ register_family(
     )
 )
 
+register_family(
+    Family(
+        name="pix2pixhd",
+        config=Pix2PixHDConfig,
+        recipe="img2img.models.pix2pixhd:Pix2PixHDRecipe",
+        cli="img2img.cli.pix2pixhd:model_options",
+        summary="coarse-to-fine generator, multi-scale D, feature matching + VGG (label maps)",
+        cli_defaults={"preprocess": "scale_width", "load_size": 1024, "crop_size": 512},
+        translate_cli="img2img.cli.pix2pixhd:translate_options",
+    )
+)
+
+# last: its discovery accepts any two folders of images, so datasets check tries it after the
+# families whose layouts say more
 register_family(
     Family(
         name="cyclegan",

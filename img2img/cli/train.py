@@ -54,6 +54,8 @@ def train(
     checkpoint_every: o.CheckpointEvery = None,
     keep_checkpoints: o.KeepCheckpoints = None,
     save_every_epochs: o.SaveEveryEpochs = None,
+    tensorboard: o.Tensorboard = None,
+    report_every: o.ReportEvery = None,
     dry_run: o.DryRun = False,
 ) -> None:
     """Train a model ([bold]img2img train FAMILY --data ...[/]) or continue one
@@ -70,7 +72,8 @@ def train(
         "max_steps": max_steps, "n_epochs": n_epochs, "device": device,
         "num_workers": num_workers, "log_every": log_every, "sample_every": sample_every,
         "checkpoint_every": checkpoint_every, "keep_checkpoints": keep_checkpoints,
-        "save_every_epochs": save_every_epochs,
+        "save_every_epochs": save_every_epochs, "tensorboard": tensorboard,
+        "report_every": report_every,
     }
     with user_errors():
         _resume(resume, {k: v for k, v in changes.items() if v is not None}, None, dry_run)
@@ -132,7 +135,8 @@ def _start(family: Family, model: Any, v: dict[str, Any]) -> None:
             device=v["device"], precision=v["precision"], channels_last=v["channels_last"],
             log_every=v["log_every"], sample_every=v["sample_every"],
             checkpoint_every=v["checkpoint_every"], keep_checkpoints=v["keep_checkpoints"],
-            save_every_epochs=v["save_every_epochs"],
+            save_every_epochs=v["save_every_epochs"], tensorboard=v["tensorboard"],
+            report_every=v["report_every"],
         ),
         name=v["name"] or f"{root.resolve().name}_{family.name}",
     )

@@ -1,4 +1,9 @@
-"""``img2img translate --model CHECKPOINT|RUN_DIR|NAME IN OUT``: images, folders and videos."""
+"""``img2img translate --model CHECKPOINT|RUN_DIR|NAME IN OUT``: images, folders and videos.
+
+The command's options are the shared ones of :func:`translate` followed by each family's own
+test-time options (declared by the family's ``translate_cli`` function in the family registry,
+for example pix2pixHD's ``--style``); :func:`command` composes them, so no family is named here.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +13,10 @@ from typing import Annotated, Any
 
 import typer
 
+from img2img.cli import options as o
 from img2img.cli.compose import compose, merge_parameters, parameters
 from img2img.cli.errors import fail, user_errors
 from img2img.config import PRECISIONS
-from img2img.families import get_family, list_families
 
 EXAMPLES = """\
 [bold]Examples[/]
@@ -31,26 +36,33 @@ EXAMPLES = """\
   img2img translate --model runs/facades_pix2pix --side A datasets/facades/test out/
 
   img2img translate --model runs/facades_pix2pix --eval photos/ out/
+
+  img2img translate --model runs/city_512p datasets/cityscapes/test_label out/ --instances datasets/cityscapes/test_inst
+
+  img2img translate --model runs/city_feat labels/ out/ --instances insts/ --style 3
+
+  img2img translate --model facades.onnx photos/ out/
+
+  img2img translate --model runs/horse2zebra_cyclegan --direction BtoA zebras/ horses/
 """
 
 
 def translate(
     inputs: Annotated[Path, typer.Argument(exists=True, help="An image or video, or a folder of them walked recursively.")],
     output: Annotated[Path, typer.Argument(help="Output folder (mirrors IN), or a file when IN is one.")],
-    model: Annotated[str, typer.Option("--model", "-m", help="Checkpoint, run directory, generator .pth, or a published model name (img2img weights list), downloaded on first use.")],
+    model: Annotated[str, typer.Option("--model", "-m", help="Checkpoint, run directory, .safetensors or .onnx export, generator .pth, or a published model name (img2img weights list), downloaded on first use.")],
     batch_size: Annotated[int, typer.Option("--batch-size", help="Images per forward pass.")] = 8,
-    device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda, cuda:N or mps.")] = "auto",
+    device: o.InferDevice = "auto",
     precision: Annotated[str, typer.Option("--precision", help=f"{', '.join(PRECISIONS)}.")] = "fp32",
     ext: Annotated[str, typer.Option("--ext", help="Output format by extension: .png, .jpg, .webp ...")] = ".png",
     size: Annotated[int | None, typer.Option("--size", help="Resize inputs to SIZE x SIZE instead of padding.")] = None,
-    seed: Annotated[int | None, typer.Option("--seed", help="Seed of the per-image dropout noise (paper test mode; default 0).")] = None,
-    no_dropout: Annotated[bool, typer.Option("--no-dropout", help="Paper test mode with dropout off.")] = False,
-    eval_mode: Annotated[bool, typer.Option("--eval", help="Test with running statistics and no dropout (model.eval()) instead of the paper's test mode.")] = False,
+    seed: o.TestSeed = None,
+    no_dropout: o.TestNoDropout = False,
+    eval_mode: o.TestEval = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing output files.")] = False,
     threads: Annotated[int, typer.Option("--threads", help="Threads decoding and encoding images.")] = 2,
     side: Annotated[str | None, typer.Option("--side", help="Inputs are side-by-side AB images: translate this half (A or B).")] = None,
     weights_dir: Annotated[Path | None, typer.Option("--weights-dir", help="Where published models are downloaded (default: $IMG2IMG_WEIGHTS, else ./weights).")] = None,
-    *,
     family_options: dict[str, Any] | None = None,
 ) -> None:
     """Translate images, videos or folders of them with a trained or published generator.
@@ -75,10 +87,7 @@ def translate(
             model=model, inputs=inputs, output=output, batch_size=batch_size, device=device,
             precision=precision, ext=ext, size=size, overwrite=overwrite, threads=threads,
             side=side, weights_dir=weights_dir, test_options={
-                "test_mode": "eval" if eval_mode else None,
-                "dropout": False if no_dropout else None,
-                "seed": seed,
-                **(family_options or {}),
+                **o.test_options(eval_mode, no_dropout, seed), **(family_options or {}),
             },
         )
     show.translated(summary, output)
@@ -125,24 +134,21 @@ def _run(
 
 
 def command() -> Callable[..., None]:
-    """``translate`` with the options every family declares for it (``--direction`` ...).
+    """The ``translate`` command: :func:`translate`'s options, then every family's own."""
+    from img2img.families import get_family, list_families
 
-    A family's options (:attr:`img2img.families.Family.translate_cli`) are passed to the
-    model as test-time options; one the loaded model's family does not take fails naming it.
-    """
-    own = [p for p in parameters(translate) if p.name != "family_options"]
-    declared = []
-    for name in list_families():
-        function = get_family(name).cli_translate_options()
-        if function is not None:
-            declared.append((function, parameters(function)))
-    own_names = {p.name for p in own}
+    shared = [p for p in parameters(translate) if p.name != "family_options"]
+    declared: list[tuple[Callable[..., dict[str, Any]], list[str]]] = []
+    for family in map(get_family, list_families()):
+        options = family.cli_translate_options()
+        if options is not None:
+            declared.append((options, [p.name for p in parameters(options)]))
 
     def run(**values: Any) -> None:
-        options: dict[str, Any] = {}
-        for function, params in declared:
-            options.update(function(**{p.name: values[p.name] for p in params}))
-        translate(**{k: v for k, v in values.items() if k in own_names}, family_options=options)
+        family_options: dict[str, Any] = {}
+        for options, keys in declared:
+            family_options |= options(**{k: values[k] for k in keys})
+        translate(**{p.name: values[p.name] for p in shared}, family_options=family_options)
 
-    params = merge_parameters([own, *(params for _, params in declared)])
+    params = merge_parameters([shared, *(parameters(options) for options, _ in declared)])
     return compose("translate", translate.__doc__, params, run)

@@ -231,7 +231,7 @@ def find_pairs(root: str | os.PathLike[str], phase: str) -> PairedFiles:
     split = locate_split(root, phase)
     if split.dir_b is not None:
         return _pair_folders(split, split.dir_b)
-    pairs = [Pair(a=p, b=None, key=_relative_key(p, split.dir_a)) for p in split.files_a]
+    pairs = [Pair(a=p, b=None, key=relative_stem(p, split.dir_a)) for p in split.files_a]
     log.debug("%s: %d side-by-side images for phase %r", split.root, len(pairs), phase)
     return PairedFiles(split.root, phase, split.layout, pairs, flat=split.flat)
 
@@ -293,14 +293,15 @@ def _has_phase_dirs(folder: Path, phase: str) -> bool:
     return any((folder / name).is_dir() for name in names)
 
 
-def _relative_key(path: Path, base: Path) -> str:
+def relative_stem(path: Path, base: Path) -> str:
+    """``path`` relative to ``base`` without its extension, with ``/``: how files are paired."""
     return path.relative_to(base).with_suffix("").as_posix()
 
 
 def _index_by_key(base: Path, files: Sequence[Path]) -> dict[str, Path]:
     index: dict[str, Path] = {}
     for path in files:
-        key = _relative_key(path, base)
+        key = relative_stem(path, base)
         if key in index:
             log.warning(
                 "%s: %s and %s share the name %r; using %s",

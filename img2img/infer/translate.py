@@ -17,7 +17,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -27,17 +27,33 @@ from img2img.config import check_channels
 from img2img.data.discover import find_files
 from img2img.data.extensions import VIDEO_EXTENSIONS, is_video_file
 from img2img.data.io import IMAGE_EXTENSIONS, is_image_file, write_image
-from img2img.data.streams import Stream
 from img2img.data.video import VIDEO_CODECS, writable_video_suffix
 from img2img.engine.device import autocast_dtype
 from img2img.infer.batch import SIDES, Job, Prepared, Translatable, Translator, prepare
 from img2img.infer.video import FrameProgress, translate_video
 
-__all__ = ["Job", "Translatable", "TranslateSummary", "plan_outputs", "translate_files"]
+__all__ = [
+    "Job",
+    "Translatable",
+    "TranslateSummary",
+    "expand_variants",
+    "plan_outputs",
+    "translate_files",
+]
 
 log = logging.getLogger(__name__)
 
 Progress = Callable[[int, int], None]
+
+
+def expand_variants(jobs: Sequence[Job], variants: Sequence[str]) -> list[Job]:
+    """One job per input and variant, the variant's suffix added to the output's stem."""
+    if tuple(variants) == ("",):
+        return list(jobs)
+    return [
+        replace(job, dst=job.dst.with_name(f"{job.dst.stem}{v}{job.dst.suffix}"), variant=v)
+        for job in jobs for v in variants
+    ]
 
 
 @dataclass(frozen=True)
@@ -194,10 +210,12 @@ def _check_distinct(jobs: Sequence[Job]) -> None:
         seen[job.dst] = job.src
 
 
-def _load(
-    job: Job, stream: Stream, size_multiple: int, size: int | None, side: str | None
-) -> Prepared:
-    return prepare(stream.read(job.src), job, stream, size_multiple, size, side)
+def _load(job: Job, model: Translatable, size: int | None, side: str | None) -> Prepared:
+    """Read an input file and its companion files (the model's other streams), then
+    :func:`~img2img.infer.batch.prepare` them."""
+    files = model.input_files(job.src, job.key)
+    decoded = {s.name: s.read(files[s.name]) for s in model.input_streams if s.name in files}
+    return prepare(job, model, decoded, size, side)
 
 
 def _save(job: Job, image: Tensor) -> None:
@@ -241,7 +259,7 @@ class _Pipeline:
         self.frames = 0
         self.failed: list[tuple[Path, str]] = []
         self._writes: deque[tuple[Job, Future[None]]] = deque()
-        self._buckets: dict[tuple[int, ...], list[Prepared]] = {}
+        self._buckets: dict[tuple, list[Prepared]] = {}
         self._held = 0
 
     def _advance(self, count: int = 1) -> None:
@@ -268,7 +286,7 @@ class _Pipeline:
                 self.written += 1
                 self._advance()
 
-    def _run(self, key: tuple[int, ...]) -> None:
+    def _run(self, key: tuple) -> None:
         items = self._buckets.pop(key)
         self._held -= len(items)
         for job, image in self.translate(items):
@@ -276,7 +294,7 @@ class _Pipeline:
         self._collect_writes()
 
     def _add(self, item: Prepared) -> None:
-        key = tuple(item.image.shape)
+        key = item.batch_key
         bucket = self._buckets.setdefault(key, [])
         bucket.append(item)
         self._held += 1
@@ -376,6 +394,7 @@ def translate_files(
         raise ValueError(f"side: {side!r} is not valid; expected one of: {', '.join(SIDES)}")
     start = time.perf_counter()
     dev = torch.device(device)
+    jobs = expand_variants(jobs, model.variants)
     todo = list(jobs)
     skipped: list[Path] = []
     if not overwrite:
@@ -389,10 +408,9 @@ def translate_files(
     for net in model.networks.values():
         net.to(dev)
     translator = Translator(model, dev, precision)
-    multiple = model.size_multiple
 
     def load(job: Job) -> Prepared:
-        return _load(job, model.input_stream, multiple, size, side)
+        return _load(job, model, size, side)
 
     readers = ThreadPoolExecutor(num_threads, thread_name_prefix="img2img-read")
     writers = ThreadPoolExecutor(num_threads, thread_name_prefix="img2img-write")

@@ -62,18 +62,20 @@ def translate_video(
     Returns:
         The number of frames written.
 
+    A model's companion inputs (pix2pixHD's instance maps) are left out: a video has none.
+
     Raises:
-        ValueError: the model does not take images (it takes label maps).
+        ValueError: the model does not take pictures (it takes label maps).
         VideoReadError: the input cannot be opened or decoded.
         OSError: the output cannot be written; nothing is left at ``job.dst``.
     """
     model = translator.model
-    stream = model.input_stream
+    stream = model.input_streams[0]
     if stream.is_ids:
-        raise ValueError(f"{job.src}: a video has no {stream.kind} maps; this model translates "
-                         f"{stream.kind} maps, not pictures")
+        raise ValueError(f"{job.src}: a video holds pictures; this model translates "
+                         f"{stream.kind} maps")
     done = 0
-    with VideoReader(job.src, model.in_channels) as reader:
+    with VideoReader(job.src, stream.channels) as reader:
         fps = reader.info.fps
         if not fps > 0:
             log.warning("%s states no frame rate; writing %s at %g fps", job.src, job.dst,
@@ -88,7 +90,7 @@ def translate_video(
             written: Future[None] | None = None
             while batch := ahead.result():
                 ahead = reading.submit(_take, frames, batch_size)
-                items = [prepare(frame, job, stream, model.size_multiple, size, side)
+                items = [prepare(job, model, {stream.name: frame}, size, side)
                          for frame in batch]
                 outputs = [out for _, out in translator(items)]
                 if written is not None:

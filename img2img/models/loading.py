@@ -1,15 +1,19 @@
-"""Rebuild a trained model for inference from a checkpoint or published weights.
+"""Rebuild a trained model for inference from a checkpoint, released or published weights.
 
 An img2img checkpoint carries its config, which names the family; the family's recipe says
 which networks inference needs and builds the :class:`InferenceModel` around them. A bare
 published ``state_dict`` is recognised from its keys and shapes. A published model's name
 (``horse2zebra``) is looked up in the weights registry and downloaded on first use; the file
 must then hold the generator the registry lists, and runs with the registry's test settings.
+Released ``.safetensors`` weights carry the same config as metadata; an exported ``.onnx``
+model runs under onnxruntime.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -26,6 +30,7 @@ from img2img.families import get_family, load_run_config
 from img2img.hub.download import ProgressFn
 from img2img.hub.weights import PublishedWeights, resolve_model
 from img2img.models.inference import InferenceModel, check_test_mode, take_options
+from img2img.models.onnx_runtime import OnnxModel, load_onnx_model
 from img2img.models.published import (
     drop_legacy_stats,
     family_of,
@@ -33,6 +38,10 @@ from img2img.models.published import (
     recognise_generator,
     strip_parallel_prefix,
 )
+from img2img.models.released import SUFFIX as RELEASE_SUFFIX
+from img2img.models.released import read_release
+
+ONNX_SUFFIX = ".onnx"
 
 #: test-time options published generators take (``translate`` flags without the dashes)
 PUBLISHED_OPTIONS = ("test_mode", "dropout", "seed")
@@ -45,25 +54,36 @@ def load_inference_model(
     weights_dir: str | os.PathLike | None = None,
     progress: ProgressFn | None = None,
     **options: Any,
-) -> InferenceModel:
-    """The inference model of a checkpoint, run directory, published ``.pth`` or model name.
+) -> InferenceModel | OnnxModel:
+    """The inference model of a checkpoint, run directory, ``.safetensors``, ``.onnx``,
+    published ``.pth`` or published model name.
 
     Args:
-        model: a checkpoint file, a run directory, a bare generator ``.pth``, or the name of
-            a published model (``horse2zebra``, ``pix2pix/sat2map``; see
-            :mod:`img2img.hub.weights`), downloaded on first use.
-        device: where the networks go.
+        model: a checkpoint file, a run directory, a release or export, a bare generator
+            ``.pth``, or the name of a published model (``horse2zebra``, ``pix2pix/sat2map``;
+            see :mod:`img2img.hub.weights`), downloaded on first use.
+        device: where the networks go (an ONNX model runs under onnxruntime there).
         weights_dir: the weights folder for published names (default ``$IMG2IMG_WEIGHTS`` or
             ``./weights``).
         progress: ``progress(bytes done, total or None)`` while a published model downloads.
         options: the family's test-time options (``test_mode``, ``dropout``, ``seed``,
-            ``direction`` ...); one the family does not take fails naming it.
+            ``direction`` ...); one the family does not take fails naming it. An ONNX model
+            takes none (its test-time behaviour was fixed at export).
     """
     path, published = resolve_model(model, weights_dir, progress=progress)
+    suffix = path.suffix.lower()
+    if suffix == ONNX_SUFFIX and path.is_file():
+        return load_onnx_model(path, torch.device(device), _reference_model, options)
+    if suffix == RELEASE_SUFFIX and path.is_file():
+        released = _from_release(path, options)
+        released.source = path
+        return released.to(device)
     source = resolve_checkpoint(path)
     data = read_checkpoint_file(source, mmap=True)  # optimizer states are never paged in
     if isinstance(data, dict) and data.get("format") == FORMAT:
-        loaded = _from_checkpoint(check_checkpoint(data, source), options)
+        data = check_checkpoint(data, source)
+        loaded = _from_config(load_run_config(data["config"]), data["nets"], options,
+                              data["step"], data.get("extra"))
     elif is_bare_state_dict(data):
         loaded = _from_published(data, source, options, published)
     else:
@@ -75,19 +95,55 @@ def load_inference_model(
     return loaded.to(device)
 
 
-def _from_checkpoint(data: dict, options: dict[str, Any]) -> InferenceModel:
-    config = load_run_config(data["config"])
+def _from_config(
+    config: Any, states: Mapping[str, dict], options: dict[str, Any], step: int | None,
+    extra: Mapping[str, Any] | None = None,
+) -> InferenceModel:
+    """The family's inference model for ``config`` with the networks' saved ``states`` (and
+    the checkpoint's ``extra`` state, such as pix2pixHD's feature centres)."""
     recipe = get_family(config.family).recipe_class()
     nets = recipe.inference_networks(config.model)
     for name, net in nets.items():
-        _load_weights(net, data["nets"][name], f"network {name!r}")
-    model = recipe.inference_model(config, nets, **options)
-    model.step = data["step"]
+        if name not in states:
+            raise CheckpointError(f"the weights of network {name!r} are missing")
+        _load_weights(net, states[name], f"network {name!r}")
+    state = recipe.inference_state(extra or {})
+    model = recipe.inference_model(config, nets, **state, **options)
+    model.step = step
     return model
 
 
+def _from_release(source: Path, options: dict[str, Any]) -> InferenceModel:
+    try:
+        states, metadata = read_release(source)
+    except ValueError as exc:
+        raise CheckpointError(str(exc)) from exc
+    if metadata["config"] is None:  # published weights, released as they were
+        return _from_published(states["G"], source, options)
+    config = load_run_config(metadata["config"])
+    return _from_config(config, states, options, metadata["step"])
+
+
+def _reference_model(metadata: dict[str, Any]) -> InferenceModel:
+    """The inference model an export was made from, with unmaterialised networks.
+
+    It reads and encodes inputs as the family does; its networks are never run.
+    """
+    if metadata.get("config"):
+        config = load_run_config(metadata["config"])
+        recipe = get_family(config.family).recipe_class()
+        with torch.device("meta"):
+            nets = recipe.inference_networks(config.model)
+        return recipe.inference_model(config, nets)
+    return InferenceModel(
+        nn.Identity(), family=metadata["family"], network=metadata["network"],
+        in_channels=metadata["in_channels"], out_channels=metadata["out_channels"],
+        input_kind=metadata.get("input_kind", "image"),
+    )
+
+
 def _from_published(
-    state: dict, source: Any, options: dict[str, Any], published: PublishedWeights | None
+    state: dict, source: Any, options: dict[str, Any], published: PublishedWeights | None = None
 ) -> InferenceModel:
     state = strip_parallel_prefix(state)
     try:
@@ -104,6 +160,9 @@ def _from_published(
         )
     net = spec.build()
     _load_weights(net, drop_legacy_stats(state, net), "generator")
+    if spec.family is not None:  # a family whose generators need their own input encoding
+        recipe = get_family(spec.family).recipe_class()
+        return recipe.published_inference_model(net, spec.name, **options)
     o = spec.options
     take_options("published", options, PUBLISHED_OPTIONS)
     family = published.family if published is not None else family_of(spec)

@@ -24,6 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from img2img.nn.capture import graph_capture
+
 __all__ = [
     "SMALL_GRID",
     "FastConv2d",
@@ -38,20 +40,10 @@ SMALL_GRID = 256
 Padding = tuple[int, int, int, int]  # top, bottom, left, right
 
 
-def _graph_capture() -> bool:
-    """Whether a tracer, compiler or exporter is recording the computation."""
-    return (
-        torch.jit.is_tracing()
-        or torch.compiler.is_compiling()
-        or torch.compiler.is_exporting()
-        or torch.onnx.is_in_onnx_export()
-    )
-
-
 def _one_image_training(conv: nn.Conv2d | nn.ConvTranspose2d, x: Tensor) -> bool:
     """Whether ``conv`` may take the matrix-product path for ``x`` (grid size aside)."""
     return (
-        not _graph_capture()
+        not graph_capture()
         and torch.is_grad_enabled()
         and x.device.type == "cpu"
         and x.dim() == 4

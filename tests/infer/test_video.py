@@ -46,7 +46,7 @@ def test_a_clip_round_trips_frame_by_frame(tmp_path):
     assert len(outputs) == 6
     inputs, _ = _frames(src)
     translator = Translator(model, torch.device("cpu"), "fp32")
-    alone = [next(translator([prepare(frame, jobs[0], model.input_stream, 4, None, None)]))[1]
+    alone = [next(translator([prepare(jobs[0], model, {"input": frame}, None, None)]))[1]
              for frame in inputs]
     def smooth(image: torch.Tensor) -> torch.Tensor:  # what a lossy codec keeps
         return torch.nn.functional.avg_pool2d(image[None], 4)[0]
