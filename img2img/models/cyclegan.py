@@ -24,9 +24,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from img2img.config import DIRECTIONS, CycleGANConfig, RunConfig, check_choice
+from img2img.config import DIRECTIONS, CycleGANConfig, DataConfig, RunConfig, check_choice
+from img2img.data.evaluation import EvalSplit, unpaired_split
 from img2img.data.seeding import mix_seed
-from img2img.data.unpaired import UnpairedImageDataset
+from img2img.data.unpaired import UnpairedImageDataset, find_unpaired
 from img2img.engine.device import Precision
 from img2img.losses.gan import GANLoss, gradient_penalty
 from img2img.models.base import Recipe, set_requires_grad
@@ -135,6 +136,14 @@ class CycleGANRecipe(Recipe):
                                     seed=config.train.seed, serial_batches=m.serial_batches)
 
     @classmethod
+    def evaluation_split(cls, data: DataConfig, model: InferenceModel) -> EvalSplit:
+        """The input side of the model's direction (A for G_A; the data's ``BtoA`` swaps the
+        sides, as in training), no targets, the other side as the real set."""
+        backward = model.options.get("direction") == "BtoA"
+        swap = backward != (data.direction == "BtoA")
+        return unpaired_split(find_unpaired(data.root, data.phase), swap=swap)
+
+    @classmethod
     def inference_networks(cls, model_config: CycleGANConfig) -> dict[str, nn.Module]:
         m = model_config
         return {
@@ -162,6 +171,7 @@ class CycleGANRecipe(Recipe):
             seed=options.get("seed") or 0,
             config=config,
             options={"direction": direction},
+            family_networks={"G_A": nets["G_A"], "G_B": nets["G_B"]},
         )
 
     # --- training ----------------------------------------------------------------------------

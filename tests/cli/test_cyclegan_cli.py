@@ -71,6 +71,14 @@ def test_train_then_translate_both_directions(color2gray, tmp_path):
         outputs[direction] = np.asarray(Image.open(written[0]))
     assert outputs["AtoB"].shape == outputs["BtoA"].shape == (32, 32, 3)
 
+    release = tmp_path / "cg.safetensors"  # both generators travel, so both directions work
+    assert runner.invoke(app, ["export", str(run), str(release)]).exit_code == 0
+    result = runner.invoke(app, ["translate", "--model", str(release), "--direction", "BtoA",
+                                 str(color2gray / "testB"), str(tmp_path / "released")])
+    assert result.exit_code == 0, result.output
+    first = sorted((tmp_path / "released").glob("*.png"))[0]
+    assert np.array_equal(np.asarray(Image.open(first)), outputs["BtoA"])
+
     wrong = runner.invoke(app, ["translate", "--model", str(run), str(color2gray / "testA"),
                                 str(tmp_path / "x"), "--direction", "AtoC"])
     assert wrong.exit_code == 2 and "expected one of: AtoB, BtoA" in _words(wrong.output)

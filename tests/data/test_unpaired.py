@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -11,6 +13,7 @@ from PIL import Image
 from img2img.config import DataConfig
 from img2img.data.discover import DatasetLayoutError, find_pairs
 from img2img.data.unpaired import UnpairedImageDataset, find_unpaired
+from img2img.models.cyclegan import CycleGANRecipe
 from img2img.prep.check import check_dataset
 
 SIZE = 8
@@ -123,3 +126,25 @@ def test_datasets_check_reads_unpaired_folders_through_cyclegan(color2gray, gray
     assert [(s.name, s.files) for s in train.streams] == [("A", 48), ("B", 48)]
     paired = check_dataset(gray2color)
     assert paired.family == "pix2pix" and paired.also_readable_by == ["cyclegan"]
+
+
+def test_evaluation_reads_the_models_input_side_and_the_other_as_real_images(tmp_path):
+    root = _unpaired(tmp_path / "ds")
+    data = DataConfig(root=str(root), phase="train")
+
+    def split(direction, data_direction="AtoB"):
+        model = SimpleNamespace(options={"direction": direction})
+        return CycleGANRecipe.evaluation_split(replace(data, direction=data_direction), model)
+
+    forward = split("AtoB")
+    assert [e.key for e in forward.examples] == [f"horse_{i}.png" for i in range(5)]
+    assert [r.path.name for r in forward.references] == [f"zebra_{j}.png" for j in range(3)]
+    assert not forward.paired and forward.input_half is None
+    assert [e.key for e in split("BtoA").examples] == [f"zebra_{j}.png" for j in range(3)]
+    assert split("AtoB", data_direction="BtoA").examples[0].key == "zebra_0.png"
+
+    Image.new("RGB", (2 * SIZE, SIZE)).save(tmp_path / "ab.png")
+    halves = CycleGANRecipe.evaluation_split(DataConfig(root=str(tmp_path), phase="x"),
+                                             SimpleNamespace(options={}))
+    assert halves.input_half == "A" and [str(r) for r in halves.references] == [
+        f"{tmp_path / 'ab.png'} [B half]"]
