@@ -82,6 +82,19 @@ def patch_discriminators() -> list[str]:
     return [n for n in list_discriminators() if n not in PIX2PIXHD_DISCRIMINATORS]
 
 
+def check_image_networks(model: Any) -> None:
+    """Check the network options pix2pix and CycleGAN share (``netG`` ... ``output_nc``)."""
+    check_choice("netG", model.netG, image_generators())
+    check_choice("netD", model.netD, patch_discriminators())
+    check_choice("norm", model.norm, NORMS)
+    check_choice("init_type", model.init_type, INIT_TYPES)
+    check_choice("gan_mode", model.gan_mode, GAN_MODES)
+    for name in ("input_nc", "output_nc", "ngf", "ndf", "n_layers_D"):
+        check_positive(name, getattr(model, name))
+    check_channels("input_nc", model.input_nc)
+    check_channels("output_nc", model.output_nc)
+
+
 @dataclass(frozen=True)
 class Pix2PixConfig:
     """pix2pix: conditional GAN with a U-Net generator, a PatchGAN on (A, B) and an L1 term."""
@@ -101,15 +114,7 @@ class Pix2PixConfig:
     lambda_l1: float = 100.0
 
     def __post_init__(self) -> None:
-        check_choice("netG", self.netG, image_generators())
-        check_choice("netD", self.netD, patch_discriminators())
-        check_choice("norm", self.norm, NORMS)
-        check_choice("init_type", self.init_type, INIT_TYPES)
-        check_choice("gan_mode", self.gan_mode, GAN_MODES)
-        for name in ("input_nc", "output_nc", "ngf", "ndf", "n_layers_D"):
-            check_positive(name, getattr(self, name))
-        check_channels("input_nc", self.input_nc)
-        check_channels("output_nc", self.output_nc)
+        check_image_networks(self)
         check_positive("lambda_l1", self.lambda_l1, allow_zero=True)
 
 
@@ -231,15 +236,7 @@ class CycleGANConfig:
     serial_batches: bool = False
 
     def __post_init__(self) -> None:
-        check_choice("netG", self.netG, image_generators())
-        check_choice("netD", self.netD, patch_discriminators())
-        check_choice("norm", self.norm, NORMS)
-        check_choice("init_type", self.init_type, INIT_TYPES)
-        check_choice("gan_mode", self.gan_mode, GAN_MODES)
-        for name in ("input_nc", "output_nc", "ngf", "ndf", "n_layers_D"):
-            check_positive(name, getattr(self, name))
-        check_channels("input_nc", self.input_nc)
-        check_channels("output_nc", self.output_nc)
+        check_image_networks(self)
         for name in ("lambda_A", "lambda_B", "lambda_identity", "pool_size"):
             check_positive(name, getattr(self, name), allow_zero=True)
         if self.lambda_identity > 0 and self.input_nc != self.output_nc:
