@@ -23,6 +23,7 @@ from img2img.config import RunConfig
 from img2img.data.ranges import from_model_range, to_model_range
 from img2img.data.streams import Stream, StreamKind
 from img2img.infer.stochastic import batch_invariant, image_seed, paper_test_mode
+from img2img.nn.cpu_fast import cpu_fast_path
 
 #: ``paper``: the pix2pix paper's test (each image's own normalisation statistics, dropout on,
 #: seeded per image); ``eval``: running statistics and no dropout (``model.eval()``).
@@ -127,7 +128,7 @@ class InferenceModel:
         An image's output depends only on the image and its key, never on the rest of the
         batch (bit for bit on the CPU).
         """
-        with _eval_mode(self.net), self._test_time(keys):
+        with _eval_mode(self.net), cpu_fast_path(self.net), self._test_time(keys):
             return self.net(x)
 
     def _test_time(self, keys: Sequence[str]) -> contextlib.AbstractContextManager:

@@ -7,11 +7,13 @@ published ``state_dict`` is recognised from its keys and shapes.
 
 from __future__ import annotations
 
+import itertools
 import os
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 from img2img.engine.checkpoint import (
     FORMAT,
@@ -54,9 +56,8 @@ def load_inference_model(
 def _from_checkpoint(data: dict, options: dict[str, Any]) -> InferenceModel:
     config = load_run_config(data["config"])
     recipe = get_family(config.family).recipe_class()
-    nets = recipe.inference_networks(config.model)
-    for name, net in nets.items():
-        _load_weights(net, data["nets"][name], f"network {name!r}")
+    nets = _with_weights(lambda: recipe.inference_networks(config.model),
+                         {name: data["nets"][name] for name in data["nets"]})
     model = recipe.inference_model(config, nets, **options)
     model.step = data["step"]
     return model
@@ -67,8 +68,9 @@ def _from_published(state: dict, source: Any, options: dict[str, Any]) -> Infere
         spec = recognise_generator(state)
     except ValueError as exc:
         raise CheckpointError(f"{source}: {exc}") from exc
-    net = spec.build()
-    _load_weights(net, drop_legacy_stats(state, net), "generator")
+    with torch.device("meta"):
+        state = drop_legacy_stats(state, spec.build())
+    net = _with_weights(lambda: {"G": spec.build()}, {"G": state}, names={"G": "generator"})["G"]
     o = spec.options
     batch_norm = o["norm"] == "batch"  # pix2pix's U-Nets; CycleGAN's use instance norm
     take_options("published", options, PUBLISHED_OPTIONS)
@@ -85,9 +87,45 @@ def _from_published(state: dict, source: Any, options: dict[str, Any]) -> Infere
     )
 
 
-def _load_weights(net: nn.Module, state: dict, what: str) -> None:
+def _with_weights(
+    build: Callable[[], dict[str, nn.Module]], states: Mapping[str, dict],
+    names: Mapping[str, str] | None = None,
+) -> dict[str, nn.Module]:
+    """The networks ``build`` makes, holding the weights in ``states`` (by network name).
+
+    The networks are built on the meta device (no memory, no initialisation that the weights
+    would overwrite) and the checkpoint's tensors become their parameters and buffers as they
+    are: memory-mapped from the file, copied on write, cast only where the checkpoint's dtype
+    differs from the network's. A network with state that no checkpoint holds (a buffer left
+    out of its ``state_dict``) is built and loaded the ordinary way instead.
+    """
+    with torch.device("meta"):
+        nets = build()
+    plain = None
+    for name, net in nets.items():
+        what = (names or {}).get(name, f"network {name!r}")
+        _load_weights(net, _cast_like(net, states.get(name, {})), what, assign=True)
+        if any(t.is_meta for t in itertools.chain(net.parameters(), net.buffers())):
+            plain = build() if plain is None else plain
+            _load_weights(plain[name], states.get(name, {}), what)
+            nets[name] = plain[name]
+    return nets
+
+
+def _cast_like(net: nn.Module, state: Mapping[str, Tensor]) -> dict[str, Tensor]:
+    """``state`` with floating tensors cast to the dtype of ``net``'s own entries."""
+    own = net.state_dict()
+    return {
+        k: v.to(own[k].dtype)
+        if k in own and v.is_floating_point() and v.dtype != own[k].dtype else v
+        for k, v in state.items()
+    }
+
+
+def _load_weights(net: nn.Module, state: Mapping[str, Tensor], what: str,
+                  assign: bool = False) -> None:
     try:
-        net.load_state_dict(state)
+        net.load_state_dict(state, assign=assign)
     except RuntimeError as exc:
         first = str(exc).strip().splitlines()
         raise CheckpointError(
