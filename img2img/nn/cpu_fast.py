@@ -34,6 +34,7 @@ own convolutions. Results equal the torch layer's up to float rounding (sums in 
 
 from __future__ import annotations
 
+import sys
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -64,6 +65,10 @@ SUBPIXEL_MAX_CHANNELS = 8
 #: input shapes per layer whose packed weight is kept (one copy of the weights in all)
 PACKED_SHAPES = 1
 
+#: calls of one shape with the plain weight before it is packed: oneDNN re-lays it out per call
+#: into the same layout, so the results are the same bits, and a one-image run packs nothing
+PACK_AFTER_CALLS = 1
+
 Padding = tuple[int, int, int, int]  # top, bottom, left, right
 
 _MKLDNN = torch.ops.mkldnn
@@ -76,11 +81,12 @@ _HAS_PACKED_OPS = all(
 
 def _graph_capture() -> bool:
     """Whether a tracer, compiler or exporter is recording the computation."""
+    onnx = sys.modules.get("torch.onnx")  # never imported: no export runs (importing costs)
     return (
         torch.jit.is_tracing()
         or torch.compiler.is_compiling()
         or torch.compiler.is_exporting()
-        or torch.onnx.is_in_onnx_export()
+        or (onnx is not None and onnx.is_in_onnx_export())
     )
 
 
@@ -133,6 +139,7 @@ class _Packed:
     stamp: tuple[int, int, int]
     dense: tuple[Tensor, Tensor | None] | None = None  # a rewritten weight and bias, if any
     by_shape: dict[tuple[int, ...], Tensor] = field(default_factory=dict)
+    calls: dict[tuple[int, ...], int] = field(default_factory=dict)  # unpacked calls per shape
 
 
 class _PackCache:
@@ -164,13 +171,19 @@ class _PackCache:
 _PACKS = _PackCache()
 
 
-def _packed_for(entry: _Packed, x: Tensor, pack) -> Tensor:
+def _packed_for(entry: _Packed, x: Tensor, weight: Tensor, pack) -> Tensor:
+    """The weight to hand oneDNN for ``x``: packed for its shape once the shape recurs."""
     shape = tuple(x.shape)
     packed = entry.by_shape.get(shape)
-    if packed is None:
-        if len(entry.by_shape) >= PACKED_SHAPES:
-            entry.by_shape.pop(next(iter(entry.by_shape)))
-        packed = entry.by_shape[shape] = pack(list(shape))
+    if packed is not None:
+        return packed
+    calls = entry.calls.get(shape, 0)
+    if calls < PACK_AFTER_CALLS:
+        entry.calls = {shape: calls + 1}
+        return weight
+    if len(entry.by_shape) >= PACKED_SHAPES:
+        entry.by_shape.pop(next(iter(entry.by_shape)))
+    packed = entry.by_shape[shape] = pack(list(shape))
     return packed
 
 
@@ -180,7 +193,7 @@ def _packed_conv2d(
 ) -> Tensor:
     """``conv2d`` on channels-last ``x`` with ``weight`` packed once per input shape."""
     x = x.contiguous(memory_format=torch.channels_last)
-    packed = _packed_for(entry, x, lambda shape: _MKLDNN._reorder_convolution_weight(
+    packed = _packed_for(entry, x, weight, lambda shape: _MKLDNN._reorder_convolution_weight(
         weight, padding, stride, dilation, 1, shape))
     return _MKLDNN._convolution_pointwise(x, packed, bias, padding, stride, dilation, 1, "none",
                                           [], None)
@@ -305,7 +318,7 @@ class FastConvTranspose2d(nn.ConvTranspose2d):
         x = x.contiguous(memory_format=torch.channels_last)
         padding, output_padding = list(self.padding), list(self.output_padding)
         stride, dilation = list(self.stride), list(self.dilation)
-        packed = _packed_for(_PACKS.entry(self), x, lambda shape: (
+        packed = _packed_for(_PACKS.entry(self), x, self.weight, lambda shape: (
             _MKLDNN._reorder_convolution_transpose_weight(
                 self.weight, padding, output_padding, stride, dilation, 1, shape)))
         return _MKLDNN._convolution_transpose_pointwise(

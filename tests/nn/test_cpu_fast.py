@@ -276,10 +276,12 @@ def test_packed_weights_are_kept_until_the_weight_changes(packed_ops: _OpRecorde
     x = torch.randn(2, 4, 6, 6)
 
     def check() -> int:
+        """Packings in two calls: the first of a shape runs on the plain weight."""
         packed_ops.calls.clear()
         with torch.no_grad():
-            torch.testing.assert_close(fast(x), F.conv2d(x, fast.weight, fast.bias, padding=1),
-                                       rtol=1e-5, atol=1e-5)
+            for _ in range(2):
+                torch.testing.assert_close(fast(x), F.conv2d(x, fast.weight, fast.bias,
+                                                             padding=1), rtol=1e-5, atol=1e-5)
         return packed_ops.calls.count("_reorder_convolution_weight")
 
     assert check() == 1
@@ -297,6 +299,22 @@ def test_packed_weights_are_kept_until_the_weight_changes(packed_ops: _OpRecorde
     assert check() == 1
     x = torch.randn(1, 4, 6, 6)  # another input shape: packed for it
     assert check() == 1
+
+
+def test_first_call_of_a_shape_packs_nothing_and_gives_the_same_bits(
+    packed_ops: _OpRecorder,
+) -> None:
+    torch.manual_seed(0)
+    net = use_cpu_fast_path(nn.Sequential(nn.Conv2d(3, 16, 4, 2, 1), nn.ReLU(),
+                                          nn.ConvTranspose2d(16, 8, 4, 2, 1),
+                                          nn.ConvTranspose2d(8, 3, 4, 2, 1)))
+    x = torch.randn(2, 3, 16, 16)
+    with torch.inference_mode():
+        first = net(x)
+        assert not any(name.startswith("_reorder") for name in packed_ops.calls)
+        assert torch.equal(net(x), first)  # packed now
+        assert sum(name.startswith("_reorder") for name in packed_ops.calls) == 3
+        assert torch.equal(net(x), first)
 
 
 def test_inference_path_only_without_autograd_in_fp32(packed_ops: _OpRecorder) -> None:
