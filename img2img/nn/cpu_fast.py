@@ -147,7 +147,8 @@ class _PackCache:
 
     A weight counts as changed when it is another tensor, its storage moved, or its version
     counter moved: every in-place update through autograd-visible tensors bumps it (optimizer
-    steps, ``load_state_dict``, ``nn.init``). A write through ``weight.data`` does not; call
+    steps, ``load_state_dict``, ``nn.init``). A write through ``weight.data``, or into a
+    weight made under ``torch.inference_mode`` (which has no counter), does not; call
     :func:`release_packed_weights` after one.
     """
 
@@ -158,7 +159,9 @@ class _PackCache:
 
     def entry(self, conv: nn.Module) -> _Packed:
         weight = conv.weight
-        stamp = (id(weight), weight._version, weight.data_ptr())
+        # inference tensors (made under torch.inference_mode) keep no version counter
+        version = -1 if weight.is_inference() else weight._version
+        stamp = (id(weight), version, weight.data_ptr())
         entry = self._entries.get(conv)
         if entry is None or entry.stamp != stamp:
             entry = self._entries[conv] = _Packed(stamp)

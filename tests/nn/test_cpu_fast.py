@@ -317,6 +317,15 @@ def test_first_call_of_a_shape_packs_nothing_and_gives_the_same_bits(
         assert torch.equal(net(x), first)
 
 
+def test_weights_made_in_inference_mode() -> None:
+    with torch.inference_mode():
+        plain = nn.Conv2d(3, 4, 3, padding=1)
+        fast = _fast_copy(plain)
+        x = torch.randn(2, 3, 8, 8)
+        for _ in range(2):  # plain weight, then packed
+            torch.testing.assert_close(fast(x), plain(x), rtol=1e-5, atol=1e-5)
+
+
 def test_inference_path_only_without_autograd_in_fp32(packed_ops: _OpRecorder) -> None:
     fast = _fast_copy(nn.Conv2d(2, 2, 3, padding=1))
     x = torch.randn(2, 2, 20, 20)  # over the small-grid limit: torch's path when training
