@@ -25,7 +25,8 @@ computation runs:
 * **Training at batch size 1 on small grids** (one 4-D image while autograd records, at most
   :data:`SMALL_GRID` positions): oneDNN re-lays out the weights forward and backward on every
   call, which costs more than the arithmetic for the inner layers of a U-Net; here such a layer
-  is one matrix product over ``unfold`` / ``fold``.
+  is one matrix product over ``unfold`` / ``fold`` forward and two backward, each oriented so
+  that the weight is read in its stored order (:mod:`img2img.nn.small_grid`).
 
 No path runs while TorchScript scripts or traces, ``torch.compile`` or ``torch.export`` traces,
 or an ONNX export runs, nor under autocast: exported or compiled graphs only ever contain torch's
@@ -43,6 +44,8 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from img2img.nn.small_grid import conv2d_product, conv_transpose2d_product
 
 __all__ = [
     "SMALL_GRID",
@@ -273,13 +276,10 @@ class FastConv2d(nn.Conv2d):
         w = (x.shape[-1] + left + right - kw) // sw + 1
         if h * w > SMALL_GRID:
             return super().forward(x)
-        if top == bottom and left == right:
-            cols = F.unfold(x, self.kernel_size, padding=(top, left), stride=self.stride)
-        else:
-            cols = F.unfold(F.pad(x, (left, right, top, bottom)), self.kernel_size,
-                            stride=self.stride)
-        out = (self.weight.reshape(self.out_channels, -1) @ cols[0]).reshape(1, -1, h, w)
-        return out if self.bias is None else out + self.bias.reshape(1, -1, 1, 1)
+        if top != bottom or left != right:
+            x, top, left = F.pad(x, (left, right, top, bottom)), 0, 0
+        return conv2d_product(x, self.weight, self.bias, self.kernel_size, self.stride,
+                              (top, left), (h, w))
 
 
 class FastConvTranspose2d(nn.ConvTranspose2d):
@@ -308,14 +308,10 @@ class FastConvTranspose2d(nn.ConvTranspose2d):
             return super().forward(x)
         (kh, kw), (sh, sw) = self.kernel_size, self.stride
         (ph, pw), (oh, ow) = self.padding, self.output_padding
-        # output padding < stride: fold still finds exactly h_in x w_in blocks
         h = (h_in - 1) * sh - 2 * ph + kh + oh
         w = (w_in - 1) * sw - 2 * pw + kw + ow
-        weight_t = self.weight.reshape(self.in_channels, -1).t()  # (out * kh * kw, in)
-        cols = weight_t @ x.reshape(self.in_channels, h_in * w_in)
-        out = F.fold(cols.unsqueeze(0), (h, w), self.kernel_size, padding=self.padding,
-                     stride=self.stride)
-        return out if self.bias is None else out + self.bias.reshape(1, -1, 1, 1)
+        return conv_transpose2d_product(x, self.weight, self.bias, self.kernel_size,
+                                        self.stride, self.padding, (h, w))
 
     def _packed(self, x: Tensor) -> Tensor:
         x = x.contiguous(memory_format=torch.channels_last)
