@@ -13,6 +13,7 @@ load average. ``ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2 MKL_ENABLE_INST
 from __future__ import annotations
 
 import argparse
+import copy
 import os
 import statistics
 import tempfile
@@ -33,7 +34,7 @@ from img2img.families import run_config
 from img2img.infer import stochastic
 from img2img.infer.translate import plan_outputs, translate_files
 from img2img.launch import build_recipe
-from img2img.nn.cpu_fast import release_packed_weights
+from img2img.nn.cpu_fast import release_packed_weights, restore_plain_layers
 
 
 def sync(device: torch.device) -> None:
@@ -111,11 +112,9 @@ def forward_benchmark(model, device: torch.device, batch_size: int, repeats: int
     net = model.net
     x = torch.rand(batch_size, 3, 256, 256, device=device) * 2 - 1
     keys = [str(i) for i in range(batch_size)]
-    training = net.training
     with torch.inference_mode():
-        with FlopCounterMode(display=False) as counter:
-            net.eval()(x)  # torch's own layers: the fast path's oneDNN calls are not counted
-        net.train(training)
+        with FlopCounterMode(display=False) as counter:  # counts torch's own layers only
+            restore_plain_layers(copy.deepcopy(net)).eval()(x)
         first = {}
         for name, keep in (("probing", False), ("verdicts on disk", True)):
             _forget_verdicts(net, keep)

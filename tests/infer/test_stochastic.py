@@ -79,9 +79,11 @@ def test_modules_restored_on_exit_and_on_error(unet128: nn.Module) -> None:
     assert _module_layout(unet128) == layout
 
 
-@pytest.mark.parametrize("fast", [False, True], ids=["plain", "fast"])
-@pytest.mark.parametrize(("name", "size"), [("unet_128", 128), ("unet_256", 256),
-                                           ("resnet_6blocks", 32), ("resnet_9blocks", 24)])
+@pytest.mark.parametrize(("name", "size", "fast"), [
+    ("unet_128", 128, False), ("resnet_6blocks", 32, False),  # torch's layers
+    ("unet_128", 128, True), ("resnet_6blocks", 32, True),  # the CPU fast path, as translate
+    ("unet_256", 256, True), ("resnet_9blocks", 24, True),
+])
 def test_batch_of_8_equals_8_batches_of_1_exactly(
     name: str, size: int, fast: bool, make_generator: Callable[..., nn.Module]
 ) -> None:
@@ -275,20 +277,27 @@ AVX2_CHECK = """
 from contextlib import nullcontext
 import torch
 from torch import nn
-from img2img.infer.stochastic import batch_invariant
+from img2img.infer.stochastic import batch_invariant, paper_test_mode
 from img2img.nn import create_generator
 from img2img.nn.cpu_fast import cpu_fast_path
 torch.set_num_threads(2)
 torch.manual_seed(0)
+
+def run(net, x, seeds, fast):
+    mode = batch_invariant(net) if seeds is None else paper_test_mode(net, seeds)
+    with torch.inference_mode(), mode, cpu_fast_path(net) if fast else nullcontext():
+        return net(x)
+
 nets = [nn.Sequential(nn.ConvTranspose2d(16, 8, k, 2, 1, output_padding=k - 3)) for k in (3, 4)]
 nets.append(create_generator("resnet_6blocks", ngf=8).eval())
-nets.append(create_generator("unet_256", ngf=4, norm="batch", dropout=True).eval())
-inputs = [torch.randn(8, 16, 48, 48)] * 2 + [torch.randn(8, 3, 96, 96), torch.randn(8, 3, 256, 256)]
-for net, x in zip(nets, inputs):
-    for fast in (nullcontext(), cpu_fast_path(net)):
-        with torch.inference_mode(), batch_invariant(net), fast:
-            singles = torch.cat([net(x[i : i + 1]) for i in range(8)])
-            assert torch.equal(net(x), singles), (net, fast)
+inputs = [torch.randn(8, 16, 48, 48)] * 2 + [torch.randn(8, 3, 96, 96)]
+checks = [(net, x, None, fast) for net, x in zip(nets, inputs) for fast in (False, True)]
+# unet_256 as translate runs it: paper test mode, the fast path, inner layers down to 1x1
+unet = create_generator("unet_256", ngf=4, norm="batch", dropout=True)
+checks.append((unet, torch.randn(8, 3, 256, 256), list(range(8)), True))
+for net, x, seeds, fast in checks:
+    singles = [run(net, x[i : i + 1], seeds and seeds[i : i + 1], fast) for i in range(8)]
+    assert torch.equal(run(net, x, seeds, fast), torch.cat(singles)), (net, seeds, fast)
 """
 
 
