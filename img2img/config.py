@@ -67,6 +67,21 @@ def check_device(value: str) -> None:
     )
 
 
+#: pix2pixHD's networks: label-map generators and the multi-scale discriminator
+PIX2PIXHD_GENERATORS = ("global", "local")
+PIX2PIXHD_DISCRIMINATORS = ("multiscale",)
+
+
+def image_generators() -> list[str]:
+    """Registered generators of the image-to-image families: all but pix2pixHD's."""
+    return [n for n in list_generators() if n not in PIX2PIXHD_GENERATORS]
+
+
+def patch_discriminators() -> list[str]:
+    """Registered single-scale discriminators: all but pix2pixHD's multi-scale one."""
+    return [n for n in list_discriminators() if n not in PIX2PIXHD_DISCRIMINATORS]
+
+
 @dataclass(frozen=True)
 class Pix2PixConfig:
     """pix2pix: conditional GAN with a U-Net generator, a PatchGAN on (A, B) and an L1 term."""
@@ -86,8 +101,8 @@ class Pix2PixConfig:
     lambda_l1: float = 100.0
 
     def __post_init__(self) -> None:
-        check_choice("netG", self.netG, list_generators())
-        check_choice("netD", self.netD, list_discriminators())
+        check_choice("netG", self.netG, image_generators())
+        check_choice("netD", self.netD, patch_discriminators())
         check_choice("norm", self.norm, NORMS)
         check_choice("init_type", self.init_type, INIT_TYPES)
         check_choice("gan_mode", self.gan_mode, GAN_MODES)
@@ -96,6 +111,95 @@ class Pix2PixConfig:
         check_channels("input_nc", self.input_nc)
         check_channels("output_nc", self.output_nc)
         check_positive("lambda_l1", self.lambda_l1, allow_zero=True)
+
+
+PIX2PIXHD_GAN_MODES = ("lsgan", "vanilla", "hinge")
+
+
+@dataclass(frozen=True)
+class Pix2PixHDConfig:
+    """pix2pixHD: label maps (+ instance boundaries, + encoder features) to photos.
+
+    The defaults are the reference's 512p Cityscapes recipe. ``label_nc`` is the number of
+    classes a single-channel label map one-hot encodes to (values 0 .. label_nc - 1); 0 takes
+    ``input_nc``-channel images as input instead; None asks for a scan of the training labels
+    (``--label-nc auto``), resolved before training starts. ``instance`` adds the boundary map
+    of the instance maps as one more input channel; ``instance_feat`` trains the feature
+    encoder jointly and feeds its ``feat_num`` instance-pooled features to the generator.
+    ``fix_global_epochs`` trains only the outermost enhancer of a ``local`` generator for that
+    many epochs, then everything; ``init_from`` names a run (or checkpoint) whose generator
+    initialises this one (a ``global`` one goes into a ``local`` one's global part).
+    """
+
+    netG: str = "global"
+    label_nc: int | None = 35
+    input_nc: int = 3
+    output_nc: int = 3
+    instance: bool = True
+    ngf: int = 64
+    n_downsample_global: int = 4
+    n_blocks_global: int = 9
+    n_local_enhancers: int = 1
+    n_blocks_local: int = 3
+    ndf: int = 64
+    n_layers_D: int = 3
+    num_D: int = 2
+    norm: str = "instance"
+    init_type: str = "normal"
+    init_gain: float = 0.02
+    gan_mode: str = "lsgan"
+    lambda_feat: float = 10.0
+    ganfeat_loss: bool = True
+    vgg_loss: bool = True
+    vgg_weights: str | None = None
+    instance_feat: bool = False
+    feat_num: int = 3
+    nef: int = 16
+    n_downsample_E: int = 4
+    fix_global_epochs: int = 0
+    init_from: str | None = None
+
+    def __post_init__(self) -> None:
+        check_choice("netG", self.netG, PIX2PIXHD_GENERATORS)
+        check_choice("norm", self.norm, NORMS)
+        check_choice("init_type", self.init_type, INIT_TYPES)
+        check_choice("gan_mode", self.gan_mode, PIX2PIXHD_GAN_MODES)
+        if self.label_nc is not None:
+            check_positive("label_nc", self.label_nc, allow_zero=True)
+        check_channels("input_nc", self.input_nc)
+        check_channels("output_nc", self.output_nc)
+        for name in ("ngf", "n_downsample_global", "n_local_enhancers", "ndf", "n_layers_D",
+                     "num_D", "feat_num", "nef", "n_downsample_E"):
+            check_positive(name, getattr(self, name))
+        for name in ("n_blocks_global", "n_blocks_local", "fix_global_epochs", "lambda_feat"):
+            check_positive(name, getattr(self, name), allow_zero=True)
+        if self.instance_feat and not self.instance:
+            raise ConfigError(
+                "instance_feat: the feature encoder pools over instance maps; expected "
+                "instance maps (drop --no-instance) with --instance-feat"
+            )
+        if self.fix_global_epochs and self.netG != "local":
+            raise ConfigError(
+                f"fix_global_epochs: {self.fix_global_epochs} needs netG 'local' (it trains "
+                f"the local enhancer alone first); got netG {self.netG!r}"
+            )
+
+    @property
+    def label_channels(self) -> int:
+        """Channels of the encoded label input: one-hot classes (or the image) + boundary."""
+        if self.label_nc is None:
+            raise ConfigError("label_nc: 'auto' is resolved by scanning the data first")
+        return (self.label_nc or self.input_nc) + int(self.instance)
+
+    @property
+    def generator_in_channels(self) -> int:
+        """The generator's input: the encoded labels, plus the encoder's features."""
+        return self.label_channels + (self.feat_num if self.instance_feat else 0)
+
+    @property
+    def discriminator_in_channels(self) -> int:
+        """The discriminator's input: the encoded labels and an image."""
+        return self.label_channels + self.output_nc
 
 
 @dataclass(frozen=True)
@@ -146,6 +250,8 @@ class TrainConfig:
     checkpoint_every: int = 1000
     keep_checkpoints: int = 0  # also keep the newest N step-named periodic checkpoints
     save_every_epochs: int = 0  # also keep a checkpoint at the end of every K-th epoch
+    tensorboard: bool = False  # also write TensorBoard events into the run directory
+    report_every: int = 0  # refresh report.html every N steps (it is always written at the end)
 
     def __post_init__(self) -> None:
         check_positive("batch_size", self.batch_size)
@@ -160,7 +266,7 @@ class TrainConfig:
         check_choice("precision", self.precision, PRECISIONS)
         for name in ("log_every", "sample_every", "checkpoint_every"):
             check_positive(name, getattr(self, name))
-        for name in ("keep_checkpoints", "save_every_epochs"):
+        for name in ("keep_checkpoints", "save_every_epochs", "report_every"):
             check_positive(name, getattr(self, name), allow_zero=True)
 
     @property

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from img2img.config import ConfigError, Pix2PixConfig, RunConfig
+from img2img.config import ConfigError, Pix2PixConfig, Pix2PixHDConfig, RunConfig
 
 
 @dataclass(frozen=True)
@@ -33,6 +33,9 @@ class Family:
         summary: one line for ``--help`` and ``info``.
         cli_defaults: shared command-line options whose default differs for this family
             (for example a preprocess mode).
+        translate_cli: ``"module:function"`` whose signature declares the family's own
+            ``translate`` options (``--style`` ...) and which returns them as test-time
+            options for the family's inference model; None when it has none.
     """
 
     name: str
@@ -41,6 +44,7 @@ class Family:
     cli: str
     summary: str
     cli_defaults: Mapping[str, Any] = field(default_factory=dict)
+    translate_cli: str | None = None
 
     def recipe_class(self) -> type:
         """The recipe class (imports torch)."""
@@ -49,6 +53,10 @@ class Family:
     def cli_model_options(self) -> Any:
         """The function declaring the family's model options on the command line."""
         return _resolve(self.cli)
+
+    def cli_translate_options(self) -> Any:
+        """The function declaring the family's ``translate`` options, or None."""
+        return None if self.translate_cli is None else _resolve(self.translate_cli)
 
 
 class UnknownFamilyError(ConfigError):
@@ -108,5 +116,17 @@ register_family(
         recipe="img2img.models.pix2pix:Pix2PixRecipe",
         cli="img2img.cli.pix2pix:model_options",
         summary="U-Net generator, PatchGAN on (A, B), cGAN + L1 (paired data)",
+    )
+)
+
+register_family(
+    Family(
+        name="pix2pixhd",
+        config=Pix2PixHDConfig,
+        recipe="img2img.models.pix2pixhd:Pix2PixHDRecipe",
+        cli="img2img.cli.pix2pixhd:model_options",
+        summary="coarse-to-fine generator, multi-scale D, feature matching + VGG (label maps)",
+        cli_defaults={"preprocess": "scale_width", "load_size": 1024, "crop_size": 512},
+        translate_cli="img2img.cli.pix2pixhd:translate_options",
     )
 )

@@ -25,19 +25,24 @@ from img2img.config import ConfigError, RunConfig
 from img2img.data.discover import DatasetLayoutError
 from img2img.engine.checkpoint import load_checkpoint
 from img2img.engine.device import Precision, resolve_device
+from img2img.engine.memory import MemoryEstimate, estimate_training_memory
+from img2img.engine.observers import Observer
 from img2img.engine.progress import Reporter
 from img2img.engine.rng import seed_everything
 from img2img.engine.rundir import RunDir, create_run_dir, open_run_dir
+from img2img.engine.tensorboard import TensorBoardObserver, check_tensorboard
 from img2img.engine.trainer import Trainer, TrainResult
 from img2img.families import get_family, load_run_config
 from img2img.nn.cpu_fast import use_cpu_fast_path
+from img2img.report.observer import ReportObserver
 
 log = logging.getLogger(__name__)
 
 #: what ``--resume`` may change, by config section; everything else is the run's own
 RESUME_CHANGEABLE: dict[str, tuple[str, ...]] = {
     "train": ("max_steps", "n_epochs", "log_every", "sample_every", "checkpoint_every",
-              "keep_checkpoints", "save_every_epochs", "device"),
+              "keep_checkpoints", "save_every_epochs", "device", "tensorboard",
+              "report_every"),
     "data": ("num_workers",),
 }
 RESUMES_FILE = "resumes.jsonl"
@@ -54,6 +59,8 @@ class Summary:
     sample_split: str
     resume_step: int | None = None
     changes: dict[str, Any] = dataclasses.field(default_factory=dict)
+    notes: list[str] = dataclasses.field(default_factory=list)
+    memory: MemoryEstimate | None = None
 
 
 @dataclass(frozen=True)
@@ -62,6 +69,7 @@ class _Prepared:
     dataset: Dataset
     samples: Dataset
     sample_split: str
+    notes: list[str] = dataclasses.field(default_factory=list)
 
 
 def build_recipe(config: RunConfig) -> Any:
@@ -80,28 +88,41 @@ def build_recipe(config: RunConfig) -> Any:
 
 
 def _prepare(config: RunConfig) -> _Prepared:
-    """Validate ``config`` and find its data; writes nothing."""
+    """Resolve and validate ``config`` and find its data; writes nothing."""
     recipe_class = get_family(config.family).recipe_class()
+    config, notes = recipe_class.resolve_config(config)
     recipe_class.validate(config)
+    if config.train.tensorboard:
+        check_tensorboard()
     dataset = recipe_class.build_dataset(config)
     samples, split = dataset, config.data.phase
     if config.data.phase != "val":
         with contextlib.suppress(DatasetLayoutError, FileNotFoundError):
             samples, split = recipe_class.build_dataset(config, phase="val"), "val"
-    return _Prepared(config, dataset, samples, split)
+    return _Prepared(config, dataset, samples, split, notes)
 
 
 def _summary(prepared: _Prepared, recipe: Any, **extra: Any) -> Summary:
     config = prepared.config
     params = {k: sum(p.numel() for p in net.parameters()) for k, net in recipe.nets.items()}
     steps = -(-len(prepared.dataset) // config.train.batch_size)
-    return Summary(config, params, len(prepared.dataset), steps, prepared.sample_split, **extra)
+    return Summary(config, params, len(prepared.dataset), steps, prepared.sample_split,
+                   notes=list(prepared.notes), memory=_memory(prepared), **extra)
+
+
+def _memory(prepared: _Prepared) -> MemoryEstimate | None:
+    """The step's memory estimate, for families whose recipe can give one."""
+    recipe_class = get_family(prepared.config.family).recipe_class()
+    try:
+        return estimate_training_memory(recipe_class, prepared.config, prepared.dataset[0])
+    except NotImplementedError:
+        return None
 
 
 def summarize(config: RunConfig) -> Summary:
     """Build everything a run needs, write nothing, and describe it."""
     prepared = _prepare(config)
-    return _summary(prepared, build_recipe(config))
+    return _summary(prepared, build_recipe(prepared.config))
 
 
 def train(
@@ -113,12 +134,16 @@ def train(
 ) -> tuple[RunDir, TrainResult]:
     """Create a new run directory under ``runs_dir`` and train ``config`` in it."""
     prepared = _prepare(config)
+    config = prepared.config
     recipe = build_recipe(config)
+    notes = [*prepared.notes, *recipe.warm_start()]
     run = create_run_dir(runs_dir, config.name)
     try:
         run.write_config(config.to_dict())
         log.info("run directory: %s", run.path)
         trainer = _trainer(recipe, prepared, run, num_workers, reporter)
+        for note in notes:
+            trainer.reporter.message(note)
         return run, trainer.fit()
     except BaseException:
         _remove_if_unused(run)
@@ -151,7 +176,7 @@ def resume(
         )
     config = apply_resume_changes(load_run_config(saved["config"]), changes or {})
     prepared = _prepare(config)
-    recipe = build_recipe(config)
+    recipe = build_recipe(prepared.config)
     if dry_run:
         return run, _summary(prepared, recipe, resume_step=saved["step"],
                              changes=dict(changes or {}))
@@ -201,7 +226,15 @@ def _trainer(
     config = prepared.config
     workers = config.data.num_workers if num_workers is None else num_workers
     return Trainer(recipe, prepared.dataset, run, num_workers=workers, reporter=reporter,
-                   sample_dataset=prepared.samples)
+                   sample_dataset=prepared.samples, observers=observers(config, run))
+
+
+def observers(config: RunConfig, run: RunDir) -> list[Observer]:
+    """What watches a run besides its metrics file: the report, TensorBoard if asked for."""
+    watching: list[Observer] = [ReportObserver(run.path, config.train.report_every)]
+    if config.train.tensorboard:
+        watching.append(TensorBoardObserver(run.path))
+    return watching
 
 
 def _remove_if_unused(run: RunDir) -> None:

@@ -51,11 +51,27 @@ def _setup_logging(level: int) -> None:
 
 
 def _register_commands() -> None:
-    from img2img.cli import info, train, translate
+    from img2img.cli import (
+        boundary,
+        datasets,
+        evaluate,
+        export,
+        features,
+        info,
+        report,
+        train,
+        translate,
+    )
 
     app.add_typer(train.app, name="train")
-    app.command("translate", epilog=translate.EXAMPLES)(translate.translate)
+    app.add_typer(datasets.app, name="datasets")
+    app.command("translate", epilog=translate.EXAMPLES)(translate.command())
     app.command("info", epilog=info.EXAMPLES)(info.info)
+    app.command("evaluate", epilog=evaluate.EXAMPLES)(evaluate.evaluate)
+    app.command("report", epilog=report.EXAMPLES)(report.report)
+    app.command("export", epilog=export.EXAMPLES)(export.export)
+    app.command("boundary", epilog=boundary.EXAMPLES)(boundary.boundary)
+    app.command("features", epilog=features.EXAMPLES)(features.features)
 
 
 _register_commands()

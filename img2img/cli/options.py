@@ -12,9 +12,15 @@ from typing import Annotated
 
 import typer
 
-from img2img.config import DIRECTIONS, PRECISIONS, PREPROCESS_MODES
+from img2img.config import (
+    DIRECTIONS,
+    PRECISIONS,
+    PREPROCESS_MODES,
+    image_generators,
+    patch_discriminators,
+)
 from img2img.losses.modes import GAN_MODES
-from img2img.nn.registry import INIT_TYPES, NORMS, list_discriminators, list_generators
+from img2img.nn.registry import INIT_TYPES, NORMS
 
 Opt = typer.Option
 
@@ -22,6 +28,7 @@ MODEL = "Model"
 DATA = "Data"
 OPTIM = "Optimisation"
 RUN = "Run"
+TEST = "Test time"
 
 
 def choices(values) -> str:
@@ -30,8 +37,8 @@ def choices(values) -> str:
 
 
 # --- model (each family picks the ones it takes, with its own defaults) -----------------------
-NetG = Annotated[str, Opt("--netG", help=f"Generator: {choices(list_generators())}.", rich_help_panel=MODEL)]
-NetD = Annotated[str, Opt("--netD", help=f"Discriminator: {choices(list_discriminators())}.", rich_help_panel=MODEL)]
+NetG = Annotated[str, Opt("--netG", help=f"Generator: {choices(image_generators())}.", rich_help_panel=MODEL)]
+NetD = Annotated[str, Opt("--netD", help=f"Discriminator: {choices(patch_discriminators())}.", rich_help_panel=MODEL)]
 Ngf = Annotated[int, Opt("--ngf", help="Generator filters in the last conv layer.", rich_help_panel=MODEL)]
 Ndf = Annotated[int, Opt("--ndf", help="Discriminator filters in the first conv layer.", rich_help_panel=MODEL)]
 NLayersD = Annotated[int, Opt("--n-layers-D", help="Layers of the 'n_layers' discriminator.", rich_help_panel=MODEL)]
@@ -76,6 +83,21 @@ KeepCheckpoints = Annotated[int, Opt("--keep-checkpoints", help="Also keep the l
 SaveEveryEpochs = Annotated[int, Opt("--save-every-epochs", help="Also keep checkpoints/epoch_*.pt every N epochs (0: never).", rich_help_panel=RUN)]
 Resume = Annotated[Path | None, Opt("--resume", help="Continue the run in this directory (its saved config is used).", rich_help_panel=RUN)]
 DryRun = Annotated[bool, Opt("--dry-run", help="Print the resolved config and network sizes; write nothing.", rich_help_panel=RUN)]
+Yes = Annotated[bool, Opt("--yes", "-y", help="Download a missing published --data dataset without asking.", rich_help_panel=DATA)]
+Tensorboard = Annotated[bool, Opt("--tensorboard", help="Also write losses, learning rate, images/s and sample grids as TensorBoard events into the run directory (needs the tensorboard extra).", rich_help_panel=RUN)]
+ReportEvery = Annotated[int, Opt("--report-every", help="Steps between refreshes of the run's report.html (0: only at the end).", rich_help_panel=RUN)]
+
+# --- test time (translate, evaluate, export) --------------------------------------------------
+InferDevice = Annotated[str, Opt("--device", help="auto, cpu, cuda, cuda:N or mps.")]
+TestSeed = Annotated[int | None, Opt("--seed", help="Seed of the per-image dropout noise (paper test mode; default 0).", rich_help_panel=TEST)]
+TestNoDropout = Annotated[bool, Opt("--no-dropout", help="Paper test mode with dropout off.", rich_help_panel=TEST)]
+TestEval = Annotated[bool, Opt("--eval", help="Test with running statistics and no dropout (model.eval()) instead of the paper's test mode.", rich_help_panel=TEST)]
+
+
+def test_options(eval_mode: bool, no_dropout: bool, seed: int | None) -> dict:
+    """The inference model's test-time options from the three flags (None: the default)."""
+    return {"test_mode": "eval" if eval_mode else None, "dropout": False if no_dropout else None,
+            "seed": seed}
 
 
 def shared_training_options(
@@ -105,7 +127,10 @@ def shared_training_options(
     checkpoint_every: CheckpointEvery = 1000,
     keep_checkpoints: KeepCheckpoints = 0,
     save_every_epochs: SaveEveryEpochs = 0,
+    tensorboard: Tensorboard = False,
+    report_every: ReportEvery = 0,
     resume: Resume = None,
     dry_run: DryRun = False,
+    yes: Yes = False,
 ) -> None:
     """The template of the options every family's train command takes (never called)."""

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from rich.console import Console
@@ -30,8 +32,12 @@ def summary(s) -> None:
         changed = ", ".join(f"{k}={v}" for k, v in s.changes.items()) or "no changes"
         console.print(f"  would resume from step {s.resume_step} ({changed})")
     console.print(_config_table(config))
+    for note in s.notes:
+        console.print(f"  {note}")
     for name, count in s.parameters.items():
         console.print(f"  {name}: {count:,} parameters")
+    if s.memory is not None:
+        console.print(f"  memory: {s.memory.describe()}")
     console.print(f"  dataset: {s.dataset_size} samples, {s.steps_per_epoch} steps per epoch")
     console.print(f"  sample grids from the {s.sample_split!r} split")
 
@@ -80,3 +86,81 @@ def translated(summary, output) -> None:
     )
     for path, reason in summary.failed:
         console.print(f"  [red]failed[/] {path}: {reason}")
+
+
+@contextlib.contextmanager
+def stderr_progress() -> Iterator[Callable[[str, int, int], None]]:
+    """A ``progress(what, done, total)`` callback drawing transient bars on stderr."""
+    from rich.progress import Progress
+
+    with Progress(console=Console(stderr=True), transient=True) as bar:
+        tasks: dict[str, Any] = {}
+
+        def update(what: str, done: int, total: int) -> None:
+            if what not in tasks:
+                tasks[what] = bar.add_task(what, total=total)
+            bar.update(tasks[what], completed=done, total=total)
+
+        yield update
+
+
+def _number(name: str, value: Any) -> str:
+    if not isinstance(value, float):
+        return str(value)
+    if name in ("PSNR", "FID"):
+        return f"{value:.2f}"
+    return f"{value:.4f}"
+
+
+def evaluation(record: dict[str, Any], written) -> None:
+    """``img2img evaluate``: the scores, what they were computed on, where they are."""
+    from img2img.evaluation.score import HIGHER_IS_BETTER
+
+    table = Table(show_header=True, header_style="bold", box=None, title="evaluation")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    table.add_column("")
+    metrics = record["metrics"]
+    for name, value in metrics.items():
+        if name == "KID_std":
+            continue
+        shown = _number(name, value)
+        if name == "KID" and "KID_std" in metrics:
+            shown += f" ± {metrics['KID_std']:.4f}"
+        better = HIGHER_IS_BETTER.get(name)
+        table.add_row(name, shown, "" if better is None else ("higher is better" if better
+                                                              else "lower is better"))
+    console.print(table)
+    counts = record["counts"]
+    console.print(f"  {counts['pairs']} pairs scored; sets: {counts['real']} real, "
+                  f"{counts['generated']} generated")
+    distribution = record["protocol"].get("distribution")
+    if distribution:
+        console.print(f"  FID/KID: {distribution['library']}, resize {distribution['resize']}, "
+                      f"KID subsets of {distribution['kid_subset_size']}")
+        if "note" in distribution:
+            console.print(f"  [yellow]note[/]: {distribution['note']}")
+    for name, reason in record["skipped"].items():
+        console.print(f"  [yellow]{name} left out[/]: {reason}")
+    for failure in record["failures"]:
+        console.print(f"  [red]failed[/] {failure['image']}: {failure['reason']}")
+    if "outputs" in record:
+        console.print(f"  outputs: [cyan]{record['outputs']}[/]")
+    if written is not None:
+        console.print(f"  results: [cyan]{written}[/]")
+
+
+def exported(result) -> None:
+    """``img2img export``: the file, its checks and what differs from the model."""
+    console.print(f"[bold green]exported[/] {result.format}: [cyan]{result.path}[/]")
+    if result.metadata.get("opset"):
+        console.print(f"  ONNX opset {result.metadata['opset']}; dynamic batch, height and width "
+                      f"({result.metadata['height_width']})")
+    for note in result.notes:
+        console.print(f"  [yellow]note[/]: {note}")
+    for shape, difference in result.checks:
+        if shape:
+            console.print(f"  checked on {tuple(shape)}: max |exported - PyTorch| = "
+                          f"{difference:.2e}")
+        else:
+            console.print("  checked: the weights read back are equal")

@@ -37,7 +37,7 @@ RESUME_EXAMPLES = """\
 """
 
 #: options that steer a command rather than describe the run
-_CONTROL = ("ctx", "resume", "dry_run", "runs_dir")
+_CONTROL = ("ctx", "resume", "dry_run", "runs_dir", "yes")
 
 
 @app.callback(epilog=RESUME_EXAMPLES)
@@ -53,6 +53,8 @@ def train(
     checkpoint_every: o.CheckpointEvery = None,
     keep_checkpoints: o.KeepCheckpoints = None,
     save_every_epochs: o.SaveEveryEpochs = None,
+    tensorboard: o.Tensorboard = None,
+    report_every: o.ReportEvery = None,
     dry_run: o.DryRun = False,
 ) -> None:
     """Train a model ([bold]img2img train FAMILY --data ...[/]) or continue one
@@ -69,7 +71,8 @@ def train(
         "max_steps": max_steps, "n_epochs": n_epochs, "device": device,
         "num_workers": num_workers, "log_every": log_every, "sample_every": sample_every,
         "checkpoint_every": checkpoint_every, "keep_checkpoints": keep_checkpoints,
-        "save_every_epochs": save_every_epochs,
+        "save_every_epochs": save_every_epochs, "tensorboard": tensorboard,
+        "report_every": report_every,
     }
     with user_errors():
         _resume(resume, {k: v for k, v in changes.items() if v is not None}, None, dry_run)
@@ -112,14 +115,14 @@ def _from_command_line(ctx: typer.Context, name: str) -> bool:
 
 def _start(family: Family, model: Any, v: dict[str, Any]) -> None:
     from img2img.cli import show
+    from img2img.cli.datasets import ensure_dataset
     from img2img.config import DataConfig, TrainConfig
     from img2img.engine.rundir import check_run_name
     from img2img.families import run_config
-    from img2img.hub.datasets import resolve_dataset
 
     if v["data"] is None:
         raise ValueError("--data is required (a dataset folder or name), unless --resume is given")
-    root = resolve_dataset(v["data"])
+    root = ensure_dataset(v["data"], family.name, yes=v["yes"])
     config = run_config(
         family.name,
         model,
@@ -135,13 +138,15 @@ def _start(family: Family, model: Any, v: dict[str, Any]) -> None:
             device=v["device"], precision=v["precision"], channels_last=v["channels_last"],
             log_every=v["log_every"], sample_every=v["sample_every"],
             checkpoint_every=v["checkpoint_every"], keep_checkpoints=v["keep_checkpoints"],
-            save_every_epochs=v["save_every_epochs"],
+            save_every_epochs=v["save_every_epochs"], tensorboard=v["tensorboard"],
+            report_every=v["report_every"],
         ),
         name=v["name"] or f"{root.resolve().name}_{family.name}",
     )
     check_run_name(config.name)
     from img2img import launch
 
+    _check_data(config)
     if v["dry_run"]:
         show.summary(launch.summarize(config))
         return
@@ -162,6 +167,24 @@ def _resume(run_dir: Path, changes: dict[str, Any], family: str | None, dry_run:
         show.summary(outcome)
     else:
         show.finished(run, outcome)
+
+
+def _check_data(config) -> None:
+    """The fast part of ``datasets check`` on the split the run reads; fails on errors."""
+    from img2img.cli import datasets_show
+    from img2img.prep.check import check_run_data
+    from img2img.prep.parallel import default_workers
+
+    with datasets_show.check_progress(plain=False) as progress:
+        report = check_run_data(config, workers=default_workers(), progress=progress)
+    datasets_show.run_check(report)
+    if not report.ok:
+        errors = "; ".join(f"{p.path}: {p.message}" if p.path else p.message
+                           for p in report.errors[:5])
+        raise ValueError(
+            f"--data {config.data.root}: training would fail: {errors} (see 'img2img datasets "
+            f"check {config.data.root}')"
+        )
 
 
 def _reporter():

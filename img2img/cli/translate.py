@@ -1,12 +1,20 @@
-"""``img2img translate --model CHECKPOINT|RUN_DIR IN OUT``."""
+"""``img2img translate --model CHECKPOINT|RUN_DIR IN OUT``.
+
+The command's options are the shared ones of :func:`translate` followed by each family's own
+test-time options (declared by the family's ``translate_cli`` function in the family registry,
+for example pix2pixHD's ``--style``); :func:`command` composes them, so no family is named here.
+"""
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
+from img2img.cli import options as o
 from img2img.cli.errors import fail, user_errors
 from img2img.config import PRECISIONS
 
@@ -24,24 +32,30 @@ EXAMPLES = """\
   img2img translate --model runs/facades_pix2pix --side A datasets/facades/test out/
 
   img2img translate --model runs/facades_pix2pix --eval photos/ out/
+
+  img2img translate --model runs/city_512p datasets/cityscapes/test_label out/ --instances datasets/cityscapes/test_inst
+
+  img2img translate --model runs/city_feat labels/ out/ --instances insts/ --style 3
+  img2img translate --model facades.onnx photos/ out/
 """
 
 
 def translate(
     inputs: Annotated[Path, typer.Argument(exists=True, help="An image, or a folder walked recursively.")],
     output: Annotated[Path, typer.Argument(help="Output folder (mirrors IN), or a file when IN is one.")],
-    model: Annotated[Path, typer.Option("--model", "-m", exists=True, help="Checkpoint, run directory, or published generator .pth.")],
+    model: Annotated[Path, typer.Option("--model", "-m", exists=True, help="Checkpoint, run directory, .safetensors or .onnx export, or published generator .pth.")],
     batch_size: Annotated[int, typer.Option("--batch-size", help="Images per forward pass.")] = 8,
-    device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda, cuda:N or mps.")] = "auto",
+    device: o.InferDevice = "auto",
     precision: Annotated[str, typer.Option("--precision", help=f"{', '.join(PRECISIONS)}.")] = "fp32",
     ext: Annotated[str, typer.Option("--ext", help="Output format by extension: .png, .jpg, .webp ...")] = ".png",
     size: Annotated[int | None, typer.Option("--size", help="Resize inputs to SIZE x SIZE instead of padding.")] = None,
-    seed: Annotated[int | None, typer.Option("--seed", help="Seed of the per-image dropout noise (paper test mode; default 0).")] = None,
-    no_dropout: Annotated[bool, typer.Option("--no-dropout", help="Paper test mode with dropout off.")] = False,
-    eval_mode: Annotated[bool, typer.Option("--eval", help="Test with running statistics and no dropout (model.eval()) instead of the paper's test mode.")] = False,
+    seed: o.TestSeed = None,
+    no_dropout: o.TestNoDropout = False,
+    eval_mode: o.TestEval = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing output files.")] = False,
     threads: Annotated[int, typer.Option("--threads", help="Threads decoding and encoding images.")] = 2,
     side: Annotated[str | None, typer.Option("--side", help="Inputs are side-by-side AB images: translate this half (A or B).")] = None,
+    family_options: dict[str, Any] | None = None,
 ) -> None:
     """Translate an image or a folder of images with a trained generator.
 
@@ -63,9 +77,7 @@ def translate(
             model=model, inputs=inputs, output=output, batch_size=batch_size, device=device,
             precision=precision, ext=ext, size=size, overwrite=overwrite, threads=threads,
             side=side, test_options={
-                "test_mode": "eval" if eval_mode else None,
-                "dropout": False if no_dropout else None,
-                "seed": seed,
+                **o.test_options(eval_mode, no_dropout, seed), **(family_options or {}),
             },
         )
     show.translated(summary, output)
@@ -98,3 +110,35 @@ def _run(
             overwrite=overwrite, num_threads=threads, side=side,
             progress=lambda done, total: bar.update(task, completed=done, total=total),
         )
+
+
+def command() -> Callable[..., None]:
+    """The ``translate`` command: :func:`translate`'s options, then every family's own."""
+    from img2img.families import get_family, list_families
+
+    shared = [p for p in inspect.signature(translate, eval_str=True).parameters.values()
+              if p.name != "family_options"]
+    names = {p.name for p in shared}
+    declared: list[tuple[Callable[..., dict[str, Any]], list[str]]] = []
+    extra: list[inspect.Parameter] = []
+    for family in map(get_family, list_families()):
+        options = family.cli_translate_options()
+        if options is None:
+            continue
+        params = list(inspect.signature(options, eval_str=True).parameters.values())
+        extra += [p for p in params if p.name not in names]
+        names |= {p.name for p in params}
+        declared.append((options, [p.name for p in params]))
+
+    def run(**values: Any) -> None:
+        family_options: dict[str, Any] = {}
+        for options, keys in declared:
+            family_options |= options(**{k: values[k] for k in keys})
+        translate(**{p.name: values[p.name] for p in shared}, family_options=family_options)
+
+    params = [*shared, *extra]
+    run.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    run.__annotations__ = {p.name: p.annotation for p in params}
+    run.__doc__ = translate.__doc__
+    run.__name__ = "translate"
+    return run

@@ -58,6 +58,9 @@ class StreamDataset(Dataset[Sample]):
         transform: the resize / crop / flip shared by the streams.
         seed: base seed for integer keys.
         source: names the data in log and error messages, e.g. ``"datasets/facades [train]"``.
+        layout: how discovery found the files, in words (shown by ``datasets check``).
+        unmatched: files discovery left out because they have no partner (reported by
+            ``datasets check``).
 
     Returns from ``__getitem__``: ``{stream name: tensor, "key": the example's key, "skipped":
     unreadable files passed over to reach it, joined by SKIPPED_SEPARATOR (usually "")}``. Image
@@ -74,6 +77,8 @@ class StreamDataset(Dataset[Sample]):
         transform: StreamTransform,
         seed: int = 0,
         source: str = "dataset",
+        layout: str = "",
+        unmatched: Sequence[Path] = (),
     ) -> None:
         self.kinds = stream_kinds(streams)
         self.streams = tuple(streams)
@@ -81,6 +86,8 @@ class StreamDataset(Dataset[Sample]):
         self.transform = transform
         self.seed = seed
         self.source = source
+        self.layout = layout
+        self.unmatched = list(unmatched)
         for item in self.items:
             missing = [name for name in self.kinds if name not in item.files]
             if missing:
@@ -202,15 +209,12 @@ class PairedImageDataset(StreamDataset):
             StreamTransform(cfg.preprocess, cfg.load_size, cfg.crop_size, cfg.flip),
             seed=seed,
             source=f"{cfg.root} [{cfg.phase}]",
+            layout=self.files.layout,
+            unmatched=self.files.unpaired_a + self.files.unpaired_b,
         )
         log.info(
             "%s [%s]: %d pairs, layout %s", cfg.root, cfg.phase, len(self.pairs), self.files.layout
         )
-
-    @property
-    def layout(self) -> str:
-        """The layout :func:`find_pairs` recognised."""
-        return self.files.layout
 
     def _stream_files(self, pair: Pair) -> StreamFiles:
         b = pair.a if pair.b is None else pair.b  # side by side: both streams in one file

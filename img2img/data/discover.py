@@ -177,6 +177,31 @@ def find_pairs(root: str | os.PathLike[str], phase: str) -> PairedFiles:
     raise _layout_error(f"no images for phase {phase!r} under {root}", root, phase)
 
 
+def pair_folders(
+    dir_a: str | os.PathLike[str], dir_b: str | os.PathLike[str], phase: str = ""
+) -> PairedFiles:
+    """Pair the images of two folders by relative path without extension, as two-folder layouts do.
+
+    Args:
+        dir_a: the A folder (searched recursively).
+        dir_b: the B folder.
+        phase: the split the folders hold, for the result and messages (may be empty).
+
+    Raises:
+        DatasetLayoutError: a folder is missing, or the two share no file names.
+    """
+    dir_a, dir_b = Path(dir_a), Path(dir_b)
+    for folder in (dir_a, dir_b):
+        if not folder.is_dir():
+            raise DatasetLayoutError(
+                f"{folder} is not a folder; expected a folder of images", folder, phase
+            )
+    layout = f"{dir_a} + {dir_b}"
+    return _pair_folders(
+        dir_a, phase, layout, dir_a, dir_b, find_images(dir_a), find_images(dir_b)
+    )
+
+
 def split_ab(image: _T, source: str | os.PathLike[str] | None = None) -> tuple[_T, _T]:
     """Cut a side-by-side image ``(..., H, W)`` into its left (A) and right (B) parts.
 
@@ -210,8 +235,12 @@ def _has_phase_dirs(folder: Path, phase: str) -> bool:
     return any((folder / name).is_dir() for name in names)
 
 
-def _relative_key(path: Path, base: Path) -> str:
+def relative_stem(path: Path, base: Path) -> str:
+    """``path`` relative to ``base`` without its extension, with ``/``: how files are paired."""
     return path.relative_to(base).with_suffix("").as_posix()
+
+
+_relative_key = relative_stem
 
 
 def _side_by_side(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
@@ -25,11 +26,14 @@ from img2img.data.extensions import IMAGE_EXTENSIONS, is_image_file
 __all__ = [
     "IMAGE_EXTENSIONS",
     "LUMA_WEIGHTS",
+    "ImageHeader",
     "ImageReadError",
     "is_image_file",
+    "read_header",
     "read_ids",
     "read_image",
     "to_channels",
+    "to_uint8",
     "write_image",
 ]
 
@@ -72,6 +76,68 @@ class ImageReadError(OSError, ValueError):
 
     def __reduce__(self) -> tuple[type, tuple[Path, str]]:
         return (type(self), (self.path, self.reason))
+
+
+@dataclass(frozen=True)
+class ImageHeader:
+    """What an image file's header says, read without decoding its pixels.
+
+    Attributes:
+        path: the file.
+        width: width as :func:`read_image` returns it (EXIF rotation applied).
+        height: height, likewise.
+        format: the file format PIL found (``PNG``, ``JPEG`` ...).
+        mode: the PIL mode (``RGB``, ``L``, ``P``, ``I;16`` ...).
+        channels: colour channels of the stored data, alpha not counted (1 gray, 3 colour;
+            palettes count as 3).
+        bits: bits per channel value: 1, 8, 16 or 32.
+    """
+
+    path: Path
+    width: int
+    height: int
+    format: str
+    mode: str
+    channels: int
+    bits: int
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """``(height, width)``, the order of tensor shapes."""
+        return self.height, self.width
+
+
+_GRAY_MODES = frozenset({"1", "L", "LA", "La", "I", "F"})
+
+
+def read_header(path: str | os.PathLike[str]) -> ImageHeader:
+    """Read an image's size, mode, channels and bit depth from its header (pixels not decoded).
+
+    Raises:
+        ImageReadError: the file is missing or not an image PIL can open.
+    """
+    return _open_and_decode(Path(path), _header)
+
+
+def _header(img: Image.Image, path: Path) -> ImageHeader:
+    width, height = img.size
+    # PIL decodes a whole PNG to look for an EXIF chunk after the pixels; only one found
+    # before them (in ``info``) is read here, which is where writers put it
+    has_exif = img.format != "PNG" or "exif" in img.info
+    if has_exif and img.getexif().get(ExifTags.Base.Orientation, 1) in (5, 6, 7, 8):
+        width, height = height, width
+    mode = img.mode
+    gray = mode in _GRAY_MODES or mode.startswith("I;16")
+    if mode == "1":
+        bits = 1
+    elif mode.startswith("I;16") or _is_16bit_colour(img):
+        bits = 16
+    elif mode in ("I", "F"):
+        bits = 16 if mode == "I" and img.format == "PNG" else 32  # PNG stores at most 16
+
+    else:
+        bits = 8
+    return ImageHeader(path, width, height, img.format or "", mode, 1 if gray else 3, bits)
 
 
 def read_image(path: str | os.PathLike[str], channels: int = 3) -> torch.Tensor:
@@ -308,6 +374,15 @@ def write_image(
     data = _encode(array, suffix, quality)
     atomic_write(path, lambda f: f.write(data))
     return path
+
+
+def to_uint8(image: torch.Tensor | np.ndarray) -> np.ndarray:
+    """The ``H x W x C`` uint8 array :func:`write_image` would store for ``image`` (8 bits).
+
+    ``image`` is a ``C x H x W`` tensor or ``H x W x C`` array in ``[0, 1]`` (or already uint8).
+    """
+    where = Path("<image>")
+    return _quantize(_as_hwc(image, where), 8, where)
 
 
 def _as_hwc(image: torch.Tensor | np.ndarray, path: Path) -> np.ndarray:

@@ -45,20 +45,33 @@ class StreamTransform:
     multiples of 4). Image streams resize bicubic with antialiasing, clamped back to ``[0, 1]``;
     id streams (``label``, ``instance``) resize nearest and keep their ids.
 
+    pix2pixHD's variant sets ``height_floor=False`` (its ``scale_width`` keeps the aspect ratio
+    whatever ``crop_size`` is) and ``size_multiple`` to what its generator needs: modes without
+    a crop then round the resized sides to that multiple (``none`` uses it instead of 4).
+
     Attributes:
         preprocess: one of :data:`img2img.config.PREPROCESS_MODES`.
         load_size: resize target (square side, or width for the ``scale_width`` modes).
         crop_size: side of the square random crop.
         flip: random horizontal flip with probability 0.5.
+        height_floor: ``scale_width`` keeps the height at least ``crop_size`` (pix2pix).
+        size_multiple: round uncropped sizes to this multiple; None: only mode ``none``
+            rounds, to 4.
     """
 
     preprocess: str = "resize_and_crop"
     load_size: int = 286
     crop_size: int = 256
     flip: bool = True
+    height_floor: bool = True
+    size_multiple: int | None = None
 
     def __post_init__(self) -> None:
         check_preprocess_sizes(self.preprocess, self.load_size, self.crop_size)
+        if self.size_multiple is not None and self.size_multiple < 1:
+            raise ValueError(
+                f"size_multiple: {self.size_multiple!r} is not valid; expected None or >= 1"
+            )
 
     def get_params(self, height: int, width: int, generator: torch.Generator) -> PairedParams:
         """Draw the resize, crop and flip for an image of ``height x width``.
@@ -132,14 +145,18 @@ class StreamTransform:
         mode = self.preprocess
         if mode == "resize_and_crop":
             return (self.load_size, self.load_size)
-        if mode.startswith("scale_width"):
-            if width == self.load_size and height >= self.crop_size:
-                return None
-            return (int(max(self.load_size * height / width, self.crop_size)), self.load_size)
-        if mode == "none":
-            target = (_round_to_multiple(height), _round_to_multiple(width))
-            return None if target == (height, width) else target
-        return None
+        target = (height, width)
+        if mode.startswith("scale_width") and width != self.load_size:
+            scaled = self.load_size * height / width
+            target = (int(max(scaled, self.crop_size) if self.height_floor else scaled),
+                      self.load_size)
+        elif mode.startswith("scale_width") and self.height_floor and height < self.crop_size:
+            target = (self.crop_size, width)
+        multiple = self.size_multiple or (SIZE_MULTIPLE if mode == "none" else None)
+        if multiple is not None and "crop" not in mode:
+            target = (_round_to_multiple(target[0], multiple),
+                      _round_to_multiple(target[1], multiple))
+        return None if target == (height, width) else target
 
 
 @dataclass(frozen=True)

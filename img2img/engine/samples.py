@@ -30,7 +30,8 @@ def make_grid(columns: list[Tensor], max_rows: int = 4, padding: int = 2) -> Ten
     return torch.cat(rows, dim=1)
 
 
-def save_grid(path: Path, columns: list[Tensor]) -> Path:
-    """Write the grid of ``columns`` as a PNG at ``path``."""
-    write_image(path, make_grid(columns))
-    return path
+def save_grid(path: Path, columns: list[Tensor]) -> Tensor:
+    """Write the grid of ``columns`` as a PNG at ``path``; return the grid (``[3, H, W]``)."""
+    grid = make_grid(columns)
+    write_image(path, grid)
+    return grid

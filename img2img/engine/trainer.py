@@ -11,6 +11,7 @@ import dataclasses
 import logging
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from img2img.engine.checkpoint import (
     save_checkpoint,
     step_checkpoint_name,
 )
+from img2img.engine.observers import Observer
 from img2img.engine.progress import NullReporter, Reporter
 from img2img.engine.recipe import TrainingRecipe
 from img2img.engine.rng import rng_state, set_rng_state
@@ -72,6 +74,7 @@ class Trainer:
         num_workers: int = 0,
         reporter: Reporter | None = None,
         sample_dataset: Dataset | None = None,
+        observers: Sequence[Observer] = (),
     ) -> None:
         self.recipe = recipe
         self.dataset = dataset
@@ -80,6 +83,8 @@ class Trainer:
         self.run = run
         self.cfg = recipe.config.train
         self.reporter = reporter or NullReporter()
+        #: told of every log record, sample grid, step and the end (TensorBoard, report)
+        self.observers = list(observers)
         self.position = Position()
         self._saved_at: Position | None = None  # where latest.pt was last written
         self.skipped_files: set[str] = set()
@@ -171,6 +176,8 @@ class Trainer:
         window = _Window()
         last: dict[str, float] = {}
         self.recipe.train(True)
+        for observer in self.observers:
+            observer.on_start(self.position.step)
         try:
             while not self._done():
                 self.sampler.set_epoch(self.position.epoch)
@@ -182,6 +189,8 @@ class Trainer:
                     window.add(losses, _batch_size(batch))
                     self._note_skipped(batch)
                     last = self._after_step(window, sample_batch) or last
+                    for observer in self.observers:
+                        observer.on_step(self.position.step)
                     if self.position.step >= self.total_steps:
                         break
                 if self.position.epoch_step >= self.steps_per_epoch:
@@ -192,12 +201,14 @@ class Trainer:
         except KeyboardInterrupt:
             self.reporter.message(f"interrupted: saving a checkpoint at step {self.position.step}")
             self.save()
+            self._end()
             raise
         finally:
             self.reporter.close()
         if window.count:
             last = self._log(window)
         path = self._save_unless_saved()
+        self._end()
         if self.skipped_files:
             log.warning("%d unreadable files were skipped", len(self.skipped_files))
         return TrainResult(
@@ -208,6 +219,10 @@ class Trainer:
             last,
             sorted(self.skipped_files),
         )
+
+    def _end(self) -> None:
+        for observer in self.observers:
+            observer.on_end(self.position.step)
 
     def _note_skipped(self, batch: dict) -> None:
         for entry in batch.get("skipped", ()):
@@ -256,6 +271,8 @@ class Trainer:
             **losses,
         }
         self.run.append_metrics(record)
+        for observer in self.observers:
+            observer.on_log(record)
         self.reporter.update(self.position.step, self.position.epoch, losses, images_per_s)
         return losses
 
@@ -268,8 +285,11 @@ class Trainer:
 
     def _write_samples(self, batch: dict) -> None:
         columns = self.recipe.sample(batch)
-        path = save_grid(self.run.samples / f"step_{self.position.step:08d}.png", columns)
+        path = self.run.samples / f"step_{self.position.step:08d}.png"
+        grid = save_grid(path, columns)
         log.info("samples written: %s", path)
+        for observer in self.observers:
+            observer.on_samples(self.position.step, path, grid)
 
 
 class _Window:

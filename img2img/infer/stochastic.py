@@ -39,6 +39,7 @@ algorithms cuDNN picks per shape.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -48,9 +49,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from img2img.infer.verdicts import VerdictStore, open_store
+from img2img.nn.capture import graph_capture
 from img2img.nn.norms import BATCH_NORMS
 
-__all__ = ["batch_invariant", "image_seed", "paper_test_mode"]
+__all__ = ["batch_invariant", "deterministic_copy", "image_seed", "paper_test_mode"]
 
 #: Seed of the random probe that checks whether a convolution treats a batch as its images.
 PROBE_SEED = 0x1A2B
@@ -103,8 +105,8 @@ class _ImageStatsBatchNorm(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         if x.dim() != 4:
             raise ValueError(f"BatchNorm2d expects [N, C, H, W] input, got shape {tuple(x.shape)}")
-        if x.device.type == "cpu" and _channels_last(x):
-            return self._image_by_image(x)
+        if x.device.type == "cpu" and _channels_last(x) and not graph_capture():
+            return self._image_by_image(x)  # a traced loop would fix the batch size
         # instance_norm runs BatchNorm's training-mode kernel with every (image, channel) pair
         # as its own channel: at batch size 1 it is exactly BatchNorm2d in training mode.
         return F.instance_norm(
@@ -256,34 +258,62 @@ def _paper_stand_in(streams: _ImageStreams, dropout: bool) -> StandIn:
     return stand_in
 
 
+def _replace(net: nn.Module, stand_in: StandIn) -> list[tuple[nn.Module, str, nn.Module]]:
+    """Put ``stand_in(child)`` in place of every descendant it covers; return what was replaced.
+
+    A module reached twice (shared) gets one stand-in. The list holds ``(parent, name, original)``
+    in replacement order.
+    """
+    replaced: dict[int, nn.Module] = {}
+    swapped: list[tuple[nn.Module, str, nn.Module]] = []
+    for parent in list(net.modules()):
+        for name, child in list(parent._modules.items()):
+            if child is None:
+                continue
+            if id(child) not in replaced:
+                new = stand_in(child)
+                if new is None:
+                    continue
+                replaced[id(child)] = new
+            setattr(parent, name, replaced[id(child)])
+            swapped.append((parent, name, child))
+    return swapped
+
+
 @contextmanager
 def _swapped(net: nn.Module, stand_in: StandIn, what: str) -> Iterator[nn.Module]:
     """Replace the descendants of ``net`` that ``stand_in`` covers, and put them back."""
     if stand_in(net) is not None:
         raise ValueError(f"{what} needs a network containing its layers, "
                          f"got a bare {type(net).__name__}")
-    parents = list(net.modules())
-    if any(isinstance(m, _WRAPPERS) for m in parents):
+    if any(isinstance(m, _WRAPPERS) for m in net.modules()):
         raise RuntimeError(f"{what}: batch_invariant or paper_test_mode is already active "
                            "on this network")
-    replaced: dict[int, nn.Module] = {}
     swapped: list[tuple[nn.Module, str, nn.Module]] = []
     try:
-        for parent in parents:
-            for name, child in list(parent._modules.items()):
-                if child is None:
-                    continue
-                if id(child) not in replaced:
-                    new = stand_in(child)
-                    if new is None:
-                        continue
-                    replaced[id(child)] = new
-                setattr(parent, name, replaced[id(child)])
-                swapped.append((parent, name, child))
+        swapped = _replace(net, stand_in)
         yield net
     finally:
         for parent, name, child in reversed(swapped):
             setattr(parent, name, child)
+
+
+def deterministic_copy(net: nn.Module, *, image_statistics: bool) -> nn.Module:
+    """A copy of ``net`` in eval mode that computes its test-time output with no randomness.
+
+    Dropout is off (eval mode). With ``image_statistics`` (the paper's test mode) every
+    ``BatchNorm2d`` normalises each image with its own statistics, which is instance
+    normalisation with the layer's affine weight, bias and ``eps``; otherwise batch norm uses
+    its running statistics. Plain layers only, so the copy can be traced or exported; its
+    output equals :func:`paper_test_mode` with ``dropout=False`` (or ``batch_invariant`` in
+    eval mode) up to float rounding. ``net`` itself is not changed.
+    """
+    frozen = copy.deepcopy(net).eval()
+    if image_statistics:
+        _replace(frozen, lambda m: _ImageStatsBatchNorm(m) if isinstance(m, BATCH_NORMS) else None)
+    for p in frozen.parameters():
+        p.requires_grad_(False)
+    return frozen
 
 
 @contextmanager

@@ -14,9 +14,9 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
 
@@ -27,11 +27,18 @@ from img2img.config import check_channels
 from img2img.data.discover import find_images, split_ab
 from img2img.data.io import IMAGE_EXTENSIONS, is_image_file, write_image
 from img2img.data.streams import Stream
-from img2img.data.transforms import resize_bicubic, resize_nearest
+from img2img.data.transforms import resize_stream
 from img2img.engine.device import autocast, autocast_dtype
 from img2img.infer.padding import crop_back, pad_to_multiple
 
-__all__ = ["Job", "Translatable", "TranslateSummary", "plan_outputs", "translate_files"]
+__all__ = [
+    "Job",
+    "Translatable",
+    "TranslateSummary",
+    "expand_variants",
+    "plan_outputs",
+    "translate_files",
+]
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +55,10 @@ class Translatable(Protocol):
     out_channels: int
 
     @property
-    def input_stream(self) -> Stream: ...
+    def input_streams(self) -> tuple[Stream, ...]: ...
+
+    @property
+    def variants(self) -> tuple[str, ...]: ...
 
     @property
     def size_multiple(self) -> int: ...
@@ -56,7 +66,11 @@ class Translatable(Protocol):
     @property
     def networks(self) -> dict[str, nn.Module]: ...
 
-    def encode(self, images: Tensor) -> Tensor: ...
+    def input_files(self, src: Path, key: str) -> dict[str, Path]: ...
+
+    def encode_streams(
+        self, inputs: Mapping[str, Tensor], keys: Sequence[str], variants: Sequence[str]
+    ) -> Tensor: ...
 
     def decode(self, output: Tensor) -> Tensor: ...
 
@@ -74,11 +88,23 @@ class Job:
         dst: the output file.
         key: the input's path relative to the input folder, with ``/`` separators; it names
             the image in logs and seeds its dropout masks (:func:`image_seed`).
+        variant: which of the model's outputs for this input it is (``""``: the only one).
     """
 
     src: Path
     dst: Path
     key: str
+    variant: str = ""
+
+
+def expand_variants(jobs: Sequence[Job], variants: Sequence[str]) -> list[Job]:
+    """One job per input and variant, the variant's suffix added to the output's stem."""
+    if tuple(variants) == ("",):
+        return list(jobs)
+    return [
+        replace(job, dst=job.dst.with_name(f"{job.dst.stem}{v}{job.dst.suffix}"), variant=v)
+        for job in jobs for v in variants
+    ]
 
 
 @dataclass(frozen=True)
@@ -202,23 +228,36 @@ def _check_distinct(jobs: Sequence[Job]) -> None:
 
 @dataclass
 class _Loaded:
-    """A decoded image, padded to the generator's multiple."""
+    """A decoded input (all its streams), padded to the generator's multiple."""
 
     job: Job
-    image: Tensor  # C x H x W, padded
+    streams: dict[str, Tensor]  # name -> C x H x W, padded; the first is the input file's
     size: tuple[int, int]  # (h, w) to crop back to
+
+    @property
+    def batch_key(self) -> tuple:
+        """Inputs that can share a batch: the same streams of the same shapes."""
+        return tuple((name, *t.shape) for name, t in self.streams.items())
 
 
 def _load(
-    job: Job, stream: Stream, size_multiple: int, size: int | None, side: str | None
+    job: Job, model: Translatable, size_multiple: int, size: int | None, side: str | None
 ) -> _Loaded:
-    image = stream.read(job.src)
+    files = model.input_files(job.src, job.key)
+    primary, *companions = model.input_streams
+    image = primary.read(files[primary.name])
     if side is not None:
         image = split_ab(image, job.src)[SIDES.index(side)]
-    if size is not None:
-        image = (resize_nearest if stream.is_ids else resize_bicubic)(image, (size, size))
-    padded, hw = pad_to_multiple(image.unsqueeze(0), size_multiple)
-    return _Loaded(job, padded[0].contiguous(), hw)
+    hw = (size, size) if size is not None else tuple(image.shape[-2:])
+    decoded = {primary.name: image}
+    decoded |= {s.name: s.read(files[s.name]) for s in companions if s.name in files}
+    kinds = {s.name: s.kind for s in model.input_streams}
+    streams, crop = {}, hw
+    for name, tensor in decoded.items():
+        resized = resize_stream(tensor, hw, kinds[name])
+        padded, crop = pad_to_multiple(resized.unsqueeze(0), size_multiple)
+        streams[name] = padded[0].contiguous()
+    return _Loaded(job, streams, crop)
 
 
 def _save(job: Job, image: Tensor) -> None:
@@ -248,18 +287,23 @@ class _Translator:
 
     def __call__(self, items: Sequence[_Loaded]) -> Iterator[tuple[Job, Tensor]]:
         """Translate ``items`` (all of one padded size) and yield each cropped result."""
-        batch = torch.stack([item.image for item in items])
-        if self.device.type == "cuda":
-            batch = batch.pin_memory()
+        inputs = {}
+        for name in items[0].streams:
+            batch = torch.stack([item.streams[name] for item in items])
+            if self.device.type == "cuda":
+                batch = batch.pin_memory()
+            inputs[name] = batch.to(self.device, non_blocking=True)
         keys = [item.job.key for item in items]
+        variants = [item.job.variant for item in items]
         with torch.inference_mode(), autocast(self.device, self.precision):
-            x = self.model.encode(batch.to(self.device, non_blocking=True))
+            x = self.model.encode_streams(inputs, keys, variants)
             y = self.model.run(x, keys)
         y = self.model.decode(y).clamp_(0.0, 1.0).cpu()
         out_channels = self.model.out_channels
-        if y.shape[1] != out_channels or y.shape[-2:] != batch.shape[-2:]:
+        shape = next(iter(inputs.values())).shape
+        if y.shape[1] != out_channels or y.shape[-2:] != shape[-2:]:
             raise RuntimeError(
-                f"the generator turned a batch {tuple(batch.shape)} into {tuple(y.shape)}; "
+                f"the generator turned a batch {tuple(shape)} into {tuple(y.shape)}; "
                 f"expected {out_channels} channels and the same height and width"
             )
         for item, out in zip(items, y, strict=True):
@@ -288,7 +332,7 @@ class _Pipeline:
         self.written = 0
         self.failed: list[tuple[Path, str]] = []
         self._writes: deque[tuple[Job, Future[None]]] = deque()
-        self._buckets: dict[tuple[int, ...], list[_Loaded]] = {}
+        self._buckets: dict[tuple, list[_Loaded]] = {}
         self._held = 0
 
     def _advance(self, count: int = 1) -> None:
@@ -315,7 +359,7 @@ class _Pipeline:
                 self.written += 1
                 self._advance()
 
-    def _run(self, key: tuple[int, ...]) -> None:
+    def _run(self, key: tuple) -> None:
         items = self._buckets.pop(key)
         self._held -= len(items)
         for job, image in self.translate(items):
@@ -323,7 +367,7 @@ class _Pipeline:
         self._collect_writes()
 
     def _add(self, item: _Loaded) -> None:
-        key = tuple(item.image.shape)
+        key = item.batch_key
         bucket = self._buckets.setdefault(key, [])
         bucket.append(item)
         self._held += 1
@@ -403,6 +447,7 @@ def translate_files(
         raise ValueError(f"side: {side!r} is not valid; expected one of: {', '.join(SIDES)}")
     start = time.perf_counter()
     dev = torch.device(device)
+    jobs = expand_variants(jobs, model.variants)
     todo = list(jobs)
     skipped: list[Path] = []
     if not overwrite:
@@ -419,7 +464,7 @@ def translate_files(
     multiple = model.size_multiple
 
     def load(job: Job) -> _Loaded:
-        return _load(job, model.input_stream, multiple, size, side)
+        return _load(job, model, multiple, size, side)
 
     readers = ThreadPoolExecutor(num_threads, thread_name_prefix="img2img-read")
     writers = ThreadPoolExecutor(num_threads, thread_name_prefix="img2img-write")

@@ -18,7 +18,8 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import Dataset
 
-from img2img.config import RunConfig
+from img2img.config import DataConfig, RunConfig
+from img2img.data.evaluation import EvalSplit
 from img2img.engine.device import Precision
 from img2img.models.inference import InferenceModel
 
@@ -60,6 +61,14 @@ class Recipe:
 
     # --- what the family is, without a training run ---------------------------------------------
     @classmethod
+    def resolve_config(cls, config: RunConfig) -> tuple[RunConfig, list[str]]:
+        """Fix what a config leaves to the data (pix2pixHD's ``--label-nc auto``).
+
+        Returns the resolved config and what was found, in words, for the user.
+        """
+        return config, []
+
+    @classmethod
     def validate(cls, config: RunConfig) -> None:
         """Fail on what would only break at the first step (sizes a network cannot take ...)."""
 
@@ -74,11 +83,35 @@ class Recipe:
         raise NotImplementedError
 
     @classmethod
+    def inference_state(cls, extra: Mapping[str, Any]) -> dict[str, Any]:
+        """What inference needs from a checkpoint's ``extra`` state, as inference options."""
+        return {}
+
+    @classmethod
     def inference_model(
         cls, config: RunConfig, nets: Mapping[str, nn.Module], **options: Any
     ) -> InferenceModel:
         """The inference model over ``nets``; ``options`` are the family's test-time options."""
         raise NotImplementedError
+
+    @classmethod
+    def published_inference_model(
+        cls, net: nn.Module, network: str, **options: Any
+    ) -> InferenceModel:
+        """The inference model over a published generator ``net`` (registry name ``network``)."""
+        raise NotImplementedError(f"{cls.family} has no published generators")
+
+    @classmethod
+    def evaluation_split(cls, data: DataConfig, model: InferenceModel) -> EvalSplit:
+        """What ``evaluate`` translates with ``model`` in ``data``'s split, and scores against.
+
+        ``data.root`` and ``data.phase`` name the split, ``data.direction`` which side is the
+        input; ``model`` carries the family's test-time options (a direction, a style ...).
+        """
+        raise NotImplementedError(
+            f"{cls.family or cls.__name__}: evaluation is not described for this family "
+            "(its recipe has no evaluation_split)"
+        )
 
     def adam(self, params, lr: float | None = None) -> torch.optim.Optimizer:
         """Adam with the run's betas; the fused kernel (one pass over memory) where available."""
@@ -97,6 +130,14 @@ class Recipe:
         )
 
     # --- training -----------------------------------------------------------------------------
+    def warm_start(self) -> list[str]:
+        """Load starting weights a fresh run asks for (never on resume); says what it did."""
+        return []
+
+    def forward_losses(self, batch: Mapping[str, Any]) -> dict[str, Tensor]:
+        """The losses of one step without backward (memory estimates); optional."""
+        raise NotImplementedError
+
     def train_step(self, batch: Mapping[str, Any]) -> dict[str, Tensor]:
         """One optimisation step on ``batch``; returns detached scalar losses by name."""
         raise NotImplementedError

@@ -22,8 +22,14 @@ from torch import Tensor, nn
 from img2img.config import RunConfig
 from img2img.data.ranges import from_model_range, to_model_range
 from img2img.data.streams import Stream, StreamKind
-from img2img.infer.stochastic import batch_invariant, image_seed, paper_test_mode
+from img2img.infer.stochastic import (
+    batch_invariant,
+    deterministic_copy,
+    image_seed,
+    paper_test_mode,
+)
 from img2img.nn.cpu_fast import cpu_fast_path
+from img2img.nn.norms import BATCH_NORMS
 
 #: ``paper``: the pix2pix paper's test (each image's own normalisation statistics, dropout on,
 #: seeded per image); ``eval``: running statistics and no dropout (``model.eval()``).
@@ -83,6 +89,47 @@ class InferenceModel:
         return Stream("input", self.input_kind, self.in_channels)
 
     @property
+    def input_streams(self) -> tuple[Stream, ...]:
+        """Every stream one input is made of; the first is read from the input file itself.
+
+        Models with companion inputs (pix2pixHD: a label map and its instance map) list them
+        here and say where each comes from in :meth:`input_files`.
+        """
+        return (self.input_stream,)
+
+    def input_files(self, src: Path, key: str) -> dict[str, Path]:
+        """The file of each input stream for the input file ``src`` (relative name ``key``).
+
+        A stream may be left out (an optional companion); :meth:`encode_streams` then does
+        without it.
+
+        Raises:
+            OSError or ValueError: a companion file that must exist does not.
+        """
+        return {self.input_stream.name: src}
+
+    @property
+    def variants(self) -> tuple[str, ...]:
+        """The outputs made from each input, by the suffix added to the output's stem.
+
+        One output (``("",)``) for most models; pix2pixHD's ``--all-styles`` makes one per
+        style (``_style0``, ``_style1`` ...).
+        """
+        return ("",)
+
+    def encode_streams(
+        self, inputs: Mapping[str, Tensor], keys: Sequence[str], variants: Sequence[str]
+    ) -> Tensor:
+        """The network input for a batch of decoded streams.
+
+        Args:
+            inputs: ``{stream name: [N, C, H, W]}``: images in ``[0, 1]``, id maps as int64.
+            keys: the name of each image (seeds anything random about it).
+            variants: the variant (one of :attr:`variants`) each image is made for.
+        """
+        return self.encode(inputs[self.input_stream.name])
+
+    @property
     def size_multiple(self) -> int:
         """Height and width of the network input must be multiples of this."""
         return int(getattr(self.net, "size_multiple", 1))
@@ -111,15 +158,68 @@ class InferenceModel:
         """Turn network output into images in ``[0, 1]`` (float32)."""
         return from_model_range(output.float())
 
+    @property
+    def has_dropout(self) -> bool:
+        """Whether the generator has dropout layers."""
+        return any(isinstance(m, nn.Dropout) for m in self.net.modules())
+
     def describe_mode(self) -> str:
         """The test-time behaviour in words, for summaries."""
         if self.test_mode == "paper":
-            has_dropout = any(isinstance(m, nn.Dropout) for m in self.net.modules())
-            if not has_dropout:
+            if not self.has_dropout:
                 return "paper (each image's own statistics; the network has no dropout)"
             dropout = "dropout on" if self.dropout else "dropout off"
             return f"paper (each image's own statistics, {dropout})"
         return "eval (running statistics, no dropout)"
+
+    # --- export -----------------------------------------------------------------------------
+    def example_input(self, batch: int, height: int, width: int) -> Tensor:
+        """A network input of this shape (encoded, in [-1, 1]): what export traces with."""
+        generator = torch.Generator().manual_seed(0)
+        return torch.rand(batch, self.in_channels, height, width, generator=generator) * 2 - 1
+
+    def deterministic_network(self) -> tuple[nn.Module, list[str]]:
+        """One plain module computing this model's test-time output, and notes on what differs.
+
+        Per-image dropout noise cannot live in an exported graph: the module runs with dropout
+        off, so it computes what :meth:`run` computes with ``dropout=False``. In the paper's
+        test mode, batch norm with each image's own statistics becomes instance normalisation.
+        """
+        paper = self.test_mode == "paper"
+        notes = []
+        if paper and self.dropout and self.has_dropout:
+            notes.append(
+                "dropout is off: per-image dropout noise cannot be exported, so the exported "
+                "network computes what 'translate --no-dropout' computes"
+            )
+        if paper and any(isinstance(m, BATCH_NORMS) for m in self.net.modules()):
+            notes.append(
+                "batch norm normalises each image with its own statistics (the paper's test "
+                "mode): exported as instance normalisation"
+            )
+        return deterministic_copy(self.net, image_statistics=paper), notes
+
+    def deterministic_mode(self) -> str:
+        """In words, what :meth:`deterministic_network` computes."""
+        if self.test_mode == "paper":
+            return "paper (each image's own statistics, dropout off)"
+        return self.describe_mode()
+
+    def describe(self) -> dict[str, Any]:
+        """What the model is, as plain values (export metadata, evaluation records)."""
+        return {
+            "family": self.family,
+            "network": self.network,
+            "in_channels": self.in_channels,
+            "out_channels": self.out_channels,
+            "input_kind": self.input_kind,
+            "size_multiple": self.size_multiple,
+            "min_size": self.min_size,
+            "test_mode": self.describe_mode(),
+            "source": None if self.source is None else str(self.source),
+            "step": self.step,
+            "options": dict(self.options),
+        }
 
     def run(self, x: Tensor, keys: Sequence[str]) -> Tensor:
         """The network's output for encoded inputs ``x``, image ``i`` named ``keys[i]``.
@@ -128,7 +228,7 @@ class InferenceModel:
         An image's output depends only on the image and its key, never on the rest of the
         batch (bit for bit on the CPU).
         """
-        with _eval_mode(self.net), cpu_fast_path(self.net), self._test_time(keys):
+        with eval_mode(self.net), cpu_fast_path(self.net), self._test_time(keys):
             return self.net(x)
 
     def _test_time(self, keys: Sequence[str]) -> contextlib.AbstractContextManager:
@@ -139,18 +239,25 @@ class InferenceModel:
 
 
 @contextlib.contextmanager
-def _eval_mode(net: nn.Module):
-    modes = [(module, module.training) for module in net.modules()]
-    net.eval()
+def eval_mode(*nets: nn.Module):
+    """Put ``nets`` in eval mode for the block; every module's own mode is restored after."""
+    modes = [(module, module.training) for net in nets for module in net.modules()]
+    for net in nets:
+        net.eval()
     try:
-        yield net
+        yield nets
     finally:
         for module, training in modes:
             module.training = training
 
 
-def take_options(family: str, options: Mapping[str, Any], accepted: Sequence[str]) -> None:
-    """Fail naming an option (set to anything but None) that ``family`` does not take."""
+def take_options(
+    family: str, options: Mapping[str, Any], accepted: Sequence[str]
+) -> dict[str, Any]:
+    """Fail naming an option (set to anything but None) that ``family`` does not take.
+
+    Returns the options given (not None) that ``family`` takes.
+    """
     unused = sorted(k for k, v in options.items() if v is not None and k not in accepted)
     if unused:
         flags = ", ".join("--" + k.replace("_", "-") for k in unused)
@@ -158,3 +265,4 @@ def take_options(family: str, options: Mapping[str, Any], accepted: Sequence[str
             f"{flags}: not used by {family} models; they take: "
             + (", ".join("--" + k.replace("_", "-") for k in accepted) or "no options")
         )
+    return {k: v for k, v in options.items() if v is not None}

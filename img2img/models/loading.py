@@ -1,8 +1,9 @@
-"""Rebuild a trained model for inference from a checkpoint or published weights.
+"""Rebuild a trained model for inference from a checkpoint, released or published weights.
 
 An img2img checkpoint carries its config, which names the family; the family's recipe says
 which networks inference needs and builds the :class:`InferenceModel` around them. A bare
-published ``state_dict`` is recognised from its keys and shapes.
+published ``state_dict`` is recognised from its keys and shapes. Released ``.safetensors``
+weights carry the same config as metadata; an exported ``.onnx`` model runs under onnxruntime.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import itertools
 import os
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -24,7 +26,12 @@ from img2img.engine.checkpoint import (
 )
 from img2img.families import get_family, load_run_config
 from img2img.models.inference import InferenceModel, check_test_mode, take_options
+from img2img.models.onnx_runtime import OnnxModel, load_onnx_model
 from img2img.models.published import drop_legacy_stats, is_bare_state_dict, recognise_generator
+from img2img.models.released import SUFFIX as RELEASE_SUFFIX
+from img2img.models.released import read_release
+
+ONNX_SUFFIX = ".onnx"
 
 #: test-time options published generators take (``translate`` flags without the dashes)
 PUBLISHED_OPTIONS = ("test_mode", "dropout", "seed")
@@ -32,16 +39,27 @@ PUBLISHED_OPTIONS = ("test_mode", "dropout", "seed")
 
 def load_inference_model(
     path: str | os.PathLike, device: str | torch.device = "cpu", **options: Any
-) -> InferenceModel:
-    """The inference model of a checkpoint, run directory or published ``.pth``.
+) -> InferenceModel | OnnxModel:
+    """The inference model of a checkpoint, run directory, ``.safetensors``, ``.onnx`` or
+    published ``.pth``.
 
     ``options`` are the family's test-time options (``test_mode``, ``dropout``, ``seed`` ...);
-    one the family does not take fails naming it.
+    one the family does not take fails naming it. An ONNX model takes none (its test-time
+    behaviour was fixed at export) and runs under onnxruntime on ``device``.
     """
+    suffix = Path(path).suffix.lower()
+    if suffix == ONNX_SUFFIX and Path(path).is_file():
+        return load_onnx_model(Path(path), torch.device(device), _reference_model, options)
+    if suffix == RELEASE_SUFFIX and Path(path).is_file():
+        model = _from_release(Path(path), options)
+        model.source = Path(path)
+        return model.to(device)
     source = resolve_checkpoint(path)
     data = read_checkpoint_file(source, mmap=True)  # optimizer states are never paged in
     if isinstance(data, dict) and data.get("format") == FORMAT:
-        model = _from_checkpoint(check_checkpoint(data, source), options)
+        data = check_checkpoint(data, source)
+        model = _from_config(load_run_config(data["config"]), data["nets"], options, data["step"],
+                             data.get("extra"))
     elif is_bare_state_dict(data):
         model = _from_published(data, source, options)
     else:
@@ -53,14 +71,47 @@ def load_inference_model(
     return model.to(device)
 
 
-def _from_checkpoint(data: dict, options: dict[str, Any]) -> InferenceModel:
-    config = load_run_config(data["config"])
+def _from_config(
+    config: Any, states: Mapping[str, dict], options: dict[str, Any], step: int | None,
+    extra: Mapping[str, Any] | None = None,
+) -> InferenceModel:
+    """The family's inference model for ``config`` with the networks' saved ``states`` (and
+    the checkpoint's ``extra`` state, such as pix2pixHD's feature centres)."""
     recipe = get_family(config.family).recipe_class()
-    nets = _with_weights(lambda: recipe.inference_networks(config.model),
-                         {name: data["nets"][name] for name in data["nets"]})
-    model = recipe.inference_model(config, nets, **options)
-    model.step = data["step"]
+    nets = _with_weights(lambda: recipe.inference_networks(config.model), states)
+    state = recipe.inference_state(extra or {})
+    model = recipe.inference_model(config, nets, **state, **options)
+    model.step = step
     return model
+
+
+def _from_release(source: Path, options: dict[str, Any]) -> InferenceModel:
+    try:
+        states, metadata = read_release(source)
+    except ValueError as exc:
+        raise CheckpointError(str(exc)) from exc
+    if metadata["config"] is None:  # published weights, released as they were
+        return _from_published(states["G"], source, options)
+    config = load_run_config(metadata["config"])
+    return _from_config(config, states, options, metadata["step"])
+
+
+def _reference_model(metadata: dict[str, Any]) -> InferenceModel:
+    """The inference model an export was made from, with unmaterialised networks.
+
+    It reads and encodes inputs as the family does; its networks are never run.
+    """
+    if metadata.get("config"):
+        config = load_run_config(metadata["config"])
+        recipe = get_family(config.family).recipe_class()
+        with torch.device("meta"):
+            nets = recipe.inference_networks(config.model)
+        return recipe.inference_model(config, nets)
+    return InferenceModel(
+        nn.Identity(), family=metadata["family"], network=metadata["network"],
+        in_channels=metadata["in_channels"], out_channels=metadata["out_channels"],
+        input_kind=metadata.get("input_kind", "image"),
+    )
 
 
 def _from_published(state: dict, source: Any, options: dict[str, Any]) -> InferenceModel:
@@ -71,6 +122,9 @@ def _from_published(state: dict, source: Any, options: dict[str, Any]) -> Infere
     with torch.device("meta"):
         state = drop_legacy_stats(state, spec.build())
     net = _with_weights(lambda: {"G": spec.build()}, {"G": state}, names={"G": "generator"})["G"]
+    if spec.family is not None:  # a family whose generators need their own input encoding
+        recipe = get_family(spec.family).recipe_class()
+        return recipe.published_inference_model(net, spec.name, **options)
     o = spec.options
     batch_norm = o["norm"] == "batch"  # pix2pix's U-Nets; CycleGAN's use instance norm
     take_options("published", options, PUBLISHED_OPTIONS)
@@ -103,11 +157,13 @@ def _with_weights(
         nets = build()
     plain = None
     for name, net in nets.items():
+        if name not in states:
+            raise CheckpointError(f"the weights of network {name!r} are missing")
         what = (names or {}).get(name, f"network {name!r}")
-        _load_weights(net, _cast_like(net, states.get(name, {})), what, assign=True)
+        _load_weights(net, _cast_like(net, states[name]), what, assign=True)
         if any(t.is_meta for t in itertools.chain(net.parameters(), net.buffers())):
             plain = build() if plain is None else plain
-            _load_weights(plain[name], states.get(name, {}), what)
+            _load_weights(plain[name], states[name], what)
             nets[name] = plain[name]
     return nets
 

@@ -10,8 +10,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from img2img.config import ConfigError, Pix2PixConfig, RunConfig
+from img2img.config import ConfigError, DataConfig, Pix2PixConfig, RunConfig
 from img2img.data.dataset import PairedImageDataset
+from img2img.data.discover import find_pairs
+from img2img.data.evaluation import EvalSplit, paired_split
 from img2img.engine.device import Precision
 from img2img.losses.gan import GANLoss, gradient_penalty
 from img2img.models.base import Recipe, set_requires_grad
@@ -87,6 +89,11 @@ class Pix2PixRecipe(Recipe):
         data = config.data if phase is None else dataclasses.replace(config.data, phase=phase)
         return PairedImageDataset(data, input_nc=m.input_nc, output_nc=m.output_nc,
                                   seed=config.train.seed)
+
+    @classmethod
+    def evaluation_split(cls, data: DataConfig, model: InferenceModel) -> EvalSplit:
+        """The split's A images (B with ``BtoA``) as inputs, the other side as targets."""
+        return paired_split(find_pairs(data.root, data.phase), swap=data.direction == "BtoA")
 
     @classmethod
     def inference_networks(cls, model_config: Pix2PixConfig) -> dict[str, nn.Module]:

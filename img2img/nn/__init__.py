@@ -6,9 +6,11 @@ from img2img.nn.registry import (
     NetworkEntry,
     UnknownNetworkError,
     create_discriminator,
+    create_encoder,
     create_generator,
     get_entry,
     list_discriminators,
+    list_encoders,
     list_generators,
     register,
 )
@@ -19,9 +21,11 @@ __all__ = [
     "NetworkEntry",
     "UnknownNetworkError",
     "create_discriminator",
+    "create_encoder",
     "create_generator",
     "get_entry",
     "list_discriminators",
+    "list_encoders",
     "list_generators",
     "register",
 ]

@@ -35,7 +35,6 @@ own convolutions. Results equal the torch layer's up to float rounding (sums in 
 
 from __future__ import annotations
 
-import sys
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -45,6 +44,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from img2img.nn.capture import graph_capture
 from img2img.nn.small_grid import conv2d_product, conv_transpose2d_product
 
 __all__ = [
@@ -82,21 +82,10 @@ _HAS_PACKED_OPS = all(
 )
 
 
-def _graph_capture() -> bool:
-    """Whether a tracer, compiler or exporter is recording the computation."""
-    onnx = sys.modules.get("torch.onnx")  # never imported: no export runs (importing costs)
-    return (
-        torch.jit.is_tracing()
-        or torch.compiler.is_compiling()
-        or torch.compiler.is_exporting()
-        or (onnx is not None and onnx.is_in_onnx_export())
-    )
-
-
 def _one_image_training(conv: nn.Conv2d | nn.ConvTranspose2d, x: Tensor) -> bool:
     """Whether ``conv`` may take the matrix-product path for ``x`` (grid size aside)."""
     return (
-        not _graph_capture()
+        not graph_capture()
         and torch.is_grad_enabled()
         and x.device.type == "cpu"
         and x.dim() == 4
@@ -120,7 +109,7 @@ def _packed_inference(conv: nn.Conv2d | nn.ConvTranspose2d, x: Tensor) -> bool:
         and conv.weight.dtype == torch.float32
         and conv.weight.device.type == "cpu"
         and not torch.is_autocast_enabled("cpu")
-        and not _graph_capture()
+        and not graph_capture()
     )
 
 

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 NORMS = ("batch", "instance", "none")
 INIT_TYPES = ("normal", "xavier", "kaiming", "orthogonal")
 
-Kind = Literal["generator", "discriminator"]
+Kind = Literal["generator", "discriminator", "encoder"]
 
 
 @dataclass(frozen=True)
@@ -28,7 +28,7 @@ class NetworkEntry:
 
     Attributes:
         name: the public name (``unet_256``, ``basic`` ...).
-        kind: ``generator`` or ``discriminator``.
+        kind: ``generator``, ``discriminator`` or ``encoder`` (pix2pixHD's feature encoder).
         target: ``"module:callable"`` that builds the network.
         defaults: keyword arguments fixed by the name (``num_downs=8`` for ``unet_256``).
         description: one line for ``--help`` and ``info``.
@@ -45,7 +45,9 @@ class NetworkEntry:
         return getattr(importlib.import_module(module_name), attr)
 
 
-_REGISTRY: dict[Kind, dict[str, NetworkEntry]] = {"generator": {}, "discriminator": {}}
+_REGISTRY: dict[Kind, dict[str, NetworkEntry]] = {
+    "generator": {}, "discriminator": {}, "encoder": {}
+}
 
 
 class UnknownNetworkError(ValueError):
@@ -78,6 +80,11 @@ def list_generators() -> list[str]:
 def list_discriminators() -> list[str]:
     """Names of all registered discriminators, sorted."""
     return sorted(_REGISTRY["discriminator"])
+
+
+def list_encoders() -> list[str]:
+    """Names of all registered feature encoders, sorted."""
+    return sorted(_REGISTRY["encoder"])
 
 
 def _alternatives(entry: NetworkEntry, key: str, value: Any) -> str:
@@ -145,6 +152,13 @@ def create_discriminator(
     return _create("discriminator", name, init_type, init_gain, cfg)
 
 
+def create_encoder(
+    name: str, *, init_type: str | None = "normal", init_gain: float = 0.02, **cfg: Any
+) -> nn.Module:
+    """Build feature encoder ``name`` (``encoder``) with options ``cfg`` and initialise it."""
+    return _create("encoder", name, init_type, init_gain, cfg)
+
+
 def _builtin(kind: Kind, name: str, target: str, description: str,
              **defaults: Any) -> None:
     register(NetworkEntry(name, kind, target, defaults, description))
@@ -164,3 +178,11 @@ _builtin("discriminator", "n_layers", "img2img.nn.patchgan:NLayerDiscriminator",
          "PatchGAN with --n-layers-D layers")
 _builtin("discriminator", "pixel", "img2img.nn.patchgan:PixelDiscriminator",
          "1x1 PixelGAN")
+_builtin("generator", "global", "img2img.nn.pix2pixhd:GlobalGenerator",
+         "pix2pixHD global generator (4 downsamplings, 9 residual blocks)")
+_builtin("generator", "local", "img2img.nn.pix2pixhd:LocalEnhancer",
+         "pix2pixHD local enhancer around a global generator (coarse to fine)")
+_builtin("discriminator", "multiscale", "img2img.nn.pix2pixhd:MultiscaleDiscriminator",
+         "pix2pixHD multi-scale PatchGAN with intermediate features")
+_builtin("encoder", "encoder", "img2img.nn.pix2pixhd:Encoder",
+         "pix2pixHD feature encoder with instance-wise average pooling")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import torch
 
+from img2img.nn.capture import graph_capture
+
 
 def nearest_multiple(size: int, multiple: int) -> int:
     """The positive multiple of ``multiple`` closest to ``size`` (ties round up)."""
@@ -64,6 +66,9 @@ def check_input(
 
     Raises:
         ValueError: wrong rank, channel count or spatial size.
+
+    While a graph is captured (export, tracing) height and width may be symbolic; they are not
+    checked then, so that the captured graph keeps them dynamic.
     """
     if x.dim() != 4:
         raise ValueError(
@@ -74,6 +79,8 @@ def check_input(
             f"{name} was built for {in_channels} input channels; got {x.shape[1]} "
             f"(input shape {tuple(x.shape)})"
         )
+    if graph_capture():
+        return
     message = size_error(name, multiple, int(x.shape[2]), int(x.shape[3]), min_size)
     if message is not None:
         raise ValueError(message)

@@ -2,18 +2,29 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
 import numpy as np
 import torch
 
-from img2img.data.discover import KNOWN_PHASES, DatasetLayoutError, Pair, find_pairs
-from img2img.data.io import ImageReadError, read_image, write_image
+from img2img.data.discover import (
+    KNOWN_PHASES,
+    DatasetLayoutError,
+    Pair,
+    PairedFiles,
+    find_pairs,
+    pair_folders,
+)
+from img2img.data.io import read_image, write_image
+from img2img.data.transforms import resize_bicubic
+from img2img.prep.parallel import ProgressFn, run_jobs
+from img2img.prep.report import PrepReport, needs_writing
 
 log = logging.getLogger(__name__)
 
@@ -64,22 +75,42 @@ def write_ab(path: str | os.PathLike[str], a: Source, b: Source, quality: int = 
 #: where a layout without phase folders (``A/`` + ``B/``) is combined: it has no splits
 FLAT_PHASE = "train"
 
+#: the report :func:`combine_folders` and :func:`combine_dirs` return
+CombineReport = PrepReport
 
-@dataclass
-class CombineReport:
-    """What :func:`combine_folders` did.
+
+@dataclass(frozen=True)
+class _CombineJob:
+    pair: Pair
+    output: Path
+    split: str
+
+    @property
+    def source(self) -> Path:
+        return self.pair.a
+
+
+@dataclass(frozen=True)
+class CombineOptions:
+    """How pairs are written.
 
     Attributes:
-        written: number of AB files written per output phase.
-        failed: ``(file, reason)`` for pairs that could not be read or written.
-        layouts: the layout found per output phase.
-        notes: remarks on how the input was read, e.g. a layout without phase folders.
+        ext: output format by extension (``.jpg``, ``.png`` ...).
+        quality: JPEG/WEBP quality.
+        resize: bring a B of another size to A's size (bicubic) instead of failing the pair.
+        size: resize both sides to ``size x size`` first (None keeps their size).
+        overwrite: replace existing outputs (otherwise they are kept).
     """
 
-    written: dict[str, int] = field(default_factory=dict)
-    failed: list[tuple[Path, str]] = field(default_factory=list)
-    layouts: dict[str, str] = field(default_factory=dict)
-    notes: list[str] = field(default_factory=list)
+    ext: str = ".jpg"
+    quality: int = 95
+    resize: bool = False
+    size: int | None = None
+    overwrite: bool = False
+
+    def __post_init__(self) -> None:
+        if self.size is not None and self.size < 1:
+            raise ValueError(f"--size: {self.size} is not valid; expected a number >= 1")
 
 
 def combine_folders(
@@ -88,19 +119,26 @@ def combine_folders(
     phases: Sequence[str] = KNOWN_PHASES,
     ext: str = ".jpg",
     quality: int = 95,
+    *,
+    options: CombineOptions | None = None,
+    workers: int = 1,
+    progress: ProgressFn | None = None,
 ) -> CombineReport:
     """Turn a two-folder paired dataset into ``out_dir/<phase>/<key><ext>`` AB images.
 
     Any two-folder layout :func:`~img2img.data.discover.find_pairs` accepts works; phases that
     are absent are skipped, and a pair that fails is recorded and does not stop the others. A
     layout without phase folders (``root/A`` + ``root/B``) has no splits: its pairs are combined
-    once, into ``out_dir/train``, and a note says so.
+    once, into ``out_dir/train``, and a note says so. ``options`` (if given) replaces ``ext`` and
+    ``quality``.
 
     Raises:
         DatasetLayoutError: none of ``phases`` holds A/B pairs under ``root``.
     """
     root, out_dir = Path(root), Path(out_dir)
+    options = options or CombineOptions(ext=ext, quality=quality)
     report = CombineReport()
+    jobs: list[_CombineJob] = []
     errors: list[str] = []
     for phase in phases:
         try:
@@ -113,14 +151,14 @@ def combine_folders(
             continue
         target = FLAT_PHASE if files.flat else phase
         if files.flat:
-            note = (
+            report.note(
                 f"{root}: layout {files.layout!r} has no phase folders, so its "
-                f"{len(files.pairs)} pairs were combined once into {out_dir / target}"
+                f"{len(files.pairs)} pairs were combined once into {out_dir / target}",
+                log,
             )
-            report.notes.append(note)
-            log.info(note)
         report.layouts[target] = files.layout
-        report.written[target] = _combine_pairs(files.pairs, out_dir / target, ext, quality, report)
+        report.unmatched += files.unpaired_a + files.unpaired_b
+        jobs += _jobs(files, out_dir / target, target, options.ext)
         if files.flat:
             break
     if not report.layouts:
@@ -130,24 +168,83 @@ def combine_folders(
             root,
             ",".join(phases),
         )
+    return _run(jobs, options, report, workers, progress)
+
+
+def combine_dirs(
+    dir_a: str | os.PathLike[str],
+    dir_b: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    *,
+    options: CombineOptions | None = None,
+    workers: int = 1,
+    progress: ProgressFn | None = None,
+) -> CombineReport:
+    """Combine the images of ``dir_a`` and ``dir_b`` that share a relative stem into AB images.
+
+    When both folders have split folders (``train``, ``val``, ``test``) each split is paired on
+    its own and written to ``out_dir/<split>/``; otherwise the whole folders are paired and
+    written to ``out_dir``. Files without a partner are listed in the report's ``unmatched``.
+
+    Raises:
+        DatasetLayoutError: a folder is missing, or a split (or the folders) share no names.
+    """
+    dir_a, dir_b, out_dir = Path(dir_a), Path(dir_b), Path(out_dir)
+    options = options or CombineOptions()
+    report = CombineReport()
+    splits = [p for p in KNOWN_PHASES if (dir_a / p).is_dir() and (dir_b / p).is_dir()]
+    one_sided = [
+        str(d / p) for p in KNOWN_PHASES for d in (dir_a, dir_b)
+        if (d / p).is_dir() and p not in splits
+    ]
+    if one_sided:
+        listed = ", ".join(one_sided)
+        report.note(f"left out (no matching split folder on the other side): {listed}", log)
+    jobs: list[_CombineJob] = []
+    for split in splits or [""]:
+        files = pair_folders(dir_a / split, dir_b / split, split)
+        report.layouts[split] = files.layout
+        report.unmatched += files.unpaired_a + files.unpaired_b
+        jobs += _jobs(files, out_dir / split, split, options.ext)
+    return _run(jobs, options, report, workers, progress)
+
+
+def _jobs(files: PairedFiles, out_dir: Path, split: str, ext: str) -> list[_CombineJob]:
+    return [_CombineJob(p, out_dir / f"{p.key}{ext}", split) for p in files.pairs]
+
+
+def _run(
+    jobs: Sequence[_CombineJob],
+    options: CombineOptions,
+    report: CombineReport,
+    workers: int,
+    progress: ProgressFn | None,
+) -> CombineReport:
+    work = functools.partial(_combine_one, options=options)
+    for outcome in run_jobs(work, jobs, workers=workers, progress=progress):
+        report.record(outcome)
     return report
 
 
-def _combine_pairs(
-    pairs: Sequence[Pair], out_dir: Path, ext: str, quality: int, report: CombineReport
-) -> int:
-    """Write each pair as ``out_dir/<key><ext>``; failures go to ``report``. Returns the count."""
-    count = 0
-    for pair in pairs:
-        assert pair.b is not None
-        try:
-            write_ab(out_dir / f"{pair.key}{ext}", pair.a, pair.b, quality=quality)
-        except (ImageReadError, ValueError, OSError) as exc:
-            report.failed.append((pair.a, str(exc)))
-            log.warning("%s: not combined: %s", pair.a, exc)
-            continue
-        count += 1
-    return count
+def _combine_one(job: _CombineJob, options: CombineOptions) -> bool:
+    """Write one AB file; False when it exists and is kept."""
+    if not needs_writing(job.output, options.overwrite):
+        return False
+    assert job.pair.b is not None
+    a, b = read_image(job.pair.a, channels=3), read_image(job.pair.b, channels=3)
+    if options.size is not None:
+        a = resize_bicubic(a, (options.size, options.size))
+        b = resize_bicubic(b, (options.size, options.size))
+    elif a.shape[1:] != b.shape[1:]:
+        if not options.resize:
+            raise ValueError(
+                f"A is {a.shape[1]}x{a.shape[2]} but its partner {job.pair.b} is "
+                f"{b.shape[1]}x{b.shape[2]} (height x width); expected equal sizes "
+                "(--resize brings B to A's size)"
+            )
+        b = resize_bicubic(b, (a.shape[1], a.shape[2]))
+    write_ab(job.output, a, b, quality=options.quality)
+    return True
 
 
 def _load(x: Source) -> np.ndarray | torch.Tensor:

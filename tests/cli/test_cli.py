@@ -15,7 +15,8 @@ from img2img.cli import app
 
 runner = CliRunner()
 
-COMMANDS = [[], ["train"], ["train", "pix2pix"], ["translate"], ["info"]]
+COMMANDS = [[], ["train"], ["train", "pix2pix"], ["translate"], ["info"], ["boundary"],
+            ["evaluate"], ["report"], ["export"], ["features"]]
 TINY = [
     "--netG",
     "unet_128",

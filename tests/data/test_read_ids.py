@@ -11,8 +11,8 @@ from PIL import Image
 
 from img2img.data import io as img_io
 from img2img.data.io import ImageReadError, read_ids
+from tests.conftest import CITYSCAPES
 
-CITYSCAPES = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "cityscapes_sample"
 INSTANCE_IDS = np.array([[26001, 26002, 33000], [7, 26001, 65535]], np.uint16)
 
 

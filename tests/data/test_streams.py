@@ -17,8 +17,7 @@ from img2img.data.io import read_ids, read_image
 from img2img.data.ranges import to_model_range
 from img2img.data.streams import Stream, stream_kinds
 from img2img.data.transforms import StreamTransform, resize_nearest
-
-CITYSCAPES = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "cityscapes_sample"
+from tests.conftest import CITYSCAPES
 
 # instance id -> photo colour; ids >= 1000 are class * 1000 + k, as in Cityscapes
 COLOURS = {

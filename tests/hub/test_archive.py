@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import stat
 import tarfile
 import zipfile
@@ -11,26 +10,8 @@ from pathlib import Path
 import pytest
 
 from img2img.hub.archive import UnsafeArchiveError, extract_archive
-
-
-def _tar(path: Path, entries: list[tarfile.TarInfo | tuple[str, bytes]], mode: str = "w:gz"):
-    with tarfile.open(path, mode) as tar:
-        for entry in entries:
-            if isinstance(entry, tarfile.TarInfo):
-                tar.addfile(entry)
-            else:
-                name, data = entry
-                info = tarfile.TarInfo(name)
-                info.size = len(data)
-                tar.addfile(info, io.BytesIO(data))
-    return path
-
-
-def _link(name: str, target: str, kind: bytes = tarfile.SYMTYPE) -> tarfile.TarInfo:
-    info = tarfile.TarInfo(name)
-    info.type = kind
-    info.linkname = target
-    return info
+from tests.archives import link as _link
+from tests.archives import make_tar as _tar
 
 
 def _nothing_written(tmp_path: Path, target: Path) -> None:

@@ -1,4 +1,5 @@
-"""resolve_dataset: paths, $IMG2IMG_DATASETS, ./datasets and the checkout's datasets/ folder."""
+"""The registry of published datasets, and resolve_dataset: paths, names, $IMG2IMG_DATASETS,
+./datasets and the checkout's datasets/ folder."""
 
 from __future__ import annotations
 
@@ -9,9 +10,15 @@ import pytest
 from img2img.hub import datasets as hub_datasets
 from img2img.hub.datasets import (
     DATASETS_ENV,
+    DatasetNotInstalledError,
+    UnknownDatasetError,
     dataset_roots,
+    find_published,
+    get_published,
     local_datasets,
     package_datasets_root,
+    published_datasets,
+    registry_name,
     resolve_dataset,
 )
 
@@ -87,3 +94,74 @@ def test_bundled_sample_resolves_from_any_folder(
     found = resolve_dataset("edges2photos_mini")
     assert found == REPO / "datasets" / "edges2photos_mini"
     assert (found / "train").is_dir()
+
+
+# --- the registry of published datasets --------------------------------------------------------
+PIX2PIX = {"facades", "cityscapes", "maps", "edges2shoes", "edges2handbags", "night2day"}
+CYCLEGAN = {"apple2orange", "summer2winter_yosemite", "horse2zebra", "monet2photo",
+            "cezanne2photo", "ukiyoe2photo", "vangogh2photo", "maps", "cityscapes", "facades",
+            "iphone2dslr_flower", "ae_photos"}
+
+
+def test_registry_lists_every_published_dataset_of_both_families() -> None:
+    entries = published_datasets()
+    by_family = {f: {d.name for d in entries if f in d.families} for f in ("pix2pix", "cyclegan")}
+    assert by_family == {"pix2pix": PIX2PIX, "cyclegan": CYCLEGAN}
+    assert len({d.folder for d in entries}) == len(entries)  # no two share a folder
+    for d in entries:
+        assert d.layout in ("paired", "unpaired", "cityscapes") and d.description and d.licence
+        assert set(d.families) <= {"pix2pix", "cyclegan", "pix2pixhd"}
+        if d.url is None:  # may not be redistributed: the steps to obtain it instead
+            assert d.homepage and "datasets prepare" in d.how_to_obtain("OUT")
+            assert "OUT" in d.how_to_obtain("OUT")
+        else:
+            family = "pix2pix" if "pix2pix" in d.families else "cyclegan"
+            suffix = ".tar.gz" if family == "pix2pix" else ".zip"
+            expected = f"http://efrosgans.eecs.berkeley.edu/{family}/datasets/{d.name}{suffix}"
+            assert d.url == expected and d.archive_name == f"{d.name}{suffix}"
+        assert d.sha256 is None or len(d.sha256) == 64
+
+
+def test_registry_ships_inside_the_package() -> None:
+    import tomllib
+    from fnmatch import fnmatch
+
+    patterns = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"][
+        "package-data"]["img2img"]
+    assert any(fnmatch("hub/datasets.json", p) for p in patterns)
+    assert (REPO / "img2img" / "hub" / "datasets.json").is_file()
+
+
+def test_names_shared_by_two_families_are_qualified_or_picked_by_family() -> None:
+    assert find_published("facades", "pix2pix").folder == "facades"
+    assert find_published("facades", "cyclegan").folder == "facades_cyclegan"
+    assert find_published("cyclegan/facades").folder == "facades_cyclegan"
+    assert registry_name(find_published("pix2pix/maps")) == "pix2pix/maps"
+    assert registry_name(get_published("horse2zebra")) == "horse2zebra"
+    with pytest.raises(UnknownDatasetError, match="pix2pix/facades, cyclegan/facades"):
+        find_published("facades")
+    with pytest.raises(UnknownDatasetError, match="not a published dataset.*horse2zebra"):
+        get_published("horse2donkey")
+    assert find_published("horse2zebra", "pix2pix") is None  # not one of pix2pix's
+
+
+def test_a_published_name_resolves_to_its_own_folder(elsewhere: Path) -> None:
+    (elsewhere / "datasets" / "facades").mkdir(parents=True)  # pix2pix's facades
+    assert resolve_dataset("facades", "pix2pix") == Path("datasets") / "facades"
+    assert resolve_dataset("facades") == Path("datasets") / "facades"
+    with pytest.raises(DatasetNotInstalledError) as info:  # cyclegan's is another folder
+        resolve_dataset("facades", "cyclegan")
+    assert info.value.entry.folder == "facades_cyclegan"
+    assert info.value.target == Path("datasets") / "facades_cyclegan"
+    assert "img2img datasets download cyclegan/facades" in str(info.value)
+    (elsewhere / "datasets" / "facades_cyclegan").mkdir()
+    assert resolve_dataset("cyclegan/facades") == Path("datasets") / "facades_cyclegan"
+
+
+def test_a_dataset_that_cannot_be_downloaded_says_how_to_obtain_it(elsewhere: Path) -> None:
+    with pytest.raises(DatasetNotInstalledError) as info:
+        resolve_dataset("cityscapes", "pix2pix")
+    message = str(info.value)
+    assert "may not be redistributed" in message and "cityscapes-dataset.com" in message
+    assert ("img2img datasets prepare cityscapes --gtfine gtFine --leftimg8bit leftImg8bit "
+            f"{Path('datasets') / 'cityscapes'}") in message

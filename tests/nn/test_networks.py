@@ -61,7 +61,7 @@ def test_generator_forward_backward(name: str, norm: str, size: int) -> None:
     net = create_generator(name, ngf=4, norm=norm, dropout=True)
     h, w = _generator_sizes(net)[size]
     batch = 1 if h * w >= 256 * 256 else 2
-    x = torch.rand(batch, 3, h, w) * 2 - 1
+    x = torch.rand(batch, net.in_channels, h, w) * 2 - 1
     out = net.train()(x)
     assert out.shape == (batch, 3, h, w)
     assert torch.isfinite(out).all()
@@ -94,6 +94,11 @@ def _d_output_side(net: nn.Module, side: int) -> int:
     return output_size(side, net.n_layers) if isinstance(net, NLayerDiscriminator) else side
 
 
+def _predictions(out: torch.Tensor | list) -> list[torch.Tensor]:
+    """The prediction map of every scale (multi-scale discriminators return features too)."""
+    return [out] if isinstance(out, torch.Tensor) else [scale[-1] for scale in out]
+
+
 @pytest.mark.parametrize(("h", "w"), [(32, 32), (70, 48)])
 @pytest.mark.parametrize("norm", NORMS)
 @pytest.mark.parametrize("name", list_discriminators())
@@ -101,17 +106,19 @@ def test_discriminator_forward_backward(name: str, norm: str, h: int, w: int) ->
     torch.manual_seed(0)
     net = create_discriminator(name, in_channels=6, ndf=4, norm=norm)
     out = net.train()(torch.randn(2, 6, h, w))
-    assert out.shape == (2, 1, _d_output_side(net, h), _d_output_side(net, w))
-    assert torch.isfinite(out).all()
-    _backward_and_check_grads(net, out)
+    if isinstance(out, torch.Tensor):
+        assert out.shape == (2, 1, _d_output_side(net, h), _d_output_side(net, w))
+    for pred in _predictions(out):
+        assert pred.shape[:2] == (2, 1) and torch.isfinite(pred).all()
+    _backward_and_check_grads(net, torch.cat([p.flatten() for p in _predictions(out)]))
 
 
 @pytest.mark.parametrize("in_ch", [1, 2, 3])
 @pytest.mark.parametrize("name", list_discriminators())
 def test_discriminator_channels(name: str, in_ch: int) -> None:
     net = create_discriminator(name, in_channels=in_ch, ndf=2)
-    out = net(torch.randn(1, in_ch, 40, 40))
-    assert out.shape[:2] == (1, 1)
+    for pred in _predictions(net(torch.randn(1, in_ch, 40, 40))):
+        assert pred.shape[:2] == (1, 1)
 
 
 @pytest.mark.parametrize(("n_layers", "side", "out_side"), [(1, 16, 6), (2, 32, 6), (4, 64, 2),

@@ -1,4 +1,4 @@
-"""Our networks' state dicts equal the published pix2pix/CycleGAN layouts, key for key.
+"""Our networks' state dicts equal the published pix2pix/CycleGAN/pix2pixHD layouts, key for key.
 
 The layouts come from ``../shared/reference/state_dicts.json`` next to the repository when it
 exists (as in CI), else from the copy in ``tests/data``; when both exist the copy must equal the
@@ -17,13 +17,17 @@ from torch import nn
 
 from img2img.nn.registry import (
     create_discriminator,
+    create_encoder,
     create_generator,
+    get_entry,
     list_discriminators,
+    list_encoders,
     list_generators,
 )
+from tests.conftest import SHARED as SHARED_DIR
 
 LOCAL = Path(__file__).resolve().parents[1] / "data" / "reference_layouts.json"
-SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "reference" / "state_dicts.json"
+SHARED = SHARED_DIR / "reference" / "state_dicts.json"
 REFERENCE = SHARED if SHARED.exists() else LOCAL
 
 Build = tuple[str, str, dict[str, Any]]  # kind, registered name, options
@@ -43,15 +47,25 @@ BUILDS: dict[str, list[Build]] = {
         ("discriminator", "basic", {"in_channels": 3, "norm": "instance"}),
         ("discriminator", "n_layers", {"in_channels": 3, "norm": "instance", "n_layers": 3}),
     ],
+    # pix2pixHD's defaults are the reference's: 35 labels + boundary in, instance norm
+    "pix2pixhd/global": [("generator", "global", {})],
+    "pix2pixhd/local": [("generator", "local", {})],
+    "pix2pixhd/D_multiscale": [("discriminator", "multiscale", {})],
+    "pix2pixhd/D_multiscale_3": [("discriminator", "multiscale", {"num_D": 3})],
+    "pix2pixhd/encoder": [("encoder", "encoder", {})],
 }
+FAMILIES = ("pix2pix", "cyclegan", "pix2pixhd")
 CASES = [pytest.param(entry, build, id=f"{entry}-as-{build[1]}")
          for entry, builds in BUILDS.items() for build in builds]
 REGISTERED = [("generator", n) for n in list_generators()] + [
     ("discriminator", n) for n in list_discriminators()
-]
+] + [("encoder", n) for n in list_encoders()]
+PIX2PIXHD_MODULE = "img2img.nn.pix2pixhd:"
 # Small enough to build for real and load a full checkpoint into.
 LOADABLE = ["pix2pix/D_basic_6ch", "pix2pix/D_pixel_6ch", "cyclegan/resnet_6blocks",
-            "cyclegan/D_basic_3ch"]
+            "cyclegan/D_basic_3ch", "pix2pixhd/D_multiscale", "pix2pixhd/encoder"]
+CREATE = {"generator": create_generator, "discriminator": create_discriminator,
+          "encoder": create_encoder}
 
 
 def _load(path: Path) -> dict[str, Any]:
@@ -65,8 +79,7 @@ def _reference(entry: str) -> dict[str, Any]:
 
 def _build(build: Build, **extra: Any) -> nn.Module:
     kind, name, options = build
-    create = create_generator if kind == "generator" else create_discriminator
-    return create(name, init_type=None, **{**options, **extra})
+    return CREATE[kind](name, init_type=None, **{**options, **extra})
 
 
 def _layout(net: nn.Module) -> list[list[Any]]:
@@ -94,8 +107,8 @@ def test_state_dict_matches_reference(entry: str, build: Build) -> None:
     assert sum(p.numel() for p in net.parameters()) == reference["parameters"]
 
 
-def test_every_pix2pix_and_cyclegan_entry_is_covered() -> None:
-    entries = {k for k in _load(REFERENCE) if k.split("/")[0] in ("pix2pix", "cyclegan")}
+def test_every_reference_entry_is_covered() -> None:
+    entries = {k for k in _load(REFERENCE) if k.split("/")[0] in FAMILIES}
     assert entries == set(BUILDS)
 
 
@@ -113,7 +126,7 @@ def _norm_prefixes(net: nn.Module) -> tuple[str, ...]:
 
 
 @pytest.mark.parametrize(("entry", "build"),
-                         [c for c in CASES if c.values[1][2]["norm"] == "batch"])
+                         [c for c in CASES if c.values[1][2].get("norm") == "batch"])
 def test_norm_none_is_the_batch_layout_without_its_norms(entry: str, build: Build) -> None:
     """As in the reference code: without a norm the convolutions stay without bias."""
     batch = _on_meta(build)
@@ -132,7 +145,12 @@ def test_norm_none_key_counts(name: str, keys: int) -> None:
     assert len(biases) == 1  # the outermost up-convolution (U-Net) or the last one (ResNet)
 
 
-@pytest.mark.parametrize(("kind", "name"), REGISTERED)
+PIX2PIX_STYLE = [(k, n) for k, n in REGISTERED
+                 if not get_entry(k, n).target.startswith(PIX2PIXHD_MODULE)]
+PIX2PIXHD_STYLE = [(k, n) for k, n in REGISTERED if (k, n) not in PIX2PIX_STYLE]
+
+
+@pytest.mark.parametrize(("kind", "name"), PIX2PIX_STYLE)
 def test_only_instance_norm_gives_normalised_convolutions_a_bias(kind: str, name: str) -> None:
     options = {"in_channels": 6} if kind == "discriminator" else {}
     layouts = {norm: dict((k, tuple(s)) for k, s in _layout(_on_meta((kind, name, options),
@@ -145,6 +163,17 @@ def test_only_instance_norm_gives_normalised_convolutions_a_bias(kind: str, name
     extra = set(layouts["instance"]) - set(plain)
     assert set(plain) <= set(layouts["instance"])
     assert extra and all(k.endswith(".bias") and k[:-5] + ".weight" in plain for k in extra)
+
+
+@pytest.mark.parametrize(("kind", "name"), PIX2PIXHD_STYLE)
+def test_pix2pixhd_convolutions_always_carry_a_bias(kind: str, name: str) -> None:
+    """The pix2pixHD reference gives every convolution a bias, whatever the norm."""
+    for norm in ("batch", "instance", "none"):
+        net = _on_meta((kind, name, {"norm": norm}))
+        convs = [m for m in net.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))]
+        assert convs and all(m.bias is not None for m in convs), (name, norm)
+        norms = [m for m in net.modules() if isinstance(m, (nn.BatchNorm2d, nn.InstanceNorm2d))]
+        assert bool(norms) == (norm != "none")
 
 
 @pytest.mark.parametrize("entry", LOADABLE)
@@ -167,3 +196,16 @@ def test_full_size_unet_256_forward_shape_on_meta() -> None:
         net = create_generator("unet_256", init_type=None, dropout=True)
         out = net(torch.empty(1, 3, 256, 256))
     assert out.shape == (1, 3, 256, 256)
+
+
+@pytest.mark.parametrize(("entry", "name"), [("pix2pixhd/global", "global"),
+                                             ("pix2pixhd/local", "local")])
+def test_published_pix2pixhd_generator_layouts_are_recognised(entry: str, name: str) -> None:
+    """A label2city ``latest_net_G.pth`` is recognised from its keys and shapes alone."""
+    from img2img.models.published import recognise_generator
+
+    state = {k: torch.empty(shape, device="meta") for k, shape in _reference(entry)["state_dict"]}
+    spec = recognise_generator(state)
+    assert (spec.name, spec.family) == (name, "pix2pixhd")
+    assert spec.options["in_channels"] == 36 and spec.options["norm"] == "instance"
+    assert spec.options["ngf"] == (64 if name == "global" else 32)

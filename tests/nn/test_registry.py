@@ -16,6 +16,7 @@ from img2img.nn.registry import (
     create_generator,
     get_entry,
     list_discriminators,
+    list_encoders,
     list_generators,
 )
 
@@ -32,18 +33,37 @@ SIGNATURES = {
         "in_channels": 6, "ndf": 64, "n_layers": 3, "norm": "batch",
     },
     "img2img.nn.patchgan:PixelDiscriminator": {"in_channels": 6, "ndf": 64, "norm": "batch"},
+    "img2img.nn.pix2pixhd:GlobalGenerator": {
+        "in_channels": 36, "out_channels": 3, "ngf": 64, "norm": "instance", "dropout": False,
+        "n_downsampling": 4, "n_blocks": 9, "padding_type": "reflect",
+    },
+    "img2img.nn.pix2pixhd:LocalEnhancer": {
+        "in_channels": 36, "out_channels": 3, "ngf": 32, "norm": "instance", "dropout": False,
+        "n_downsample_global": 4, "n_blocks_global": 9, "n_local_enhancers": 1,
+        "n_blocks_local": 3, "padding_type": "reflect",
+    },
+    "img2img.nn.pix2pixhd:MultiscaleDiscriminator": {
+        "in_channels": 39, "ndf": 64, "n_layers": 3, "norm": "instance", "num_D": 2,
+    },
+    "img2img.nn.pix2pixhd:Encoder": {
+        "in_channels": 3, "out_channels": 3, "nef": 16, "norm": "instance", "n_downsampling": 4,
+    },
 }
 
 
 def test_classic_names_are_registered() -> None:
-    assert {"unet_128", "unet_256", "resnet_6blocks", "resnet_9blocks"} <= set(list_generators())
-    assert {"basic", "n_layers", "pixel"} <= set(list_discriminators())
+    assert {"unet_128", "unet_256", "resnet_6blocks", "resnet_9blocks", "global", "local"} <= set(
+        list_generators()
+    )
+    assert {"basic", "n_layers", "pixel", "multiscale"} <= set(list_discriminators())
+    assert list_encoders() == ["encoder"]
 
 
 @pytest.mark.parametrize(
     ("kind", "name"),
     [("generator", n) for n in list_generators()]
-    + [("discriminator", n) for n in list_discriminators()],
+    + [("discriminator", n) for n in list_discriminators()]
+    + [("encoder", n) for n in list_encoders()],
 )
 def test_builder_resolves(kind, name: str) -> None:
     entry = get_entry(kind, name)
@@ -59,7 +79,8 @@ def test_builder_resolves(kind, name: str) -> None:
 @pytest.mark.parametrize("name", list_generators())
 def test_generator_reports_its_size_multiple(name: str) -> None:
     net = create_generator(name, ngf=2, init_type=None)
-    expected = {"unet_128": 128, "unet_256": 256, "resnet_6blocks": 4, "resnet_9blocks": 4}
+    expected = {"unet_128": 128, "unet_256": 256, "resnet_6blocks": 4, "resnet_9blocks": 4,
+                "global": 16, "local": 32}
     assert net.size_multiple == expected[name]
     assert net.name == name
 
@@ -131,6 +152,7 @@ def test_unknown_name_lists_valid_ones(create, listing) -> None:
 def test_listing_names_does_not_import_torch() -> None:
     code = (
         "import sys, img2img.nn as n; n.list_generators(); n.list_discriminators(); "
+        "n.list_encoders(); "
         "sys.exit(1 if 'torch' in sys.modules else 0)"
     )
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0

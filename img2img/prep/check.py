@@ -1,0 +1,490 @@
+"""Will this folder train, and what is wrong with which file: ``img2img datasets check``.
+
+Layouts are found by each family's own data discovery (its recipe's ``build_dataset``), so a
+folder is checked by the code that will read it in training, and a new family's layouts are
+checked without any code here. The check reads a dataset through what every family's dataset
+offers (:class:`~img2img.data.dataset.StreamDataset`): ``streams`` (names and kinds),
+``items`` (the files of each example, by stream), ``load(item)`` (the family's own decoding),
+``layout`` and ``unmatched`` (files left out for want of a partner).
+
+Two depths:
+
+- fast (``train`` runs it before it starts): discovery and pairing, then every file's header:
+  readable as an image, channels and bit depth, sizes, and whether the files of one example
+  agree in size;
+- thorough (the default of ``datasets check``): also decodes every example as training will,
+  checks label values against ``label_nc`` (and reports the values found), and finds files
+  with identical content, within a split and across splits.
+
+Problems are errors when training would fail (no example readable, a label value the network
+cannot one-hot encode) and warnings otherwise (an unreadable file is skipped in training, a
+size mismatch is resized away, an unpaired file is left out).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import logging
+import os
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+
+from img2img.config import DataConfig, RunConfig
+from img2img.data.discover import KNOWN_PHASES
+from img2img.data.io import ImageHeader, ImageReadError, read_header
+from img2img.data.streams import Stream
+from img2img.families import get_family, list_families, run_config
+from img2img.prep.parallel import run_jobs
+
+log = logging.getLogger(__name__)
+
+Severity = Literal["error", "warning"]
+
+#: ``progress(stage, done, total)``; ``stage`` says what is being read, e.g. ``"train: headers"``
+CheckProgress = Callable[[str, int, int], None]
+
+#: formats that change pixel values when saving (bad for label and instance maps)
+_LOSSY_FORMATS = frozenset({"JPEG", "WEBP", "MPO"})
+_HASH_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a dataset.
+
+    Attributes:
+        severity: ``error`` (training would fail) or ``warning``.
+        message: what is wrong and what it means for training.
+        path: the file concerned, if one.
+        split: the split it was found in.
+    """
+
+    severity: Severity
+    message: str
+    path: Path | None = None
+    split: str = ""
+
+
+@dataclass
+class StreamSummary:
+    """What the files of one stream of one split look like.
+
+    Attributes:
+        name: the stream (``A``, ``B``, ``label`` ...).
+        kind: ``image``, ``label`` or ``instance``.
+        files: files read (a side-by-side file counts once per stream it holds).
+        formats: ``"PNG L 8-bit"`` -> count.
+        sizes: ``(height, width)`` -> count, as the stream sees them (half a side-by-side file).
+        label_values: every value found in a label stream (thorough check only).
+    """
+
+    name: str
+    kind: str
+    files: int = 0
+    formats: Counter[str] = field(default_factory=Counter)
+    sizes: Counter[tuple[int, int]] = field(default_factory=Counter)
+    label_values: set[int] = field(default_factory=set)
+
+
+@dataclass
+class SplitSummary:
+    """One split of the dataset.
+
+    Attributes:
+        split: its name (``train``, ``val``, ``test``).
+        layout: the layout discovery recognised.
+        examples: examples found.
+        streams: one summary per stream.
+        unmatched: files left out for want of a partner.
+        unreadable: examples that cannot be read.
+    """
+
+    split: str
+    layout: str
+    examples: int
+    streams: list[StreamSummary]
+    unmatched: int = 0
+    unreadable: int = 0
+
+
+@dataclass
+class CheckReport:
+    """The result of a dataset check.
+
+    Attributes:
+        root: the dataset folder.
+        family: the family whose discovery read it ("" when none could).
+        thorough: every example was decoded (not only the file headers).
+        splits: one summary per split found.
+        problems: everything found wrong, by file.
+        also_readable_by: other families whose discovery also accepts the folder.
+        label_nc: the label count label values were checked against, if any.
+    """
+
+    root: Path
+    family: str
+    thorough: bool
+    splits: list[SplitSummary] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    also_readable_by: list[str] = field(default_factory=list)
+    label_nc: int | None = None
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == "error"]
+
+    @property
+    def warnings(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == "warning"]
+
+    @property
+    def ok(self) -> bool:
+        """True when training would not fail on this data."""
+        return not self.errors
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain types, for ``--json``."""
+        return {
+            "root": str(self.root),
+            "family": self.family,
+            "thorough": self.thorough,
+            "ok": self.ok,
+            "label_nc": self.label_nc,
+            "also_readable_by": self.also_readable_by,
+            "splits": [
+                {
+                    "split": s.split, "layout": s.layout, "examples": s.examples,
+                    "unmatched": s.unmatched, "unreadable": s.unreadable,
+                    "streams": [
+                        {
+                            "name": st.name, "kind": st.kind, "files": st.files,
+                            "formats": dict(st.formats),
+                            "sizes": {f"{h}x{w}": n for (h, w), n in st.sizes.items()},
+                            "label_values": sorted(st.label_values),
+                        }
+                        for st in s.streams
+                    ],
+                }
+                for s in self.splits
+            ],
+            "problems": [
+                {"severity": p.severity, "split": p.split, "message": p.message,
+                 "path": None if p.path is None else str(p.path)}
+                for p in self.problems
+            ],
+        }
+
+
+def check_dataset(
+    root: str | os.PathLike[str],
+    family: str | None = None,
+    *,
+    phases: Sequence[str] = KNOWN_PHASES,
+    label_nc: int | None = None,
+    thorough: bool = True,
+    workers: int = 1,
+    progress: CheckProgress | None = None,
+) -> CheckReport:
+    """Detect the layout of ``root`` and check every file of its splits.
+
+    Args:
+        root: the dataset folder.
+        family: the family to read it as; None tries every registered family and checks with
+            the first whose discovery finds data (the others that do are listed).
+        phases: the splits to look for.
+        label_nc: label values must lie in ``0..label_nc-1`` (for families with label maps);
+            None checks nothing and reports the values found; 0 means RGB labels (no check).
+        thorough: decode every example (else headers only).
+        workers: threads reading files.
+        progress: told what is being read.
+    """
+    root = Path(root)
+    report = CheckReport(root, family or "", thorough, label_nc=label_nc)
+    if not root.is_dir():
+        report.problems.append(Problem("error", f"{root} is not a folder", root))
+        return report
+    candidates = [family] if family else list_families()
+    found: dict[str, list[tuple[str, Any]]] = {}
+    failures: list[str] = []
+    for name in candidates:
+        config = family_config(name, root, label_nc)
+        splits, why = discover_splits(config, phases)
+        if splits:
+            found[name] = splits
+        else:
+            more = f" (nor for {len(why) - 1} more splits)" if len(why) > 1 else ""
+            failures.append(f"{name}: {why[0]}{more}")
+    if not found:
+        report.problems.append(Problem(
+            "error", "no dataset layout found: " + " | ".join(failures), root
+        ))
+        return report
+    report.family = next(iter(found))
+    report.also_readable_by = list(found)[1:]
+    _check_splits(report, found[report.family], workers, progress)
+    return report
+
+
+def check_run_data(
+    config: RunConfig,
+    *,
+    thorough: bool = False,
+    workers: int = 1,
+    progress: CheckProgress | None = None,
+) -> CheckReport:
+    """Check the split a training run will read (``config.data``), by its family's discovery.
+
+    Raises:
+        DatasetLayoutError: (and the family's other discovery errors) the data cannot be found.
+    """
+    recipe = get_family(config.family).recipe_class()
+    dataset = _checkable(recipe.build_dataset(config), config.family)
+    label_nc = getattr(config.model, "label_nc", None)
+    report = CheckReport(Path(config.data.root), config.family, thorough, label_nc=label_nc)
+    _check_splits(report, [(config.data.phase, dataset)], workers, progress)
+    return report
+
+
+def family_config(family: str, root: Path, label_nc: int | None = None) -> RunConfig:
+    """A run configuration of ``family`` with its default model options, reading ``root``.
+
+    ``label_nc`` is set on the model options when the family has that option.
+    """
+    model = get_family(family).config()
+    if label_nc is not None and "label_nc" in {f.name for f in dataclasses.fields(model)}:
+        model = dataclasses.replace(model, label_nc=label_nc)
+    return run_config(family, model, data=DataConfig(root=str(root)))
+
+
+def discover_splits(
+    config: RunConfig, phases: Sequence[str]
+) -> tuple[list[tuple[str, Any]], list[str]]:
+    """The datasets the family's discovery finds for each phase, and why the others failed.
+
+    A layout without split folders gives the same files for every phase; it is listed once.
+    """
+    recipe = get_family(config.family).recipe_class()
+    splits: list[tuple[str, Any]] = []
+    seen: list[frozenset[Path]] = []
+    failures: list[str] = []
+    for phase in phases:
+        try:
+            dataset = recipe.build_dataset(config, phase)
+        except (ValueError, OSError) as exc:
+            failures.append(f"[{phase}] {exc}")
+            continue
+        _checkable(dataset, config.family)
+        files = frozenset(p for item in dataset.items for p in item.files.values())
+        if files in seen:
+            continue
+        seen.append(files)
+        splits.append((phase, dataset))
+    return splits, failures
+
+
+def _checkable(dataset: Any, family: str) -> Any:
+    """``dataset`` if it offers what the check reads (as a StreamDataset does), else a TypeError."""
+    missing = [name for name in ("streams", "items", "load") if not hasattr(dataset, name)]
+    if missing:
+        raise TypeError(
+            f"family {family!r}: its dataset ({type(dataset).__name__}) lacks "
+            f"{', '.join(missing)}; datasets check reads a family's data through the "
+            "StreamDataset interface (img2img.data.dataset)"
+        )
+    return dataset
+
+
+# --- the checks ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _FileFacts:
+    header: ImageHeader
+    digest: str | None
+
+
+def _check_splits(
+    report: CheckReport,
+    splits: Iterable[tuple[str, Any]],
+    workers: int,
+    progress: CheckProgress | None,
+) -> None:
+    same_content: dict[tuple[str, str], list[tuple[str, Path]]] = defaultdict(list)
+    for split, dataset in splits:
+        summary = _check_split(report, split, dataset, same_content, workers, progress)
+        report.splits.append(summary)
+    for paths in same_content.values():
+        if len(paths) > 1:
+            shown = ", ".join(f"{path} [{split}]" for split, path in paths)
+            splits_hit = sorted({split for split, _ in paths})
+            what = (f"across splits {' and '.join(splits_hit)}: an example that is also in "
+                    "another split" if len(splits_hit) > 1 else "within one split")
+            report.problems.append(Problem(
+                "warning", f"{len(paths)} files have identical contents ({what}): {shown}",
+                paths[0][1], paths[0][0],
+            ))
+
+
+def _check_split(
+    report: CheckReport,
+    split: str,
+    dataset: Any,
+    same_content: dict[tuple[str, str], list[tuple[str, Path]]],
+    workers: int,
+    progress: CheckProgress | None,
+) -> SplitSummary:
+    streams: tuple[Stream, ...] = tuple(dataset.streams)
+    items = list(dataset.items)
+    uses: dict[Path, list[str]] = defaultdict(list)
+    for item in items:
+        for name, path in item.files.items():
+            if name not in uses[path]:
+                uses[path].append(name)
+    summary = SplitSummary(
+        split, getattr(dataset, "layout", "") or type(dataset).__name__, len(items),
+        [StreamSummary(s.name, s.kind) for s in streams],
+        unmatched=len(getattr(dataset, "unmatched", ())),
+    )
+
+    def problem(severity: Severity, message: str, path: Path | None = None) -> None:
+        report.problems.append(Problem(severity, message, path, split))
+
+    for path in getattr(dataset, "unmatched", ()):
+        problem("warning", "no partner file; left out of training", Path(path))
+
+    facts = _read_files(list(uses), report.thorough, workers, _stage(progress, f"{split}: files"))
+    by_name = {s.name: s for s in summary.streams}
+    kinds = {s.name: s.kind for s in streams}
+    for path, fact in facts.items():
+        if isinstance(fact, ImageReadError):
+            problem("warning", f"unreadable ({fact.reason}); training skips its example", path)
+            continue
+        header = fact.header
+        names = uses[path]
+        for name in names:
+            stats = by_name[name]
+            stats.files += 1
+            stats.formats[_format_name(header)] += 1
+            stats.sizes[(header.height, header.width // len(names))] += 1
+        ids = [n for n in names if kinds[n] != "image"]
+        if ids and header.format in _LOSSY_FORMATS:
+            problem("warning", f"{'/'.join(ids)} map stored as {header.format}: lossy "
+                    "compression changes ids near edges; store id maps as PNG", path)
+        if len(names) > 1 and header.width % len(names):
+            problem("warning", f"width {header.width} is not a multiple of {len(names)}: the "
+                    "last part is wider and is resized to match", path)
+        if fact.digest is not None:
+            same_content[("+".join(names), fact.digest)].append((split, path))
+
+    broken = {p for p, f in facts.items() if isinstance(f, ImageReadError)}
+    readable = [item for item in items if not broken & set(item.files.values())]
+    _check_sizes(readable, facts, uses, problem)
+    summary.unreadable = len(items) - len(readable)
+    if report.thorough:
+        readable = _decode(dataset, readable, streams, summary, report.label_nc, problem,
+                           workers, _stage(progress, f"{split}: pixels"))
+    if items and not readable:
+        problem("error", f"none of the {len(items)} examples can be read; training would fail")
+    return summary
+
+
+def _read_files(
+    paths: list[Path], with_digest: bool, workers: int,
+    progress: Callable[[int, int], None] | None,
+) -> dict[Path, _FileFacts | ImageReadError]:
+    def read(path: Path) -> _FileFacts:
+        header = read_header(path)
+        return _FileFacts(header, _digest(path) if with_digest else None)
+
+    facts: dict[Path, _FileFacts | ImageReadError] = {}
+    for outcome in run_jobs(read, paths, workers=workers, progress=progress):
+        error = outcome.error
+        if error is not None and not isinstance(error, ImageReadError):
+            error = ImageReadError(outcome.job, str(error))
+        facts[outcome.job] = error if error is not None else outcome.result
+    return facts
+
+
+def _check_sizes(items, facts, uses, problem) -> None:
+    """Every stream of an example should see the same size (half a side-by-side file each)."""
+    for item in items:
+        sizes = {}
+        for name, path in item.files.items():
+            header = facts[path].header
+            sizes[name] = (header.height, header.width // len(uses[path]))
+        if len(set(sizes.values())) > 1:
+            shown = ", ".join(f"{name} {w}x{h} ({item.files[name].name})"
+                              for name, (h, w) in sizes.items())
+            first = next(iter(sizes))
+            problem("warning", f"example {item.key!r}: sizes differ ({shown}; width x height); "
+                    f"training resizes them to {first}'s size, so check they show the same "
+                    "scene", item.files[first])
+
+
+def _decode(dataset, items, streams, summary, label_nc, problem, workers, progress) -> list:
+    """Decode every example as training will; check label values. Returns the readable ones."""
+    labels = [s.name for s in streams if s.kind == "label"]
+    by_name = {s.name: s for s in summary.streams}
+
+    def load(item):
+        decoded = dataset.load(item)
+        return {name: torch.unique(decoded[name]).tolist() for name in labels}
+
+    readable = []
+    for outcome in run_jobs(load, items, workers=workers, progress=progress):
+        item = outcome.job
+        if outcome.error is not None:
+            path = getattr(outcome.error, "path", None) or next(iter(item.files.values()))
+            reason = getattr(outcome.error, "reason", None) or str(outcome.error)
+            problem("warning", f"cannot be decoded ({reason}); training skips its example", path)
+            summary.unreadable += 1
+            continue
+        readable.append(item)
+        for name, values in outcome.result.items():
+            by_name[name].label_values.update(values)
+            if label_nc:
+                bad = [v for v in values if not 0 <= v < label_nc]
+                if bad:
+                    problem("error", f"{name} values {value_ranges(bad)} are outside "
+                            f"0..{label_nc - 1} (--label-nc {label_nc}); training would fail "
+                            "on this file", item.files[name])
+    return readable
+
+
+def _stage(progress: CheckProgress | None, stage: str) -> Callable[[int, int], None] | None:
+    if progress is None:
+        return None
+    return lambda done, total: progress(stage, done, total)
+
+
+def _format_name(header: ImageHeader) -> str:
+    return f"{header.format} {header.mode} {header.bits}-bit"
+
+
+def _digest(path: Path) -> str:
+    digest = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(_HASH_CHUNK), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def value_ranges(values: Iterable[int]) -> str:
+    """The values as ranges, e.g. ``0..33`` or ``3, 7..9, 40``; ``-`` when there are none."""
+    ordered = sorted(set(values))
+    if not ordered:
+        return "-"
+    parts: list[str] = []
+    start = prev = ordered[0]
+    for v in [*ordered[1:], None]:
+        if v is not None and v == prev + 1:
+            prev = v
+            continue
+        parts.append(str(start) if start == prev else f"{start}..{prev}")
+        if v is not None:
+            start = prev = v
+    return ", ".join(parts)
