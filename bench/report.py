@@ -23,6 +23,7 @@ class Table:
 
     machine: Machine
     precision: str
+    clock: str = "wall clock"
     rows: list[Row] = field(default_factory=list)
     loads: list[float] = field(default_factory=lambda: [load_average()])
 
@@ -37,7 +38,8 @@ class Table:
 
     def heading(self) -> str:
         m = self.machine
-        return f"{today()}, {m.label}, {m.cores} cores, torch {m.torch}, {self.precision}"
+        return (f"{today()}, {m.label}, {m.cores} cores, torch {m.torch}, {self.precision}, "
+                f"{self.clock}")
 
     def load_note(self) -> str:
         loads = ", ".join(f"{load:.2f}" for load in self.loads)

@@ -1,13 +1,15 @@
 """Benchmarks: the matmul peak, pix2pix training MFU, translate speed and start-up.
 
 Usage: ``python bench/run.py [--device cpu] [--threads N] [--steps 10] [--images 64]
-[--batch-size 8] [--results bench/RESULTS.md]``.
+[--batch-size 8] [--results bench/RESULTS.md] [--cpu-time]``.
 
 Every figure is printed with the machine beside it (CPU model, instruction set, threads); the
 matmul peak is measured with the same thread count right before each section and each share of
 it uses that section's peak. ``--results`` appends the table to a file with the date and the
 load average. ``ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2 MKL_ENABLE_INSTRUCTIONS=AVX2``
-(``make bench-avx2``) measures the AVX2 kernels on a CPU that has AVX-512.
+(``make bench-avx2``) measures the AVX2 kernels on a CPU that has AVX-512. On a machine other
+work shares, ``--threads 1 --cpu-time`` times with the process's CPU time, which does not count
+waiting for a core (two threads there also wait for each other at every parallel region).
 """
 
 from __future__ import annotations
@@ -36,6 +38,9 @@ from img2img.infer.translate import plan_outputs, translate_files
 from img2img.launch import build_recipe
 from img2img.nn.cpu_fast import release_packed_weights, restore_plain_layers
 
+#: the clock of the peak, training and forward timings (``--cpu-time``: the process's CPU time)
+clock = time.perf_counter
+
 
 def sync(device: torch.device) -> None:
     if device.type == "cuda":
@@ -53,10 +58,10 @@ def matmul_peak(
         a @ b
         sync(device)
         for _ in range(repeats):
-            t = time.perf_counter()
+            t = clock()
             a @ b
             sync(device)
-            best = max(best, 2 * n**3 / (time.perf_counter() - t) / 1e9)
+            best = max(best, 2 * n**3 / (clock() - t) / 1e9)
     return best
 
 
@@ -85,10 +90,10 @@ def train_step_benchmark(recipe, steps: int) -> dict:
     sync(dev)
     times = []
     for _ in range(steps):
-        t = time.perf_counter()
+        t = clock()
         recipe.train_step(batch)
         sync(dev)
-        times.append(time.perf_counter() - t)
+        times.append(clock() - t)
     return {"flops": flops, "seconds": statistics.median(times), "best": min(times)}
 
 
@@ -122,14 +127,15 @@ def forward_benchmark(model, device: torch.device, batch_size: int, repeats: int
             model.run(x, keys)
             sync(device)
             first[name] = time.perf_counter() - t
-        times = []
+        times, walls = [], []
         for _ in range(repeats):
-            t = time.perf_counter()
+            t, wall = clock(), time.perf_counter()
             model.run(x, keys)
             sync(device)
-            times.append(time.perf_counter() - t)
+            times.append(clock() - t)
+            walls.append(time.perf_counter() - wall)
     return {"flops": counter.get_total_flops(), "seconds": statistics.median(times),
-            "best": min(times), "first": first}
+            "best": min(times), "first": first, "wall": statistics.median(walls)}
 
 
 def translate_benchmark(model, device: torch.device, images: int, batch_size: int,
@@ -146,8 +152,10 @@ def translate_benchmark(model, device: torch.device, images: int, batch_size: in
     return {"forward_ips": batch_size / forward_seconds, "end_to_end_ips": end_to_end_ips}
 
 
-def _share(gflops: float, peak: float) -> str:
-    return f"{gflops / peak:.1%} (peak {peak:.1f} GFLOP/s)"
+def _share(gflop: float, timing: dict, peak: float) -> str:
+    """The median's and the best time's share of ``peak`` (GFLOP/s)."""
+    return (f"{gflop / timing['seconds'] / peak:.1%} median, "
+            f"{gflop / timing['best'] / peak:.1%} best (peak {peak:.1f} GFLOP/s)")
 
 
 def main() -> None:
@@ -163,14 +171,24 @@ def main() -> None:
     parser.add_argument("--forward-repeats", type=int, default=5)
     parser.add_argument("--startup-repeats", type=int, default=3)
     parser.add_argument("--results", type=Path, help="append the table to this file")
+    parser.add_argument("--cpu-time", action="store_true",
+                        help="time the peak, the training step and the forward pass with the "
+                             "process's CPU time (needs --threads 1): on a shared machine, "
+                             "time spent waiting for a core is not counted")
     args = parser.parse_args()
+    if args.cpu_time:
+        if args.threads != 1 or args.device != "cpu":
+            parser.error("--cpu-time measures one CPU thread: use it with --threads 1")
+        global clock
+        clock = time.process_time
     device = torch.device(args.device)
     torch.set_num_threads(args.threads)
     tune_allocator()  # what the img2img command does (IMG2IMG_MALLOC)
     peak_dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[
         args.precision
     ]
-    table = Table(describe(device), args.precision)
+    table = Table(describe(device), args.precision,
+                  "process CPU time" if args.cpu_time else "wall clock")
 
     with tempfile.TemporaryDirectory() as cache:
         os.environ["IMG2IMG_CACHE_DIR"] = cache  # first batches probe as on a new machine
@@ -182,7 +200,7 @@ def main() -> None:
         gflop = step["flops"] / 1e9
         table.add(f"pix2pix train step (unet_256 + basic D, 256 px, batch 1): {gflop:.2f} GFLOP",
                   f"{step['seconds']:.3f} s median, {step['best']:.3f} s best, "
-                  f"{gflop / step['seconds']:.1f} GFLOP/s", _share(gflop / step["seconds"], peak))
+                  f"{gflop / step['seconds']:.1f} GFLOP/s", _share(gflop, step, peak))
         table.loads.append(load_average())
 
         model = recipe.inference_model(recipe.config, {"G": recipe.G})  # paper test mode
@@ -192,10 +210,10 @@ def main() -> None:
         table.add(f"translate forward (unet_256, 256 px, batch {args.batch_size}, paper test "
                   f"mode): {gflop:.1f} GFLOP",
                   f"{fwd['seconds']:.3f} s median, {fwd['best']:.3f} s best, "
-                  f"{gflop / fwd['seconds']:.1f} GFLOP/s", _share(gflop / fwd["seconds"], peak))
+                  f"{gflop / fwd['seconds']:.1f} GFLOP/s", _share(gflop, fwd, peak))
         table.add("translate first batch of a new shape: probing / verdicts on disk",
                   f"{fwd['first']['probing']:.2f} s / {fwd['first']['verdicts on disk']:.2f} s")
-        tr = translate_benchmark(model, device, args.images, args.batch_size, fwd["seconds"])
+        tr = translate_benchmark(model, device, args.images, args.batch_size, fwd["wall"])
         table.add(f"translate end to end ({args.images} PNGs 256x256, batch {args.batch_size})",
                   f"{tr['end_to_end_ips']:.2f} img/s, "
                   f"{tr['end_to_end_ips'] / tr['forward_ips']:.1%} of the forward pass alone "
@@ -208,9 +226,13 @@ def main() -> None:
                 make_images(Path(tmp), 1)
                 one = one_image_run(checkpoint, Path(tmp) / "0000.png", Path(tmp) / "out.png",
                                     args.startup_repeats)
-            table.add("translate one image, whole process (unet_256 checkpoint)",
+            table.add("translate one image, whole process (unet_256 checkpoint), wall clock",
                       f"{one['seconds']:.2f} s median, {one['best']:.2f} s best "
                       f"(python + import torch alone: {one['import_torch']:.2f} s)")
+            ratio = one["cpu"] / one["import_torch_cpu"]
+            table.add("the same in CPU time (user + system)",
+                      f"{one['cpu']:.2f} s median (python + import torch alone: "
+                      f"{one['import_torch_cpu']:.2f} s, ratio {ratio:.2f})")
     table.loads.append(load_average())
 
     print(table.heading())
