@@ -66,6 +66,14 @@ def make_gray2color(root: Path, size: int = 64, train: int = 48, test: int = 8) 
     return root
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _own_cache_dir(tmp_path_factory: pytest.TempPathFactory):
+    """Remembered batch-invariance verdicts go to a folder of the test session, not ~/.cache."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("IMG2IMG_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
+        yield
+
+
 @pytest.fixture(scope="session")
 def gray2color(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """64 px gray -> colour pairs from real photos, train and test splits."""

@@ -28,6 +28,7 @@ from img2img.infer.stochastic import (
     image_seed,
     paper_test_mode,
 )
+from img2img.nn.cpu_fast import cpu_fast_path
 from img2img.nn.norms import BATCH_NORMS
 
 #: ``paper``: the pix2pix paper's test (each image's own normalisation statistics, dropout on,
@@ -235,7 +236,7 @@ class InferenceModel:
         An image's output depends only on the image and its key, never on the rest of the
         batch (bit for bit on the CPU).
         """
-        with eval_mode(self.net), self._test_time(keys):
+        with eval_mode(self.net), cpu_fast_path(self.net), self._test_time(keys):
             return self.net(x)
 
     def _test_time(self, keys: Sequence[str]) -> contextlib.AbstractContextManager:

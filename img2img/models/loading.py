@@ -11,13 +11,14 @@ model runs under onnxruntime.
 
 from __future__ import annotations
 
+import itertools
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 from img2img.engine.checkpoint import (
     FORMAT,
@@ -102,11 +103,7 @@ def _from_config(
     """The family's inference model for ``config`` with the networks' saved ``states`` (and
     the checkpoint's ``extra`` state, such as pix2pixHD's feature centres)."""
     recipe = get_family(config.family).recipe_class()
-    nets = recipe.inference_networks(config.model)
-    for name, net in nets.items():
-        if name not in states:
-            raise CheckpointError(f"the weights of network {name!r} are missing")
-        _load_weights(net, states[name], f"network {name!r}")
+    nets = _with_weights(lambda: recipe.inference_networks(config.model), states)
     state = recipe.inference_state(extra or {})
     model = recipe.inference_model(config, nets, **state, **options)
     model.step = step
@@ -158,8 +155,9 @@ def _from_published(
             f"({dict(published.options)}) published as {published.qualified_name}; delete the "
             "file to download it again"
         )
-    net = spec.build()
-    _load_weights(net, drop_legacy_stats(state, net), "generator")
+    with torch.device("meta"):
+        state = drop_legacy_stats(state, spec.build())
+    net = _with_weights(lambda: {"G": spec.build()}, {"G": state}, names={"G": "generator"})["G"]
     if spec.family is not None:  # a family whose generators need their own input encoding
         recipe = get_family(spec.family).recipe_class()
         return recipe.published_inference_model(net, spec.name, **options)
@@ -181,9 +179,47 @@ def _from_published(
     )
 
 
-def _load_weights(net: nn.Module, state: dict, what: str) -> None:
+def _with_weights(
+    build: Callable[[], dict[str, nn.Module]], states: Mapping[str, dict],
+    names: Mapping[str, str] | None = None,
+) -> dict[str, nn.Module]:
+    """The networks ``build`` makes, holding the weights in ``states`` (by network name).
+
+    The networks are built on the meta device (no memory, no initialisation that the weights
+    would overwrite) and the checkpoint's tensors become their parameters and buffers as they
+    are: memory-mapped from the file, copied on write, cast only where the checkpoint's dtype
+    differs from the network's. A network with state that no checkpoint holds (a buffer left
+    out of its ``state_dict``) is built and loaded the ordinary way instead.
+    """
+    with torch.device("meta"):
+        nets = build()
+    plain = None
+    for name, net in nets.items():
+        if name not in states:
+            raise CheckpointError(f"the weights of network {name!r} are missing")
+        what = (names or {}).get(name, f"network {name!r}")
+        _load_weights(net, _cast_like(net, states[name]), what, assign=True)
+        if any(t.is_meta for t in itertools.chain(net.parameters(), net.buffers())):
+            plain = build() if plain is None else plain
+            _load_weights(plain[name], states[name], what)
+            nets[name] = plain[name]
+    return nets
+
+
+def _cast_like(net: nn.Module, state: Mapping[str, Tensor]) -> dict[str, Tensor]:
+    """``state`` with floating tensors cast to the dtype of ``net``'s own entries."""
+    own = net.state_dict()
+    return {
+        k: v.to(own[k].dtype)
+        if k in own and v.is_floating_point() and v.dtype != own[k].dtype else v
+        for k, v in state.items()
+    }
+
+
+def _load_weights(net: nn.Module, state: Mapping[str, Tensor], what: str,
+                  assign: bool = False) -> None:
     try:
-        net.load_state_dict(state)
+        net.load_state_dict(state, assign=assign)
     except RuntimeError as exc:
         first = str(exc).strip().splitlines()
         raise CheckpointError(
