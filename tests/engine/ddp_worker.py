@@ -1,8 +1,9 @@
 """Run by ``torchrun`` in the data-parallel tests: trains the configs given, through the real
 launch path, and saves every process's networks after each run.
 
-Usage: ``ddp_worker.py CONFIG_JSON RUNS_DIR OUT_DIR``. The JSON holds ``{label: config}``; each
-config is trained for 2 steps, resumed to 3, and trained straight to 3 in a second run.
+Usage: ``ddp_worker.py CONFIG_JSON RUNS_DIR OUT_DIR``. The JSON holds ``{label: [config,
+resume]}``; each config is trained for 2 steps and, when ``resume`` is true, resumed to 3 and
+trained straight to 3 in a second run.
 Networks land in ``OUT_DIR/<label>_<phase>_rank<R>.pt`` (phase: ``two``, ``resumed``,
 ``straight``) and the run directories in ``OUT_DIR/<label>_runs.json``.
 """
@@ -38,11 +39,13 @@ def _save_nets(path: Path) -> None:
 def main(configs: Path, runs: Path, out: Path) -> None:
     launch.build_recipe = _capturing_build
     rank = world_from_env().rank
-    for label, data in json.loads(configs.read_text()).items():
+    for label, (data, resume) in json.loads(configs.read_text()).items():
         config = load_run_config(data)
         short = config.replace(train=dataclasses.replace(config.train, max_steps=2))
         run, _ = launch.train(short, runs)
         _save_nets(out / f"{label}_two_rank{rank}.pt")
+        if not resume:
+            continue
         launch.resume(run.path, {"max_steps": 3})
         _save_nets(out / f"{label}_resumed_rank{rank}.pt")
         straight, _ = launch.train(config.replace(name=config.name + "_straight"), runs)
