@@ -39,7 +39,8 @@ def train(runs: Path, name: str, devices: int, batch: int, steps: int, size: int
     ]
     env = {**os.environ, "OMP_NUM_THREADS": str(max(1, (os.cpu_count() or 1) // devices))}
     subprocess.run(command, check=True, env=env, stdout=subprocess.DEVNULL)
-    records = [json.loads(line) for line in (runs / name / "metrics.jsonl").read_text().split()]
+    metrics = (runs / name / "metrics.jsonl").read_text()
+    records = [json.loads(line) for line in metrics.splitlines()]
     return statistics.mean(r["images_per_s"] for r in records[1:])
 
 
