@@ -151,7 +151,9 @@ class Trainer:
 
     def _save_unless_saved(self) -> Path:
         """The latest checkpoint, written only if training moved since it last was."""
-        if self._saved_at == self.position and self.run.latest_checkpoint.is_file():
+        # every process must decide alike: only rank 0 may see the file (several machines)
+        saved = self.world.distributed or self.run.latest_checkpoint.is_file()
+        if self._saved_at == self.position and saved:
             return self.run.latest_checkpoint
         return self.save()
 
