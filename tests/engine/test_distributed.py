@@ -209,3 +209,12 @@ def test_gradients_averaged_before_every_optimizer_step():
     net(torch.ones(1, 2)).sum().backward()
     precision.step(optimizer)
     assert seen == [optimizer]
+
+
+def test_compile_keeps_the_networks_checkpoint_keys(gray2color):
+    config = _pix2pix(gray2color)
+    plain = build_recipe(config)
+    compiled = build_recipe(config.replace(train=dataclasses.replace(config.train, compile=True)))
+    for name, net in compiled.nets.items():
+        assert net._compiled_call_impl is not None  # compiled in place, on first call
+        assert list(net.state_dict()) == list(plain.nets[name].state_dict())
