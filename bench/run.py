@@ -47,6 +47,18 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+def median_step(recipe, batch: dict, steps: int) -> float:
+    """Median seconds of ``steps`` training steps of ``recipe`` on ``batch`` (warm already)."""
+    sync(recipe.device)
+    times = []
+    for _ in range(steps):
+        start = time.perf_counter()
+        recipe.train_step(batch)
+        sync(recipe.device)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
 def matmul_peak(
     device: torch.device, dtype=torch.float32, size: int = 2048, repeats: int = 10
 ) -> float:

@@ -290,6 +290,8 @@ class TrainConfig:
     device: str = "auto"
     precision: str = "fp32"
     channels_last: bool = False
+    compile: bool = False  # torch.compile the networks (static shapes)
+    world_size: int = 1  # data-parallel processes; batch_size is per process
     log_every: int = 10
     sample_every: int = 500
     checkpoint_every: int = 1000
@@ -300,6 +302,7 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         check_positive("batch_size", self.batch_size)
+        check_positive("world_size", self.world_size)
         check_positive("lr", self.lr)
         check_positive("n_epochs", self.n_epochs, allow_zero=True)
         check_positive("n_epochs_decay", self.n_epochs_decay, allow_zero=True)
@@ -317,6 +320,11 @@ class TrainConfig:
     @property
     def total_epochs(self) -> int:
         return self.n_epochs + self.n_epochs_decay
+
+    @property
+    def global_batch_size(self) -> int:
+        """Images per optimisation step over all processes."""
+        return self.batch_size * self.world_size
 
 
 @dataclass(frozen=True)
@@ -340,7 +348,8 @@ class RunConfig:
             "name": self.name,
             "model": dataclasses.asdict(self.model),
             "data": dataclasses.asdict(self.data),
-            "train": dataclasses.asdict(self.train),
+            "train": {**dataclasses.asdict(self.train),
+                      "global_batch_size": self.train.global_batch_size},
         }
 
     @classmethod

@@ -58,6 +58,8 @@ class Recipe:
         self.nets: dict[str, nn.Module] = {}
         self.optimizers: dict[str, torch.optim.Optimizer] = {}
         self.schedulers: dict[str, torch.optim.lr_scheduler.LRScheduler] = {}
+        #: what the engine did to the recipe's networks (data-parallel setup), for the user
+        self.notes: list[str] = []
 
     # --- what the family is, without a training run ---------------------------------------------
     @classmethod
