@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install test demo bench lint clean
+.PHONY: install test demo bench bench-avx2 lint clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -37,8 +37,12 @@ demo: install  ## train pix2pix to colourise gray photos for a few minutes, scor
 	  --sheet $$out/contact_sheet.png; \
 	echo "run directory (config, metrics, sample grids, checkpoint): runs/demo/$$stamp"
 
-bench: install  ## measure matmul peak, training MFU and translate throughput
-	$(PY) bench/run.py
+bench: install  ## measure matmul peak, training MFU, translate speed; append to bench/RESULTS.md
+	$(PY) bench/run.py --results bench/RESULTS.md
+
+bench-avx2: install  ## the same with the AVX2 kernels, on a CPU that has AVX-512
+	ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2 MKL_ENABLE_INSTRUCTIONS=AVX2 \
+	  $(PY) bench/run.py --results bench/RESULTS.md
 
 clean:
 	rm -rf $(VENV) runs out *.egg-info

@@ -1,13 +1,22 @@
-"""Benchmarks: the machine's matmul peak, pix2pix training MFU and translate throughput.
+"""Benchmarks: the matmul peak, pix2pix and CycleGAN training MFU, translate speed and start-up.
 
-Usage: ``python bench/run.py [--device cpu] [--steps 10] [--images 64] [--batch-size 8]``.
-Prints one table; paste it into bench/RESULTS.md with the date and the machine.
+Usage: ``python bench/run.py [--device cpu] [--threads N] [--steps 10] [--images 64]
+[--batch-size 8] [--train pix2pix cyclegan] [--results bench/RESULTS.md] [--cpu-time]``.
+
+Every figure is printed with the machine beside it (CPU model, instruction set, threads); the
+matmul peak is measured with the same thread count right before each section and each share of
+it uses that section's peak. ``--results`` appends the table to a file with the date and the
+load average. ``ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2 MKL_ENABLE_INSTRUCTIONS=AVX2``
+(``make bench-avx2``) measures the AVX2 kernels on a CPU that has AVX-512. On a machine other
+work shares, ``--threads 1 --cpu-time`` times with the process's CPU time, which does not count
+waiting for a core (two threads there also wait for each other at every parallel region).
 """
 
 from __future__ import annotations
 
 import argparse
-import platform
+import copy
+import os
 import statistics
 import tempfile
 import time
@@ -15,19 +24,39 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from machine import describe, load_average
 from PIL import Image
+from report import Table, append_results
+from startup import one_image_run, save_pix2pix_checkpoint
 from torch.utils.flop_counter import FlopCounterMode
 
 from img2img.cli.memory import tune_allocator
-from img2img.config import DataConfig, Pix2PixConfig, RunConfig, TrainConfig
+from img2img.config import CycleGANConfig, DataConfig, Pix2PixConfig, RunConfig, TrainConfig
 from img2img.families import run_config
+from img2img.infer import stochastic
 from img2img.infer.translate import plan_outputs, translate_files
 from img2img.launch import build_recipe
+from img2img.nn.cpu_fast import release_packed_weights, restore_plain_layers
+
+#: the clock of the peak, training and forward timings (``--cpu-time``: the process's CPU time)
+clock = time.perf_counter
 
 
 def sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
+
+
+def median_step(recipe, batch: dict, steps: int) -> float:
+    """Median seconds of ``steps`` training steps of ``recipe`` on ``batch`` (warm already)."""
+    sync(recipe.device)
+    times = []
+    for _ in range(steps):
+        start = time.perf_counter()
+        recipe.train_step(batch)
+        sync(recipe.device)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
 
 
 def matmul_peak(
@@ -41,30 +70,38 @@ def matmul_peak(
         a @ b
         sync(device)
         for _ in range(repeats):
-            t = time.perf_counter()
+            t = clock()
             a @ b
             sync(device)
-            best = max(best, 2 * n**3 / (time.perf_counter() - t) / 1e9)
+            best = max(best, 2 * n**3 / (clock() - t) / 1e9)
     return best
 
 
-def pix2pix_config(device: str, precision: str, channels_last: bool) -> RunConfig:
+#: the training step each family is measured on: its paper's networks, crop size, batch 1
+TRAIN_BENCHES = {
+    "pix2pix": (Pix2PixConfig, 256, "unet_256 + basic D, 256 px, batch 1"),
+    "cyclegan": (CycleGANConfig, 128, "2 x resnet_9blocks + 2 x basic D, 128 px, batch 1"),
+}
+
+
+def family_config(family: str, device: str, precision: str, channels_last: bool) -> RunConfig:
+    """The paper's defaults of ``family`` (its config class's defaults) for a benchmark run."""
+    config_class, size, _ = TRAIN_BENCHES[family]
     return run_config(
-        "pix2pix",
-        Pix2PixConfig(),  # unet_256 + basic D, the paper's defaults
-        data=DataConfig(root="."),
+        family,
+        config_class(),
+        data=DataConfig(root=".", load_size=size, crop_size=size),
         train=TrainConfig(device=device, precision=precision, channels_last=channels_last),
         name="bench",
     )
 
 
-def train_step_benchmark(device: str, precision: str, channels_last: bool, steps: int) -> dict:
-    recipe = build_recipe(pix2pix_config(device, precision, channels_last))
+def train_step_benchmark(recipe, steps: int, size: int = 256) -> dict:
     dev = recipe.device
     g = torch.Generator().manual_seed(0)
     batch = {
-        "A": torch.rand(1, 3, 256, 256, generator=g) * 2 - 1,
-        "B": torch.rand(1, 3, 256, 256, generator=g) * 2 - 1,
+        "A": torch.rand(1, 3, size, size, generator=g) * 2 - 1,
+        "B": torch.rand(1, 3, size, size, generator=g) * 2 - 1,
     }
     with FlopCounterMode(display=False) as counter:
         recipe.train_step(batch)
@@ -74,11 +111,11 @@ def train_step_benchmark(device: str, precision: str, channels_last: bool, steps
     sync(dev)
     times = []
     for _ in range(steps):
-        t = time.perf_counter()
+        t = clock()
         recipe.train_step(batch)
         sync(dev)
-        times.append(time.perf_counter() - t)
-    return {"flops": flops, "seconds": statistics.median(times)}
+        times.append(clock() - t)
+    return {"flops": flops, "seconds": statistics.median(times), "best": min(times)}
 
 
 def make_images(folder: Path, count: int, size: int = 256) -> None:
@@ -88,30 +125,66 @@ def make_images(folder: Path, count: int, size: int = 256) -> None:
         Image.fromarray(pixels).save(folder / f"{i:04d}.png")
 
 
-def translate_benchmark(device: str, images: int, batch_size: int) -> dict:
-    recipe = build_recipe(pix2pix_config(device, "fp32", False))
-    dev = recipe.device
-    model = recipe.inference_model(recipe.config, {"G": recipe.G})  # paper test mode
+def _forget_verdicts(net: torch.nn.Module, keep_on_disk: bool) -> None:
+    """Make the next batch pay what a new process pays: probes (unless on disk) and packing."""
+    stochastic._BATCH_EXACT.clear()
+    if not keep_on_disk:
+        stochastic._STORE = None
+    release_packed_weights(net)
+
+
+def forward_benchmark(model, device: torch.device, batch_size: int, repeats: int) -> dict:
+    """One batch through the model as translate runs it: first (cold) and steady timings."""
+    net = model.net
+    x = torch.rand(batch_size, 3, 256, 256, device=device) * 2 - 1
+    keys = [str(i) for i in range(batch_size)]
+    with torch.inference_mode():
+        with FlopCounterMode(display=False) as counter:  # counts torch's own layers only
+            restore_plain_layers(copy.deepcopy(net)).eval()(x)
+        first = {}
+        for name, keep in (("probing", False), ("verdicts on disk", True)):
+            _forget_verdicts(net, keep)
+            t = time.perf_counter()
+            model.run(x, keys)
+            sync(device)
+            first[name] = time.perf_counter() - t
+        times, walls, cpus = [], [], []
+        for _ in range(repeats):
+            t, wall, cpu = clock(), time.perf_counter(), time.process_time()
+            model.run(x, keys)
+            sync(device)
+            times.append(clock() - t)
+            walls.append(time.perf_counter() - wall)
+            cpus.append(time.process_time() - cpu)
+    return {"flops": counter.get_total_flops(), "seconds": statistics.median(times),
+            "best": min(times), "first": first, "wall": statistics.median(walls),
+            "cpu": statistics.median(cpus)}
+
+
+def translate_benchmark(model, device: torch.device, images: int, batch_size: int,
+                        forward: dict) -> dict:
+    """Files end to end against the forward pass alone (already warm) at the same batch size.
+
+    Also in CPU time (all threads): what decoding and encoding add to the forward pass's own
+    work, which holds on a machine other work shares, where the wall clock does not.
+    """
     with tempfile.TemporaryDirectory() as tmp:
         src, dst = Path(tmp) / "in", Path(tmp) / "out"
         src.mkdir()
         make_images(src, images)
         jobs = plan_outputs(src, dst)
-        # forward only: the same batches, already on the device
-        x = torch.rand(batch_size, 3, 256, 256, device=dev) * 2 - 1
-        keys = [str(i) for i in range(batch_size)]
-        with torch.inference_mode():
-            model.run(x, keys)
-            sync(dev)
-            t = time.perf_counter()
-            for _ in range(images // batch_size):
-                model.run(x, keys)
-            sync(dev)
-        forward_ips = (images // batch_size) * batch_size / (time.perf_counter() - t)
-        t = time.perf_counter()
-        summary = translate_files(model, jobs, batch_size=batch_size, device=dev)
+        t, cpu = time.perf_counter(), time.process_time()
+        summary = translate_files(model, jobs, batch_size=batch_size, device=device)
         end_to_end_ips = summary.written / (time.perf_counter() - t)
-    return {"forward_ips": forward_ips, "end_to_end_ips": end_to_end_ips}
+        cpu_per_image = (time.process_time() - cpu) / summary.written
+    return {"forward_ips": batch_size / forward["wall"], "end_to_end_ips": end_to_end_ips,
+            "cpu_ratio": (forward["cpu"] / batch_size) / cpu_per_image}
+
+
+def _share(gflop: float, timing: dict, peak: float) -> str:
+    """The median's and the best time's share of ``peak`` (GFLOP/s)."""
+    return (f"{gflop / timing['seconds'] / peak:.1%} median, "
+            f"{gflop / timing['best'] / peak:.1%} best (peak {peak:.1f} GFLOP/s)")
 
 
 def main() -> None:
@@ -119,40 +192,92 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"])
     parser.add_argument("--channels-last", action="store_true")
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads(),
+                        help="torch threads for every measurement, the peak included")
     parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--train", nargs="*", default=list(TRAIN_BENCHES),
+                        choices=list(TRAIN_BENCHES), help="training steps to measure")
     parser.add_argument("--images", type=int, default=64)
     parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--forward-repeats", type=int, default=5)
+    parser.add_argument("--startup-repeats", type=int, default=3)
+    parser.add_argument("--results", type=Path, help="append the table to this file")
+    parser.add_argument("--cpu-time", action="store_true",
+                        help="time the peak, the training step and the forward pass with the "
+                             "process's CPU time (needs --threads 1): on a shared machine, "
+                             "time spent waiting for a core is not counted")
     args = parser.parse_args()
+    if args.cpu_time:
+        if args.threads != 1 or args.device != "cpu":
+            parser.error("--cpu-time measures one CPU thread: use it with --threads 1")
+        global clock
+        clock = time.process_time
     device = torch.device(args.device)
+    torch.set_num_threads(args.threads)
     tune_allocator()  # what the img2img command does (IMG2IMG_MALLOC)
-
     peak_dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[
         args.precision
     ]
-    peak = matmul_peak(device, peak_dtype)
-    step = train_step_benchmark(args.device, args.precision, args.channels_last, args.steps)
-    achieved = step["flops"] / step["seconds"] / 1e9
-    tr = translate_benchmark(args.device, args.images, args.batch_size)
+    table = Table(describe(device), args.precision,
+                  "process CPU time" if args.cpu_time else "wall clock")
 
-    print(
-        f"machine: {platform.processor() or platform.machine()}, torch {torch.__version__}, "
-        f"threads {torch.get_num_threads()}, device {device}, precision {args.precision}"
-    )
-    print("| measure | value |")
-    print("|---|---|")
-    print(f"| matmul peak ({args.precision}) | {peak:.1f} GFLOP/s |")
-    gflop = step["flops"] / 1e9
-    print(f"| pix2pix train step FLOPs (unet_256 + basic D, 256px, batch 1) | {gflop:.2f} GFLOP |")
-    print(f"| pix2pix train step time | {step['seconds']:.3f} s |")
-    print(f"| pix2pix train achieved | {achieved:.1f} GFLOP/s |")
-    print(f"| pix2pix train MFU (vs matmul peak) | {achieved / peak:.1%} |")
-    print(f"| translate forward only (batch {args.batch_size}) | {tr['forward_ips']:.2f} img/s |")
-    print(
-        f"| translate end to end ({args.images} PNGs 256x256) | {tr['end_to_end_ips']:.2f} img/s |"
-    )
-    print(
-        f"| translate end to end / forward only | {tr['end_to_end_ips'] / tr['forward_ips']:.1%} |"
-    )
+    with tempfile.TemporaryDirectory() as cache:
+        os.environ["IMG2IMG_CACHE_DIR"] = cache  # first batches probe as on a new machine
+        for family in args.train:
+            recipe = build_recipe(family_config(family, args.device, args.precision,
+                                                args.channels_last))
+            peak = matmul_peak(device, peak_dtype)
+            table.add(f"matmul peak ({args.precision}, before the {family} training step)",
+                      f"{peak:.1f} GFLOP/s")
+            _, size, what = TRAIN_BENCHES[family]
+            step = train_step_benchmark(recipe, args.steps, size)
+            gflop = step["flops"] / 1e9
+            table.add(f"{family} train step ({what}): {gflop:.2f} GFLOP",
+                      f"{step['seconds']:.3f} s median, {step['best']:.3f} s best, "
+                      f"{gflop / step['seconds']:.1f} GFLOP/s", _share(gflop, step, peak))
+            table.loads.append(load_average())
+
+        recipe = build_recipe(family_config("pix2pix", args.device, args.precision,
+                                            args.channels_last))
+        model = recipe.inference_model(recipe.config, {"G": recipe.G})  # paper test mode
+        peak = matmul_peak(device, peak_dtype)
+        fwd = forward_benchmark(model, device, args.batch_size, args.forward_repeats)
+        gflop = fwd["flops"] / 1e9
+        table.add(f"translate forward (unet_256, 256 px, batch {args.batch_size}, paper test "
+                  f"mode): {gflop:.1f} GFLOP",
+                  f"{fwd['seconds']:.3f} s median, {fwd['best']:.3f} s best, "
+                  f"{gflop / fwd['seconds']:.1f} GFLOP/s", _share(gflop, fwd, peak))
+        table.add("translate first batch of a new shape: probing / verdicts on disk",
+                  f"{fwd['first']['probing']:.2f} s / {fwd['first']['verdicts on disk']:.2f} s")
+        tr = translate_benchmark(model, device, args.images, args.batch_size, fwd)
+        table.add(f"translate end to end ({args.images} PNGs 256x256, batch {args.batch_size})",
+                  f"{tr['end_to_end_ips']:.2f} img/s, "
+                  f"{tr['end_to_end_ips'] / tr['forward_ips']:.1%} of the forward pass alone "
+                  f"({tr['forward_ips']:.2f} img/s); in CPU time per image the forward pass is "
+                  f"{tr['cpu_ratio']:.1%} of the whole")
+        table.loads.append(load_average())
+
+        if device.type == "cpu":
+            with tempfile.TemporaryDirectory() as tmp:
+                checkpoint = save_pix2pix_checkpoint(recipe, Path(tmp) / "latest.pt")
+                make_images(Path(tmp), 1)
+                one = one_image_run(checkpoint, Path(tmp) / "0000.png", Path(tmp) / "out.png",
+                                    args.startup_repeats)
+            table.add("translate one image, whole process (unet_256 checkpoint), wall clock",
+                      f"{one['seconds']:.2f} s median, {one['best']:.2f} s best "
+                      f"(python + import torch alone: {one['import_torch']:.2f} s)")
+            ratio = one["cpu"] / one["import_torch_cpu"]
+            table.add("the same in CPU time (user + system)",
+                      f"{one['cpu']:.2f} s median (python + import torch alone: "
+                      f"{one['import_torch_cpu']:.2f} s, ratio {ratio:.2f})")
+    table.loads.append(load_average())
+
+    print(table.heading())
+    print(table.load_note())
+    print(table.markdown())
+    if args.results:
+        append_results(table, args.results)
+        print(f"appended to {args.results}")
 
 
 if __name__ == "__main__":

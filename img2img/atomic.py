@@ -33,11 +33,12 @@ _CREATE_FLAGS = (
 )
 _NEW_FILE_MODE = 0o666  # the kernel removes the umask bits, as for open(path, "w")
 _NAME_ATTEMPTS = 100
-_TEMP_NAME = re.compile(r"^\..+\.[0-9a-f]{8}\.tmp$")
+_TEMP_NAME = re.compile(r"^\..+\.[0-9a-f]{8}\.tmp(\.[^.]+)?$")
 
 
 def is_temp_name(name: str) -> bool:
-    """Whether ``name`` has the form of this module's temp files (``.<name>.<hex>.tmp``)."""
+    """Whether ``name`` has the form of this module's temp files (``.<name>.<hex>.tmp``, or
+    ``.<stem>.<hex>.tmp<suffix>`` for writers that keep the suffix)."""
     return bool(_TEMP_NAME.match(name))
 
 
@@ -59,10 +60,18 @@ def remove_stale_temps(folder: str | os.PathLike) -> list[Path]:
     return sorted(removed)
 
 
-def _claim_temp(path: Path, create: Callable[[Path], T]) -> tuple[T, Path]:
-    """Call ``create`` on fresh temp names next to ``path`` until one is free."""
+def _claim_temp(
+    path: Path, create: Callable[[Path], T], *, keep_suffix: bool = False
+) -> tuple[T, Path]:
+    """Call ``create`` on fresh temp names next to ``path`` until one is free.
+
+    The names are hidden and end in ``.tmp``, or in ``.tmp`` plus ``path``'s suffix with
+    ``keep_suffix`` (for writers that choose a format by the suffix).
+    """
     for _ in range(_NAME_ATTEMPTS):
-        tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+        token = secrets.token_hex(4)
+        tail = f".tmp{path.suffix}" if keep_suffix else ".tmp"
+        tmp = path.with_name(f".{path.stem if keep_suffix else path.name}.{token}{tail}")
         try:
             return create(tmp), tmp
         except FileExistsError:
@@ -72,6 +81,29 @@ def _claim_temp(path: Path, create: Callable[[Path], T]) -> tuple[T, Path]:
 
 def _open_new(tmp: Path) -> int:
     return os.open(tmp, _CREATE_FLAGS, _NEW_FILE_MODE)
+
+
+@contextlib.contextmanager
+def _temp_then_rename(
+    path: Path, *, keep_suffix: bool, sync_dir: bool, replace: bool = True
+) -> Iterator[tuple[int, Path]]:
+    """A new temp file next to ``path`` (its descriptor and name) that replaces ``path`` when
+    the block ends normally (or takes its name only if it is free, without ``replace``) and
+    is removed when it raises."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = _claim_temp(path, _open_new, keep_suffix=keep_suffix)
+    try:
+        yield fd, tmp
+        if replace:
+            os.replace(tmp, path)
+        else:
+            _publish_new(tmp, path)
+        if sync_dir:
+            _fsync_dir(path.parent)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
 
 
 @contextlib.contextmanager
@@ -87,24 +119,27 @@ def atomic_open(
     the finished file is published with a hard link, which fails with
     :class:`FileExistsError` when ``path`` exists (the temp file is then removed).
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = _claim_temp(path, _open_new)
-    try:
-        with os.fdopen(fd, mode) as f:
-            yield f
-            f.flush()
+    with (_temp_then_rename(Path(path), keep_suffix=False, sync_dir=sync_dir,
+                            replace=replace) as (fd, _),
+          os.fdopen(fd, mode) as f):
+        yield f
+        f.flush()
+        os.fsync(f.fileno())
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike, *, sync_dir: bool = False) -> Iterator[Path]:
+    """A fresh temp file next to ``path``, with ``path``'s suffix, for writers that take a
+    file name (a video encoder picks its container by the suffix).
+
+    When the block ends without an exception the finished file is fsynced and replaces
+    ``path`` in one rename; otherwise it is removed and ``path`` is untouched.
+    """
+    with _temp_then_rename(Path(path), keep_suffix=True, sync_dir=sync_dir) as (fd, tmp):
+        os.close(fd)
+        yield tmp
+        with open(tmp, "rb") as f:
             os.fsync(f.fileno())
-        if replace:
-            os.replace(tmp, path)
-        else:
-            _publish_new(tmp, path)
-        if sync_dir:
-            _fsync_dir(path.parent)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
 
 
 def _publish_new(tmp: Path, path: Path) -> None:

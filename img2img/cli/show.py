@@ -96,6 +96,11 @@ def translated(summary, output) -> None:
     if summary.tiled:
         console.print(f"  {len(summary.tiled)} large images were translated in tiles "
                       "(over --max-pixels, or out of memory whole)")
+    if summary.videos:
+        console.print(
+            f"{summary.videos} video(s), {summary.frames} frames, written without sound "
+            "(OpenCV reads and writes only the picture)"
+        )
     for path, reason in summary.failed:
         console.print(f"  [red]failed[/] {escape(str(path))}: {escape(reason)}", highlight=False)
 

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, TypeVar
 
-import cv2
 import numpy as np
 import torch
 from PIL import ExifTags, Image, ImageOps
@@ -337,6 +336,8 @@ def _is_16bit_colour(img: Image.Image) -> bool:
 
 
 def _decode_16bit_colour(path: Path, file: BinaryIO) -> np.ndarray:
+    import cv2  # only for 16-bit colour (PIL reads 8 bits): not every run pays its import
+
     file.seek(0)
     data = np.frombuffer(file.read(), dtype=np.uint8)
     array = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
@@ -476,6 +477,8 @@ PNG_COMPRESS_LEVEL = 1
 def _encode(array: np.ndarray, suffix: str, quality: int) -> bytes:
     if array.dtype == np.uint16:
         # PIL has no 16-bit colour; OpenCV writes 16-bit gray and colour PNG/TIFF.
+        import cv2
+
         bgr = array[..., ::-1] if array.shape[2] == 3 else array[..., 0]
         ok, buf = cv2.imencode(suffix, np.ascontiguousarray(bgr))
         if not ok:

@@ -6,10 +6,12 @@ one family, and gives every family the same guarantees:
 
 * **Stops between steps.** SIGINT and SIGTERM (see :mod:`img2img.engine.signals`) end the step
   in progress, write the checkpoint and return a result saying which signal stopped the run;
-  the checkpoint never holds part of a step, so a resume continues exactly.
+  the checkpoint never holds part of a step, so a resume continues exactly. Data-parallel
+  processes agree after every step, so all stop after the same one.
 * **Never saves a broken model.** Every loss a recipe returns is checked; once one is NaN or
-  infinite the run stops with :class:`NonFiniteLossError` naming the step, before anything
-  else is logged or saved, so the last checkpoint stays the last good one. The networks'
+  infinite the run stops with :class:`NonFiniteLossError` naming the step (every process
+  together), before anything else is logged or saved, so the last checkpoint stays the last
+  good one. The networks'
   weights and buffers are checked before each checkpoint too: a huge learning rate can send
   batch norm's running variance to infinity while every training loss stays finite.
 * **Metrics survive a resume.** The losses accumulated since the last log line are saved in
@@ -33,6 +35,7 @@ from torch.utils.data import Dataset, default_collate
 
 from img2img.data.dataset import SKIPPED_SEPARATOR
 from img2img.data.sampler import make_loader
+from img2img.engine import distributed as ddp
 from img2img.engine.checkpoint import (
     CheckpointWriteError,
     epoch_checkpoint_name,
@@ -41,6 +44,7 @@ from img2img.engine.checkpoint import (
     save_checkpoint,
     step_checkpoint_name,
 )
+from img2img.engine.distributed import World
 from img2img.engine.observers import Observer
 from img2img.engine.progress import NullReporter, Reporter
 from img2img.engine.recipe import TrainingRecipe
@@ -53,6 +57,22 @@ log = logging.getLogger(__name__)
 
 SAMPLE_ROWS = 4
 SAMPLE_SEED = 0
+
+
+class NonFiniteLossError(ValueError):
+    """A loss, or a network's weights, became NaN or infinite; the run stopped without saving
+    the broken weights.
+
+    Attributes:
+        step: the first step whose losses were not finite (or the step after which the weights
+            were found not to be).
+        losses: the names of those losses (or of the network tensors, ``"D.model.3.weight"``).
+    """
+
+    def __init__(self, message: str, step: int, losses: list[str]) -> None:
+        super().__init__(message)
+        self.step = step
+        self.losses = losses
 
 
 @dataclass
@@ -78,23 +98,9 @@ class TrainResult:
     checkpoint: Path
     last_losses: dict[str, float]
     skipped_files: list[str]
+    #: mean seconds per step spent waiting for data (decoding, augmentation, transfer)
+    data_time: float = 0.0
     stopped_by: str | None = None
-
-
-class NonFiniteLossError(ValueError):
-    """A loss, or a network's weights, became NaN or infinite; the run stopped without saving
-    the broken weights.
-
-    Attributes:
-        step: the first step whose losses were not finite (or the step after which the weights
-            were found not to be).
-        losses: the names of those losses (or of the network tensors, ``"D.model.3.weight"``).
-    """
-
-    def __init__(self, message: str, step: int, losses: list[str]) -> None:
-        super().__init__(message)
-        self.step = step
-        self.losses = losses
 
 
 class Trainer:
@@ -110,6 +116,7 @@ class Trainer:
         reporter: Reporter | None = None,
         sample_dataset: Dataset | None = None,
         observers: Sequence[Observer] = (),
+        world: World | None = None,
     ) -> None:
         self.recipe = recipe
         self.dataset = dataset
@@ -117,14 +124,20 @@ class Trainer:
         self.sample_dataset = dataset if sample_dataset is None else sample_dataset
         self.run = run
         self.cfg = recipe.config.train
-        self.reporter = reporter or NullReporter()
+        #: this process's place among the data-parallel processes; only rank 0 writes
+        self.world = world or World()
+        main = self.world.is_main
+        self.reporter = (reporter if main else None) or NullReporter()
         #: told of every log record, sample grid, step and the end (TensorBoard, report)
-        self.observers = list(observers)
+        self.observers = list(observers) if main else []
         self.position = Position()
+        #: running statistics follow rank 0 (batch norm not synchronised: CPU processes)
+        self._sync_buffers = self.world.distributed and any(
+            True for net in recipe.nets.values() for _ in net.buffers())
         self._saved_at: Position | None = None  # where latest.pt was last written
         self.skipped_files: set[str] = set()
         self.window = _Window()
-        self.loss_guard = _LossGuard()
+        self.loss_guard = _LossGuard(recipe.device)
         self.loader, self.sampler = make_loader(
             dataset,
             batch_size=self.cfg.batch_size,
@@ -132,51 +145,66 @@ class Trainer:
             seed=self.cfg.seed,
             shuffle=True,
             pin_memory=recipe.device.type == "cuda",
+            num_replicas=self.world.size,
+            rank=self.world.rank,
         )
         self.steps_per_epoch = len(self.loader)
         if self.steps_per_epoch == 0:
             raise ValueError("the dataset is empty: no batch can be formed")
 
     # --- state --------------------------------------------------------------------------------
-    def checkpoint_payload(self) -> dict[str, Any]:
+    def checkpoint_payload(self, rng_ranks: list[dict[str, Any]] | None = None,
+                           window: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The checkpoint dict; ``rng_ranks`` holds every process's RNG state, by rank, and
+        ``window`` the losses summed since the last log line over all processes."""
+        rng_ranks = rng_ranks or [rng_state()]
         return {
             "family": self.recipe.family,
             "config": self.recipe.config.to_dict(),
             "step": self.position.step,
             "epoch": self.position.epoch,
             "epoch_step": self.position.epoch_step,
-            "rng": rng_state(),
+            "world_size": self.world.size,
+            "rng": rng_ranks[0],
+            "rng_ranks": rng_ranks,
             **self.recipe.state_dict(),
-            "trainer": {"window": self.window.state_dict(), "dataset_size": len(self.dataset)},
+            "trainer": {"window": window if window is not None else self.window.state_dict(),
+                        "dataset_size": len(self.dataset)},
         }
 
     def save(self) -> Path:
-        """Write the latest checkpoint atomically (never with weights a bad loss has reached).
+        """Write the latest checkpoint atomically (rank 0 writes; every process calls this),
+        never with weights a bad loss has reached.
 
         Raises:
-            NonFiniteLossError: a loss since the last check was NaN or infinite.
+            NonFiniteLossError: a loss since the last check, or a weight, is NaN or infinite.
             CheckpointWriteError: the file could not be written; the previous one is kept.
         """
         self.loss_guard.check()
-        _check_weights(self.recipe.nets, self.position.step)
-        try:
-            path = save_checkpoint(self.run.latest_checkpoint, self.checkpoint_payload())
-        except CheckpointWriteError as exc:
-            kept = (
-                f"the checkpoint of step {self._saved_at.step} is unchanged"
-                if self._saved_at is not None and self.run.latest_checkpoint.is_file()
-                else "no checkpoint of this run was written yet"
-            )
-            raise CheckpointWriteError(
-                f"{exc} at step {self.position.step}; {kept}"
-            ) from exc
+        _check_weights(self.recipe.nets, self.position.step, self.recipe.device)
+        rngs = ddp.gather_objects(rng_state())
+        window = self.window.state_dict()  # collective: every process's sums
+        path = self.run.latest_checkpoint
+        if self.world.is_main:
+            try:
+                save_checkpoint(path, self.checkpoint_payload(rngs, window))
+            except CheckpointWriteError as exc:
+                kept = (
+                    f"the checkpoint of step {self._saved_at.step} is unchanged"
+                    if self._saved_at is not None and path.is_file()
+                    else "no checkpoint of this run was written yet"
+                )
+                raise CheckpointWriteError(f"{exc} at step {self.position.step}; {kept}") from exc
+            log.info("checkpoint written: %s (step %d)", path, self.position.step)
+        ddp.barrier()  # the file exists for every process once any returns
         self._saved_at = dataclasses.replace(self.position)
-        log.info("checkpoint written: %s (step %d)", path, self.position.step)
         return path
 
     def _save_unless_saved(self) -> Path:
         """The latest checkpoint, written only if training moved since it last was."""
-        if self._saved_at == self.position and self.run.latest_checkpoint.is_file():
+        # every process must decide alike: only rank 0 may see the file (several machines)
+        saved = self.world.distributed or self.run.latest_checkpoint.is_file()
+        if self._saved_at == self.position and saved:
             return self.run.latest_checkpoint
         return self.save()
 
@@ -184,7 +212,7 @@ class Trainer:
         """``latest.pt``, plus a step-named copy when the newest few are kept."""
         path = self.save()
         keep = self.cfg.keep_checkpoints
-        if keep:
+        if keep and self.world.is_main:
             kept = keep_copy(path, step_checkpoint_name(self.position.step))
             log.info("checkpoint kept: %s", kept)
             for old in prune_step_checkpoints(self.run.checkpoints, keep):
@@ -194,7 +222,10 @@ class Trainer:
         """``latest.pt`` and a kept ``epoch_NNNN.pt`` after every K-th epoch."""
         every = self.cfg.save_every_epochs
         if every and self.position.epoch % every == 0:
-            kept = keep_copy(self._save_unless_saved(), epoch_checkpoint_name(self.position.epoch))
+            path = self._save_unless_saved()
+            if not self.world.is_main:
+                return
+            kept = keep_copy(path, epoch_checkpoint_name(self.position.epoch))
             log.info("checkpoint kept: %s", kept)
 
     def resume(self, data: dict[str, Any]) -> None:
@@ -215,13 +246,31 @@ class Trainer:
                 "depends on it)"
             )
         self.recipe.load_state_dict(data)
-        self.position = Position(data["step"], data["epoch"], data["epoch_step"])
-        self._saved_at = dataclasses.replace(self.position)
-        set_rng_state(data["rng"])
-        self.window.load_state_dict(trainer_state.get("window"), self.recipe.device)
-        dropped = self.run.truncate_metrics(self.position.step)
-        if dropped:
-            log.info("metrics: dropped %d lines logged after step %d", dropped, self.position.step)
+        saved_world = int(data.get("world_size", 1))
+        epoch_step = data["epoch_step"]
+        if saved_world != self.world.size:
+            # the same samples of the epoch are done, shared among a different number of processes
+            done = epoch_step * self.cfg.batch_size * saved_world
+            epoch_step = done // (self.cfg.batch_size * self.world.size)
+            self.reporter.message(
+                f"resuming {saved_world}-process training on {self.world.size} processes: "
+                f"{done} samples of epoch {data['epoch']} done, continuing at step "
+                f"{epoch_step} of the epoch; processes without a saved random state start "
+                "from fresh seeds"
+            )
+        self.position = Position(data["step"], data["epoch"], epoch_step)
+        rngs = data.get("rng_ranks") or [data["rng"]]
+        if self.world.rank < len(rngs):
+            set_rng_state(rngs[self.world.rank])
+        # the file holds this very position (unless the processes were counted differently)
+        self._saved_at = dataclasses.replace(self.position) if saved_world == self.world.size \
+            else None
+        if self.world.is_main:  # the sums since the last log line, over all processes
+            self.window.load_state_dict(trainer_state.get("window"), self.recipe.device)
+            dropped = self.run.truncate_metrics(self.position.step)
+            if dropped:
+                log.info("metrics: dropped %d lines logged after step %d", dropped,
+                         self.position.step)
         log.info("resumed from step %d (epoch %d)", self.position.step, self.position.epoch)
 
     # --- loop ---------------------------------------------------------------------------------
@@ -254,10 +303,10 @@ class Trainer:
                 f"the last checkpoint (step {self._saved_at.step}) holds the last good weights"
                 if self._saved_at is not None else "no checkpoint was written before it"
             )
-            raise NonFiniteLossError(
-                f"{exc}; {kept}. A lower --lr, or fp32 instead of fp16, usually helps",
-                exc.step, exc.losses,
-            ) from None
+            message = f"{exc}; {kept}. A lower --lr, or --precision fp32/bf16, usually helps"
+            if self.world.is_main:
+                self.reporter.message(message)
+            raise NonFiniteLossError(message, exc.step, exc.losses) from None
         if self.skipped_files:
             log.warning("%d unreadable files were skipped", len(self.skipped_files))
         return TrainResult(
@@ -267,6 +316,7 @@ class Trainer:
             path,
             last,
             sorted(self.skipped_files),
+            self.window.data_time_total / max(1, self.window.steps_total),
             stop.requested.name if stop.requested is not None else None,
         )
 
@@ -284,7 +334,7 @@ class Trainer:
                 last = self._loop(sample_batch, stop)
             finally:
                 self.reporter.close()
-            if stop.requested is None and self.window.count:
+            if not self._stopping(stop) and self.window.count:
                 last = self._log()
             path = self._save_unless_saved()
             self.loss_guard.check()
@@ -292,33 +342,45 @@ class Trainer:
             self._end()
         return path, last
 
+    def _stopping(self, stop: StopSignals) -> bool:
+        """Whether a stop was asked for here or (every process asks) on any process."""
+        return ddp.any_rank(stop.requested is not None, self.recipe.device)
+
     def _loop(self, sample_batch: dict, stop: StopSignals) -> dict[str, float]:
         """Steps until the end or a stop request; the last logged losses."""
         last: dict[str, float] = {}
-        while not self._done() and stop.requested is None:
+        stopping = False
+        while not self._done() and not stopping:
             self.sampler.set_epoch(self.position.epoch)
             self.sampler.set_start(self.position.epoch_step * self.cfg.batch_size)
+            waited = time.perf_counter()
             for batch in self.loader:
+                data_time = time.perf_counter() - waited
                 losses = self.recipe.train_step(batch)
+                if self._sync_buffers:
+                    ddp.broadcast_from_main(self.recipe.nets.values(), parameters=False)
                 self.position.step += 1
                 self.position.epoch_step += 1
                 self.loss_guard.add(self.position.step, losses)
-                self.window.add(losses, _batch_size(batch))
+                self.window.add(losses, _batch_size(batch), data_time)
                 self._note_skipped(batch)
                 last = self._after_step(sample_batch) or last
                 for observer in self.observers:
                     observer.on_step(self.position.step)
-                if self.position.step >= self.total_steps or stop.requested is not None:
+                stopping = self._stopping(stop)
+                if self.position.step >= self.total_steps or stopping:
                     break
+                waited = time.perf_counter()
             if self.position.epoch_step >= self.steps_per_epoch:
                 self.recipe.end_epoch()
                 self.position.epoch += 1
                 self.position.epoch_step = 0
                 self._save_epoch()
-        if stop.requested is not None:
+        if stopping:
+            name = stop.requested.name if stop.requested is not None else "a stop signal"
             self.reporter.message(
-                f"{stop.requested.name}: stopping after step {self.position.step} "
-                "(the step in progress was finished)"
+                f"{name}: stopping after step {self.position.step} (the step in progress was "
+                "finished)"
             )
         return last
 
@@ -365,20 +427,25 @@ class Trainer:
         return lines
 
     def _log(self) -> dict[str, float]:
+        """Losses averaged over the window and every process; rank 0 writes and shows them."""
         self.loss_guard.check()
-        losses, images_per_s = self.window.flush()
+        losses, images_per_s, data_time = self.window.flush()
         record = {
             "step": self.position.step,
             "epoch": self.position.epoch,
             "lr": self.recipe.learning_rate,
             "images_per_s": images_per_s,
+            "data_time": data_time,
             "time": time.time(),
             **losses,
         }
+        if not self.world.is_main:
+            return losses
         self.run.append_metrics(record)
         for observer in self.observers:
             observer.on_log(record)
-        self.reporter.update(self.position.step, self.position.epoch, losses, images_per_s)
+        self.reporter.update(self.position.step, self.position.epoch, losses, images_per_s,
+                             data_time=data_time)
         return losses
 
     def _sample_batch(self) -> dict:
@@ -389,7 +456,10 @@ class Trainer:
         return default_collate([source[(i, SAMPLE_SEED)] for i in picks])
 
     def _write_samples(self, batch: dict) -> None:
+        # every process translates (synchronised batch norm needs them all); rank 0 writes
         columns = self.recipe.sample(batch)
+        if not self.world.is_main:
+            return
         path = self.run.samples / f"step_{self.position.step:08d}.png"
         grid = save_grid(path, columns)
         log.info("samples written: %s", path)
@@ -403,28 +473,36 @@ class _Window:
     def __init__(self) -> None:
         self._reset()
 
+    steps_total = 0
+    data_time_total = 0.0
+
     def _reset(self) -> None:
         self.sums: dict[str, torch.Tensor] = {}
         self.count = 0
         self.images = 0
+        self.data_time = 0.0
         self.started = time.perf_counter()
 
-    def add(self, losses: dict[str, torch.Tensor], images: int) -> None:
+    def add(self, losses: dict[str, torch.Tensor], images: int, data_time: float = 0.0) -> None:
         for k, v in losses.items():
-            self.sums[k] = self.sums[k] + v if k in self.sums else v.clone()
+            self.sums[k] = self.sums[k] + v.float() if k in self.sums else v.float().clone()
         self.count += 1
         self.images += images
-
-    def flush(self) -> tuple[dict[str, float], float]:
-        elapsed = max(time.perf_counter() - self.started, 1e-9)
-        means = {k: float(v) / self.count for k, v in self.sums.items()}
-        ips = self.images / elapsed
-        self._reset()
-        return {k: (v if math.isfinite(v) else float("nan")) for k, v in means.items()}, ips
+        self.data_time += data_time
+        self.steps_total += 1
+        self.data_time_total += data_time
 
     def state_dict(self) -> dict[str, Any]:
-        """The sums since the last log line (not the clock), for a checkpoint."""
-        return {"sums": {k: v.detach().cpu() for k, v in self.sums.items()}, "count": self.count}
+        """The loss sums and step count since the last log line over all processes (not the
+        clock), for a checkpoint; every process calls this."""
+        names = list(self.sums)
+        local = [self.sums[k].detach().reshape(()).cpu().double() for k in names]
+        totals = ddp.sum_over_ranks(
+            torch.stack([*local, torch.tensor(float(self.count), dtype=torch.float64)])
+            .to(self._device())
+        ).cpu()
+        return {"sums": dict(zip(names, totals[:-1].float(), strict=True)),
+                "count": int(totals[-1].item())}
 
     def load_state_dict(self, state: dict[str, Any] | None, device: torch.device) -> None:
         """Continue the window a checkpoint saved (checkpoints without one start empty).
@@ -436,6 +514,42 @@ class _Window:
             self.sums = {k: v.to(device) for k, v in state["sums"].items()}
             self.count = int(state["count"])
 
+    def _device(self) -> torch.device | str:
+        return next(iter(self.sums.values())).device if self.sums else "cpu"
+
+    def flush(self) -> tuple[dict[str, float], float, float]:
+        """Mean losses over the window and all processes, images/s of all processes together,
+        and the mean data time per step."""
+        elapsed = max(time.perf_counter() - self.started, 1e-9)
+        names = list(self.sums)
+        local = [self.sums[k].detach().reshape(()).cpu().double() for k in names]
+        totals = ddp.sum_over_ranks(
+            torch.stack([*local, torch.tensor(float(self.count), dtype=torch.float64),
+                         torch.tensor(float(self.images), dtype=torch.float64),
+                         torch.tensor(self.data_time, dtype=torch.float64)])
+            .to(self._device())
+        ).cpu().tolist()
+        count, images, data_time = totals[-3:]
+        means = {k: v / count for k, v in zip(names, totals[:-3], strict=True)}
+        ips = images / elapsed
+        self._reset()
+        finite = {k: (v if math.isfinite(v) else float("nan")) for k, v in means.items()}
+        return finite, ips, data_time / max(count, 1.0)
+
+
+#: a non-finite finding: the step, the message, the names of the bad losses or tensors
+_Finding = tuple[int, str, list[str]]
+
+
+def _raise_first(found: _Finding | None, device: torch.device) -> None:
+    """Raise :class:`NonFiniteLossError` for the earliest finding of any process (every
+    process calls this, and all raise together)."""
+    if not ddp.any_rank(found is not None, device):
+        return
+    step, message, names = min((f for f in ddp.gather_objects(found) if f is not None),
+                               key=lambda f: f[0])
+    raise NonFiniteLossError(message, step, names)
+
 
 class _LossGuard:
     """Remembers whether each step's losses were finite; :meth:`check` raises on the first not.
@@ -444,7 +558,8 @@ class _LossGuard:
     reduction each) and checked together before anything is logged or saved.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, device: torch.device) -> None:
+        self.device = device
         self._pending: list[tuple[int, dict[str, torch.Tensor], torch.Tensor]] = []
 
     def add(self, step: int, losses: dict[str, torch.Tensor]) -> None:
@@ -455,47 +570,46 @@ class _LossGuard:
         self._pending.append((step, losses, torch.isfinite(values).all()))
 
     def check(self) -> None:
-        """Raise :class:`NonFiniteLossError` for the first recorded step with a bad loss."""
-        if not self._pending:
-            return
+        """Raise :class:`NonFiniteLossError` for the first recorded step with a bad loss (on
+        any process; every process calls this at the same steps)."""
         pending, self._pending = self._pending, []
-        finite = torch.stack([flag for _, _, flag in pending]).cpu()
-        if bool(finite.all()):
-            return
-        step, losses, _ = pending[int((~finite).nonzero()[0])]
-        values = {k: torch.as_tensor(v).detach().float().reshape(-1).cpu()
-                  for k, v in losses.items()}
-        bad = [k for k, v in values.items() if not bool(torch.isfinite(v).all())]
-        shown = ", ".join(f"{k} = {values[k][~torch.isfinite(values[k])][0].item()}" for k in bad)
-        raise NonFiniteLossError(
-            f"step {step}: a loss is not finite ({shown}); training stopped without saving "
-            "these weights",
-            step,
-            bad,
-        )
+        _raise_first(_first_bad_loss(pending), self.device)
 
 
-def _check_weights(nets: dict[str, torch.nn.Module], step: int) -> None:
-    """Raise :class:`NonFiniteLossError` if a weight or buffer of ``nets`` is NaN or infinite."""
+def _first_bad_loss(
+    pending: list[tuple[int, dict[str, torch.Tensor], torch.Tensor]],
+) -> _Finding | None:
+    if not pending:
+        return None
+    finite = torch.stack([flag for _, _, flag in pending]).cpu()
+    if bool(finite.all()):
+        return None
+    step, losses, _ = pending[int((~finite).nonzero()[0])]
+    values = {k: torch.as_tensor(v).detach().float().reshape(-1).cpu() for k, v in losses.items()}
+    bad = [k for k, v in values.items() if not bool(torch.isfinite(v).all())]
+    shown = ", ".join(f"{k} = {values[k][~torch.isfinite(values[k])][0].item()}" for k in bad)
+    return (step, f"step {step}: a loss is not finite ({shown}); training stopped without "
+            "saving these weights", bad)
+
+
+def _check_weights(nets: dict[str, torch.nn.Module], step: int, device: torch.device) -> None:
+    """Raise :class:`NonFiniteLossError` if a weight or buffer of ``nets`` is NaN or infinite
+    (on any process; every process calls this)."""
     names, flags = [], []
     for net_name, net in nets.items():
         for key, tensor in net.state_dict().items():
             if tensor.is_floating_point():
                 names.append(f"{net_name}.{key}")
                 flags.append(torch.isfinite(tensor).all())
-    if not flags:
-        return
-    finite = torch.stack(flags).cpu()
-    if bool(finite.all()):
-        return
-    bad = [name for name, ok in zip(names, finite.tolist(), strict=True) if not ok]
-    shown = ", ".join(bad[:3]) + (f" and {len(bad) - 3} more" if len(bad) > 3 else "")
-    raise NonFiniteLossError(
-        f"step {step}: the weights are not finite ({shown}) although the losses were; "
-        "training stopped without saving these weights",
-        step,
-        bad,
-    )
+    found = None
+    if flags:
+        finite = torch.stack(flags).cpu()
+        bad = [name for name, ok in zip(names, finite.tolist(), strict=True) if not ok]
+        if bad:
+            shown = ", ".join(bad[:3]) + (f" and {len(bad) - 3} more" if len(bad) > 3 else "")
+            found = (step, f"step {step}: the weights are not finite ({shown}) although the "
+                     "losses were; training stopped without saving these weights", bad)
+    _raise_first(found, device)
 
 
 def _device_text(device: torch.device) -> str:

@@ -9,23 +9,32 @@ random generator. Batch size, order and neighbours then change nothing.
 
 Convolutions need one more step to be exact on the CPU, where the kernel that runs, and the
 order in which it sums, may depend on the batch size: PyTorch computes a single small image with
-its native kernel but a batch with oneDNN, and oneDNN sizes its blocks from the batch size and the
-thread count (on AVX2, for instance, transposed convolutions of many shapes round an image
-differently alone than inside a batch of 8 once 2 threads run). No fixed rule predicts this, so
-:func:`batch_invariant` (and with it :func:`paper_test_mode`) checks it: the first time a CPU
-convolution meets a batch of a given shape (per layer geometry, input shape and strides, dtype,
-thread count, grad and autocast state), it runs a seeded random probe of that shape on the whole
-batch and image by image and compares the two bit for bit. Where they agree (in every layer of
-``unet_256`` and ``resnet_9blocks`` at 256x256 on a 2-thread AVX2 CPU) the batch runs whole from
-then on; where they differ the layer runs image by image.
+its native kernel but a batch with oneDNN, and oneDNN (like MKL's matrix products) sizes its
+blocks from the batch size, the thread count and the CPU's caches (on AVX2, for instance,
+transposed convolutions of many shapes round an image differently alone than inside a batch of 8
+once 2 threads run). No library promises an order of summation, and no formulation that shares
+one weight pass between the images of a batch can be exact by construction: the library picks
+its kernel from the shape of the whole product. So :func:`batch_invariant` (and with it
+:func:`paper_test_mode`) checks it: the first time a CPU convolution meets a batch of a given
+shape (per layer class and geometry, input shape and strides, dtype, thread count, grad and
+autocast state), it runs a seeded random probe of that shape on the whole batch and image by
+image and compares the two bit for bit. Where they agree (in every layer of ``unet_256`` and
+``resnet_9blocks`` at 256x256 with 2 threads, AVX-512 and AVX2) the batch runs whole from then on;
+where they differ the layer runs image by image. Verdicts are remembered on disk per machine and
+library build (:mod:`img2img.infer.verdicts`), so only the first process on a machine pays the
+probes, about two forward passes for the first batch of each new shape.
+
+The other layers are exact by construction: batch norm takes each image's statistics with the
+same call per image (on channels-last input, which the CPU fast path of
+:mod:`img2img.nn.cpu_fast` produces, image by image into one output), dropout masks come from
+each image's generator, and element-wise layers compute each value on its own.
 
 What is guaranteed on the CPU, whatever its instruction set: inside these modes each image's output
 is bit for bit the output it gets in a batch of one, in the same mode, process and thread count
 (a different thread count may round differently). This rests only on the convolution kernels
 being deterministic for a fixed shape and thread count, which PyTorch's and oneDNN's CPU
-convolutions are. The price is the probe: the first batch of each new shape takes up to about
-twice a forward pass longer; later batches run at full speed. On a GPU the result is equal only up
-to the rounding of the convolution algorithms cuDNN picks per shape.
+convolutions are. On a GPU the result is equal only up to the rounding of the convolution
+algorithms cuDNN picks per shape.
 """
 
 from __future__ import annotations
@@ -39,6 +48,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from img2img.infer.verdicts import VerdictStore, open_store
+from img2img.nn.capture import graph_capture
 from img2img.nn.norms import BATCH_NORMS
 
 __all__ = ["batch_invariant", "deterministic_copy", "image_seed", "paper_test_mode"]
@@ -94,11 +105,35 @@ class _ImageStatsBatchNorm(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         if x.dim() != 4:
             raise ValueError(f"BatchNorm2d expects [N, C, H, W] input, got shape {tuple(x.shape)}")
+        if x.device.type == "cpu" and _channels_last(x) and not graph_capture():
+            return self._image_by_image(x)  # a traced loop would fix the batch size
         # instance_norm runs BatchNorm's training-mode kernel with every (image, channel) pair
         # as its own channel: at batch size 1 it is exactly BatchNorm2d in training mode.
         return F.instance_norm(
             x, None, None, self.bn.weight, self.bn.bias, use_input_stats=True, eps=self.bn.eps
         )
+
+    def _image_by_image(self, x: Tensor) -> Tensor:
+        """BatchNorm's training-mode kernel on each image alone, written into one output.
+
+        For channels-last input (what the CPU fast path produces), where ``instance_norm``
+        would first copy the batch to the plain layout. Every image makes the same call, so
+        its result is that of a batch of one: BatchNorm2d in training mode, bit for bit.
+        """
+        out = torch.empty_like(x)
+        mean = x.new_empty(x.shape[1])
+        invstd = x.new_empty(x.shape[1])
+        for i in range(x.shape[0]):
+            torch.ops.aten.native_batch_norm.out(
+                x[i : i + 1], self.bn.weight, self.bn.bias, None, None, True, 0.0, self.bn.eps,
+                out=out[i : i + 1], save_mean=mean, save_invstd=invstd,
+            )
+        return out
+
+
+def _channels_last(x: Tensor) -> bool:
+    """Whether ``x`` is laid out channels-last (and not also plain, as 1x1 grids are)."""
+    return x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
 
 
 class _PerImageDropout(nn.Module):
@@ -136,8 +171,22 @@ def _probe_key(conv: nn.Conv2d | nn.ConvTranspose2d, x: Tensor) -> tuple:
     )
 
 
-#: probe verdicts: whether a batch of a key's shape gives each image its result alone
+#: probe verdicts of this process: whether a batch of a key's shape gives each image its result
 _BATCH_EXACT: dict[tuple, bool] = {}
+#: the verdicts remembered on disk for this machine and build (:mod:`img2img.infer.verdicts`)
+_STORE: VerdictStore | None = None
+
+
+def _stored_verdicts() -> VerdictStore:
+    global _STORE
+    _STORE = open_store(_STORE)
+    return _STORE
+
+
+def _stored_key(key: tuple) -> str:
+    """``key`` as text: the layer class by its qualified name, the rest by ``repr``."""
+    kind = key[0]
+    return repr((f"{kind.__module__}.{kind.__qualname__}", *key[1:]))
 
 
 def _batch_is_exact(conv: nn.Conv2d | nn.ConvTranspose2d, x: Tensor) -> bool:
@@ -146,18 +195,31 @@ def _batch_is_exact(conv: nn.Conv2d | nn.ConvTranspose2d, x: Tensor) -> bool:
     Decided once per :func:`_probe_key` by running a seeded random probe of ``x``'s shape,
     strides and dtype both ways (random values: sums in another order then round differently
     somewhere); the kernels being deterministic for a fixed shape, the verdict holds for every
-    later input with the same key.
+    later input with the same key. Verdicts are kept for the process and on disk for the
+    machine (:mod:`img2img.infer.verdicts`).
     """
     key = _probe_key(conv, x)
     verdict = _BATCH_EXACT.get(key)
+    if verdict is not None:
+        return verdict
+    store = _stored_verdicts()
+    verdict = store.get(_stored_key(key))
     if verdict is None:
         generator = torch.Generator(device=x.device).manual_seed(PROBE_SEED)
         probe = torch.empty_like(x).normal_(generator=generator)
         with torch.no_grad():  # forward itself: the probe is no call for hooks to see
             whole = conv.forward(probe)
             alone = torch.cat([conv.forward(probe[i : i + 1]) for i in range(probe.shape[0])])
-        verdict = _BATCH_EXACT[key] = torch.equal(whole, alone)
+        verdict = torch.equal(whole, alone)
+        store.put(_stored_key(key), verdict)
+    _BATCH_EXACT[key] = verdict
     return verdict
+
+
+def _remember_verdicts() -> None:
+    """Write new verdicts to disk (at the end of each ``with`` block, not per layer)."""
+    if _STORE is not None:
+        _STORE.flush()
 
 
 class _ImageByImageConv(nn.Module):
@@ -267,8 +329,11 @@ def batch_invariant(net: nn.Module) -> Iterator[nn.Module]:
         ValueError: ``net`` is itself a convolution.
         RuntimeError: this mode or :func:`paper_test_mode` is already active on ``net``.
     """
-    with _swapped(net, _conv_stand_in, "batch_invariant"):
-        yield net
+    try:
+        with _swapped(net, _conv_stand_in, "batch_invariant"):
+            yield net
+    finally:
+        _remember_verdicts()
 
 
 @contextmanager
@@ -303,5 +368,8 @@ def paper_test_mode(
             cannot be swapped from inside), or a batch's size differs from ``len(seeds)``.
         RuntimeError: when this mode or :func:`batch_invariant` is already active on ``net``.
     """
-    with _swapped(net, _paper_stand_in(_ImageStreams(seeds), dropout), "paper_test_mode"):
-        yield net
+    try:
+        with _swapped(net, _paper_stand_in(_ImageStreams(seeds), dropout), "paper_test_mode"):
+            yield net
+    finally:
+        _remember_verdicts()

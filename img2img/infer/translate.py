@@ -1,4 +1,4 @@
-"""Translate image files and folders with a generator, in batches.
+"""Translate image and video files and folders with a generator, in batches.
 
 :func:`plan_outputs` maps an input file or folder to output paths. :func:`translate_files` runs
 those jobs: a thread pool decodes images ahead of the network and another encodes and writes
@@ -6,36 +6,50 @@ results behind it, so the device (or the CPU's math threads) stays busy. Images 
 their padded size, so a batch never mixes sizes; every image is reflect-padded to the
 generator's size multiple and cropped back, so outputs keep their input's size. Each image's
 result is the one it gets alone (:func:`~img2img.infer.stochastic.batch_invariant`), so the
-batch size never changes an output.
+batch size never changes an output. Videos in the input run after the images, frame by frame
+through the same batches (:mod:`img2img.infer.video`).
+
+Memory is bounded by a pixel budget: no forward pass holds more, an image over it is decoded
+only at its turn and translated in overlapping tiles, and one that runs out of memory anyway
+is retried in smaller pieces (:class:`~img2img.infer.batch.Translator`) or reported alone.
 """
 
 from __future__ import annotations
 
 import logging
-import math
 import os
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Protocol
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from img2img.atomic import check_writable
 from img2img.config import check_channels
-from img2img.data.discover import find_images, split_ab
+from img2img.data.discover import find_files
+from img2img.data.extensions import VIDEO_EXTENSIONS, is_video_file
 from img2img.data.io import IMAGE_EXTENSIONS, is_image_file, read_header, write_image
-from img2img.data.streams import Stream
-from img2img.data.transforms import resize_stream
-from img2img.engine.device import autocast, autocast_dtype, is_out_of_memory, release_memory
-from img2img.infer.padding import crop_back, pad_to_multiple, padded_size
-from img2img.infer.tiling import DEFAULT_MAX_PIXELS, translate_tiled, uses_image_statistics
-from img2img.nn.sizes import next_multiple
+from img2img.data.video import VIDEO_CODECS, writable_video_suffix
+from img2img.engine.device import autocast_dtype, is_out_of_memory, release_memory
+from img2img.infer.batch import (
+    SIDES,
+    Job,
+    Prepared,
+    Result,
+    Translatable,
+    Translator,
+    first_line,
+    min_size,
+    prepare,
+)
+from img2img.infer.padding import padded_size
+from img2img.infer.tiling import DEFAULT_MAX_PIXELS
+from img2img.infer.video import FrameProgress, translate_video
 
 __all__ = [
     "Job",
@@ -49,58 +63,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 Progress = Callable[[int, int], None]
-
-#: halves of a side-by-side AB image, left to right
-SIDES = ("A", "B")
-
-
-class Translatable(Protocol):
-    """What translation needs of a model (:class:`img2img.models.inference.InferenceModel`)."""
-
-    in_channels: int
-    out_channels: int
-
-    @property
-    def input_streams(self) -> tuple[Stream, ...]: ...
-
-    @property
-    def variants(self) -> tuple[str, ...]: ...
-
-    @property
-    def size_multiple(self) -> int: ...
-
-    @property
-    def networks(self) -> dict[str, nn.Module]: ...
-
-    def input_files(self, src: Path, key: str) -> dict[str, Path]: ...
-
-    def encode_streams(
-        self, inputs: Mapping[str, Tensor], keys: Sequence[str], variants: Sequence[str]
-    ) -> Tensor: ...
-
-    def decode(self, output: Tensor) -> Tensor: ...
-
-    def run(self, x: Tensor, keys: Sequence[str]) -> Tensor: ...
-
-    def describe_mode(self) -> str: ...
-
-
-@dataclass(frozen=True)
-class Job:
-    """One image to translate.
-
-    Attributes:
-        src: the input file.
-        dst: the output file.
-        key: the input's path relative to the input folder, with ``/`` separators; it names
-            the image in logs and seeds its dropout masks (:func:`image_seed`).
-        variant: which of the model's outputs for this input it is (``""``: the only one).
-    """
-
-    src: Path
-    dst: Path
-    key: str
-    variant: str = ""
 
 
 def expand_variants(jobs: Sequence[Job], variants: Sequence[str]) -> list[Job]:
@@ -118,13 +80,15 @@ class TranslateSummary:
     """What :func:`translate_files` did.
 
     Attributes:
-        written: outputs written.
+        written: outputs written (images and videos).
         skipped: outputs left alone because they already existed.
-        failed: ``(input path, reason)`` for each image that could not be read, translated or
-            written.
+        failed: ``(input path, reason)`` for each image or video that could not be read,
+            translated or written.
         seconds: wall-clock time of the whole call.
         skipped_paths: the existing outputs that were left alone.
         test_mode: the model's test-time behaviour, in words.
+        videos: the videos among ``written`` (written without sound).
+        frames: the frames of those videos.
         tiled: the inputs that were translated in tiles (too large for one pass).
     """
 
@@ -134,12 +98,15 @@ class TranslateSummary:
     seconds: float
     skipped_paths: list[Path] = field(default_factory=list)
     test_mode: str = ""
+    videos: int = 0
+    frames: int = 0
     tiled: list[Path] = field(default_factory=list)
 
     @property
     def images_per_second(self) -> float:
-        """Written images per second of wall-clock time."""
-        return self.written / self.seconds if self.seconds > 0 else 0.0
+        """Written images, video frames included, per second of wall-clock time."""
+        images = self.written - self.videos + self.frames
+        return images / self.seconds if self.seconds > 0 else 0.0
 
 
 def _normalise_ext(ext: str) -> str:
@@ -174,26 +141,29 @@ def _is_within(path: Path, folder: Path) -> bool:
 def plan_outputs(inp: Path, out: Path, ext: str = ".png") -> list[Job]:
     """Decide which files to translate and where each result goes.
 
-    * ``inp`` a folder: its images, found recursively, each written to ``out`` under the same
-      relative path with its extension replaced by ``ext``. Images inside ``out`` (when ``out``
-      lies within ``inp``) are left out, so a second run does not translate its own outputs.
-    * ``inp`` a file and ``out`` a path with an image extension (and not an existing folder):
-      that path, whatever ``ext`` says.
-    * ``inp`` a file otherwise: ``out / (stem + ext)``.
+    * ``inp`` a folder: its images and videos, found recursively, each written to ``out`` under
+      the same relative path; images take the extension ``ext``, videos keep theirs (``.mp4``
+      for containers that cannot be written, see :func:`~img2img.data.video.writable_video_suffix`).
+      Files inside ``out`` (when ``out`` lies within ``inp``) are left out, so a second run
+      does not translate its own outputs.
+    * ``inp`` a file and ``out`` a path with an extension of the same kind (image for an image,
+      video for a video) that is not an existing folder: that path, whatever ``ext`` says.
+    * ``inp`` a file otherwise: ``out / (stem + ext)`` (a video keeps its suffix).
 
     Args:
-        inp: an image file or a folder of images.
+        inp: an image or video file, or a folder of them.
         out: the output file or folder.
-        ext: the output format's extension for folder outputs (``.png``, ``jpg`` ...).
+        ext: the output format's extension of images in folder outputs (``.png``, ``jpg`` ...).
 
     Returns:
         The jobs, in the sorted order of the inputs.
 
     Raises:
         FileNotFoundError: ``inp`` does not exist.
-        ValueError: ``inp`` is a file that is not an image, ``ext`` is not an image extension,
-            two inputs (``a.jpg`` and ``a.png``) would be written to the same output, or an
-            output would replace its own input.
+        ValueError: ``inp`` is a file that is neither an image nor a video, ``out`` names a file
+            of the other kind or a video container that cannot be written, ``ext`` is not an
+            image extension, two inputs (``a.jpg`` and ``a.png``) would be written to the same
+            output, or an output would replace its own input.
         NotADirectoryError: ``inp`` is a folder and ``out`` an existing file.
     """
     inp, out = Path(inp), Path(out)
@@ -206,29 +176,56 @@ def plan_outputs(inp: Path, out: Path, ext: str = ".png") -> list[Job]:
         out_abs = _real(out)
         nested = out_abs != _real(inp) and _is_within(out_abs, _real(inp))
         jobs = []
-        for src in find_images(inp, recursive=True):
+        for src in find_files(inp, _is_media_file, recursive=True):
             if nested and _is_within(_real(src), out_abs):
                 continue
             rel = _relative(src, inp)
-            jobs.append(Job(src, out / rel.with_suffix(ext), rel.as_posix()))
+            jobs.append(Job(src, out / rel.with_suffix(_output_suffix(src, ext)), rel.as_posix()))
     elif inp.is_file():
-        if not is_image_file(inp):
-            raise ValueError(
-                f"input {inp} is not an image file; expected one of: "
-                f"{', '.join(sorted(IMAGE_EXTENSIONS))}"
-            )
-        single_file = is_image_file(out) and not out.is_dir()
-        dst = out if single_file else out / f"{inp.stem}{ext}"
-        jobs = [Job(inp, dst, inp.name)]
+        jobs = [Job(inp, _file_output(inp, out, ext), inp.name)]
     elif os.path.lexists(inp):
         raise ValueError(
             f"input {inp} is neither a regular file nor a folder (a FIFO, a device or a broken "
-            "symbolic link); expected an image file or a folder"
+            "symbolic link); expected an image or video file, or a folder"
         )
     else:
-        raise FileNotFoundError(f"input {inp} does not exist; expected an image file or a folder")
+        raise FileNotFoundError(
+            f"input {inp} does not exist; expected an image or video file, or a folder"
+        )
     _check_distinct(jobs)
     return jobs
+
+
+def _is_media_file(path: str | Path) -> bool:
+    return is_image_file(path) or is_video_file(path)
+
+
+def _output_suffix(src: Path, ext: str) -> str:
+    return writable_video_suffix(src) if is_video_file(src) else ext
+
+
+def _file_output(inp: Path, out: Path, ext: str) -> Path:
+    """Where the translation of the file ``inp`` goes (see :func:`plan_outputs`)."""
+    if not _is_media_file(inp):
+        raise ValueError(
+            f"input {inp} is not an image or video file; expected one of: "
+            f"{', '.join(sorted(IMAGE_EXTENSIONS | VIDEO_EXTENSIONS))}"
+        )
+    if out.is_dir() or not _is_media_file(out):
+        return out / f"{inp.stem}{_output_suffix(inp, ext)}"
+    video = is_video_file(inp)
+    if video != is_video_file(out):
+        kinds = ("a video", "an image") if video else ("an image", "a video")
+        raise ValueError(
+            f"input {inp} is {kinds[0]} but output {out} names {kinds[1]}; give an output "
+            f"of the input's kind, or a folder"
+        )
+    if video and out.suffix.lower() not in VIDEO_CODECS:
+        raise ValueError(
+            f"output {out}: videos cannot be written as {out.suffix}; expected one of: "
+            f"{', '.join(sorted(VIDEO_CODECS))}"
+        )
+    return out
 
 
 def _check_distinct(jobs: Sequence[Job]) -> None:
@@ -247,37 +244,11 @@ def _check_distinct(jobs: Sequence[Job]) -> None:
         seen[job.dst] = job.src
 
 
-@dataclass
-class _Loaded:
-    """A decoded input (all its streams), padded to the generator's multiple; not yet decoded
-    when deferred."""
-
-    job: Job
-    streams: dict[str, Tensor] | None  # name -> C x H x W, padded; the first is the input
-    # file's. None: too large to decode ahead of its turn
-    size: tuple[int, int]  # (h, w) to crop back to
-
-    @property
-    def batch_key(self) -> tuple:
-        """Inputs that can share a batch: the same streams of the same shapes."""
-        assert self.streams is not None
-        return tuple((name, *t.shape) for name, t in self.streams.items())
-
-    @property
-    def pixels(self) -> int:
-        """Pixels the network sees (the padded image)."""
-        assert self.streams is not None
-        first = next(iter(self.streams.values()))
-        return int(first.shape[-2]) * int(first.shape[-1])
-
-
 @dataclass(frozen=True)
 class _Reading:
     """How inputs are read: what :func:`_load` needs besides the job."""
 
     model: Translatable
-    multiple: int
-    min_size: int
     size: int | None
     side: str | None
     max_pixels: int | None
@@ -292,34 +263,20 @@ class _Reading:
             w = w - w // 2
         if self.size is not None:
             h = w = self.size
-        hp, wp = padded_size(h, w, self.multiple, self.min_size)
+        hp, wp = padded_size(h, w, self.model.size_multiple, min_size(self.model))
         return max(decoded, hp * wp) > self.max_pixels
 
 
-def _load(job: Job, reading: _Reading, defer: bool = True) -> _Loaded:
-    """Decode, split, resize and pad ``job``'s input streams; or only note it when it is too
-    large to decode ahead (``defer``: the pipeline then decodes it alone, at its turn)."""
+def _load(job: Job, reading: _Reading, defer: bool = True) -> Prepared:
+    """Read an input file and its companion files (the model's other streams), then
+    :func:`~img2img.infer.batch.prepare` them; or only note it when it is too large to decode
+    ahead (``defer``: the pipeline then decodes it alone, at its turn)."""
     if defer and reading.too_large(job):
-        return _Loaded(job, None, (0, 0))
+        return Prepared(job, None, (0, 0))
     model = reading.model
     files = model.input_files(job.src, job.key)
-    primary, *companions = model.input_streams
-    image = primary.read(files[primary.name])
-    if reading.side is not None:
-        image = split_ab(image, job.src)[SIDES.index(reading.side)]
-    size = reading.size
-    hw = (size, size) if size is not None else tuple(image.shape[-2:])
-    decoded = {primary.name: image}
-    del image
-    decoded |= {s.name: s.read(files[s.name]) for s in companions if s.name in files}
-    kinds = {s.name: s.kind for s in model.input_streams}
-    streams, crop = {}, hw
-    for name in list(decoded):
-        resized = resize_stream(decoded.pop(name), hw, kinds[name])
-        padded, crop = pad_to_multiple(resized.unsqueeze(0), reading.multiple, reading.min_size)
-        del resized
-        streams[name] = padded[0].contiguous()
-    return _Loaded(job, streams, crop)
+    decoded = {s.name: s.read(files[s.name]) for s in model.input_streams if s.name in files}
+    return prepare(job, model, decoded, reading.size, reading.side)
 
 
 def _save(job: Job, image: Tensor, overwrite: bool) -> None:
@@ -344,151 +301,6 @@ def _check_options(
     autocast_dtype(precision)  # fails naming the valid ones
 
 
-#: what a translation gives for one job: the output, or why there is none
-Result = tuple[Job, "Tensor | str"]
-
-
-class _Translator:
-    """Runs batches through the model; an image too large for one pass, or one that runs out
-    of memory, goes through in tiles (smaller ones after each out-of-memory)."""
-
-    def __init__(self, model: Translatable, device: torch.device, precision: str,
-                 reading: _Reading) -> None:
-        self.model = model
-        self.device = device
-        self.precision = precision
-        self.reading = reading
-        self.multiple = model.size_multiple
-        self.min_size = reading.min_size
-        smallest = next_multiple(self.min_size, self.multiple)
-        self.smallest_tile = smallest * smallest
-        nets = list(model.networks.values())
-        self.image_statistics = uses_image_statistics(nets, getattr(model, "test_mode", None))
-        self.kinds = {stream.name: stream.kind for stream in model.input_streams}
-        self.tiled: list[Path] = []
-
-    def forward(self, inputs: Mapping[str, Tensor], keys: Sequence[str],
-                variants: Sequence[str]) -> Tensor:
-        """The model's test-time output for a batch of streams (``[N, C, H, W]`` each, images
-        in ``[0, 1]``): ``[N, C', H, W]`` in ``[0, 1]``, float32 on the CPU."""
-        moved = {}
-        for name, batch in inputs.items():
-            if self.device.type == "cuda":
-                batch = batch.pin_memory()
-            moved[name] = batch.to(self.device, non_blocking=True)
-        with torch.inference_mode(), autocast(self.device, self.precision):
-            x = self.model.encode_streams(moved, keys, variants)
-            y = self.model.run(x, keys)
-        y = self.model.decode(y).clamp_(0.0, 1.0).cpu()
-        out_channels = self.model.out_channels
-        shape = next(iter(inputs.values())).shape
-        if y.shape[1] != out_channels or y.shape[-2:] != shape[-2:]:
-            raise RuntimeError(
-                f"the generator turned a batch {tuple(shape)} into {tuple(y.shape)}; "
-                f"expected {out_channels} channels and the same height and width"
-            )
-        return y
-
-    def __call__(self, items: Sequence[_Loaded]) -> list[Result]:
-        """Translate ``items`` (all of one padded size); each result cropped back."""
-        try:
-            inputs = {name: torch.stack([item.streams[name] for item in items])  # type: ignore[index]
-                      for name in items[0].streams or {}}
-            y = self.forward(inputs, [item.job.key for item in items],
-                             [item.job.variant for item in items])
-            return [(item.job, crop_back(out, item.size).contiguous())
-                    for item, out in zip(items, y, strict=True)]
-        except Exception as exc:
-            if not is_out_of_memory(exc):
-                raise
-            reason = _first_line(exc)
-        release_memory(self.device)
-        if len(items) > 1:
-            log.warning("out of memory on a batch of %d images; translating them one by one",
-                        len(items))
-            return [result for item in items for result in self([item])]
-        item = items[0]
-        log.warning("%s: out of memory (%s); translating it in tiles", item.job.src, reason)
-        return [(item.job, self.in_tiles(item, item.pixels // 4, reason))]
-
-    def in_tiles(self, item: _Loaded, budget: int, reason: str = "") -> Tensor | str:
-        """``item`` translated in tiles of at most ``budget`` pixels, a quarter of that after
-        each out-of-memory; the reason it failed once even the smallest tiles do not fit."""
-        assert item.streams is not None
-        layout = _Layout.of(item.streams, self.kinds)
-        stacked = layout.stack(item.streams)
-        variant = item.job.variant
-
-        def run(tiles: Tensor, keys: Sequence[str]) -> Tensor:
-            return self.forward(layout.split(tiles), keys, [variant] * len(keys))
-
-        tile_side = 0
-        while budget >= self.smallest_tile:
-            try:
-                out = translate_tiled(
-                    stacked, run, item.job.key, max_pixels=budget,
-                    multiple=self.multiple, size=item.size, min_size=self.min_size,
-                    image_statistics=self.image_statistics, resize=layout.resize,
-                )
-                self.tiled.append(item.job.src)
-                return out
-            except Exception as exc:
-                if not is_out_of_memory(exc):
-                    raise
-                reason = _first_line(exc)
-            release_memory(self.device)
-            tile_side = math.isqrt(budget)
-            budget //= 4
-            log.warning("%s: out of memory in tiles of about %dx%d; trying smaller ones",
-                        item.job.src, tile_side, tile_side)
-        return (
-            f"out of memory even in tiles of about {tile_side}x{tile_side} pixels ({reason}); "
-            "lower --batch-size or --max-pixels, or translate on another device"
-        )
-
-
-@dataclass(frozen=True)
-class _Layout:
-    """An input's streams as the channels of one tensor, for tiling: stacked in order, as
-    float32 (ids up to 2**24 stay exact), and split back with their own dtypes."""
-
-    names: tuple[str, ...]
-    channels: tuple[int, ...]
-    dtypes: tuple[torch.dtype, ...]
-    kinds: tuple[str, ...]
-
-    @classmethod
-    def of(cls, streams: Mapping[str, Tensor], kinds: Mapping[str, str]) -> _Layout:
-        return cls(tuple(streams), tuple(int(t.shape[0]) for t in streams.values()),
-                   tuple(t.dtype for t in streams.values()), tuple(kinds[n] for n in streams))
-
-    def stack(self, streams: Mapping[str, Tensor]) -> Tensor:
-        """``[sum C, H, W]`` float32 (a single float32 stream is returned as it is)."""
-        tensors = list(streams.values())
-        if len(tensors) == 1 and tensors[0].dtype == torch.float32:
-            return tensors[0]
-        return torch.cat([t.float() for t in tensors])
-
-    def _parts(self, stacked: Tensor) -> tuple[Tensor, ...]:
-        return stacked.split(list(self.channels), dim=-3)
-
-    def split(self, stacked: Tensor) -> dict[str, Tensor]:
-        """The streams of a stacked ``[..., sum C, H, W]`` tensor, each in its own dtype."""
-        return {name: part if dtype == part.dtype else part.round().to(dtype)
-                for name, part, dtype in zip(self.names, self._parts(stacked), self.dtypes,
-                                             strict=True)}
-
-    def resize(self, stacked: Tensor, hw: tuple[int, int]) -> Tensor:
-        """Each stream resized as its kind is (ids nearest, images bicubic), stacked again."""
-        return torch.cat([resize_stream(part, hw, kind)  # type: ignore[arg-type]
-                          for part, kind in zip(self._parts(stacked), self.kinds, strict=True)])
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
-
-
 class _Pipeline:
     """Decode ahead, batch by padded size, translate, write behind; count what happened.
 
@@ -497,8 +309,8 @@ class _Pipeline:
     """
 
     def __init__(
-        self, translator: _Translator, readers: ThreadPoolExecutor, writers: ThreadPoolExecutor,
-        load: Callable[..., _Loaded], batch_size: int, num_threads: int,
+        self, translator: Translator, readers: ThreadPoolExecutor, writers: ThreadPoolExecutor,
+        load: Callable[..., Prepared], batch_size: int, num_threads: int,
         progress: Progress | None, total: int, done: int, max_pixels: int | None,
         overwrite: bool,
     ) -> None:
@@ -516,10 +328,12 @@ class _Pipeline:
         self.total = total
         self.done = done
         self.written = 0
+        self.videos = 0
+        self.frames = 0
         self.kept: list[Path] = []  # outputs another process wrote meanwhile
         self.failed: list[tuple[Path, str]] = []
         self._writes: deque[tuple[Job, Future[None]]] = deque()
-        self._buckets: dict[tuple, list[_Loaded]] = {}
+        self._buckets: dict[tuple, list[Prepared]] = {}
         self._held = 0
 
     def _advance(self, count: int = 1) -> None:
@@ -530,7 +344,7 @@ class _Pipeline:
     def _fail(self, job: Job, reason: BaseException | str) -> None:
         if isinstance(reason, BaseException) and is_out_of_memory(reason):
             release_memory(self.translate.device)  # what the failed image held, for the rest
-            reason = f"out of memory reading it ({_first_line(reason)})"
+            reason = f"out of memory reading it ({first_line(reason)})"
         reason = reason if isinstance(reason, str) else (str(reason) or type(reason).__name__)
         log.warning("skipping %s: %s", job.src, reason)
         self.failed.append((job.src, reason))
@@ -568,12 +382,12 @@ class _Pipeline:
         self._held -= len(items)
         self._finish(self.translate(items))
 
-    def _batch_limit(self, item: _Loaded) -> int:
+    def _batch_limit(self, item: Prepared) -> int:
         if not self.max_pixels:
             return self.batch_size
         return max(1, min(self.batch_size, self.max_pixels // item.pixels))
 
-    def _add(self, item: _Loaded) -> None:
+    def _add(self, item: Prepared) -> None:
         if item.streams is None:  # deferred: decode it now, alone
             try:
                 item = self.load(item.job, defer=False)
@@ -595,7 +409,7 @@ class _Pipeline:
             self._run(max(self._buckets, key=lambda k: len(self._buckets[k])))
 
     def run(self, jobs: Sequence[Job]) -> None:
-        pending: deque[tuple[Job, Future[_Loaded]]] = deque()
+        pending: deque[tuple[Job, Future[Prepared]]] = deque()
         queue = iter(jobs)
 
         def fill() -> None:
@@ -615,6 +429,20 @@ class _Pipeline:
         while self._buckets:
             self._run(next(iter(self._buckets)))
         self._collect_writes(wait_all=True)
+
+    def run_videos(self, jobs: Sequence[Job], size: int | None, side: str | None,
+                   frame_progress: FrameProgress | None) -> None:
+        """Translate each video, one after another, in batches of its frames."""
+        for job in jobs:
+            try:
+                self.frames += translate_video(self.translate, job, batch_size=self.batch_size,
+                                               size=size, side=side, progress=frame_progress)
+            except (OSError, ValueError, MemoryError) as exc:  # one bad video stops no other
+                self._fail(job, exc)
+            else:
+                self.written += 1
+                self.videos += 1
+                self._advance()
 
 
 def _thread_pool(count: int, name: str) -> ThreadPoolExecutor:
@@ -650,6 +478,7 @@ def translate_files(
     num_threads: int = 2,
     progress: Progress | None = None,
     side: str | None = None,
+    frame_progress: FrameProgress | None = None,
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
 ) -> TranslateSummary:
     """Translate every job's input with ``model`` and write the result.
@@ -659,7 +488,10 @@ def translate_files(
     by the model and run in its test-time mode (an image's result never depends on the rest of
     its batch); outputs are cropped back to the input's size (or ``size`` x ``size``). A file
     that cannot be read or written is logged, listed in the summary and skipped; so is an image
-    that runs out of memory even in the smallest tiles.
+    that runs out of memory even in the smallest tiles. Videos are
+    translated after the images, frame by frame in batches of ``batch_size``
+    (:func:`~img2img.infer.video.translate_video`), into videos of the same frame rate,
+    without sound.
 
     Memory is bounded by ``max_pixels``: no forward pass holds more pixels (batches are
     capped), an image over it is decoded only at its turn and translated in overlapping tiles
@@ -680,10 +512,12 @@ def translate_files(
         overwrite: replace existing outputs; otherwise they are kept and counted, also one
             another process writes while this one runs.
         num_threads: decoding threads, and as many encoding/writing threads.
-        progress: called as ``progress(done, total)`` from the calling thread as images finish
-            (skipped ones count as done at once).
+        progress: called as ``progress(done, total)`` from the calling thread as files finish
+            (skipped ones count as done at once; a video counts once, when it is done).
         side: ``"A"`` or ``"B"`` when the inputs are side-by-side AB images (the classic
             dataset layout): only that half is translated.
+        frame_progress: called as ``frame_progress(key, frames done, frames in the video or
+            None)`` while a video is translated.
         max_pixels: the most pixels (batch x height x width) one forward pass may hold; 0 or
             None: no limit (images are never tiled unless they run out of memory).
 
@@ -716,11 +550,10 @@ def translate_files(
 
     for net in model.networks.values():
         net.to(dev)
-    reading = _Reading(model, model.size_multiple, int(getattr(model, "min_size", 1)), size,
-                       side, max_pixels or None)
-    translator = _Translator(model, dev, precision, reading)
+    translator = Translator(model, dev, precision)
+    reading = _Reading(model, size, side, max_pixels or None)
 
-    def load(job: Job, defer: bool = True) -> _Loaded:
+    def load(job: Job, defer: bool = True) -> Prepared:
         return _load(job, reading, defer)
 
     readers = _thread_pool(num_threads, "img2img-read")
@@ -728,7 +561,9 @@ def translate_files(
     pipeline = _Pipeline(translator, readers, writers, load, batch_size, num_threads, progress,
                          len(jobs), len(skipped), max_pixels or None, overwrite)
     try:
-        pipeline.run(todo)
+        pipeline.run([job for job in todo if not is_video_file(job.src)])
+        pipeline.run_videos([job for job in todo if is_video_file(job.src)], size, side,
+                            frame_progress)
     finally:
         readers.shutdown(wait=True, cancel_futures=True)  # after an error: drop unread inputs
         writers.shutdown(wait=True)  # results already computed are still written whole
@@ -740,11 +575,15 @@ def translate_files(
         seconds=time.perf_counter() - start,
         skipped_paths=skipped + pipeline.kept,
         test_mode=model.describe_mode(),
+        videos=pipeline.videos,
+        frames=pipeline.frames,
         tiled=list(translator.tiled),
     )
     log.info(
-        "translated %d images (%d existing kept, %d failed, %d in tiles) in %.1fs, %.2f images/s",
-        summary.written, summary.skipped, len(summary.failed), len(summary.tiled),
-        summary.seconds, summary.images_per_second,
+        "translated %d files (%d videos of %d frames; %d existing kept, %d failed, %d in tiles) "
+        "in %.1fs, %.2f images/s", summary.written, summary.videos, summary.frames,
+        summary.skipped, len(summary.failed), len(summary.tiled), summary.seconds,
+        summary.images_per_second,
     )
     return summary
+

@@ -2,8 +2,11 @@
 
 An img2img checkpoint carries its config, which names the family; the family's recipe says
 which networks inference needs and builds the :class:`InferenceModel` around them. A bare
-published ``state_dict`` is recognised from its keys and shapes. Released ``.safetensors``
-weights carry the same config as metadata; an exported ``.onnx`` model runs under onnxruntime.
+published ``state_dict`` is recognised from its keys and shapes. A published model's name
+(``horse2zebra``) is looked up in the weights registry and downloaded on first use; the file
+must then hold the generator the registry lists, and runs with the registry's test settings.
+Released ``.safetensors`` weights carry the same config as metadata; an exported ``.onnx``
+model runs under onnxruntime.
 
 Nothing is allocated before it is known to fit: the networks are first built on the meta
 device and their layout compared with the saved weights, so a damaged or crafted checkpoint
@@ -14,13 +17,14 @@ of the networks used are verified (the optimizer states are never read).
 
 from __future__ import annotations
 
+import itertools
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 from img2img.config import ConfigError
 from img2img.engine.checkpoint import (
@@ -34,9 +38,17 @@ from img2img.engine.checkpoint import (
     verify_checksums,
 )
 from img2img.families import get_family, load_run_config
+from img2img.hub.download import ProgressFn
+from img2img.hub.weights import PublishedWeights, resolve_model
 from img2img.models.inference import InferenceModel, check_test_mode, take_options
 from img2img.models.onnx_runtime import OnnxModel, load_onnx_model
-from img2img.models.published import drop_legacy_stats, is_bare_state_dict, recognise_generator
+from img2img.models.published import (
+    drop_legacy_stats,
+    family_of,
+    is_bare_state_dict,
+    recognise_generator,
+    strip_parallel_prefix,
+)
 from img2img.models.released import SUFFIX as RELEASE_SUFFIX
 from img2img.models.released import read_release
 
@@ -47,35 +59,49 @@ PUBLISHED_OPTIONS = ("test_mode", "dropout", "seed")
 
 
 def load_inference_model(
-    path: str | os.PathLike, device: str | torch.device = "cpu", **options: Any
+    model: str | os.PathLike,
+    device: str | torch.device = "cpu",
+    *,
+    weights_dir: str | os.PathLike | None = None,
+    progress: ProgressFn | None = None,
+    **options: Any,
 ) -> InferenceModel | OnnxModel:
-    """The inference model of a checkpoint, run directory, ``.safetensors``, ``.onnx`` or
-    published ``.pth``.
+    """The inference model of a checkpoint, run directory, ``.safetensors``, ``.onnx``,
+    published ``.pth`` or published model name.
 
-    ``options`` are the family's test-time options (``test_mode``, ``dropout``, ``seed`` ...);
-    one the family does not take fails naming it. An ONNX model takes none (its test-time
-    behaviour was fixed at export) and runs under onnxruntime on ``device``.
+    Args:
+        model: a checkpoint file, a run directory, a release or export, a bare generator
+            ``.pth``, or the name of a published model (``horse2zebra``, ``pix2pix/sat2map``;
+            see :mod:`img2img.hub.weights`), downloaded on first use.
+        device: where the networks go (an ONNX model runs under onnxruntime there).
+        weights_dir: the weights folder for published names (default ``$IMG2IMG_WEIGHTS`` or
+            ``./weights``).
+        progress: ``progress(bytes done, total or None)`` while a published model downloads.
+        options: the family's test-time options (``test_mode``, ``dropout``, ``seed``,
+            ``direction`` ...); one the family does not take fails naming it. An ONNX model
+            takes none (its test-time behaviour was fixed at export).
     """
-    suffix = Path(path).suffix.lower()
-    if suffix == ONNX_SUFFIX and Path(path).is_file():
-        return load_onnx_model(Path(path), torch.device(device), _reference_model, options)
-    if suffix == RELEASE_SUFFIX and Path(path).is_file():
-        model = _from_release(Path(path), options)
-        model.source = Path(path)
-        return model.to(device)
+    path, published = resolve_model(model, weights_dir, progress=progress)
+    suffix = path.suffix.lower()
+    if suffix == ONNX_SUFFIX and path.is_file():
+        return load_onnx_model(path, torch.device(device), _reference_model, options)
+    if suffix == RELEASE_SUFFIX and path.is_file():
+        released = _from_release(path, options)
+        released.source = path
+        return released.to(device)
     source = resolve_checkpoint(path)
     data = read_checkpoint_file(source, mmap=True)  # optimizer states are never paged in
     if isinstance(data, dict) and data.get("format") == FORMAT:
-        model = _from_checkpoint(data, source, options)
+        loaded = _from_checkpoint(data, source, options)
     elif is_bare_state_dict(data):
-        model = _from_published(data, source, options)
+        loaded = _from_published(data, source, options, published)
     else:
         raise CheckpointError(
             f"{source}: not an img2img checkpoint nor a generator state_dict "
             "(expected a file written by 'img2img train' or published generator weights)"
         )
-    model.source = source
-    return model.to(device)
+    loaded.source = source
+    return loaded.to(device)
 
 
 def _from_checkpoint(data: dict, source: Any, options: dict[str, Any]) -> InferenceModel:
@@ -115,9 +141,7 @@ def _from_config(
                 f"describes ({problem})"
             )
     recipe = get_family(config.family).recipe_class()
-    nets = recipe.inference_networks(config.model)
-    for name, net in nets.items():
-        _load_weights(net, states[name], f"network {name!r}")
+    nets = _with_weights(lambda: recipe.inference_networks(config.model), states)
     state = recipe.inference_state(extra or {})
     model = recipe.inference_model(config, nets, **state, **options)
     model.step = step
@@ -153,35 +177,87 @@ def _reference_model(metadata: dict[str, Any]) -> InferenceModel:
     )
 
 
-def _from_published(state: dict, source: Any, options: dict[str, Any]) -> InferenceModel:
+def _from_published(
+    state: dict, source: Any, options: dict[str, Any], published: PublishedWeights | None = None
+) -> InferenceModel:
+    state = strip_parallel_prefix(state)
     try:
         spec = recognise_generator(state)
     except ValueError as exc:
         raise CheckpointError(f"{source}: {exc}") from exc
-    net = spec.build()
-    _load_weights(net, drop_legacy_stats(state, net), "generator")
+    if published is not None and (spec.name, spec.options) != (
+        published.network, dict(published.options)
+    ):
+        raise CheckpointError(
+            f"{source}: holds a {spec.describe()} generator, not the {published.network} "
+            f"({dict(published.options)}) published as {published.qualified_name}; delete the "
+            "file to download it again"
+        )
+    with torch.device("meta"):
+        state = drop_legacy_stats(state, spec.build())
+    net = _with_weights(lambda: {"G": spec.build()}, {"G": state}, names={"G": "generator"})["G"]
     if spec.family is not None:  # a family whose generators need their own input encoding
         recipe = get_family(spec.family).recipe_class()
         return recipe.published_inference_model(net, spec.name, **options)
     o = spec.options
-    batch_norm = o["norm"] == "batch"  # pix2pix's U-Nets; CycleGAN's use instance norm
     take_options("published", options, PUBLISHED_OPTIONS)
+    family = published.family if published is not None else family_of(spec)
+    reference = dict(published.test) if published is not None else {}
+    default_mode = reference.get("test_mode") or ("paper" if o["norm"] == "batch" else "eval")
     dropout = options.get("dropout")
     return InferenceModel(
         net,
-        family="pix2pix" if batch_norm else "cyclegan",
+        family=family,
         network=spec.name,
         in_channels=o["in_channels"],
         out_channels=o["out_channels"],
-        test_mode=check_test_mode(options.get("test_mode") or ("paper" if batch_norm else "eval")),
+        test_mode=check_test_mode(options.get("test_mode") or default_mode),
         dropout=True if dropout is None else bool(dropout),
         seed=options.get("seed") or 0,
     )
 
 
-def _load_weights(net: nn.Module, state: dict, what: str) -> None:
+def _with_weights(
+    build: Callable[[], dict[str, nn.Module]], states: Mapping[str, dict],
+    names: Mapping[str, str] | None = None,
+) -> dict[str, nn.Module]:
+    """The networks ``build`` makes, holding the weights in ``states`` (by network name).
+
+    The networks are built on the meta device (no memory, no initialisation that the weights
+    would overwrite) and the checkpoint's tensors become their parameters and buffers as they
+    are: memory-mapped from the file, copied on write, cast only where the checkpoint's dtype
+    differs from the network's. A network with state that no checkpoint holds (a buffer left
+    out of its ``state_dict``) is built and loaded the ordinary way instead.
+    """
+    with torch.device("meta"):
+        nets = build()
+    plain = None
+    for name, net in nets.items():
+        if name not in states:
+            raise CheckpointError(f"the weights of network {name!r} are missing")
+        what = (names or {}).get(name, f"network {name!r}")
+        _load_weights(net, _cast_like(net, states[name]), what, assign=True)
+        if any(t.is_meta for t in itertools.chain(net.parameters(), net.buffers())):
+            plain = build() if plain is None else plain
+            _load_weights(plain[name], states[name], what)
+            nets[name] = plain[name]
+    return nets
+
+
+def _cast_like(net: nn.Module, state: Mapping[str, Tensor]) -> dict[str, Tensor]:
+    """``state`` with floating tensors cast to the dtype of ``net``'s own entries."""
+    own = net.state_dict()
+    return {
+        k: v.to(own[k].dtype)
+        if k in own and v.is_floating_point() and v.dtype != own[k].dtype else v
+        for k, v in state.items()
+    }
+
+
+def _load_weights(net: nn.Module, state: Mapping[str, Tensor], what: str,
+                  assign: bool = False) -> None:
     try:
-        net.load_state_dict(state)
+        net.load_state_dict(state, assign=assign)
     except RuntimeError as exc:
         first = str(exc).strip().splitlines()
         raise CheckpointError(

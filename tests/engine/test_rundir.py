@@ -65,7 +65,7 @@ def test_stale_temp_files_are_removed_and_nothing_else(tmp_path):
     run = _run(tmp_path)
     run.samples.mkdir()
     stale = [run.checkpoints / ".latest.pt.0123abcd.tmp", run.path / ".config.json.89abcdef.tmp",
-             run.samples / ".step_00000002.png.00ff00ff.tmp"]
+             run.samples / ".step_00000002.png.00ff00ff.tmp", run.path / ".clip.0a1b2c3d.tmp.mp4"]
     kept = [run.checkpoints / "latest.pt", run.path / ".notes.tmp", run.checkpoints / "x.tmp"]
     for path in stale + kept:
         path.write_bytes(b"x")

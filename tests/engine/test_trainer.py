@@ -164,7 +164,7 @@ def test_start_is_reported_and_resume_shows_its_epoch(gray2color, tmp_path):
     )
     assert re.fullmatch(
         r"step 2/3 \(66%\)  epoch 0  G_GAN \S+ G_L1 \S+ D_real \S+ D_fake \S+  "
-        r"[\d.]+ img/s  ETA \S+",
+        r"[\d.]+ img/s  data \d+ ms/step  ETA \S+",
         first.lines[1],
     )
     second = _Recorder()
@@ -194,7 +194,7 @@ def test_weights_that_go_non_finite_stop_the_run_and_keep_the_last_good_checkpoi
 
 
 def test_the_first_non_finite_loss_is_named_with_its_step():
-    guard = _LossGuard()
+    guard = _LossGuard(torch.device("cpu"))
     finite = {"G_GAN": torch.tensor(0.7), "G_L1": torch.tensor(0.2)}
     guard.add(4, finite)
     guard.check()

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from img2img.infer.stochastic import batch_invariant, image_seed, paper_test_mode
-from img2img.nn.cpu_fast import use_cpu_fast_path
+from img2img.nn.cpu_fast import cpu_fast_path, use_cpu_fast_path
 
 SEEDS = [image_seed(7, f"folder/img_{i}.png") for i in range(8)]
 
@@ -26,8 +26,12 @@ def _state(net: nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.clone() for k, v in net.state_dict().items()}
 
 
-def _run(net: nn.Module, x: torch.Tensor, seeds: list[int] | None, dropout: bool = True):
+def _run(net: nn.Module, x: torch.Tensor, seeds: list[int] | None, dropout: bool = True,
+         fast: bool = False):
     with torch.inference_mode(), paper_test_mode(net, seeds, dropout=dropout):
+        if fast:
+            with cpu_fast_path(net):
+                return net(x.clone())
         return net(x.clone())
 
 
@@ -75,16 +79,38 @@ def test_modules_restored_on_exit_and_on_error(unet128: nn.Module) -> None:
     assert _module_layout(unet128) == layout
 
 
-@pytest.mark.parametrize(("name", "size"), [("unet_128", 128), ("unet_256", 256),
-                                           ("resnet_6blocks", 32), ("resnet_9blocks", 24)])
+@pytest.mark.parametrize(("name", "size", "fast"), [
+    ("unet_128", 128, False), ("resnet_6blocks", 32, False),  # torch's layers
+    ("unet_128", 128, True), ("resnet_6blocks", 32, True),  # the CPU fast path, as translate
+    ("unet_256", 256, True), ("resnet_9blocks", 24, True),
+])
 def test_batch_of_8_equals_8_batches_of_1_exactly(
-    name: str, size: int, make_generator: Callable[..., nn.Module]
+    name: str, size: int, fast: bool, make_generator: Callable[..., nn.Module]
 ) -> None:
     net = make_generator(name)
     x = torch.rand(8, 3, size, size) * 2 - 1
-    batched = _run(net, x, SEEDS)
-    singles = torch.cat([_run(net, x[i : i + 1], SEEDS[i : i + 1]) for i in range(8)])
+    batched = _run(net, x, SEEDS, fast=fast)
+    singles = torch.cat([_run(net, x[i : i + 1], SEEDS[i : i + 1], fast=fast) for i in range(8)])
     assert torch.equal(batched, singles)
+    if fast:  # the CPU fast path: channels-last, other rounding than torch's layers
+        assert batched.is_contiguous(memory_format=torch.channels_last)
+        torch.testing.assert_close(batched, _run(net, x, SEEDS), rtol=1e-4, atol=1e-4)
+
+
+def test_channels_last_batch_norm_is_training_mode_per_image() -> None:
+    bn = nn.BatchNorm2d(16).eval()
+    with torch.no_grad():
+        bn.weight.uniform_(0.5, 2.0)
+        bn.bias.uniform_(-1.0, 1.0)
+    x = (torch.randn(5, 16, 9, 7) * 3 + 1).contiguous(memory_format=torch.channels_last)
+    net = nn.Sequential(nn.Identity(), bn)
+    ours = _run(net, x, None, dropout=False)
+    assert ours.is_contiguous(memory_format=torch.channels_last)
+    for i in range(5):
+        with torch.no_grad():
+            expected = nn.functional.batch_norm(x[i : i + 1], None, None, bn.weight, bn.bias,
+                                                training=True, eps=bn.eps)
+        assert torch.equal(ours[i : i + 1], expected)
 
 
 def test_order_and_neighbours_do_not_matter(unet128: nn.Module) -> None:
@@ -248,23 +274,37 @@ def test_fast_path_layers_are_wrapped_too(unet128: nn.Module) -> None:
 
 
 AVX2_CHECK = """
+from contextlib import nullcontext
 import torch
 from torch import nn
-from img2img.infer.stochastic import batch_invariant
+from img2img.infer.stochastic import batch_invariant, paper_test_mode
 from img2img.nn import create_generator
+from img2img.nn.cpu_fast import cpu_fast_path
 torch.set_num_threads(2)
 torch.manual_seed(0)
+
+def run(net, x, seeds, fast):
+    mode = batch_invariant(net) if seeds is None else paper_test_mode(net, seeds)
+    with torch.inference_mode(), mode, cpu_fast_path(net) if fast else nullcontext():
+        return net(x)
+
 nets = [nn.Sequential(nn.ConvTranspose2d(16, 8, k, 2, 1, output_padding=k - 3)) for k in (3, 4)]
 nets.append(create_generator("resnet_6blocks", ngf=8).eval())
-for net, x in zip(nets, [torch.randn(8, 16, 48, 48)] * 2 + [torch.randn(8, 3, 96, 96)]):
-    with torch.inference_mode(), batch_invariant(net):
-        assert torch.equal(net(x), torch.cat([net(x[i : i + 1]) for i in range(8)]))
+inputs = [torch.randn(8, 16, 48, 48)] * 2 + [torch.randn(8, 3, 96, 96)]
+checks = [(net, x, None, fast) for net, x in zip(nets, inputs) for fast in (False, True)]
+# unet_256 as translate runs it: paper test mode, the fast path, inner layers down to 1x1
+unet = create_generator("unet_256", ngf=4, norm="batch", dropout=True)
+checks.append((unet, torch.randn(8, 3, 256, 256), list(range(8)), True))
+for net, x, seeds, fast in checks:
+    singles = [run(net, x[i : i + 1], seeds and seeds[i : i + 1], fast) for i in range(8)]
+    assert torch.equal(run(net, x, seeds, fast), torch.cat(singles)), (net, seeds, fast)
 """
 
 
 def test_batch_invariant_with_avx2_kernels() -> None:
     """The instruction set of most laptops, forced even where the CPU has AVX-512."""
-    env = {**os.environ, "ONEDNN_MAX_CPU_ISA": "AVX2", "ATEN_CPU_CAPABILITY": "avx2"}
+    env = {**os.environ, "ONEDNN_MAX_CPU_ISA": "AVX2", "ATEN_CPU_CAPABILITY": "avx2",
+           "MKL_ENABLE_INSTRUCTIONS": "AVX2"}
     result = subprocess.run([sys.executable, "-c", AVX2_CHECK], env=env, check=False,
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr

@@ -16,7 +16,6 @@ from torch import nn
 from img2img.data.io import read_image
 from img2img.data.ranges import from_model_range, to_model_range
 from img2img.infer.padding import crop_back, pad_to_multiple
-from img2img.infer.stochastic import image_seed, paper_test_mode
 from img2img.infer.translate import Job, TranslateSummary, plan_outputs, translate_files
 from img2img.models.inference import InferenceModel
 
@@ -58,10 +57,11 @@ def _tree(root: Path) -> dict[str, Path]:
 
 def _expected(net: nn.Module, job: Job, seed: int, channels: int = 3,
               dropout: bool = True) -> np.ndarray:
-    """The output pixels computed image by image, without the pipeline."""
+    """The output pixels of the image alone (a batch of one), without the pipeline."""
     x, size = pad_to_multiple(read_image(job.src, channels=channels)[None], MULTIPLE)
-    with torch.inference_mode(), paper_test_mode(net, [image_seed(seed, job.key)], dropout):
-        y = crop_back(from_model_range(net(to_model_range(x))), size)[0]
+    model = _model(net, channels, dropout=dropout, seed=seed)
+    with torch.inference_mode():
+        y = crop_back(from_model_range(model.run(to_model_range(x), [job.key])), size)[0]
     array = np.rint(y.clamp(0, 1).permute(1, 2, 0).numpy() * 255).astype(np.uint8)
     return array[..., 0] if channels == 1 else array
 

@@ -9,11 +9,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from img2img.nn import create_generator
+from img2img.nn import cpu_fast, create_generator
 from img2img.nn.cpu_fast import (
     FastConv2d,
     FastConvTranspose2d,
+    cpu_fast_path,
+    release_packed_weights,
     restore_plain_layers,
+    subpixel_weight,
     use_cpu_fast_path,
 )
 
@@ -200,3 +203,144 @@ def test_scripting_a_fast_network_runs_torch_path() -> None:
     x = torch.randn(1, 3, 6, 6)
     scripted = torch.jit.script(net)
     torch.testing.assert_close(scripted(x), net(x), rtol=1e-5, atol=1e-5)
+
+
+# -- inference: packed oneDNN weights, channels-last, sub-pixel transposed convolutions ------
+
+
+class _OpRecorder:
+    """Stands in for ``torch.ops.mkldnn``: records which packed-weight ops are called."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def __getattr__(self, name: str):
+        op = getattr(torch.ops.mkldnn, name)
+
+        def record(*args, **kwargs):
+            self.calls.append(name)
+            return op(*args, **kwargs)
+
+        return record
+
+
+@pytest.fixture
+def packed_ops(monkeypatch: pytest.MonkeyPatch) -> _OpRecorder:
+    recorder = _OpRecorder()
+    monkeypatch.setattr(cpu_fast, "_MKLDNN", recorder)
+    return recorder
+
+
+INFERENCE_LAYERS = {
+    "conv4s2": (nn.Conv2d(6, 5, 4, 2, 1), "_convolution_pointwise"),
+    "conv3": (nn.Conv2d(4, 16, 3, padding=1, bias=False), "_convolution_pointwise"),
+    "conv7_rgb": (nn.Conv2d(3, 8, 7, padding=3), "_convolution_pointwise"),
+    "deconv4s2": (nn.ConvTranspose2d(6, 24, 4, 2, 1), "_convolution_transpose_pointwise"),
+    "deconv4s2_rgb": (nn.ConvTranspose2d(6, 3, 4, 2, 1), "_convolution_pointwise"),  # sub-pixel
+    "deconv3s2_rgb": (nn.ConvTranspose2d(6, 3, 3, 2, 1, output_padding=1, bias=False),
+                      "_convolution_pointwise"),  # sub-pixel with uneven padding
+    "deconv5s3_rgb": (nn.ConvTranspose2d(6, 3, 5, 3, 1, output_padding=2),
+                      "_convolution_transpose_pointwise"),  # phases of unequal length
+}
+
+
+@pytest.mark.parametrize("name", list(INFERENCE_LAYERS))
+def test_inference_path_matches_torch(name: str, packed_ops: _OpRecorder) -> None:
+    torch.manual_seed(0)
+    plain, op = INFERENCE_LAYERS[name]
+    fast = _fast_copy(plain)
+    x = torch.randn(3, plain.in_channels, 9, 11)
+    with torch.inference_mode():
+        expected, got = plain(x), fast(x)
+    assert op in packed_ops.calls
+    assert got.shape == expected.shape
+    assert got.is_contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_subpixel_form_is_the_transposed_convolution() -> None:
+    torch.manual_seed(0)
+    layer = nn.ConvTranspose2d(5, 2, 4, 2, 1)
+    weight, bias = subpixel_weight(layer.weight, layer.bias, 2, 1)
+    assert weight.shape == (8, 5, 3, 3) and bias.shape == (8,)
+    x = torch.randn(2, 5, 6, 7)
+    with torch.no_grad():
+        phases = F.pixel_shuffle(F.conv2d(x, weight, bias, padding=1), 2)
+        torch.testing.assert_close(phases, layer(x), rtol=1e-5, atol=1e-6)
+
+
+def test_packed_weights_are_kept_until_the_weight_changes(packed_ops: _OpRecorder) -> None:
+    torch.manual_seed(0)
+    plain = nn.Conv2d(4, 8, 3, padding=1)
+    fast = _fast_copy(plain)
+    x = torch.randn(2, 4, 6, 6)
+
+    def check() -> int:
+        """Packings in two calls: the first of a shape runs on the plain weight."""
+        packed_ops.calls.clear()
+        with torch.no_grad():
+            for _ in range(2):
+                torch.testing.assert_close(fast(x), F.conv2d(x, fast.weight, fast.bias,
+                                                             padding=1), rtol=1e-5, atol=1e-5)
+        return packed_ops.calls.count("_reorder_convolution_weight")
+
+    assert check() == 1
+    assert check() == 0  # kept
+    fast(torch.randn(1, 4, 5, 5)).sum().backward()
+    torch.optim.SGD(fast.parameters(), lr=0.5).step()
+    assert check() == 1  # an optimizer step updates the weight in place
+    fast.load_state_dict(plain.state_dict())
+    assert check() == 1
+    fast.weight = nn.Parameter(torch.randn_like(fast.weight))
+    assert check() == 1
+    with torch.no_grad():
+        fast.weight.data.mul_(2)  # invisible to the version counter: released by hand
+    release_packed_weights(fast)
+    assert check() == 1
+    x = torch.randn(1, 4, 6, 6)  # another input shape: packed for it
+    assert check() == 1
+
+
+def test_first_call_of_a_shape_packs_nothing_and_gives_the_same_bits(
+    packed_ops: _OpRecorder,
+) -> None:
+    torch.manual_seed(0)
+    net = use_cpu_fast_path(nn.Sequential(nn.Conv2d(3, 16, 4, 2, 1), nn.ReLU(),
+                                          nn.ConvTranspose2d(16, 8, 4, 2, 1),
+                                          nn.ConvTranspose2d(8, 3, 4, 2, 1)))
+    x = torch.randn(2, 3, 16, 16)
+    with torch.inference_mode():
+        first = net(x)
+        assert not any(name.startswith("_reorder") for name in packed_ops.calls)
+        assert torch.equal(net(x), first)  # packed now
+        assert sum(name.startswith("_reorder") for name in packed_ops.calls) == 3
+        assert torch.equal(net(x), first)
+
+
+def test_weights_made_in_inference_mode() -> None:
+    with torch.inference_mode():
+        plain = nn.Conv2d(3, 4, 3, padding=1)
+        fast = _fast_copy(plain)
+        x = torch.randn(2, 3, 8, 8)
+        for _ in range(2):  # plain weight, then packed
+            torch.testing.assert_close(fast(x), plain(x), rtol=1e-5, atol=1e-5)
+
+
+def test_inference_path_only_without_autograd_in_fp32(packed_ops: _OpRecorder) -> None:
+    fast = _fast_copy(nn.Conv2d(2, 2, 3, padding=1))
+    x = torch.randn(2, 2, 20, 20)  # over the small-grid limit: torch's path when training
+    fast(x)
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        fast(x)
+    with torch.no_grad():
+        fast.double()(x.double())
+    assert packed_ops.calls == []
+
+
+def test_fast_path_context_switches_back() -> None:
+    net = nn.Sequential(nn.Conv2d(2, 2, 3), use_cpu_fast_path(nn.Conv2d(2, 2, 3)),
+                        nn.ConvTranspose2d(2, 2, 2))
+    with cpu_fast_path(net) as inside:
+        assert inside is net
+        assert [type(m) for m in net] == [FastConv2d, FastConv2d, FastConvTranspose2d]
+    assert [type(m) for m in net] == [nn.Conv2d, FastConv2d, nn.ConvTranspose2d]

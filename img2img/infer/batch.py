@@ -1,0 +1,297 @@
+"""One batch through an inference model: what translating images and video frames shares.
+
+:func:`prepare` turns an input's decoded streams into the network's input (one half of an AB
+image, resized, reflect-padded to the generator's multiple); :class:`Translator` runs prepared
+inputs of one padded size as a batch, in the model's test-time mode and at a precision, and
+crops each result back to its input's size. A batch that runs out of memory is retried input
+by input, and an input in tiles (:mod:`img2img.infer.tiling`), smaller ones after each
+out-of-memory; an input that fits nowhere gets the reason instead of an output.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import torch
+from torch import Tensor, nn
+
+from img2img.data.discover import split_ab
+from img2img.data.streams import Stream
+from img2img.data.transforms import resize_stream
+from img2img.engine.device import autocast, is_out_of_memory, release_memory
+from img2img.infer.padding import crop_back, pad_to_multiple
+from img2img.infer.tiling import translate_tiled, uses_image_statistics
+from img2img.nn.sizes import next_multiple
+
+__all__ = [
+    "SIDES", "Job", "Prepared", "Result", "Translatable", "Translator", "first_line", "prepare",
+]
+
+log = logging.getLogger(__name__)
+
+#: halves of a side-by-side AB image, left to right
+SIDES = ("A", "B")
+
+
+class Translatable(Protocol):
+    """What translation needs of a model (:class:`img2img.models.inference.InferenceModel`)."""
+
+    in_channels: int
+    out_channels: int
+
+    @property
+    def input_streams(self) -> tuple[Stream, ...]: ...
+
+    @property
+    def variants(self) -> tuple[str, ...]: ...
+
+    @property
+    def size_multiple(self) -> int: ...
+
+    @property
+    def networks(self) -> dict[str, nn.Module]: ...
+
+    def input_files(self, src: Path, key: str) -> dict[str, Path]: ...
+
+    def encode_streams(
+        self, inputs: Mapping[str, Tensor], keys: Sequence[str], variants: Sequence[str]
+    ) -> Tensor: ...
+
+    def decode(self, output: Tensor) -> Tensor: ...
+
+    def run(self, x: Tensor, keys: Sequence[str]) -> Tensor: ...
+
+    def describe_mode(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class Job:
+    """One image (or video) to translate.
+
+    Attributes:
+        src: the input file.
+        dst: the output file.
+        key: the input's path relative to the input folder, with ``/`` separators; it names
+            the input in logs and seeds its dropout masks
+            (:func:`~img2img.infer.stochastic.image_seed`).
+        variant: which of the model's outputs for this input it is (``""``: the only one).
+    """
+
+    src: Path
+    dst: Path
+    key: str
+    variant: str = ""
+
+
+@dataclass
+class Prepared:
+    """A decoded input (all its streams), padded to the generator's multiple; not yet decoded
+    when deferred (too large to decode ahead of its turn)."""
+
+    job: Job
+    streams: dict[str, Tensor] | None  # name -> C x H x W, padded; the first is the input
+    # file's. None: deferred
+    size: tuple[int, int]  # (h, w) to crop back to
+
+    @property
+    def batch_key(self) -> tuple:
+        """Inputs that can share a batch: the same streams of the same shapes."""
+        assert self.streams is not None
+        return tuple((name, *t.shape) for name, t in self.streams.items())
+
+    @property
+    def pixels(self) -> int:
+        """Pixels the network sees (the padded input)."""
+        assert self.streams is not None
+        first = next(iter(self.streams.values()))
+        return int(first.shape[-2]) * int(first.shape[-1])
+
+
+def min_size(model: Translatable) -> int:
+    """The smallest side ``model``'s networks take (inputs are padded up to it)."""
+    return int(getattr(model, "min_size", 1))
+
+
+def prepare(
+    job: Job, model: Translatable, decoded: Mapping[str, Tensor], size: int | None,
+    side: str | None,
+) -> Prepared:
+    """Cut the ``side`` half of the first stream, resize every stream to its size (or ``size``
+    x ``size``) and reflect-pad them to ``model.size_multiple`` (and at least the network's
+    smallest side).
+
+    Args:
+        job: the input.
+        model: the model the input is for (its streams' kinds and size multiple).
+        decoded: ``{stream name: C x H x W}``, the input file's stream first.
+        size: resize to ``size`` x ``size``; None keeps the first stream's size.
+        side: ``"A"`` or ``"B"``: the first stream is a side-by-side AB image; take that half.
+    """
+    (first, image), *companions = decoded.items()
+    if side is not None:
+        image = split_ab(image, job.src)[SIDES.index(side)]
+    hw = (size, size) if size is not None else tuple(image.shape[-2:])
+    kinds = {s.name: s.kind for s in model.input_streams}
+    smallest = min_size(model)
+    streams, crop = {}, hw
+    for name, tensor in [(first, image), *companions]:
+        resized = resize_stream(tensor, hw, kinds[name])
+        padded, crop = pad_to_multiple(resized.unsqueeze(0), model.size_multiple, smallest)
+        del resized
+        streams[name] = padded[0].contiguous()
+    return Prepared(job, streams, crop)
+
+
+#: what a translation gives for one input: the output, or why there is none
+Result = tuple[Job, "Tensor | str"]
+
+
+class Translator:
+    """Runs batches of prepared inputs through the model on ``device`` at ``precision``; an
+    input too large for one pass, or one that runs out of memory, goes through in tiles.
+
+    Attributes:
+        tiled: the inputs that were translated in tiles.
+    """
+
+    def __init__(self, model: Translatable, device: torch.device, precision: str) -> None:
+        self.model = model
+        self.device = device
+        self.precision = precision
+        self.multiple = model.size_multiple
+        self.min_size = min_size(model)
+        smallest = next_multiple(self.min_size, self.multiple)
+        self.smallest_tile = smallest * smallest
+        nets = list(model.networks.values())
+        self.image_statistics = uses_image_statistics(nets, getattr(model, "test_mode", None))
+        self.kinds = {stream.name: stream.kind for stream in model.input_streams}
+        self.tiled: list[Path] = []
+
+    def forward(self, inputs: Mapping[str, Tensor], keys: Sequence[str],
+                variants: Sequence[str]) -> Tensor:
+        """The model's test-time output for a batch of streams (``[N, C, H, W]`` each, images
+        in ``[0, 1]``): ``[N, C', H, W]`` in ``[0, 1]``, float32 on the CPU."""
+        moved = {}
+        for name, batch in inputs.items():
+            if self.device.type == "cuda":
+                batch = batch.pin_memory()
+            moved[name] = batch.to(self.device, non_blocking=True)
+        with torch.inference_mode(), autocast(self.device, self.precision):
+            x = self.model.encode_streams(moved, keys, variants)
+            y = self.model.run(x, keys)
+        y = self.model.decode(y).clamp_(0.0, 1.0).cpu()
+        out_channels = self.model.out_channels
+        shape = next(iter(inputs.values())).shape
+        if y.shape[1] != out_channels or y.shape[-2:] != shape[-2:]:
+            raise RuntimeError(
+                f"the generator turned a batch {tuple(shape)} into {tuple(y.shape)}; "
+                f"expected {out_channels} channels and the same height and width"
+            )
+        return y
+
+    def __call__(self, items: Sequence[Prepared]) -> list[Result]:
+        """Translate ``items`` (all of one :attr:`Prepared.batch_key`); each result cropped
+        back to its input's size, ``out_channels x h x w`` in ``[0, 1]`` on the CPU, or the
+        reason there is none."""
+        try:
+            inputs = {name: torch.stack([item.streams[name] for item in items])  # type: ignore[index]
+                      for name in items[0].streams or {}}
+            y = self.forward(inputs, [item.job.key for item in items],
+                             [item.job.variant for item in items])
+            return [(item.job, crop_back(out, item.size).contiguous())
+                    for item, out in zip(items, y, strict=True)]
+        except Exception as exc:
+            if not is_out_of_memory(exc):
+                raise
+            reason = first_line(exc)
+        release_memory(self.device)
+        if len(items) > 1:
+            log.warning("out of memory on a batch of %d images; translating them one by one",
+                        len(items))
+            return [result for item in items for result in self([item])]
+        item = items[0]
+        log.warning("%s: out of memory (%s); translating it in tiles", item.job.src, reason)
+        return [(item.job, self.in_tiles(item, item.pixels // 4, reason))]
+
+    def in_tiles(self, item: Prepared, budget: int, reason: str = "") -> Tensor | str:
+        """``item`` translated in tiles of at most ``budget`` pixels, a quarter of that after
+        each out-of-memory; the reason it failed once even the smallest tiles do not fit."""
+        assert item.streams is not None
+        layout = _Layout.of(item.streams, self.kinds)
+        stacked = layout.stack(item.streams)
+        variant = item.job.variant
+
+        def run(tiles: Tensor, keys: Sequence[str]) -> Tensor:
+            return self.forward(layout.split(tiles), keys, [variant] * len(keys))
+
+        tile_side = 0
+        while budget >= self.smallest_tile:
+            try:
+                out = translate_tiled(
+                    stacked, run, item.job.key, max_pixels=budget,
+                    multiple=self.multiple, size=item.size, min_size=self.min_size,
+                    image_statistics=self.image_statistics, resize=layout.resize,
+                )
+                self.tiled.append(item.job.src)
+                return out
+            except Exception as exc:
+                if not is_out_of_memory(exc):
+                    raise
+                reason = first_line(exc)
+            release_memory(self.device)
+            tile_side = math.isqrt(budget)
+            budget //= 4
+            log.warning("%s: out of memory in tiles of about %dx%d; trying smaller ones",
+                        item.job.src, tile_side, tile_side)
+        return (
+            f"out of memory even in tiles of about {tile_side}x{tile_side} pixels ({reason}); "
+            "lower --batch-size or --max-pixels, or translate on another device"
+        )
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """An input's streams as the channels of one tensor, for tiling: stacked in order, as
+    float32 (ids up to 2**24 stay exact), and split back with their own dtypes."""
+
+    names: tuple[str, ...]
+    channels: tuple[int, ...]
+    dtypes: tuple[torch.dtype, ...]
+    kinds: tuple[str, ...]
+
+    @classmethod
+    def of(cls, streams: Mapping[str, Tensor], kinds: Mapping[str, str]) -> _Layout:
+        return cls(tuple(streams), tuple(int(t.shape[0]) for t in streams.values()),
+                   tuple(t.dtype for t in streams.values()), tuple(kinds[n] for n in streams))
+
+    def stack(self, streams: Mapping[str, Tensor]) -> Tensor:
+        """``[sum C, H, W]`` float32 (a single float32 stream is returned as it is)."""
+        tensors = list(streams.values())
+        if len(tensors) == 1 and tensors[0].dtype == torch.float32:
+            return tensors[0]
+        return torch.cat([t.float() for t in tensors])
+
+    def _parts(self, stacked: Tensor) -> tuple[Tensor, ...]:
+        return stacked.split(list(self.channels), dim=-3)
+
+    def split(self, stacked: Tensor) -> dict[str, Tensor]:
+        """The streams of a stacked ``[..., sum C, H, W]`` tensor, each in its own dtype."""
+        return {name: part if dtype == part.dtype else part.round().to(dtype)
+                for name, part, dtype in zip(self.names, self._parts(stacked), self.dtypes,
+                                             strict=True)}
+
+    def resize(self, stacked: Tensor, hw: tuple[int, int]) -> Tensor:
+        """Each stream resized as its kind is (ids nearest, images bicubic), stacked again."""
+        return torch.cat([resize_stream(part, hw, kind)  # type: ignore[arg-type]
+                          for part, kind in zip(self._parts(stacked), self.kinds, strict=True)])
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of ``exc``'s message (its type's name when it has none)."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -1,0 +1,102 @@
+"""One image's convolution on a small grid as matrix products, forward and backward.
+
+For a single image whose grid has few positions (the inner layers of a U-Net at batch size 1),
+a convolution is one matrix product between the weight, seen as a matrix, and the image's
+columns (``unfold``); a transposed convolution is the reverse product followed by ``fold``.
+Written with autograd's own rules, the backward pass multiplies by the transposed weight, a
+view that BLAS reads column by column: with only a few grid positions that product runs about
+5x slower than the same product with the weight read row by row (measured with MKL on AMD
+AVX2, 1024 x 8192 weight, 4 positions). The functions here write each of the three products
+(output, input gradient, weight gradient) with the weight in its stored row order.
+
+The backward pass is built from differentiable operations on the saved inputs (the image and
+the weight, not the columns made from them), so gradients of gradients (a gradient penalty)
+are exact as well.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from torch.autograd.function import FunctionCtx
+
+__all__ = ["conv2d_product", "conv_transpose2d_product"]
+
+Pair = tuple[int, int]
+
+
+class _ConvProduct(torch.autograd.Function):
+    """``conv2d`` of one image (no dilation, one group): weight @ columns."""
+
+    @staticmethod
+    def forward(ctx: FunctionCtx, x: Tensor, weight: Tensor, bias: Tensor | None,
+                kernel: Pair, stride: Pair, padding: Pair) -> Tensor:
+        cols = F.unfold(x, kernel, padding=padding, stride=stride)[0]  # (in * kh * kw, L)
+        w = weight.reshape(weight.shape[0], -1)
+        ctx.save_for_backward(x, weight)
+        ctx.geometry = (kernel, stride, padding)
+        return w @ cols if bias is None else torch.addmm(bias.unsqueeze(1), w, cols)  # (out, L)
+
+    @staticmethod
+    def backward(ctx: FunctionCtx, grad: Tensor):
+        x, weight = ctx.saved_tensors
+        kernel, stride, padding = ctx.geometry
+        g = grad.reshape(weight.shape[0], -1)  # (out, L)
+        grad_x = grad_w = grad_b = None
+        if ctx.needs_input_grad[0]:
+            cols_t = g.t() @ weight.reshape(weight.shape[0], -1)  # (L, in * kh * kw)
+            grad_x = F.fold(cols_t.t().unsqueeze(0), x.shape[-2:], kernel, padding=padding,
+                            stride=stride)
+        if ctx.needs_input_grad[1]:
+            cols = F.unfold(x, kernel, padding=padding, stride=stride)[0]
+            grad_w = (g @ cols.t()).reshape(weight.shape)
+        if ctx.needs_input_grad[2]:
+            grad_b = g.sum(1)
+        return grad_x, grad_w, grad_b, None, None, None
+
+
+class _TransposedProduct(torch.autograd.Function):
+    """``conv_transpose2d`` of one image (no dilation, one group): fold(image^T @ weight)."""
+
+    @staticmethod
+    def forward(ctx: FunctionCtx, x: Tensor, weight: Tensor, bias: Tensor | None,
+                kernel: Pair, stride: Pair, padding: Pair, size: Pair) -> Tensor:
+        rows = x.reshape(weight.shape[0], -1)  # (in, L)
+        cols_t = rows.t() @ weight.reshape(weight.shape[0], -1)  # (L, out * kh * kw)
+        out = F.fold(cols_t.t().unsqueeze(0), size, kernel, padding=padding, stride=stride)
+        if bias is not None:
+            out += bias.reshape(1, -1, 1, 1)
+        ctx.save_for_backward(x, weight)
+        ctx.geometry = (kernel, stride, padding)
+        return out
+
+    @staticmethod
+    def backward(ctx: FunctionCtx, grad: Tensor):
+        x, weight = ctx.saved_tensors
+        kernel, stride, padding = ctx.geometry
+        # output padding < stride: unfold finds exactly the input's grid again
+        cols = F.unfold(grad, kernel, padding=padding, stride=stride)[0]  # (out * kh * kw, L)
+        grad_x = grad_w = grad_b = None
+        if ctx.needs_input_grad[0]:
+            grad_x = (weight.reshape(weight.shape[0], -1) @ cols).reshape(x.shape)
+        if ctx.needs_input_grad[1]:
+            grad_w = (x.reshape(weight.shape[0], -1) @ cols.t()).reshape(weight.shape)
+        if ctx.needs_input_grad[2]:
+            grad_b = grad.sum((0, 2, 3))
+        return grad_x, grad_w, grad_b, None, None, None, None
+
+
+def conv2d_product(x: Tensor, weight: Tensor, bias: Tensor | None, kernel: Pair,
+                   stride: Pair, padding: Pair, size: Pair) -> Tensor:
+    """``F.conv2d`` of ``x`` (one image, ``[1, C, H, W]``) with output grid ``size``."""
+    # shaped outside the function: an in-place layer may follow, which a view made inside
+    # a custom function forbids
+    return _ConvProduct.apply(x, weight, bias, kernel, stride, padding).reshape(1, -1, *size)
+
+
+def conv_transpose2d_product(x: Tensor, weight: Tensor, bias: Tensor | None, kernel: Pair,
+                             stride: Pair, padding: Pair, size: Pair) -> Tensor:
+    """``F.conv_transpose2d`` of ``x`` (one image) with output grid ``size`` (output padding
+    below the stride, as torch requires)."""
+    return _TransposedProduct.apply(x, weight, bias, kernel, stride, padding, size)

@@ -1,0 +1,70 @@
+"""Small-grid matrix products: torch's convolutions, their gradients and gradients of gradients."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from img2img.nn.small_grid import conv2d_product, conv_transpose2d_product
+
+Conv = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def _derivatives(conv: Conv, x, w, b) -> list[torch.Tensor]:
+    """The output, its gradients, and the gradients of a gradient penalty on the input."""
+    out = conv(x, w, b)
+    seed = torch.linspace(-1, 1, out.numel(), dtype=out.dtype).reshape(out.shape)
+    grads = torch.autograd.grad((out * seed).sum(), (x, w, b), create_graph=True)
+    penalty = grads[0].pow(2).sum() + (grads[1] * grads[1].flip(0)).sum()
+    return [out, *grads, *torch.autograd.grad(penalty, (x, w))]  # b: no second order
+
+
+def _assert_same(ours: Conv, torch_conv: Conv, x_shape, w_shape, channels_out: int) -> None:
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(*x_shape, generator=g, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(*w_shape, generator=g, dtype=torch.float64, requires_grad=True)
+    b = torch.randn(channels_out, generator=g, dtype=torch.float64, requires_grad=True)
+    for got, expected in zip(_derivatives(ours, x, w, b), _derivatives(torch_conv, x, w, b),
+                             strict=True):
+        torch.testing.assert_close(got, expected)
+
+
+@pytest.mark.parametrize(("stride", "padding"), [((2, 2), (1, 1)), ((1, 2), (0, 1))])
+def test_conv_product_is_conv2d_to_second_order(stride, padding) -> None:
+    size = F.conv2d(torch.zeros(1, 3, 5, 6), torch.zeros(4, 3, 3, 2), None, stride,
+                    padding).shape[-2:]
+
+    def conv(x, w, b):
+        return conv2d_product(x, w, b, (3, 2), stride, padding, size)
+
+    _assert_same(conv, lambda x, w, b: F.conv2d(x, w, b, stride, padding), (1, 3, 5, 6),
+                 (4, 3, 3, 2), 4)
+
+
+@pytest.mark.parametrize(("stride", "padding", "output_padding"),
+                         [((2, 2), (1, 1), (0, 0)), ((2, 3), (1, 0), (1, 2))])
+def test_transposed_product_is_conv_transpose2d_to_second_order(
+    stride, padding, output_padding
+) -> None:
+    def reference(x, w, b):
+        return F.conv_transpose2d(x, w, b, stride, padding, output_padding)
+
+    size = reference(torch.zeros(1, 3, 3, 4), torch.zeros(3, 2, 4, 3), None).shape[-2:]
+
+    def transposed(x, w, b):
+        return conv_transpose2d_product(x, w, b, (4, 3), stride, padding, size)
+
+    _assert_same(transposed, reference, (1, 3, 3, 4), (3, 2, 4, 3), 2)
+
+
+def test_without_bias_and_frozen_weight_then_in_place() -> None:
+    x = torch.randn(1, 3, 4, 4, requires_grad=True)
+    w = torch.randn(5, 3, 2, 2)
+    out = conv2d_product(x, w, None, (2, 2), (2, 2), (0, 0), (2, 2))
+    torch.testing.assert_close(out, F.conv2d(x, w, None, 2))
+    F.leaky_relu(out, 0.2, inplace=True).sum().backward()  # as a U-Net's next block does
+    torch.testing.assert_close(x.grad, torch.autograd.grad(
+        F.leaky_relu(F.conv2d(x, w, None, 2), 0.2).sum(), x)[0])
