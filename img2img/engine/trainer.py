@@ -24,6 +24,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
+import signal
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -334,7 +335,7 @@ class Trainer:
                 last = self._loop(sample_batch, stop)
             finally:
                 self.reporter.close()
-            if not self._stopping(stop) and self.window.count:
+            if self._done() and self.window.count:  # a stopped run logs it when resumed
                 last = self._log()
             path = self._save_unless_saved()
             self.loss_guard.check()
@@ -343,8 +344,14 @@ class Trainer:
         return path, last
 
     def _stopping(self, stop: StopSignals) -> bool:
-        """Whether a stop was asked for here or (every process asks) on any process."""
-        return ddp.any_rank(stop.requested is not None, self.recipe.device)
+        """Whether a stop was asked for here or on any process (every process asks, after
+        the same steps); a process another one stops records that process's signal."""
+        if not ddp.any_rank(stop.requested is not None, self.recipe.device):
+            return False
+        if self.world.distributed:
+            names = ddp.gather_objects(stop.requested.name if stop.requested else None)
+            stop.request(signal.Signals[next(n for n in names if n is not None)])
+        return True
 
     def _loop(self, sample_batch: dict, stop: StopSignals) -> dict[str, float]:
         """Steps until the end or a stop request; the last logged losses."""
@@ -376,11 +383,10 @@ class Trainer:
                 self.position.epoch += 1
                 self.position.epoch_step = 0
                 self._save_epoch()
-        if stopping:
-            name = stop.requested.name if stop.requested is not None else "a stop signal"
+        if stopping and stop.requested is not None:
             self.reporter.message(
-                f"{name}: stopping after step {self.position.step} (the step in progress was "
-                "finished)"
+                f"{stop.requested.name}: stopping after step {self.position.step} (the step in "
+                "progress was finished)"
             )
         return last
 

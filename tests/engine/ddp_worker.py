@@ -3,15 +3,19 @@ launch path, and saves every process's networks after each run.
 
 Usage: ``ddp_worker.py CONFIG_JSON RUNS_DIR OUT_DIR``. The JSON holds ``{label: [config,
 resume]}``; each config is trained for 2 steps and, when ``resume`` is true, resumed to 3 and
-trained straight to 3 in a second run.
+trained straight to 3 in a second run, then once more with rank 1 sending itself SIGTERM
+during its second step.
 Networks land in ``OUT_DIR/<label>_<phase>_rank<R>.pt`` (phase: ``two``, ``resumed``,
-``straight``) and the run directories in ``OUT_DIR/<label>_runs.json``.
+``straight``), the run directories in ``OUT_DIR/<label>_runs.json`` and what the stopped run
+returned in ``OUT_DIR/<label>_stopped_rank<R>.json``.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import signal
 import sys
 from pathlib import Path
 
@@ -23,11 +27,23 @@ from img2img.families import load_run_config
 
 built: list = []
 _build = launch.build_recipe
+#: the rank that sends itself SIGTERM during its second step (None: none does)
+signalled_rank: int | None = None
 
 
 def _capturing_build(*args, **kwargs):
     recipe = _build(*args, **kwargs)
     built.append(recipe)
+    if signalled_rank == world_from_env().rank:
+        step, calls = recipe.train_step, []
+
+        def signalled(batch):
+            calls.append(1)
+            if len(calls) == 2:
+                os.kill(os.getpid(), signal.SIGTERM)
+            return step(batch)
+
+        recipe.train_step = signalled
     return recipe
 
 
@@ -53,6 +69,12 @@ def main(configs: Path, runs: Path, out: Path) -> None:
         if rank == 0:
             (out / f"{label}_runs.json").write_text(json.dumps([str(run.path),
                                                                str(straight.path)]))
+        global signalled_rank
+        signalled_rank = 1
+        stopped, result = launch.train(config.replace(name=config.name + "_stopped"), runs)
+        signalled_rank = None
+        (out / f"{label}_stopped_rank{rank}.json").write_text(json.dumps(
+            {"run": str(stopped.path), "step": result.step, "stopped_by": result.stopped_by}))
     shutdown()
 
 

@@ -88,7 +88,7 @@ def test_pix2pixhd_networks_identical_on_both_ranks(two_processes):
 def test_one_run_directory_written_by_rank_zero(two_processes):
     tmp, out = two_processes
     assert sorted(p.name for p in (tmp / "runs").iterdir()) == [
-        "hd", "p2p", "p2p_straight"]
+        "hd", "p2p", "p2p_stopped", "p2p_straight"]
     run, _ = (Path(p) for p in json.loads((out / "pix2pix_runs.json").read_text()))
     config = json.loads((run / "config.json").read_text())
     assert config["train"]["world_size"] == 2 and config["train"]["global_batch_size"] == 4
@@ -99,6 +99,13 @@ def test_one_run_directory_written_by_rank_zero(two_processes):
     assert saved["step"] == 3 and saved["world_size"] == 2
     first, second = saved["rng_ranks"]
     assert not torch.equal(first["torch"], second["torch"])  # every rank's own stream
+
+
+def test_a_signal_to_one_process_stops_every_process_after_the_same_step(two_processes):
+    _, out = two_processes
+    ranks = [json.loads((out / f"pix2pix_stopped_rank{r}.json").read_text()) for r in (0, 1)]
+    assert [(r["step"], r["stopped_by"]) for r in ranks] == [(2, "SIGTERM"), (2, "SIGTERM")]
+    assert load_checkpoint(ranks[0]["run"])["step"] == 2  # the finished step, saved
 
 
 def test_world_from_env():
