@@ -18,13 +18,11 @@ import argparse
 import json
 import os
 import resource
-import statistics
 import subprocess
 import sys
-import time
 
 import torch
-from run import matmul_peak, sync
+from run import matmul_peak, median_step, sync
 from torch.utils.data import default_collate
 from torch.utils.flop_counter import FlopCounterMode
 
@@ -65,16 +63,9 @@ def train_step_benchmark(config: RunConfig, batch: dict, steps: int) -> dict:
     with FlopCounterMode(display=False) as counter:
         recipe.train_step(batch)
     recipe.train_step(batch)
-    sync(recipe.device)
-    times = []
-    for _ in range(steps):
-        start = time.perf_counter()
-        recipe.train_step(batch)
-        sync(recipe.device)
-        times.append(time.perf_counter() - start)
+    seconds = median_step(recipe, batch, steps)
     params = {k: sum(p.numel() for p in net.parameters()) for k, net in recipe.nets.items()}
-    return {"flops": counter.get_total_flops(), "seconds": statistics.median(times),
-            "params": params}
+    return {"flops": counter.get_total_flops(), "seconds": seconds, "params": params}
 
 
 def measured_peak(args: argparse.Namespace) -> int:

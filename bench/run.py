@@ -1,7 +1,7 @@
-"""Benchmarks: the matmul peak, pix2pix training MFU, translate speed and start-up.
+"""Benchmarks: the matmul peak, pix2pix and CycleGAN training MFU, translate speed and start-up.
 
 Usage: ``python bench/run.py [--device cpu] [--threads N] [--steps 10] [--images 64]
-[--batch-size 8] [--results bench/RESULTS.md] [--cpu-time]``.
+[--batch-size 8] [--train pix2pix cyclegan] [--results bench/RESULTS.md] [--cpu-time]``.
 
 Every figure is printed with the machine beside it (CPU model, instruction set, threads); the
 matmul peak is measured with the same thread count right before each section and each share of
@@ -33,7 +33,7 @@ from startup import one_image_run, save_pix2pix_checkpoint
 from torch.utils.flop_counter import FlopCounterMode
 
 from img2img.cli.memory import tune_allocator
-from img2img.config import DataConfig, Pix2PixConfig, RunConfig, TrainConfig
+from img2img.config import CycleGANConfig, DataConfig, Pix2PixConfig, RunConfig, TrainConfig
 from img2img.families import run_config
 from img2img.infer import stochastic
 from img2img.infer.translate import plan_outputs, translate_files
@@ -47,6 +47,18 @@ clock = time.perf_counter
 def sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
+
+
+def median_step(recipe, batch: dict, steps: int) -> float:
+    """Median seconds of ``steps`` training steps of ``recipe`` on ``batch`` (warm already)."""
+    sync(recipe.device)
+    times = []
+    for _ in range(steps):
+        start = time.perf_counter()
+        recipe.train_step(batch)
+        sync(recipe.device)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
 
 
 def matmul_peak(
@@ -67,22 +79,31 @@ def matmul_peak(
     return best
 
 
-def pix2pix_config(device: str, precision: str, channels_last: bool) -> RunConfig:
+#: the training step each family is measured on: its paper's networks, crop size, batch 1
+TRAIN_BENCHES = {
+    "pix2pix": (Pix2PixConfig, 256, "unet_256 + basic D, 256 px, batch 1"),
+    "cyclegan": (CycleGANConfig, 128, "2 x resnet_9blocks + 2 x basic D, 128 px, batch 1"),
+}
+
+
+def family_config(family: str, device: str, precision: str, channels_last: bool) -> RunConfig:
+    """The paper's defaults of ``family`` (its config class's defaults) for a benchmark run."""
+    config_class, size, _ = TRAIN_BENCHES[family]
     return run_config(
-        "pix2pix",
-        Pix2PixConfig(),  # unet_256 + basic D, the paper's defaults
-        data=DataConfig(root="."),
+        family,
+        config_class(),
+        data=DataConfig(root=".", load_size=size, crop_size=size),
         train=TrainConfig(device=device, precision=precision, channels_last=channels_last),
         name="bench",
     )
 
 
-def train_step_benchmark(recipe, steps: int) -> dict:
+def train_step_benchmark(recipe, steps: int, size: int = 256) -> dict:
     dev = recipe.device
     g = torch.Generator().manual_seed(0)
     batch = {
-        "A": torch.rand(1, 3, 256, 256, generator=g) * 2 - 1,
-        "B": torch.rand(1, 3, 256, 256, generator=g) * 2 - 1,
+        "A": torch.rand(1, 3, size, size, generator=g) * 2 - 1,
+        "B": torch.rand(1, 3, size, size, generator=g) * 2 - 1,
     }
     with FlopCounterMode(display=False) as counter:
         recipe.train_step(batch)
@@ -176,6 +197,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=torch.get_num_threads(),
                         help="torch threads for every measurement, the peak included")
     parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--train", nargs="*", default=list(TRAIN_BENCHES),
+                        choices=list(TRAIN_BENCHES), help="training steps to measure")
     parser.add_argument("--images", type=int, default=64)
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--forward-repeats", type=int, default=5)
@@ -202,17 +225,22 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as cache:
         os.environ["IMG2IMG_CACHE_DIR"] = cache  # first batches probe as on a new machine
-        recipe = build_recipe(pix2pix_config(args.device, args.precision, args.channels_last))
-        peak = matmul_peak(device, peak_dtype)
-        table.add(f"matmul peak ({args.precision}, before the training step)",
-                  f"{peak:.1f} GFLOP/s")
-        step = train_step_benchmark(recipe, args.steps)
-        gflop = step["flops"] / 1e9
-        table.add(f"pix2pix train step (unet_256 + basic D, 256 px, batch 1): {gflop:.2f} GFLOP",
-                  f"{step['seconds']:.3f} s median, {step['best']:.3f} s best, "
-                  f"{gflop / step['seconds']:.1f} GFLOP/s", _share(gflop, step, peak))
-        table.loads.append(load_average())
+        for family in args.train:
+            recipe = build_recipe(family_config(family, args.device, args.precision,
+                                                args.channels_last))
+            peak = matmul_peak(device, peak_dtype)
+            table.add(f"matmul peak ({args.precision}, before the {family} training step)",
+                      f"{peak:.1f} GFLOP/s")
+            _, size, what = TRAIN_BENCHES[family]
+            step = train_step_benchmark(recipe, args.steps, size)
+            gflop = step["flops"] / 1e9
+            table.add(f"{family} train step ({what}): {gflop:.2f} GFLOP",
+                      f"{step['seconds']:.3f} s median, {step['best']:.3f} s best, "
+                      f"{gflop / step['seconds']:.1f} GFLOP/s", _share(gflop, step, peak))
+            table.loads.append(load_average())
 
+        recipe = build_recipe(family_config("pix2pix", args.device, args.precision,
+                                            args.channels_last))
         model = recipe.inference_model(recipe.config, {"G": recipe.G})  # paper test mode
         peak = matmul_peak(device, peak_dtype)
         fwd = forward_benchmark(model, device, args.batch_size, args.forward_repeats)

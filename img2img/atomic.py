@@ -30,10 +30,18 @@ _NEW_FILE_MODE = 0o666  # the kernel removes the umask bits, as for open(path, "
 _NAME_ATTEMPTS = 100
 
 
-def _claim_temp(path: Path, create: Callable[[Path], T]) -> tuple[T, Path]:
-    """Call ``create`` on fresh temp names next to ``path`` until one is free."""
+def _claim_temp(
+    path: Path, create: Callable[[Path], T], *, keep_suffix: bool = False
+) -> tuple[T, Path]:
+    """Call ``create`` on fresh temp names next to ``path`` until one is free.
+
+    The names are hidden and end in ``.tmp``, or in ``.tmp`` plus ``path``'s suffix with
+    ``keep_suffix`` (for writers that choose a format by the suffix).
+    """
     for _ in range(_NAME_ATTEMPTS):
-        tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+        token = secrets.token_hex(4)
+        tail = f".tmp{path.suffix}" if keep_suffix else ".tmp"
+        tmp = path.with_name(f".{path.stem if keep_suffix else path.name}.{token}{tail}")
         try:
             return create(tmp), tmp
         except FileExistsError:
@@ -46,6 +54,25 @@ def _open_new(tmp: Path) -> int:
 
 
 @contextlib.contextmanager
+def _temp_then_rename(
+    path: Path, *, keep_suffix: bool, sync_dir: bool
+) -> Iterator[tuple[int, Path]]:
+    """A new temp file next to ``path`` (its descriptor and name) that replaces ``path`` when
+    the block ends normally and is removed when it raises."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = _claim_temp(path, _open_new, keep_suffix=keep_suffix)
+    try:
+        yield fd, tmp
+        os.replace(tmp, path)
+        if sync_dir:
+            _fsync_dir(path.parent)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+@contextlib.contextmanager
 def atomic_open(
     path: str | os.PathLike, mode: str = "wb", *, sync_dir: bool = False
 ) -> Iterator[IO]:
@@ -55,21 +82,26 @@ def atomic_open(
     fsyncs the folder, so the rename itself survives a power cut (worth it for checkpoints,
     not for each of a thousand translated images).
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = _claim_temp(path, _open_new)
-    try:
-        with os.fdopen(fd, mode) as f:
-            yield f
-            f.flush()
+    with (_temp_then_rename(Path(path), keep_suffix=False, sync_dir=sync_dir) as (fd, _),
+          os.fdopen(fd, mode) as f):
+        yield f
+        f.flush()
+        os.fsync(f.fileno())
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike, *, sync_dir: bool = False) -> Iterator[Path]:
+    """A fresh temp file next to ``path``, with ``path``'s suffix, for writers that take a
+    file name (a video encoder picks its container by the suffix).
+
+    When the block ends without an exception the finished file is fsynced and replaces
+    ``path`` in one rename; otherwise it is removed and ``path`` is untouched.
+    """
+    with _temp_then_rename(Path(path), keep_suffix=True, sync_dir=sync_dir) as (fd, tmp):
+        os.close(fd)
+        yield tmp
+        with open(tmp, "rb") as f:
             os.fsync(f.fileno())
-        os.replace(tmp, path)
-        if sync_dir:
-            _fsync_dir(path.parent)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
 
 
 def atomic_write(

@@ -82,6 +82,19 @@ def patch_discriminators() -> list[str]:
     return [n for n in list_discriminators() if n not in PIX2PIXHD_DISCRIMINATORS]
 
 
+def check_image_networks(model: Any) -> None:
+    """Check the network options pix2pix and CycleGAN share (``netG`` ... ``output_nc``)."""
+    check_choice("netG", model.netG, image_generators())
+    check_choice("netD", model.netD, patch_discriminators())
+    check_choice("norm", model.norm, NORMS)
+    check_choice("init_type", model.init_type, INIT_TYPES)
+    check_choice("gan_mode", model.gan_mode, GAN_MODES)
+    for name in ("input_nc", "output_nc", "ngf", "ndf", "n_layers_D"):
+        check_positive(name, getattr(model, name))
+    check_channels("input_nc", model.input_nc)
+    check_channels("output_nc", model.output_nc)
+
+
 @dataclass(frozen=True)
 class Pix2PixConfig:
     """pix2pix: conditional GAN with a U-Net generator, a PatchGAN on (A, B) and an L1 term."""
@@ -101,15 +114,7 @@ class Pix2PixConfig:
     lambda_l1: float = 100.0
 
     def __post_init__(self) -> None:
-        check_choice("netG", self.netG, image_generators())
-        check_choice("netD", self.netD, patch_discriminators())
-        check_choice("norm", self.norm, NORMS)
-        check_choice("init_type", self.init_type, INIT_TYPES)
-        check_choice("gan_mode", self.gan_mode, GAN_MODES)
-        for name in ("input_nc", "output_nc", "ngf", "ndf", "n_layers_D"):
-            check_positive(name, getattr(self, name))
-        check_channels("input_nc", self.input_nc)
-        check_channels("output_nc", self.output_nc)
+        check_image_networks(self)
         check_positive("lambda_l1", self.lambda_l1, allow_zero=True)
 
 
@@ -203,6 +208,46 @@ class Pix2PixHDConfig:
 
 
 @dataclass(frozen=True)
+class CycleGANConfig:
+    """CycleGAN: two generators (G_A: A -> B, G_B: B -> A) and two PatchGANs on single images.
+
+    The objective is LSGAN for both directions, plus cycle consistency weighted ``lambda_A`` and
+    ``lambda_B`` and an identity term ``lambda_identity`` times those weights. ``pool_size``
+    fakes per discriminator are kept in an image pool (0: no pool). ``serial_batches`` pairs
+    A image ``i`` with B image ``i mod |B|`` instead of a random B.
+    """
+
+    netG: str = "resnet_9blocks"
+    netD: str = "basic"
+    input_nc: int = 3
+    output_nc: int = 3
+    ngf: int = 64
+    ndf: int = 64
+    n_layers_D: int = 3
+    norm: str = "instance"
+    dropout: bool = False
+    init_type: str = "normal"
+    init_gain: float = 0.02
+    gan_mode: str = "lsgan"
+    lambda_A: float = 10.0
+    lambda_B: float = 10.0
+    lambda_identity: float = 0.5
+    pool_size: int = 50
+    serial_batches: bool = False
+
+    def __post_init__(self) -> None:
+        check_image_networks(self)
+        for name in ("lambda_A", "lambda_B", "lambda_identity", "pool_size"):
+            check_positive(name, getattr(self, name), allow_zero=True)
+        if self.lambda_identity > 0 and self.input_nc != self.output_nc:
+            raise ConfigError(
+                f"lambda_identity: {self.lambda_identity} needs as many input as output channels "
+                f"(input_nc {self.input_nc}, output_nc {self.output_nc}): G_A(B) must be "
+                "comparable to B; expected lambda_identity 0 or equal channel counts"
+            )
+
+
+@dataclass(frozen=True)
 class DataConfig:
     """Where the images are and how they are prepared.
 
@@ -245,6 +290,8 @@ class TrainConfig:
     device: str = "auto"
     precision: str = "fp32"
     channels_last: bool = False
+    compile: bool = False  # torch.compile the networks (static shapes)
+    world_size: int = 1  # data-parallel processes; batch_size is per process
     log_every: int = 10
     sample_every: int = 500
     checkpoint_every: int = 1000
@@ -255,6 +302,7 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         check_positive("batch_size", self.batch_size)
+        check_positive("world_size", self.world_size)
         check_positive("lr", self.lr)
         check_positive("n_epochs", self.n_epochs, allow_zero=True)
         check_positive("n_epochs_decay", self.n_epochs_decay, allow_zero=True)
@@ -272,6 +320,11 @@ class TrainConfig:
     @property
     def total_epochs(self) -> int:
         return self.n_epochs + self.n_epochs_decay
+
+    @property
+    def global_batch_size(self) -> int:
+        """Images per optimisation step over all processes."""
+        return self.batch_size * self.world_size
 
 
 @dataclass(frozen=True)
@@ -295,7 +348,8 @@ class RunConfig:
             "name": self.name,
             "model": dataclasses.asdict(self.model),
             "data": dataclasses.asdict(self.data),
-            "train": dataclasses.asdict(self.train),
+            "train": {**dataclasses.asdict(self.train),
+                      "global_batch_size": self.train.global_batch_size},
         }
 
     @classmethod

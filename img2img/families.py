@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from img2img.config import ConfigError, Pix2PixConfig, Pix2PixHDConfig, RunConfig
+from img2img.config import ConfigError, CycleGANConfig, Pix2PixConfig, Pix2PixHDConfig, RunConfig
 
 
 @dataclass(frozen=True)
@@ -34,8 +34,8 @@ class Family:
         cli_defaults: shared command-line options whose default differs for this family
             (for example a preprocess mode).
         translate_cli: ``"module:function"`` whose signature declares the family's own
-            ``translate`` options (``--style`` ...) and which returns them as test-time
-            options for the family's inference model; None when it has none.
+            ``img2img translate`` options (``--direction``, ``--style`` ...) and which returns
+            them as test-time options for the family's inference model; None when it has none.
     """
 
     name: str
@@ -128,5 +128,18 @@ register_family(
         summary="coarse-to-fine generator, multi-scale D, feature matching + VGG (label maps)",
         cli_defaults={"preprocess": "scale_width", "load_size": 1024, "crop_size": 512},
         translate_cli="img2img.cli.pix2pixhd:translate_options",
+    )
+)
+
+# last: its discovery accepts any two folders of images, so datasets check tries it after the
+# families whose layouts say more
+register_family(
+    Family(
+        name="cyclegan",
+        config=CycleGANConfig,
+        recipe="img2img.models.cyclegan:CycleGANRecipe",
+        cli="img2img.cli.cyclegan:model_options",
+        summary="two ResNet generators and two PatchGANs, LSGAN + cycle + identity (unpaired data)",
+        translate_cli="img2img.cli.cyclegan:translate_options",
     )
 )

@@ -23,8 +23,11 @@ from torch.utils.data import Dataset
 
 from img2img.config import ConfigError, RunConfig
 from img2img.data.discover import DatasetLayoutError
+from img2img.data.seeding import mix_seed
+from img2img.engine import distributed as ddp
 from img2img.engine.checkpoint import load_checkpoint
 from img2img.engine.device import Precision, resolve_device
+from img2img.engine.distributed import World
 from img2img.engine.memory import MemoryEstimate, estimate_training_memory
 from img2img.engine.observers import Observer
 from img2img.engine.progress import Reporter
@@ -72,19 +75,44 @@ class _Prepared:
     notes: list[str] = dataclasses.field(default_factory=list)
 
 
-def build_recipe(config: RunConfig) -> Any:
-    """Seed, resolve device and precision, and build the family's recipe."""
+def build_recipe(config: RunConfig, world: World | None = None) -> Any:
+    """Seed, resolve device and precision, and build the family's recipe.
+
+    With several processes (``world``), the process group is joined, batch norm synchronised
+    where the device allows, rank 0's networks copied to every process, gradients averaged
+    at every optimizer step, and every process but rank 0 reseeded with its own stream; the
+    notes say what was done (``recipe.notes``).
+    """
+    world = world or World()
     seed_everything(config.train.seed)
     device = resolve_device(config.train.device)
     precision = Precision(config.train.precision, device)
     recipe = get_family(config.family).recipe_class()(config, device, precision)
-    if device.type == "cpu":
+    recipe.notes = _data_parallel(recipe, world) if world.distributed else []
+    if device.type == "cpu" and not config.train.compile:
         for net in recipe.nets.values():
             use_cpu_fast_path(net)
     if config.train.channels_last:
         for net in recipe.nets.values():
             net.to(memory_format=torch.channels_last)
+    if config.train.compile:
+        for net in recipe.nets.values():
+            net.compile(dynamic=False)  # in place: state_dict keys stay the network's own
     return recipe
+
+
+def _data_parallel(recipe: Any, world: World) -> list[str]:
+    """Make ``recipe`` one of ``world.size`` data-parallel copies; returns notes."""
+    ddp.init_process_group(world, recipe.device)
+    notes = ddp.sync_batch_norms(recipe.nets, recipe.device)
+    ddp.broadcast_from_main(recipe.nets.values())
+    recipe.precision.grad_sync = ddp.average_gradients
+    if not world.is_main:
+        seed_everything(mix_seed(recipe.config.train.seed, world.rank))
+    batch = recipe.config.train.batch_size
+    notes.insert(0, f"data-parallel over {world.size} processes ({ddp.backend_for(recipe.device)}"
+                    f"): batch size {batch} per process, {batch * world.size} per step")
+    return notes
 
 
 def _prepare(config: RunConfig) -> _Prepared:
@@ -131,22 +159,34 @@ def train(
     *,
     num_workers: int | None = None,
     reporter: Reporter | None = None,
+    world: World | None = None,
 ) -> tuple[RunDir, TrainResult]:
-    """Create a new run directory under ``runs_dir`` and train ``config`` in it."""
+    """Create a new run directory under ``runs_dir`` and train ``config`` in it.
+
+    Under ``torchrun`` (``world`` defaults to the environment's) every process calls this;
+    rank 0 alone creates the run directory and writes into it.
+    """
+    world = world or ddp.world_from_env()
+    config = config.replace(train=dataclasses.replace(config.train, world_size=world.size))
     prepared = _prepare(config)
     config = prepared.config
-    recipe = build_recipe(config)
-    notes = [*prepared.notes, *recipe.warm_start()]
-    run = create_run_dir(runs_dir, config.name)
+    recipe = build_recipe(config, world)
+    notes = [*prepared.notes, *recipe.notes, *recipe.warm_start()]
+    if world.distributed:
+        ddp.broadcast_from_main(recipe.nets.values())  # warm-started weights, from rank 0
+    run = create_run_dir(runs_dir, config.name) if world.is_main else None
+    run = RunDir(Path(ddp.broadcast_object(str(run.path) if run else None)))
     try:
-        run.write_config(config.to_dict())
-        log.info("run directory: %s", run.path)
-        trainer = _trainer(recipe, prepared, run, num_workers, reporter)
+        if world.is_main:
+            run.write_config(config.to_dict())
+            log.info("run directory: %s", run.path)
+        trainer = _trainer(recipe, prepared, run, num_workers, reporter, world)
         for note in notes:
             trainer.reporter.message(note)
         return run, trainer.fit()
     except BaseException:
-        _remove_if_unused(run)
+        if world.is_main:
+            _remove_if_unused(run)
         raise
 
 
@@ -158,6 +198,7 @@ def resume(
     num_workers: int | None = None,
     reporter: Reporter | None = None,
     dry_run: bool = False,
+    world: World | None = None,
 ) -> tuple[RunDir, TrainResult | Summary]:
     """Continue the run in ``run_dir`` exactly where its latest checkpoint left off.
 
@@ -165,8 +206,10 @@ def resume(
     allowed (the run's data, model and optimisation stay its own). They are applied, written
     to the run's ``config.json`` and recorded in ``resumes.jsonl``. ``family``, when given,
     must be the run's. With ``dry_run`` nothing is trained or written and the summary is
-    returned instead of a result.
+    returned instead of a result. Under ``torchrun`` every process calls this (rank 0 writes);
+    the number of processes may differ from the run's.
     """
+    world = World() if dry_run else (world or ddp.world_from_env())
     run = open_run_dir(run_dir)
     saved = load_checkpoint(run.path, map_location="cpu")
     if family is not None and saved["family"] != family:
@@ -175,17 +218,23 @@ def resume(
             f"use 'img2img train --resume {run_dir}'"
         )
     config = apply_resume_changes(load_run_config(saved["config"]), changes or {})
+    if not dry_run:
+        config = config.replace(train=dataclasses.replace(config.train, world_size=world.size))
     prepared = _prepare(config)
-    recipe = build_recipe(prepared.config)
+    recipe = build_recipe(prepared.config, world)
     if dry_run:
         return run, _summary(prepared, recipe, resume_step=saved["step"],
                              changes=dict(changes or {}))
-    if changes:
+    moved = world.size != saved["config"]["train"].get("world_size", 1)
+    if (changes or moved) and world.is_main:
         run.write_config(config.to_dict())
+    if changes and world.is_main:
         record = {"time": time.time(), "step": saved["step"], "changes": dict(changes)}
         with open(run.path / RESUMES_FILE, "a", encoding="utf-8") as f:
             f.write(json.dumps(record) + "\n")
-    trainer = _trainer(recipe, prepared, run, num_workers, reporter)
+    trainer = _trainer(recipe, prepared, run, num_workers, reporter, world)
+    for note in recipe.notes:
+        trainer.reporter.message(note)
     trainer.resume(saved)
     return run, trainer.fit()
 
@@ -222,11 +271,13 @@ def _trainer(
     run: RunDir,
     num_workers: int | None,
     reporter: Reporter | None,
+    world: World,
 ) -> Trainer:
     config = prepared.config
     workers = config.data.num_workers if num_workers is None else num_workers
     return Trainer(recipe, prepared.dataset, run, num_workers=workers, reporter=reporter,
-                   sample_dataset=prepared.samples, observers=observers(config, run))
+                   sample_dataset=prepared.samples,
+                   observers=observers(config, run) if world.is_main else [], world=world)
 
 
 def observers(config: RunConfig, run: RunDir) -> list[Observer]:

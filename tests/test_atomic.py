@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from img2img import atomic
-from img2img.atomic import atomic_link, atomic_open, atomic_write
+from img2img.atomic import atomic_link, atomic_open, atomic_path, atomic_write
 
 posix_only = pytest.mark.skipif(os.name != "posix", reason="POSIX permission bits")
 
@@ -113,3 +113,17 @@ def test_link_of_a_missing_file_names_it(tmp_path):
     with pytest.raises(FileNotFoundError, match="gone.pt"):
         atomic_link(tmp_path / "gone.pt", tmp_path / "step.pt")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_path_for_writers_that_take_names_keeps_the_suffix(tmp_path):
+    target = tmp_path / "sub" / "clip.mp4"
+    with atomic_path(target) as tmp:
+        assert tmp.parent == target.parent and tmp.suffix == ".mp4" and tmp.name.startswith(".")
+        tmp.write_bytes(b"whole")
+        assert not target.exists()
+    assert target.read_bytes() == b"whole"
+    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
+        tmp.write_bytes(b"half")
+        raise RuntimeError("encoder died")
+    assert target.read_bytes() == b"whole"
+    assert [p.name for p in target.parent.iterdir()] == ["clip.mp4"]

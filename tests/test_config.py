@@ -47,7 +47,7 @@ def test_paper_defaults():
             "netG: 'unet_512' is not valid; expected one of: resnet_6blocks",
         ),
         (lambda: Pix2PixConfig(netD="huge"), "expected one of: basic, n_layers, pixel"),
-        (lambda: Pix2PixConfig(norm="group"), "expected one of: batch, instance, none"),
+        (lambda: Pix2PixConfig(norm="group"), "expected one of: batch, syncbatch, instance, none"),
         (lambda: Pix2PixConfig(gan_mode="x"), "expected one of: vanilla, lsgan, hinge, wgangp"),
         (lambda: TrainConfig(device="gpu"), "device: 'gpu'"),
         (lambda: TrainConfig(precision="fp8"), "expected one of: fp32, bf16, fp16"),

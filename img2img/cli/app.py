@@ -61,6 +61,7 @@ def _register_commands() -> None:
         report,
         train,
         translate,
+        weights,
     )
 
     app.add_typer(train.app, name="train")
@@ -72,6 +73,7 @@ def _register_commands() -> None:
     app.command("export", epilog=export.EXAMPLES)(export.export)
     app.command("boundary", epilog=boundary.EXAMPLES)(boundary.boundary)
     app.command("features", epilog=features.EXAMPLES)(features.features)
+    app.add_typer(weights.app, name="weights")
 
 
 _register_commands()

@@ -21,10 +21,13 @@ def fail(message: str) -> typer.Exit:
 
 @contextlib.contextmanager
 def user_errors() -> Iterator[None]:
-    """Report ValueError/OSError (bad values, files, layouts) without a traceback."""
+    """Report ValueError/OSError (bad values, files, layouts) and failed downloads without a
+    traceback."""
+    from img2img.hub.download import DownloadError
+
     try:
         yield
-    except (ValueError, OSError) as exc:
+    except (ValueError, OSError, DownloadError) as exc:
         if os.environ.get("IMG2IMG_DEBUG"):
             raise
         raise fail(str(exc)) from exc

@@ -30,7 +30,7 @@ EXAMPLES = """\
 def evaluate(
     real: Annotated[Path | None, typer.Argument(help="Folder of real images (with FAKE_DIR, instead of --model).")] = None,
     fake: Annotated[Path | None, typer.Argument(help="Folder of generated images, paired with REAL_DIR by relative path and stem.")] = None,
-    model: Annotated[str | None, typer.Option("--model", "-m", help="Run directory, checkpoint, .safetensors, .onnx or published generator .pth.")] = None,
+    model: Annotated[str | None, typer.Option("--model", "-m", help="Run directory, checkpoint, .safetensors, .onnx, published generator .pth or published model name.")] = None,
     data: Annotated[str | None, typer.Option("--data", help="Dataset folder or name (default: the run's own dataset).")] = None,
     phase: Annotated[str, typer.Option("--phase", help="Split to evaluate.")] = "test",
     direction: Annotated[str | None, typer.Option("--direction", help=f"{', '.join(DIRECTIONS)}: which side is the input (default: the run's; AtoB for published weights).")] = None,

@@ -24,7 +24,7 @@ EXAMPLES = """\
 
 
 def export(
-    model: Annotated[str, typer.Argument(help="Run directory, checkpoint, .safetensors or published generator .pth.")],
+    model: Annotated[str, typer.Argument(help="Run directory, checkpoint, .safetensors, published generator .pth or published model name.")],
     output: Annotated[Path, typer.Argument(help="The file to write (.onnx, .ts, .safetensors).")],
     fmt: Annotated[str | None, typer.Option("--format", "-f", help="onnx, torchscript or safetensors (default: from OUT's extension).")] = None,
     opset: Annotated[int | None, typer.Option("--opset", help="ONNX opset (default 18).")] = None,

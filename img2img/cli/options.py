@@ -62,7 +62,7 @@ MaxDatasetSize = Annotated[int | None, Opt("--max-dataset-size", help="Use at mo
 NumWorkers = Annotated[int, Opt("--num-workers", help="Data loading processes.", rich_help_panel=DATA)]
 
 # --- optimisation ----------------------------------------------------------------------------
-BatchSize = Annotated[int, Opt("--batch-size", help="Images per step.", rich_help_panel=OPTIM)]
+BatchSize = Annotated[int, Opt("--batch-size", help="Images per step (per process when data-parallel).", rich_help_panel=OPTIM)]
 Lr = Annotated[float, Opt("--lr", help="Adam learning rate.", rich_help_panel=OPTIM)]
 Beta1 = Annotated[float, Opt("--beta1", help="Adam beta1.", rich_help_panel=OPTIM)]
 NEpochs = Annotated[int, Opt("--n-epochs", help="Epochs at the initial learning rate.", rich_help_panel=OPTIM)]
@@ -74,6 +74,8 @@ Seed = Annotated[int, Opt("--seed", help="Seed for weights, data order and augme
 Device = Annotated[str, Opt("--device", help="auto, cpu, cuda, cuda:N or mps.", rich_help_panel=RUN)]
 Precision = Annotated[str, Opt("--precision", help=f"{choices(PRECISIONS)}.", rich_help_panel=RUN)]
 ChannelsLast = Annotated[bool, Opt("--channels-last", help="Channels-last memory format.", rich_help_panel=RUN)]
+Compile = Annotated[bool, Opt("--compile", help="torch.compile the networks (static shapes; slower start, faster steps on a GPU).", rich_help_panel=RUN)]
+Devices = Annotated[int, Opt("--devices", help="Train data-parallel on N processes of this machine (N GPUs, or N CPU processes); the same as 'torchrun --nproc-per-node N -m img2img train ...'. --batch-size is per process.", rich_help_panel=RUN, min=1)]
 Name = Annotated[str | None, Opt("--name", help="Run name (default: <dataset>_<family>).", rich_help_panel=RUN)]
 RunsDir = Annotated[Path, Opt("--runs-dir", help="Where run directories are created.", rich_help_panel=RUN)]
 LogEvery = Annotated[int, Opt("--log-every", help="Steps between metric lines.", rich_help_panel=RUN)]
@@ -120,6 +122,8 @@ def shared_training_options(
     device: Device = "auto",
     precision: Precision = "fp32",
     channels_last: ChannelsLast = False,
+    compile: Compile = False,
+    devices: Devices = 1,
     name: Name = None,
     runs_dir: RunsDir = Path("runs"),
     log_every: LogEvery = 10,

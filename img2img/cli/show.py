@@ -84,6 +84,11 @@ def translated(summary, output) -> None:
         f"replaces them), [bold red]{len(summary.failed)}[/] failed -> [cyan]{output}[/] "
         f"({summary.images_per_second:.2f} img/s; test mode: {summary.test_mode})"
     )
+    if summary.videos:
+        console.print(
+            f"{summary.videos} video(s), {summary.frames} frames, written without sound "
+            "(OpenCV reads and writes only the picture)"
+        )
     for path, reason in summary.failed:
         console.print(f"  [red]failed[/] {path}: {reason}")
 

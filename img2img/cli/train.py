@@ -7,15 +7,18 @@ command is composed from those two signatures, so no option is declared twice.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import typer
 
 from img2img.cli import options as o
+from img2img.cli.compose import compose, parameters
+from img2img.cli.devices import run_on_devices
 from img2img.cli.errors import user_errors
 from img2img.families import Family, get_family, list_families
 
@@ -34,10 +37,12 @@ RESUME_EXAMPLES = """\
   img2img train --resume runs/edges2photos_mini_pix2pix
 
   img2img train --resume runs/edges2photos_mini_pix2pix --max-steps 20000 --device cuda
+
+  img2img train pix2pix --data facades --devices 4 --precision bf16
 """
 
 #: options that steer a command rather than describe the run
-_CONTROL = ("ctx", "resume", "dry_run", "runs_dir", "yes")
+_CONTROL = ("ctx", "resume", "dry_run", "runs_dir", "yes", "devices")
 
 
 @app.callback(epilog=RESUME_EXAMPLES)
@@ -55,6 +60,7 @@ def train(
     save_every_epochs: o.SaveEveryEpochs = None,
     tensorboard: o.Tensorboard = None,
     report_every: o.ReportEvery = None,
+    devices: o.Devices = 1,
     dry_run: o.DryRun = False,
 ) -> None:
     """Train a model ([bold]img2img train FAMILY --data ...[/]) or continue one
@@ -74,6 +80,8 @@ def train(
         "save_every_epochs": save_every_epochs, "tensorboard": tensorboard,
         "report_every": report_every,
     }
+    if not dry_run:
+        run_on_devices(devices, device)
     with user_errors():
         _resume(resume, {k: v for k, v in changes.items() if v is not None}, None, dry_run)
 
@@ -81,16 +89,18 @@ def train(
 def family_command(family: Family) -> Callable[..., None]:
     """The ``train <family>`` command: the family's model options, then the shared ones."""
     model_options = family.cli_model_options()
-    model_params = list(inspect.signature(model_options, eval_str=True).parameters.values())
-    shared = inspect.signature(o.shared_training_options, eval_str=True).parameters.values()
+    model_params = parameters(model_options)
     shared_params = [
-        p.replace(default=family.cli_defaults.get(p.name, p.default)) for p in shared
+        p.replace(default=family.cli_defaults.get(p.name, p.default))
+        for p in parameters(o.shared_training_options)
     ]
     ctx_param = inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD,
                                   annotation=typer.Context)
     model_names = [p.name for p in model_params]
 
-    def command(ctx: typer.Context, **values: Any) -> None:
+    def run(ctx: typer.Context, **values: Any) -> None:
+        if not values["dry_run"]:
+            run_on_devices(values["devices"], values["device"])
         with user_errors():
             if values["resume"] is not None:
                 given = {k: v for k, v in values.items()
@@ -100,12 +110,8 @@ def family_command(family: Family) -> Callable[..., None]:
             model = model_options(**{k: values[k] for k in model_names})
             _start(family, model, values)
 
-    params = [ctx_param, *model_params, *shared_params]
-    command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
-    command.__annotations__ = {p.name: p.annotation for p in params}
-    command.__doc__ = model_options.__doc__
-    command.__name__ = family.name
-    return command
+    return compose(family.name, model_options.__doc__,
+                   [ctx_param, *model_params, *shared_params], run)
 
 
 def _from_command_line(ctx: typer.Context, name: str) -> bool:
@@ -136,6 +142,7 @@ def _start(family: Family, model: Any, v: dict[str, Any]) -> None:
             batch_size=v["batch_size"], lr=v["lr"], beta1=v["beta1"], n_epochs=v["n_epochs"],
             n_epochs_decay=v["n_epochs_decay"], max_steps=v["max_steps"], seed=v["seed"],
             device=v["device"], precision=v["precision"], channels_last=v["channels_last"],
+            compile=v["compile"],
             log_every=v["log_every"], sample_every=v["sample_every"],
             checkpoint_every=v["checkpoint_every"], keep_checkpoints=v["keep_checkpoints"],
             save_every_epochs=v["save_every_epochs"], tensorboard=v["tensorboard"],
@@ -151,8 +158,10 @@ def _start(family: Family, model: Any, v: dict[str, Any]) -> None:
         show.summary(launch.summarize(config))
         return
     _prepare_process()
-    run, result = launch.train(config, v["runs_dir"], reporter=_reporter())
-    show.finished(run, result)
+    with _process_group():
+        run, result = launch.train(config, v["runs_dir"], reporter=_reporter())
+    if _is_main():
+        show.finished(run, result)
 
 
 def _resume(run_dir: Path, changes: dict[str, Any], family: str | None, dry_run: bool) -> None:
@@ -161,11 +170,12 @@ def _resume(run_dir: Path, changes: dict[str, Any], family: str | None, dry_run:
 
     if not dry_run:
         _prepare_process()
-    run, outcome = launch.resume(run_dir, changes, family=family, dry_run=dry_run,
-                                 reporter=None if dry_run else _reporter())
+    with _process_group():
+        run, outcome = launch.resume(run_dir, changes, family=family, dry_run=dry_run,
+                                     reporter=None if dry_run else _reporter())
     if dry_run:
         show.summary(outcome)
-    else:
+    elif _is_main():
         show.finished(run, outcome)
 
 
@@ -185,6 +195,23 @@ def _check_data(config) -> None:
             f"--data {config.data.root}: training would fail: {errors} (see 'img2img datasets "
             f"check {config.data.root}')"
         )
+
+
+@contextlib.contextmanager
+def _process_group() -> Iterator[None]:
+    """Leave the data-parallel process group (if training joined one) when training ends."""
+    from img2img.engine.distributed import shutdown
+
+    try:
+        yield
+    finally:
+        shutdown()
+
+
+def _is_main() -> bool:
+    from img2img.engine.distributed import world_from_env
+
+    return world_from_env().is_main
 
 
 def _reporter():

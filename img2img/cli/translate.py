@@ -1,4 +1,4 @@
-"""``img2img translate --model CHECKPOINT|RUN_DIR IN OUT``.
+"""``img2img translate --model CHECKPOINT|RUN_DIR|NAME IN OUT``: images, folders and videos.
 
 The command's options are the shared ones of :func:`translate` followed by each family's own
 test-time options (declared by the family's ``translate_cli`` function in the family registry,
@@ -7,7 +7,6 @@ for example pix2pixHD's ``--style``); :func:`command` composes them, so no famil
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
@@ -15,11 +14,16 @@ from typing import Annotated, Any
 import typer
 
 from img2img.cli import options as o
+from img2img.cli.compose import compose, merge_parameters, parameters
 from img2img.cli.errors import fail, user_errors
 from img2img.config import PRECISIONS
 
 EXAMPLES = """\
 [bold]Examples[/]
+
+  img2img translate --model horse2zebra photos/ zebras/
+
+  img2img translate --model horse2zebra clip.mp4 clip_zebra.mp4
 
   img2img translate --model runs/facades_pix2pix photos/ out/
 
@@ -36,14 +40,17 @@ EXAMPLES = """\
   img2img translate --model runs/city_512p datasets/cityscapes/test_label out/ --instances datasets/cityscapes/test_inst
 
   img2img translate --model runs/city_feat labels/ out/ --instances insts/ --style 3
+
   img2img translate --model facades.onnx photos/ out/
+
+  img2img translate --model runs/horse2zebra_cyclegan --direction BtoA zebras/ horses/
 """
 
 
 def translate(
-    inputs: Annotated[Path, typer.Argument(exists=True, help="An image, or a folder walked recursively.")],
+    inputs: Annotated[Path, typer.Argument(exists=True, help="An image or video, or a folder of them walked recursively.")],
     output: Annotated[Path, typer.Argument(help="Output folder (mirrors IN), or a file when IN is one.")],
-    model: Annotated[Path, typer.Option("--model", "-m", exists=True, help="Checkpoint, run directory, .safetensors or .onnx export, or published generator .pth.")],
+    model: Annotated[str, typer.Option("--model", "-m", help="Checkpoint, run directory, .safetensors or .onnx export, generator .pth, or a published model name (img2img weights list), downloaded on first use.")],
     batch_size: Annotated[int, typer.Option("--batch-size", help="Images per forward pass.")] = 8,
     device: o.InferDevice = "auto",
     precision: Annotated[str, typer.Option("--precision", help=f"{', '.join(PRECISIONS)}.")] = "fp32",
@@ -55,12 +62,15 @@ def translate(
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing output files.")] = False,
     threads: Annotated[int, typer.Option("--threads", help="Threads decoding and encoding images.")] = 2,
     side: Annotated[str | None, typer.Option("--side", help="Inputs are side-by-side AB images: translate this half (A or B).")] = None,
+    weights_dir: Annotated[Path | None, typer.Option("--weights-dir", help="Where published models are downloaded (default: $IMG2IMG_WEIGHTS, else ./weights).")] = None,
     family_options: dict[str, Any] | None = None,
 ) -> None:
-    """Translate an image or a folder of images with a trained generator.
+    """Translate images, videos or folders of them with a trained or published generator.
 
     Outputs keep each input's size (inputs are padded to what the network needs and cropped
-    back) and mirror the input folder's layout. Existing outputs are kept unless --overwrite.
+    back) and mirror the input folder's layout. Videos are translated frame by frame into
+    videos of the same frame rate and size, without their sound. Existing outputs are kept
+    unless --overwrite.
     """
     from img2img.cli import show
 
@@ -76,7 +86,7 @@ def translate(
         summary = _run(
             model=model, inputs=inputs, output=output, batch_size=batch_size, device=device,
             precision=precision, ext=ext, size=size, overwrite=overwrite, threads=threads,
-            side=side, test_options={
+            side=side, weights_dir=weights_dir, test_options={
                 **o.test_options(eval_mode, no_dropout, seed), **(family_options or {}),
             },
         )
@@ -84,31 +94,42 @@ def translate(
     if summary.failed:
         raise typer.Exit(1)
     if summary.written == 0 and summary.skipped == 0:
-        raise fail(f"{inputs}: no images found")
+        raise fail(f"{inputs}: no images or videos found")
 
 
 def _run(
-    *, model: Path, inputs: Path, output: Path, batch_size: int, device: str, precision: str,
+    *, model: str, inputs: Path, output: Path, batch_size: int, device: str, precision: str,
     ext: str, size: int | None, overwrite: bool, threads: int, side: str | None,
-    test_options: dict,
+    weights_dir: Path | None, test_options: dict,
 ):
     from rich.progress import Progress
 
     from img2img.cli.memory import tune_allocator
+    from img2img.cli.weights import DownloadBar
     from img2img.engine.device import resolve_device
     from img2img.infer.translate import plan_outputs, translate_files
     from img2img.models.loading import load_inference_model
 
     target = resolve_device(device)
     tune_allocator()
-    loaded = load_inference_model(model, target, **test_options)
+    with DownloadBar(f"downloading {model}") as download_bar:
+        loaded = load_inference_model(model, target, weights_dir=weights_dir,
+                                      progress=download_bar, **test_options)
     jobs = plan_outputs(inputs, output, ext=ext)
     with Progress(transient=True) as bar:
         task = bar.add_task("translating", total=len(jobs))
+        frames: dict[str, Any] = {}
+
+        def frame_progress(key: str, done: int, total: int | None) -> None:
+            if key not in frames:
+                frames[key] = bar.add_task(f"{key} (frames)", total=total)
+            bar.update(frames[key], completed=done, total=total)
+
         return translate_files(
             loaded, jobs, batch_size=batch_size, device=target, precision=precision, size=size,
             overwrite=overwrite, num_threads=threads, side=side,
             progress=lambda done, total: bar.update(task, completed=done, total=total),
+            frame_progress=frame_progress,
         )
 
 
@@ -116,19 +137,12 @@ def command() -> Callable[..., None]:
     """The ``translate`` command: :func:`translate`'s options, then every family's own."""
     from img2img.families import get_family, list_families
 
-    shared = [p for p in inspect.signature(translate, eval_str=True).parameters.values()
-              if p.name != "family_options"]
-    names = {p.name for p in shared}
+    shared = [p for p in parameters(translate) if p.name != "family_options"]
     declared: list[tuple[Callable[..., dict[str, Any]], list[str]]] = []
-    extra: list[inspect.Parameter] = []
     for family in map(get_family, list_families()):
         options = family.cli_translate_options()
-        if options is None:
-            continue
-        params = list(inspect.signature(options, eval_str=True).parameters.values())
-        extra += [p for p in params if p.name not in names]
-        names |= {p.name for p in params}
-        declared.append((options, [p.name for p in params]))
+        if options is not None:
+            declared.append((options, [p.name for p in parameters(options)]))
 
     def run(**values: Any) -> None:
         family_options: dict[str, Any] = {}
@@ -136,9 +150,5 @@ def command() -> Callable[..., None]:
             family_options |= options(**{k: values[k] for k in keys})
         translate(**{p.name: values[p.name] for p in shared}, family_options=family_options)
 
-    params = [*shared, *extra]
-    run.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
-    run.__annotations__ = {p.name: p.annotation for p in params}
-    run.__doc__ = translate.__doc__
-    run.__name__ = "translate"
-    return run
+    params = merge_parameters([shared, *(parameters(options) for options, _ in declared)])
+    return compose("translate", translate.__doc__, params, run)

@@ -40,6 +40,31 @@ class StreamFiles:
     files: Mapping[str, Path]
 
 
+def parse_sample_key(key: int | tuple[int, int], count: int, seed: int) -> tuple[int, int]:
+    """``(index, sample_seed)`` of a dataset key: an index, or ``(index, sample_seed)``.
+
+    A plain index (negative ones count from the end) gets the seed ``mix_seed(seed, index)``.
+
+    Raises:
+        TypeError: a tuple that is not a pair.
+        IndexError: the index is outside a dataset of ``count`` examples.
+    """
+    if isinstance(key, tuple):
+        if len(key) != 2:
+            raise TypeError(f"expected an index or (index, sample_seed), got {key!r}")
+        index, sample_seed = operator.index(key[0]), operator.index(key[1])
+    else:
+        index = operator.index(key)
+        sample_seed = None
+    if index < 0:
+        index += count
+    if not 0 <= index < count:
+        raise IndexError(f"index {key!r} is out of range for a dataset of {count} examples")
+    if sample_seed is None:
+        sample_seed = mix_seed(seed, index)
+    return index, sample_seed
+
+
 class StreamDataset(Dataset[Sample]):
     """Examples made of named streams, read by kind and augmented with one shared transform.
 
@@ -142,21 +167,7 @@ class StreamDataset(Dataset[Sample]):
         )
 
     def _parse_key(self, key: int | tuple[int, int]) -> tuple[int, int]:
-        if isinstance(key, tuple):
-            if len(key) != 2:
-                raise TypeError(f"expected an index or (index, sample_seed), got {key!r}")
-            index, sample_seed = operator.index(key[0]), operator.index(key[1])
-        else:
-            index = operator.index(key)
-            sample_seed = None
-        count = len(self.items)
-        if index < 0:
-            index += count
-        if not 0 <= index < count:
-            raise IndexError(f"index {key!r} is out of range for a dataset of {count} examples")
-        if sample_seed is None:
-            sample_seed = mix_seed(self.seed, index)
-        return index, sample_seed
+        return parse_sample_key(key, len(self.items), self.seed)
 
     def _mark_bad(self, index: int, exc: ImageReadError) -> None:
         self._bad[index] = str(exc.path)
@@ -167,6 +178,16 @@ class StreamDataset(Dataset[Sample]):
     def __repr__(self) -> str:
         streams = ", ".join(f"{s.name}:{s.kind}" for s in self.streams)
         return f"{type(self).__name__}(source={self.source!r}, examples={len(self)}, {streams})"
+
+
+def check_image_options(cfg: DataConfig, input_nc: int, output_nc: int) -> None:
+    """Fail on channel counts other than 1 or 3, or a ``max_dataset_size`` below 1."""
+    check_channels("input_nc", input_nc)
+    check_channels("output_nc", output_nc)
+    if cfg.max_dataset_size is not None and cfg.max_dataset_size < 1:
+        raise ValueError(
+            f"max_dataset_size: {cfg.max_dataset_size!r} is not valid; expected >= 1 or None"
+        )
 
 
 class PairedImageDataset(StreamDataset):
@@ -191,12 +212,7 @@ class PairedImageDataset(StreamDataset):
     def __init__(
         self, cfg: DataConfig, input_nc: int = 3, output_nc: int = 3, seed: int = 0
     ) -> None:
-        check_channels("input_nc", input_nc)
-        check_channels("output_nc", output_nc)
-        if cfg.max_dataset_size is not None and cfg.max_dataset_size < 1:
-            raise ValueError(
-                f"max_dataset_size: {cfg.max_dataset_size!r} is not valid; expected >= 1 or None"
-            )
+        check_image_options(cfg, input_nc, output_nc)
         self.cfg = cfg
         self.input_nc = input_nc
         self.output_nc = output_nc

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
@@ -91,6 +91,19 @@ def find_images(root: str | os.PathLike[str], recursive: bool = True) -> list[Pa
     Raises:
         NotADirectoryError: ``root`` is not a directory.
     """
+    return find_files(root, is_image_file, recursive)
+
+
+def find_files(
+    root: str | os.PathLike[str], accept: Callable[[str], bool], recursive: bool = True
+) -> list[Path]:
+    """All files under ``root`` whose name ``accept`` takes, sorted; hidden ones are skipped.
+
+    Symbolic links to folders are followed (each real folder is visited once).
+
+    Raises:
+        NotADirectoryError: ``root`` is not a directory.
+    """
     root = Path(root)
     if not root.is_dir():
         raise NotADirectoryError(f"{root}: not a directory; expected a folder of images")
@@ -100,7 +113,7 @@ def find_images(root: str | os.PathLike[str], recursive: bool = True) -> list[Pa
             found = [
                 Path(e.path)
                 for e in entries
-                if not e.name.startswith(".") and is_image_file(e.name) and e.is_file()
+                if not e.name.startswith(".") and accept(e.name) and e.is_file()
             ]
         return sorted(found)
     visited: set[tuple[int, int]] = set()
@@ -114,7 +127,7 @@ def find_images(root: str | os.PathLike[str], recursive: bool = True) -> list[Pa
         found.extend(
             Path(dirpath, name)
             for name in filenames
-            if not name.startswith(".") and is_image_file(name)
+            if not name.startswith(".") and accept(name)
         )
     return sorted(found)
 
@@ -133,16 +146,43 @@ def accepted_layouts(root: str | os.PathLike[str], phase: str) -> list[str]:
     ]
 
 
-def find_pairs(root: str | os.PathLike[str], phase: str) -> PairedFiles:
-    """Find the ``phase`` split of a paired dataset and match A files with B files.
+@dataclass(frozen=True)
+class SplitFiles:
+    """The images of one split, found in an accepted layout but not paired.
 
-    Layouts are tried in the order of :func:`accepted_layouts`. Two-folder layouts pair files by
-    relative stem, so ``A/x/1.png`` pairs with ``B/x/1.jpg``; files without a partner are logged
-    as a warning and returned in ``unpaired_a`` / ``unpaired_b``.
+    Attributes:
+        root: the dataset directory.
+        phase: the split asked for.
+        layout: which layout matched, e.g. ``"trainA + trainB"``.
+        dir_a: the folder of the A images, or of the side-by-side images.
+        files_a: the A images (or the side-by-side images), sorted.
+        dir_b: the folder of the B images; None for side-by-side layouts.
+        files_b: the B images, sorted; empty for side-by-side layouts.
+        flat: the layout has no phase folders, so every phase finds these same files.
+    """
+
+    root: Path
+    phase: str
+    layout: str
+    dir_a: Path
+    files_a: list[Path]
+    dir_b: Path | None = None
+    files_b: list[Path] = field(default_factory=list)
+    flat: bool = False
+
+    @property
+    def side_by_side(self) -> bool:
+        """True when each file holds A and B next to each other."""
+        return self.dir_b is None
+
+
+def locate_split(root: str | os.PathLike[str], phase: str) -> SplitFiles:
+    """Find the images of the ``phase`` split in the first layout that holds any.
+
+    Layouts are tried in the order of :func:`accepted_layouts`; nothing is paired or decoded.
 
     Raises:
-        DatasetLayoutError: ``root`` is missing, holds no images in any accepted layout, or its A
-            and B folders share no file names.
+        DatasetLayoutError: ``root`` is missing or holds no images in any accepted layout.
     """
     root = Path(root)
     if not root.is_dir():
@@ -152,7 +192,7 @@ def find_pairs(root: str | os.PathLike[str], phase: str) -> PairedFiles:
     if phase_dir.is_dir() and not _has_ab(phase_dir):
         images = find_images(phase_dir)
         if images:
-            return _side_by_side(root, phase, phase_dir, images, f"{phase}/*")
+            return SplitFiles(root, phase, f"{phase}/* (A|B side by side)", phase_dir, images)
 
     two_folder = [  # (layout, A folder, B folder, flat)
         (f"{phase}/A + {phase}/B", phase_dir / "A", phase_dir / "B", False),
@@ -166,15 +206,34 @@ def find_pairs(root: str | os.PathLike[str], phase: str) -> PairedFiles:
         if dir_a.is_dir() and dir_b.is_dir():
             files_a, files_b = find_images(dir_a), find_images(dir_b)
             if files_a or files_b:
-                files = _pair_folders(root, phase, layout, dir_a, dir_b, files_a, files_b)
-                return replace(files, flat=flat)
+                return SplitFiles(root, phase, layout, dir_a, files_a, dir_b, files_b, flat)
 
     if not phase_dir.exists():
         images = find_images(root, recursive=False)
         if images:
-            return replace(_side_by_side(root, phase, root, images, "*"), flat=True)
+            return SplitFiles(root, phase, "* (A|B side by side)", root, images, flat=True)
 
     raise _layout_error(f"no images for phase {phase!r} under {root}", root, phase)
+
+
+def find_pairs(root: str | os.PathLike[str], phase: str) -> PairedFiles:
+    """Find the ``phase`` split of a paired dataset and match A files with B files.
+
+    Layouts are tried in the order of :func:`accepted_layouts` (see :func:`locate_split`).
+    Two-folder layouts pair files by relative stem, so ``A/x/1.png`` pairs with ``B/x/1.jpg``;
+    files without a partner are logged as a warning and returned in ``unpaired_a`` /
+    ``unpaired_b``.
+
+    Raises:
+        DatasetLayoutError: ``root`` is missing, holds no images in any accepted layout, or its A
+            and B folders share no file names.
+    """
+    split = locate_split(root, phase)
+    if split.dir_b is not None:
+        return _pair_folders(split, split.dir_b)
+    pairs = [Pair(a=p, b=None, key=relative_stem(p, split.dir_a)) for p in split.files_a]
+    log.debug("%s: %d side-by-side images for phase %r", split.root, len(pairs), phase)
+    return PairedFiles(split.root, phase, split.layout, pairs, flat=split.flat)
 
 
 def pair_folders(
@@ -197,9 +256,8 @@ def pair_folders(
                 f"{folder} is not a folder; expected a folder of images", folder, phase
             )
     layout = f"{dir_a} + {dir_b}"
-    return _pair_folders(
-        dir_a, phase, layout, dir_a, dir_b, find_images(dir_a), find_images(dir_b)
-    )
+    split = SplitFiles(dir_a, phase, layout, dir_a, find_images(dir_a), dir_b, find_images(dir_b))
+    return _pair_folders(split, dir_b)
 
 
 def split_ab(image: _T, source: str | os.PathLike[str] | None = None) -> tuple[_T, _T]:
@@ -240,21 +298,10 @@ def relative_stem(path: Path, base: Path) -> str:
     return path.relative_to(base).with_suffix("").as_posix()
 
 
-_relative_key = relative_stem
-
-
-def _side_by_side(
-    root: Path, phase: str, base: Path, images: list[Path], layout: str
-) -> PairedFiles:
-    pairs = [Pair(a=p, b=None, key=_relative_key(p, base)) for p in images]
-    log.debug("%s: %d side-by-side images for phase %r", root, len(pairs), phase)
-    return PairedFiles(root=root, phase=phase, layout=f"{layout} (A|B side by side)", pairs=pairs)
-
-
 def _index_by_key(base: Path, files: Sequence[Path]) -> dict[str, Path]:
     index: dict[str, Path] = {}
     for path in files:
-        key = _relative_key(path, base)
+        key = relative_stem(path, base)
         if key in index:
             log.warning(
                 "%s: %s and %s share the name %r; using %s",
@@ -269,15 +316,10 @@ def _index_by_key(base: Path, files: Sequence[Path]) -> dict[str, Path]:
     return index
 
 
-def _pair_folders(
-    root: Path,
-    phase: str,
-    layout: str,
-    dir_a: Path,
-    dir_b: Path,
-    files_a: list[Path],
-    files_b: list[Path],
-) -> PairedFiles:
+def _pair_folders(split: SplitFiles, dir_b: Path) -> PairedFiles:
+    """Match the A and B files of a two-folder split (B in ``dir_b``) by relative stem."""
+    root, phase, layout = split.root, split.phase, split.layout
+    dir_a, files_a, files_b = split.dir_a, split.files_a, split.files_b
     index_a, index_b = _index_by_key(dir_a, files_a), _index_by_key(dir_b, files_b)
     keys = sorted(index_a.keys() & index_b.keys())
     unpaired_a = sorted(index_a[k] for k in index_a.keys() - index_b.keys())
@@ -309,6 +351,7 @@ def _pair_folders(
         pairs=pairs,
         unpaired_a=unpaired_a,
         unpaired_b=unpaired_b,
+        flat=split.flat,
     )
 
 

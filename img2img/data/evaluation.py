@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from img2img.data.discover import PairedFiles, find_images, relative_stem, split_ab
+from img2img.data.discover import PairedFiles, SplitFiles, find_images, relative_stem, split_ab
 from img2img.data.io import read_image
 
 #: halves of a side-by-side AB image, left to right
@@ -122,6 +122,30 @@ def paired_split(files: PairedFiles, swap: bool = False) -> EvalSplit:
         input_half=half,
         description=f"{files.root} [{files.phase}], layout {files.layout}, "
         f"{'BtoA' if swap else 'AtoB'}",
+    )
+
+
+def unpaired_split(files: SplitFiles, swap: bool = False) -> EvalSplit:
+    """The :class:`EvalSplit` of an unpaired split: inputs A (B with ``swap``), no targets, and
+    the other side's images as the real set the outputs are compared with (FID, KID).
+
+    Side-by-side files give their A half as input and their B half as a real image.
+    """
+    side, other = ("B", "A") if swap else ("A", "B")
+    if files.side_by_side:
+        inputs, base = files.files_a, files.dir_a
+        references = [ImageRef(p, other) for p in files.files_a]
+    else:
+        sides = {"A": (files.files_a, files.dir_a), "B": (files.files_b, files.dir_b)}
+        inputs, base = sides[side]
+        references = [ImageRef(p) for p in sides[other][0]]
+    examples = [EvalExample(p.relative_to(base).as_posix(), p) for p in inputs]
+    return EvalSplit(
+        examples=examples,
+        references=references,
+        input_half=side if files.side_by_side else None,
+        description=f"{files.root} [{files.phase}], layout {files.layout}, unpaired, "
+        f"{side}to{other}",
     )
 
 

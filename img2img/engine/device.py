@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor
@@ -29,14 +31,27 @@ def autocast(device: torch.device, precision: str) -> contextlib.AbstractContext
         return contextlib.nullcontext()
     return torch.autocast(device.type, dtype=dtype)
 
+def _local_rank() -> int | None:
+    """``LOCAL_RANK`` as torchrun sets it for each process of a machine, else None."""
+    value = os.environ.get("LOCAL_RANK")
+    return int(value) if value is not None and value.isdigit() else None
+
+
 def resolve_device(name: str) -> torch.device:
-    """``auto`` picks CUDA, then MPS, then CPU; explicit devices are checked to exist."""
+    """``auto`` picks CUDA, then MPS, then CPU; explicit devices are checked to exist.
+
+    Under torchrun, ``auto`` and ``cuda`` mean this process's own GPU, ``cuda:LOCAL_RANK``.
+    """
+    local = _local_rank()
     if name == "auto":
         if torch.cuda.is_available():
-            return torch.device("cuda")
-        if torch.backends.mps.is_available():
+            name = "cuda"
+        elif torch.backends.mps.is_available():
             return torch.device("mps")
-        return torch.device("cpu")
+        else:
+            return torch.device("cpu")
+    if name == "cuda" and local is not None and torch.cuda.is_available():
+        name = f"cuda:{local}"
     device = torch.device(name)
     if device.type == "cuda":
         if not torch.cuda.is_available():
@@ -64,6 +79,8 @@ class Precision:
 
     name: str
     device: torch.device
+    #: called with each optimizer before it steps (data-parallel gradient averaging)
+    grad_sync: Callable[[torch.optim.Optimizer], None] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         self.dtype = autocast_dtype(self.name)
@@ -77,6 +94,11 @@ class Precision:
         (self.scaler.scale(loss) if self.scaler else loss).backward()
 
     def step(self, optimizer: torch.optim.Optimizer) -> None:
+        """Step ``optimizer`` (after averaging its gradients over processes, when training
+        data-parallel; scaled fp16 gradients are averaged as they are, so an overflow on any
+        process makes every process skip the step)."""
+        if self.grad_sync is not None:
+            self.grad_sync(optimizer)
         if self.scaler:
             self.scaler.step(optimizer)
         else:

@@ -23,8 +23,11 @@ class Reporter(Protocol):
     def start(self, total_steps: int, initial_step: int, epoch: int = 0) -> None: ...
 
     def update(
-        self, step: int, epoch: int, losses: Mapping[str, float], images_per_s: float
-    ) -> None: ...
+        self, step: int, epoch: int, losses: Mapping[str, float], images_per_s: float,
+        *, data_time: float | None = None,
+    ) -> None:
+        """A log line: mean losses, throughput and the seconds per step spent waiting for data."""
+        ...
 
     def message(self, text: str) -> None: ...
 
@@ -39,6 +42,11 @@ def loss_pairs(losses: Mapping[str, float]) -> list[str]:
 def format_losses(losses: Mapping[str, float]) -> str:
     """``G_GAN 0.712 G_L1 23.4``."""
     return " ".join(loss_pairs(losses))
+
+
+def data_text(data_time: float | None) -> list[str]:
+    """``["data 12 ms/step"]``: the mean wait for the next batch (nothing when unknown)."""
+    return [] if data_time is None else [f"data {1000 * data_time:.0f} ms/step"]
 
 
 def format_duration(seconds: float) -> str:
@@ -80,7 +88,8 @@ class NullReporter:
         pass
 
     def update(
-        self, step: int, epoch: int, losses: Mapping[str, float], images_per_s: float
+        self, step: int, epoch: int, losses: Mapping[str, float], images_per_s: float,
+        *, data_time: float | None = None,
     ) -> None:
         pass
 
@@ -115,14 +124,16 @@ class PlainReporter:
         self.eta.start(total_steps, initial_step)
 
     def update(
-        self, step: int, epoch: int, losses: Mapping[str, float], images_per_s: float
+        self, step: int, epoch: int, losses: Mapping[str, float], images_per_s: float,
+        *, data_time: float | None = None,
     ) -> None:
         total = self.eta.total
         percent = 100 * step // total if total else 100
         parts = [f"step {step}/{total} ({percent}%)", f"epoch {epoch}"]
         if losses:
             parts.append(format_losses(losses))
-        parts += [f"{images_per_s:.1f} img/s", f"ETA {self.eta.text(step)}"]
+        parts += [f"{images_per_s:.1f} img/s", *data_text(data_time),
+                  f"ETA {self.eta.text(step)}"]
         self._print("  ".join(parts))
 
     def message(self, text: str) -> None:
@@ -165,9 +176,10 @@ class RichReporter:
         )
 
     def update(
-        self, step: int, epoch: int, losses: Mapping[str, float], images_per_s: float
+        self, step: int, epoch: int, losses: Mapping[str, float], images_per_s: float,
+        *, data_time: float | None = None,
     ) -> None:
-        self.progress.losses = loss_pairs(losses)
+        self.progress.losses = [*loss_pairs(losses), *data_text(data_time)]
         self.progress.update(
             self.task, completed=step, epoch=epoch, ips=images_per_s, eta=self.eta.text(step)
         )

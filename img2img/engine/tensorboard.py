@@ -32,8 +32,8 @@ def check_tensorboard() -> None:
 
 
 def scalar_tag(name: str) -> str:
-    """``loss/G_L1`` for losses; ``lr`` and ``images_per_s`` as they are."""
-    return name if name in ("lr", "images_per_s") else f"loss/{name}"
+    """``loss/G_L1`` for losses; ``lr``, ``images_per_s`` and ``data_time`` as they are."""
+    return name if name in ("lr", "images_per_s", "data_time") else f"loss/{name}"
 
 
 class TensorBoardObserver(Observer):

@@ -21,6 +21,7 @@ from torch.utils.data import Dataset, default_collate
 
 from img2img.data.dataset import SKIPPED_SEPARATOR
 from img2img.data.sampler import make_loader
+from img2img.engine import distributed as ddp
 from img2img.engine.checkpoint import (
     epoch_checkpoint_name,
     keep_copy,
@@ -28,6 +29,7 @@ from img2img.engine.checkpoint import (
     save_checkpoint,
     step_checkpoint_name,
 )
+from img2img.engine.distributed import World
 from img2img.engine.observers import Observer
 from img2img.engine.progress import NullReporter, Reporter
 from img2img.engine.recipe import TrainingRecipe
@@ -39,6 +41,10 @@ log = logging.getLogger(__name__)
 
 SAMPLE_ROWS = 4
 SAMPLE_SEED = 0
+
+
+class NonFiniteLossError(RuntimeError):
+    """A loss became NaN or infinite: training stops (every process together)."""
 
 
 @dataclass
@@ -60,6 +66,8 @@ class TrainResult:
     checkpoint: Path
     last_losses: dict[str, float]
     skipped_files: list[str]
+    #: mean seconds per step spent waiting for data (decoding, augmentation, transfer)
+    data_time: float = 0.0
 
 
 class Trainer:
@@ -75,6 +83,7 @@ class Trainer:
         reporter: Reporter | None = None,
         sample_dataset: Dataset | None = None,
         observers: Sequence[Observer] = (),
+        world: World | None = None,
     ) -> None:
         self.recipe = recipe
         self.dataset = dataset
@@ -82,10 +91,16 @@ class Trainer:
         self.sample_dataset = dataset if sample_dataset is None else sample_dataset
         self.run = run
         self.cfg = recipe.config.train
-        self.reporter = reporter or NullReporter()
+        #: this process's place among the data-parallel processes; only rank 0 writes
+        self.world = world or World()
+        main = self.world.is_main
+        self.reporter = (reporter if main else None) or NullReporter()
         #: told of every log record, sample grid, step and the end (TensorBoard, report)
-        self.observers = list(observers)
+        self.observers = list(observers) if main else []
         self.position = Position()
+        #: running statistics follow rank 0 (batch norm not synchronised: CPU processes)
+        self._sync_buffers = self.world.distributed and any(
+            True for net in recipe.nets.values() for _ in net.buffers())
         self._saved_at: Position | None = None  # where latest.pt was last written
         self.skipped_files: set[str] = set()
         self.loader, self.sampler = make_loader(
@@ -95,33 +110,50 @@ class Trainer:
             seed=self.cfg.seed,
             shuffle=True,
             pin_memory=recipe.device.type == "cuda",
+            num_replicas=self.world.size,
+            rank=self.world.rank,
         )
         self.steps_per_epoch = len(self.loader)
         if self.steps_per_epoch == 0:
             raise ValueError("the dataset is empty: no batch can be formed")
 
     # --- state --------------------------------------------------------------------------------
-    def checkpoint_payload(self) -> dict[str, Any]:
+    def checkpoint_payload(self, rng_ranks: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+        """The checkpoint dict; ``rng_ranks`` holds every process's RNG state, by rank."""
+        rng_ranks = rng_ranks or [rng_state()]
         return {
             "family": self.recipe.family,
             "config": self.recipe.config.to_dict(),
             "step": self.position.step,
             "epoch": self.position.epoch,
             "epoch_step": self.position.epoch_step,
-            "rng": rng_state(),
+            "world_size": self.world.size,
+            "rng": rng_ranks[0],
+            "rng_ranks": rng_ranks,
             **self.recipe.state_dict(),
         }
 
-    def save(self) -> Path:
-        """Write the latest checkpoint atomically."""
-        path = save_checkpoint(self.run.latest_checkpoint, self.checkpoint_payload())
+    def save(self, collective: bool = True) -> Path:
+        """Write the latest checkpoint atomically (rank 0 writes; every process calls this).
+
+        ``collective`` gathers every process's RNG state; without it (an interrupt, when the
+        other processes may be gone) only rank 0's is saved.
+        """
+        rngs = ddp.gather_objects(rng_state()) if collective else None
+        path = self.run.latest_checkpoint
+        if self.world.is_main:
+            save_checkpoint(path, self.checkpoint_payload(rngs))
+            log.info("checkpoint written: %s (step %d)", path, self.position.step)
+        if collective:
+            ddp.barrier()  # the file exists for every process once any returns
         self._saved_at = dataclasses.replace(self.position)
-        log.info("checkpoint written: %s (step %d)", path, self.position.step)
         return path
 
     def _save_unless_saved(self) -> Path:
         """The latest checkpoint, written only if training moved since it last was."""
-        if self._saved_at == self.position and self.run.latest_checkpoint.is_file():
+        # every process must decide alike: only rank 0 may see the file (several machines)
+        saved = self.world.distributed or self.run.latest_checkpoint.is_file()
+        if self._saved_at == self.position and saved:
             return self.run.latest_checkpoint
         return self.save()
 
@@ -129,7 +161,7 @@ class Trainer:
         """``latest.pt``, plus a step-named copy when the newest few are kept."""
         path = self.save()
         keep = self.cfg.keep_checkpoints
-        if keep:
+        if keep and self.world.is_main:
             kept = keep_copy(path, step_checkpoint_name(self.position.step))
             log.info("checkpoint kept: %s", kept)
             for old in prune_step_checkpoints(self.run.checkpoints, keep):
@@ -139,7 +171,10 @@ class Trainer:
         """``latest.pt`` and a kept ``epoch_NNNN.pt`` after every K-th epoch."""
         every = self.cfg.save_every_epochs
         if every and self.position.epoch % every == 0:
-            kept = keep_copy(self._save_unless_saved(), epoch_checkpoint_name(self.position.epoch))
+            path = self._save_unless_saved()
+            if not self.world.is_main:
+                return
+            kept = keep_copy(path, epoch_checkpoint_name(self.position.epoch))
             log.info("checkpoint kept: %s", kept)
 
     def resume(self, data: dict[str, Any]) -> None:
@@ -152,8 +187,23 @@ class Trainer:
                 f"checkpoint holds a {data['family']} run; cannot resume it as {self.recipe.family}"
             )
         self.recipe.load_state_dict(data)
-        self.position = Position(data["step"], data["epoch"], data["epoch_step"])
-        set_rng_state(data["rng"])
+        saved_world = int(data.get("world_size", 1))
+        epoch_step = data["epoch_step"]
+        if saved_world != self.world.size:
+            # the same samples of the epoch are done, shared among a different number of processes
+            done = epoch_step * self.cfg.batch_size * saved_world
+            epoch_step = done // (self.cfg.batch_size * self.world.size)
+            self.reporter.message(
+                f"resuming {saved_world}-process training on {self.world.size} processes: "
+                f"{done} samples of epoch {data['epoch']} done, continuing at step "
+                f"{epoch_step} of the epoch; processes without a saved random state start "
+                "from fresh seeds"
+            )
+        self.position = Position(data["step"], data["epoch"], epoch_step)
+        rngs = data.get("rng_ranks") or [data["rng"]]
+        if self.world.rank < len(rngs):
+            set_rng_state(rngs[self.world.rank])
+        self._saved_at = None
         log.info("resumed from step %d (epoch %d)", self.position.step, self.position.epoch)
 
     # --- loop ---------------------------------------------------------------------------------
@@ -182,17 +232,23 @@ class Trainer:
             while not self._done():
                 self.sampler.set_epoch(self.position.epoch)
                 self.sampler.set_start(self.position.epoch_step * self.cfg.batch_size)
+                waited = time.perf_counter()
                 for batch in self.loader:
+                    data_time = time.perf_counter() - waited
                     losses = self.recipe.train_step(batch)
+                    self._check_finite(losses)
+                    if self._sync_buffers:
+                        ddp.broadcast_from_main(self.recipe.nets.values(), parameters=False)
                     self.position.step += 1
                     self.position.epoch_step += 1
-                    window.add(losses, _batch_size(batch))
+                    window.add(losses, _batch_size(batch), data_time)
                     self._note_skipped(batch)
                     last = self._after_step(window, sample_batch) or last
                     for observer in self.observers:
                         observer.on_step(self.position.step)
                     if self.position.step >= self.total_steps:
                         break
+                    waited = time.perf_counter()
                 if self.position.epoch_step >= self.steps_per_epoch:
                     self.recipe.end_epoch()
                     self.position.epoch += 1
@@ -200,7 +256,7 @@ class Trainer:
                     self._save_epoch()
         except KeyboardInterrupt:
             self.reporter.message(f"interrupted: saving a checkpoint at step {self.position.step}")
-            self.save()
+            self.save(collective=False)
             self._end()
             raise
         finally:
@@ -218,7 +274,26 @@ class Trainer:
             path,
             last,
             sorted(self.skipped_files),
+            window.data_time_total / max(1, window.steps_total),
         )
+
+    def _check_finite(self, losses: dict[str, torch.Tensor]) -> None:
+        """Stop every process together when any process's loss is NaN or infinite."""
+        values = torch.stack([v.detach().float().reshape(()) for v in losses.values()])
+        bad = not bool(torch.isfinite(values).all())
+        if not ddp.any_rank(bad, self.recipe.device):
+            return
+        step = self.position.step + 1
+        names = [k for k, v in losses.items() if not torch.isfinite(v).all()]
+        where = f" ({', '.join(names)} on rank {self.world.rank})" if names else ""
+        message = (
+            f"step {step}: a loss is not finite{where}; training stopped without saving this "
+            f"step (the latest checkpoint holds step {self._saved_at.step if self._saved_at else 0}"
+            "); lower --lr or use --precision fp32/bf16"
+        )
+        if self.world.is_main:
+            self.reporter.message(message)
+        raise NonFiniteLossError(message)
 
     def _end(self) -> None:
         for observer in self.observers:
@@ -261,19 +336,24 @@ class Trainer:
         return lines
 
     def _log(self, window: _Window) -> dict[str, float]:
-        losses, images_per_s = window.flush()
+        """Losses averaged over the window and every process; rank 0 writes and shows them."""
+        losses, images_per_s, data_time = window.flush()
         record = {
             "step": self.position.step,
             "epoch": self.position.epoch,
             "lr": self.recipe.learning_rate,
             "images_per_s": images_per_s,
+            "data_time": data_time,
             "time": time.time(),
             **losses,
         }
+        if not self.world.is_main:
+            return losses
         self.run.append_metrics(record)
         for observer in self.observers:
             observer.on_log(record)
-        self.reporter.update(self.position.step, self.position.epoch, losses, images_per_s)
+        self.reporter.update(self.position.step, self.position.epoch, losses, images_per_s,
+                             data_time=data_time)
         return losses
 
     def _sample_batch(self) -> dict:
@@ -284,7 +364,10 @@ class Trainer:
         return default_collate([source[(i, SAMPLE_SEED)] for i in picks])
 
     def _write_samples(self, batch: dict) -> None:
+        # every process translates (synchronised batch norm needs them all); rank 0 writes
         columns = self.recipe.sample(batch)
+        if not self.world.is_main:
+            return
         path = self.run.samples / f"step_{self.position.step:08d}.png"
         grid = save_grid(path, columns)
         log.info("samples written: %s", path)
@@ -298,24 +381,43 @@ class _Window:
     def __init__(self) -> None:
         self._reset()
 
+    steps_total = 0
+    data_time_total = 0.0
+
     def _reset(self) -> None:
         self.sums: dict[str, torch.Tensor] = {}
         self.count = 0
         self.images = 0
+        self.data_time = 0.0
         self.started = time.perf_counter()
 
-    def add(self, losses: dict[str, torch.Tensor], images: int) -> None:
+    def add(self, losses: dict[str, torch.Tensor], images: int, data_time: float = 0.0) -> None:
         for k, v in losses.items():
-            self.sums[k] = self.sums[k] + v if k in self.sums else v.clone()
+            self.sums[k] = self.sums[k] + v.float() if k in self.sums else v.float().clone()
         self.count += 1
         self.images += images
+        self.data_time += data_time
+        self.steps_total += 1
+        self.data_time_total += data_time
 
-    def flush(self) -> tuple[dict[str, float], float]:
+    def flush(self) -> tuple[dict[str, float], float, float]:
+        """Mean losses over the window and all processes, images/s of all processes together,
+        and the mean data time per step."""
         elapsed = max(time.perf_counter() - self.started, 1e-9)
-        means = {k: float(v) / self.count for k, v in self.sums.items()}
-        ips = self.images / elapsed
+        names = list(self.sums)
+        local = [self.sums[k].detach().reshape(()).cpu().double() for k in names]
+        totals = ddp.sum_over_ranks(
+            torch.stack([*local, torch.tensor(float(self.count), dtype=torch.float64),
+                         torch.tensor(float(self.images), dtype=torch.float64),
+                         torch.tensor(self.data_time, dtype=torch.float64)])
+            .to(next(iter(self.sums.values())).device if self.sums else "cpu")
+        ).cpu().tolist()
+        count, images, data_time = totals[-3:]
+        means = {k: v / count for k, v in zip(names, totals[:-3], strict=True)}
+        ips = images / elapsed
         self._reset()
-        return {k: (v if math.isfinite(v) else float("nan")) for k, v in means.items()}, ips
+        finite = {k: (v if math.isfinite(v) else float("nan")) for k, v in means.items()}
+        return finite, ips, data_time / max(count, 1.0)
 
 
 def _device_text(device: torch.device) -> str:

@@ -3,8 +3,10 @@
 * :mod:`~img2img.infer.padding`: reflect-pad any size to the generator's multiple, crop back.
 * :mod:`~img2img.infer.stochastic`: the pix2pix paper's test mode (per-image statistics and
   seeded per-image dropout) and exact batch invariance of CPU convolutions.
+* :mod:`~img2img.infer.batch`: one batch of prepared images through a model, cropped back.
 * :mod:`~img2img.infer.translate`: plan output paths and run a folder through a generator with
   decoding and writing overlapped with compute.
+* :mod:`~img2img.infer.video`: translate a video frame by frame into a video.
 
 Importing this package does not import torch; the names below load their module on first use.
 """

@@ -1,4 +1,4 @@
-"""Translate image files and folders with a generator, in batches.
+"""Translate image and video files and folders with a generator, in batches.
 
 :func:`plan_outputs` maps an input file or folder to output paths. :func:`translate_files` runs
 those jobs: a thread pool decodes images ahead of the network and another encodes and writes
@@ -6,7 +6,8 @@ results behind it, so the device (or the CPU's math threads) stays busy. Images 
 their padded size, so a batch never mixes sizes; every image is reflect-padded to the
 generator's size multiple and cropped back, so outputs keep their input's size. Each image's
 result is the one it gets alone (:func:`~img2img.infer.stochastic.batch_invariant`), so the
-batch size never changes an output.
+batch size never changes an output. Videos in the input run after the images, frame by frame
+through the same batches (:mod:`img2img.infer.video`).
 """
 
 from __future__ import annotations
@@ -14,22 +15,22 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Protocol
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from img2img.config import check_channels
-from img2img.data.discover import find_images, split_ab
+from img2img.data.discover import find_files
+from img2img.data.extensions import VIDEO_EXTENSIONS, is_video_file
 from img2img.data.io import IMAGE_EXTENSIONS, is_image_file, write_image
-from img2img.data.streams import Stream
-from img2img.data.transforms import resize_stream
-from img2img.engine.device import autocast, autocast_dtype
-from img2img.infer.padding import crop_back, pad_to_multiple
+from img2img.data.video import VIDEO_CODECS, writable_video_suffix
+from img2img.engine.device import autocast_dtype
+from img2img.infer.batch import SIDES, Job, Prepared, Translatable, Translator, prepare
+from img2img.infer.video import FrameProgress, translate_video
 
 __all__ = [
     "Job",
@@ -43,58 +44,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 Progress = Callable[[int, int], None]
-
-#: halves of a side-by-side AB image, left to right
-SIDES = ("A", "B")
-
-
-class Translatable(Protocol):
-    """What translation needs of a model (:class:`img2img.models.inference.InferenceModel`)."""
-
-    in_channels: int
-    out_channels: int
-
-    @property
-    def input_streams(self) -> tuple[Stream, ...]: ...
-
-    @property
-    def variants(self) -> tuple[str, ...]: ...
-
-    @property
-    def size_multiple(self) -> int: ...
-
-    @property
-    def networks(self) -> dict[str, nn.Module]: ...
-
-    def input_files(self, src: Path, key: str) -> dict[str, Path]: ...
-
-    def encode_streams(
-        self, inputs: Mapping[str, Tensor], keys: Sequence[str], variants: Sequence[str]
-    ) -> Tensor: ...
-
-    def decode(self, output: Tensor) -> Tensor: ...
-
-    def run(self, x: Tensor, keys: Sequence[str]) -> Tensor: ...
-
-    def describe_mode(self) -> str: ...
-
-
-@dataclass(frozen=True)
-class Job:
-    """One image to translate.
-
-    Attributes:
-        src: the input file.
-        dst: the output file.
-        key: the input's path relative to the input folder, with ``/`` separators; it names
-            the image in logs and seeds its dropout masks (:func:`image_seed`).
-        variant: which of the model's outputs for this input it is (``""``: the only one).
-    """
-
-    src: Path
-    dst: Path
-    key: str
-    variant: str = ""
 
 
 def expand_variants(jobs: Sequence[Job], variants: Sequence[str]) -> list[Job]:
@@ -112,13 +61,15 @@ class TranslateSummary:
     """What :func:`translate_files` did.
 
     Attributes:
-        written: outputs written.
+        written: outputs written (images and videos).
         skipped: outputs left alone because they already existed.
-        failed: ``(input path, reason)`` for each image that could not be read, translated or
-            written.
+        failed: ``(input path, reason)`` for each image or video that could not be read,
+            translated or written.
         seconds: wall-clock time of the whole call.
         skipped_paths: the existing outputs that were left alone.
         test_mode: the model's test-time behaviour, in words.
+        videos: the videos among ``written`` (written without sound).
+        frames: the frames of those videos.
     """
 
     written: int
@@ -127,11 +78,14 @@ class TranslateSummary:
     seconds: float
     skipped_paths: list[Path] = field(default_factory=list)
     test_mode: str = ""
+    videos: int = 0
+    frames: int = 0
 
     @property
     def images_per_second(self) -> float:
-        """Written images per second of wall-clock time."""
-        return self.written / self.seconds if self.seconds > 0 else 0.0
+        """Written images, video frames included, per second of wall-clock time."""
+        images = self.written - self.videos + self.frames
+        return images / self.seconds if self.seconds > 0 else 0.0
 
 
 def _normalise_ext(ext: str) -> str:
@@ -158,26 +112,29 @@ def _is_within(path: Path, folder: Path) -> bool:
 def plan_outputs(inp: Path, out: Path, ext: str = ".png") -> list[Job]:
     """Decide which files to translate and where each result goes.
 
-    * ``inp`` a folder: its images, found recursively, each written to ``out`` under the same
-      relative path with its extension replaced by ``ext``. Images inside ``out`` (when ``out``
-      lies within ``inp``) are left out, so a second run does not translate its own outputs.
-    * ``inp`` a file and ``out`` a path with an image extension (and not an existing folder):
-      that path, whatever ``ext`` says.
-    * ``inp`` a file otherwise: ``out / (stem + ext)``.
+    * ``inp`` a folder: its images and videos, found recursively, each written to ``out`` under
+      the same relative path; images take the extension ``ext``, videos keep theirs (``.mp4``
+      for containers that cannot be written, see :func:`~img2img.data.video.writable_video_suffix`).
+      Files inside ``out`` (when ``out`` lies within ``inp``) are left out, so a second run
+      does not translate its own outputs.
+    * ``inp`` a file and ``out`` a path with an extension of the same kind (image for an image,
+      video for a video) that is not an existing folder: that path, whatever ``ext`` says.
+    * ``inp`` a file otherwise: ``out / (stem + ext)`` (a video keeps its suffix).
 
     Args:
-        inp: an image file or a folder of images.
+        inp: an image or video file, or a folder of them.
         out: the output file or folder.
-        ext: the output format's extension for folder outputs (``.png``, ``jpg`` ...).
+        ext: the output format's extension of images in folder outputs (``.png``, ``jpg`` ...).
 
     Returns:
         The jobs, in the sorted order of the inputs.
 
     Raises:
         FileNotFoundError: ``inp`` does not exist.
-        ValueError: ``inp`` is a file that is not an image, ``ext`` is not an image extension,
-            two inputs (``a.jpg`` and ``a.png``) would be written to the same output, or an
-            output would replace its own input.
+        ValueError: ``inp`` is a file that is neither an image nor a video, ``out`` names a file
+            of the other kind or a video container that cannot be written, ``ext`` is not an
+            image extension, two inputs (``a.jpg`` and ``a.png``) would be written to the same
+            output, or an output would replace its own input.
         NotADirectoryError: ``inp`` is a folder and ``out`` an existing file.
     """
     inp, out = Path(inp), Path(out)
@@ -190,24 +147,51 @@ def plan_outputs(inp: Path, out: Path, ext: str = ".png") -> list[Job]:
         out_abs = out.resolve()
         nested = out_abs != inp.resolve() and _is_within(out_abs, inp.resolve())
         jobs = []
-        for src in find_images(inp, recursive=True):
+        for src in find_files(inp, _is_media_file, recursive=True):
             if nested and _is_within(src.resolve(), out_abs):
                 continue
             rel = _relative(src, inp)
-            jobs.append(Job(src, out / rel.with_suffix(ext), rel.as_posix()))
+            jobs.append(Job(src, out / rel.with_suffix(_output_suffix(src, ext)), rel.as_posix()))
     elif inp.is_file():
-        if not is_image_file(inp):
-            raise ValueError(
-                f"input {inp} is not an image file; expected one of: "
-                f"{', '.join(sorted(IMAGE_EXTENSIONS))}"
-            )
-        single_file = is_image_file(out) and not out.is_dir()
-        dst = out if single_file else out / f"{inp.stem}{ext}"
-        jobs = [Job(inp, dst, inp.name)]
+        jobs = [Job(inp, _file_output(inp, out, ext), inp.name)]
     else:
-        raise FileNotFoundError(f"input {inp} does not exist; expected an image file or a folder")
+        raise FileNotFoundError(
+            f"input {inp} does not exist; expected an image or video file, or a folder"
+        )
     _check_distinct(jobs)
     return jobs
+
+
+def _is_media_file(path: str | Path) -> bool:
+    return is_image_file(path) or is_video_file(path)
+
+
+def _output_suffix(src: Path, ext: str) -> str:
+    return writable_video_suffix(src) if is_video_file(src) else ext
+
+
+def _file_output(inp: Path, out: Path, ext: str) -> Path:
+    """Where the translation of the file ``inp`` goes (see :func:`plan_outputs`)."""
+    if not _is_media_file(inp):
+        raise ValueError(
+            f"input {inp} is not an image or video file; expected one of: "
+            f"{', '.join(sorted(IMAGE_EXTENSIONS | VIDEO_EXTENSIONS))}"
+        )
+    if out.is_dir() or not _is_media_file(out):
+        return out / f"{inp.stem}{_output_suffix(inp, ext)}"
+    video = is_video_file(inp)
+    if video != is_video_file(out):
+        kinds = ("a video", "an image") if video else ("an image", "a video")
+        raise ValueError(
+            f"input {inp} is {kinds[0]} but output {out} names {kinds[1]}; give an output "
+            f"of the input's kind, or a folder"
+        )
+    if video and out.suffix.lower() not in VIDEO_CODECS:
+        raise ValueError(
+            f"output {out}: videos cannot be written as {out.suffix}; expected one of: "
+            f"{', '.join(sorted(VIDEO_CODECS))}"
+        )
+    return out
 
 
 def _check_distinct(jobs: Sequence[Job]) -> None:
@@ -226,38 +210,12 @@ def _check_distinct(jobs: Sequence[Job]) -> None:
         seen[job.dst] = job.src
 
 
-@dataclass
-class _Loaded:
-    """A decoded input (all its streams), padded to the generator's multiple."""
-
-    job: Job
-    streams: dict[str, Tensor]  # name -> C x H x W, padded; the first is the input file's
-    size: tuple[int, int]  # (h, w) to crop back to
-
-    @property
-    def batch_key(self) -> tuple:
-        """Inputs that can share a batch: the same streams of the same shapes."""
-        return tuple((name, *t.shape) for name, t in self.streams.items())
-
-
-def _load(
-    job: Job, model: Translatable, size_multiple: int, size: int | None, side: str | None
-) -> _Loaded:
+def _load(job: Job, model: Translatable, size: int | None, side: str | None) -> Prepared:
+    """Read an input file and its companion files (the model's other streams), then
+    :func:`~img2img.infer.batch.prepare` them."""
     files = model.input_files(job.src, job.key)
-    primary, *companions = model.input_streams
-    image = primary.read(files[primary.name])
-    if side is not None:
-        image = split_ab(image, job.src)[SIDES.index(side)]
-    hw = (size, size) if size is not None else tuple(image.shape[-2:])
-    decoded = {primary.name: image}
-    decoded |= {s.name: s.read(files[s.name]) for s in companions if s.name in files}
-    kinds = {s.name: s.kind for s in model.input_streams}
-    streams, crop = {}, hw
-    for name, tensor in decoded.items():
-        resized = resize_stream(tensor, hw, kinds[name])
-        padded, crop = pad_to_multiple(resized.unsqueeze(0), size_multiple)
-        streams[name] = padded[0].contiguous()
-    return _Loaded(job, streams, crop)
+    decoded = {s.name: s.read(files[s.name]) for s in model.input_streams if s.name in files}
+    return prepare(job, model, decoded, size, side)
 
 
 def _save(job: Job, image: Tensor) -> None:
@@ -277,45 +235,12 @@ def _check_options(
     autocast_dtype(precision)  # fails naming the valid ones
 
 
-class _Translator:
-    """Runs batches through the model and hands results to the writers."""
-
-    def __init__(self, model: Translatable, device: torch.device, precision: str) -> None:
-        self.model = model
-        self.device = device
-        self.precision = precision
-
-    def __call__(self, items: Sequence[_Loaded]) -> Iterator[tuple[Job, Tensor]]:
-        """Translate ``items`` (all of one padded size) and yield each cropped result."""
-        inputs = {}
-        for name in items[0].streams:
-            batch = torch.stack([item.streams[name] for item in items])
-            if self.device.type == "cuda":
-                batch = batch.pin_memory()
-            inputs[name] = batch.to(self.device, non_blocking=True)
-        keys = [item.job.key for item in items]
-        variants = [item.job.variant for item in items]
-        with torch.inference_mode(), autocast(self.device, self.precision):
-            x = self.model.encode_streams(inputs, keys, variants)
-            y = self.model.run(x, keys)
-        y = self.model.decode(y).clamp_(0.0, 1.0).cpu()
-        out_channels = self.model.out_channels
-        shape = next(iter(inputs.values())).shape
-        if y.shape[1] != out_channels or y.shape[-2:] != shape[-2:]:
-            raise RuntimeError(
-                f"the generator turned a batch {tuple(shape)} into {tuple(y.shape)}; "
-                f"expected {out_channels} channels and the same height and width"
-            )
-        for item, out in zip(items, y, strict=True):
-            yield item.job, crop_back(out, item.size).contiguous()
-
-
 class _Pipeline:
     """Decode ahead, batch by padded size, translate, write behind; count what happened."""
 
     def __init__(
-        self, translator: _Translator, readers: ThreadPoolExecutor, writers: ThreadPoolExecutor,
-        load: Callable[[Job], _Loaded], batch_size: int, num_threads: int,
+        self, translator: Translator, readers: ThreadPoolExecutor, writers: ThreadPoolExecutor,
+        load: Callable[[Job], Prepared], batch_size: int, num_threads: int,
         progress: Progress | None, total: int, done: int,
     ) -> None:
         self.translate = translator
@@ -330,9 +255,11 @@ class _Pipeline:
         self.total = total
         self.done = done
         self.written = 0
+        self.videos = 0
+        self.frames = 0
         self.failed: list[tuple[Path, str]] = []
         self._writes: deque[tuple[Job, Future[None]]] = deque()
-        self._buckets: dict[tuple, list[_Loaded]] = {}
+        self._buckets: dict[tuple, list[Prepared]] = {}
         self._held = 0
 
     def _advance(self, count: int = 1) -> None:
@@ -366,7 +293,7 @@ class _Pipeline:
             self._writes.append((job, self.writers.submit(_save, job, image)))
         self._collect_writes()
 
-    def _add(self, item: _Loaded) -> None:
+    def _add(self, item: Prepared) -> None:
         key = item.batch_key
         bucket = self._buckets.setdefault(key, [])
         bucket.append(item)
@@ -377,7 +304,7 @@ class _Pipeline:
             self._run(max(self._buckets, key=lambda k: len(self._buckets[k])))
 
     def run(self, jobs: Sequence[Job]) -> None:
-        pending: deque[tuple[Job, Future[_Loaded]]] = deque()
+        pending: deque[tuple[Job, Future[Prepared]]] = deque()
         queue = iter(jobs)
 
         def fill() -> None:
@@ -398,6 +325,20 @@ class _Pipeline:
             self._run(next(iter(self._buckets)))
         self._collect_writes(wait_all=True)
 
+    def run_videos(self, jobs: Sequence[Job], size: int | None, side: str | None,
+                   frame_progress: FrameProgress | None) -> None:
+        """Translate each video, one after another, in batches of its frames."""
+        for job in jobs:
+            try:
+                self.frames += translate_video(self.translate, job, batch_size=self.batch_size,
+                                               size=size, side=side, progress=frame_progress)
+            except (OSError, ValueError) as exc:  # one bad video never stops the others
+                self._fail(job, exc)
+            else:
+                self.written += 1
+                self.videos += 1
+                self._advance()
+
 
 def translate_files(
     model: Translatable,
@@ -411,6 +352,7 @@ def translate_files(
     num_threads: int = 2,
     progress: Progress | None = None,
     side: str | None = None,
+    frame_progress: FrameProgress | None = None,
 ) -> TranslateSummary:
     """Translate every job's input with ``model`` and write the result.
 
@@ -418,7 +360,10 @@ def translate_files(
     reflect-padded to ``model.size_multiple``, grouped into batches of one padded size, encoded
     by the model and run in its test-time mode (an image's result never depends on the rest of
     its batch); outputs are cropped back to the input's size (or ``size`` x ``size``). A file
-    that cannot be read or written is logged, listed in the summary and skipped.
+    that cannot be read or written is logged, listed in the summary and skipped. Videos are
+    translated after the images, frame by frame in batches of ``batch_size``
+    (:func:`~img2img.infer.video.translate_video`), into videos of the same frame rate,
+    without sound.
 
     Args:
         model: the inference model (:func:`img2img.models.loading.load_inference_model`).
@@ -430,10 +375,12 @@ def translate_files(
             output is then ``size`` x ``size``. ``None`` keeps each input's size.
         overwrite: replace existing outputs; otherwise they are skipped and counted.
         num_threads: decoding threads, and as many encoding/writing threads.
-        progress: called as ``progress(done, total)`` from the calling thread as images finish
-            (skipped ones count as done at once).
+        progress: called as ``progress(done, total)`` from the calling thread as files finish
+            (skipped ones count as done at once; a video counts once, when it is done).
         side: ``"A"`` or ``"B"`` when the inputs are side-by-side AB images (the classic
             dataset layout): only that half is translated.
+        frame_progress: called as ``frame_progress(key, frames done, frames in the video or
+            None)`` while a video is translated.
 
     Returns:
         The counts, failures and speed.
@@ -460,18 +407,19 @@ def translate_files(
 
     for net in model.networks.values():
         net.to(dev)
-    translator = _Translator(model, dev, precision)
-    multiple = model.size_multiple
+    translator = Translator(model, dev, precision)
 
-    def load(job: Job) -> _Loaded:
-        return _load(job, model, multiple, size, side)
+    def load(job: Job) -> Prepared:
+        return _load(job, model, size, side)
 
     readers = ThreadPoolExecutor(num_threads, thread_name_prefix="img2img-read")
     writers = ThreadPoolExecutor(num_threads, thread_name_prefix="img2img-write")
     pipeline = _Pipeline(translator, readers, writers, load, batch_size, num_threads, progress,
                          len(jobs), len(skipped))
     try:
-        pipeline.run(todo)
+        pipeline.run([job for job in todo if not is_video_file(job.src)])
+        pipeline.run_videos([job for job in todo if is_video_file(job.src)], size, side,
+                            frame_progress)
     finally:
         readers.shutdown(wait=True, cancel_futures=True)  # after an error: drop unread inputs
         writers.shutdown(wait=True)  # results already computed are still written whole
@@ -483,10 +431,13 @@ def translate_files(
         seconds=time.perf_counter() - start,
         skipped_paths=skipped,
         test_mode=model.describe_mode(),
+        videos=pipeline.videos,
+        frames=pipeline.frames,
     )
     log.info(
-        "translated %d images (%d existing kept, %d failed) in %.1fs, %.2f images/s",
-        summary.written, summary.skipped, len(summary.failed), summary.seconds,
-        summary.images_per_second,
+        "translated %d files (%d videos of %d frames; %d existing kept, %d failed) in %.1fs, "
+        "%.2f images/s", summary.written, summary.videos, summary.frames, summary.skipped,
+        len(summary.failed), summary.seconds, summary.images_per_second,
     )
     return summary
+

@@ -58,6 +58,8 @@ class Recipe:
         self.nets: dict[str, nn.Module] = {}
         self.optimizers: dict[str, torch.optim.Optimizer] = {}
         self.schedulers: dict[str, torch.optim.lr_scheduler.LRScheduler] = {}
+        #: what the engine did to the recipe's networks (data-parallel setup), for the user
+        self.notes: list[str] = []
 
     # --- what the family is, without a training run ---------------------------------------------
     @classmethod
@@ -130,6 +132,14 @@ class Recipe:
         )
 
     # --- training -----------------------------------------------------------------------------
+    def inputs(self, batch: Mapping[str, Any], *names: str) -> tuple[Tensor, ...]:
+        """The streams ``names`` of ``batch`` on the run's device, channels-last if asked for."""
+        memory_format = (
+            torch.channels_last if self.config.train.channels_last else torch.contiguous_format
+        )
+        return tuple(batch[name].to(self.device, non_blocking=True, memory_format=memory_format)
+                     for name in names)
+
     def warm_start(self) -> list[str]:
         """Load starting weights a fresh run asks for (never on resume); says what it did."""
         return []

@@ -64,6 +64,9 @@ class InferenceModel:
         config: the run's configuration (None for published weights).
         options: the family's own test-time options as resolved (``direction`` ...), for
             summaries.
+        family_networks: every network of the family's checkpoint this model was built from,
+            by checkpoint name, when ``net`` is one of several (CycleGAN's ``G_A`` and
+            ``G_B``), so a release of the model keeps them all; None: just ``net``.
     """
 
     net: nn.Module
@@ -79,6 +82,7 @@ class InferenceModel:
     step: int | None = None
     config: RunConfig | None = None
     options: dict[str, Any] = field(default_factory=dict)
+    family_networks: dict[str, nn.Module] | None = None
 
     def __post_init__(self) -> None:
         check_test_mode(self.test_mode)
@@ -141,8 +145,8 @@ class InferenceModel:
 
     @property
     def networks(self) -> dict[str, nn.Module]:
-        """The modules to move to a device, speed up or export."""
-        return {"G": self.net}
+        """The modules to move to a device, speed up or release, by checkpoint name."""
+        return dict(self.family_networks) if self.family_networks else {"G": self.net}
 
     def to(self, device: str | torch.device) -> InferenceModel:
         """Move the networks to ``device`` (in place) and return self."""
@@ -164,7 +168,11 @@ class InferenceModel:
         return any(isinstance(m, nn.Dropout) for m in self.net.modules())
 
     def describe_mode(self) -> str:
-        """The test-time behaviour in words, for summaries."""
+        """The test-time behaviour in words, with the family's own options, for summaries."""
+        own = "".join(f"; {k} {v}" for k, v in self.options.items())
+        return self._describe_test_mode() + own
+
+    def _describe_test_mode(self) -> str:
         if self.test_mode == "paper":
             if not self.has_dropout:
                 return "paper (each image's own statistics; the network has no dropout)"

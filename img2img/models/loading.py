@@ -2,8 +2,11 @@
 
 An img2img checkpoint carries its config, which names the family; the family's recipe says
 which networks inference needs and builds the :class:`InferenceModel` around them. A bare
-published ``state_dict`` is recognised from its keys and shapes. Released ``.safetensors``
-weights carry the same config as metadata; an exported ``.onnx`` model runs under onnxruntime.
+published ``state_dict`` is recognised from its keys and shapes. A published model's name
+(``horse2zebra``) is looked up in the weights registry and downloaded on first use; the file
+must then hold the generator the registry lists, and runs with the registry's test settings.
+Released ``.safetensors`` weights carry the same config as metadata; an exported ``.onnx``
+model runs under onnxruntime.
 """
 
 from __future__ import annotations
@@ -25,9 +28,17 @@ from img2img.engine.checkpoint import (
     resolve_checkpoint,
 )
 from img2img.families import get_family, load_run_config
+from img2img.hub.download import ProgressFn
+from img2img.hub.weights import PublishedWeights, resolve_model
 from img2img.models.inference import InferenceModel, check_test_mode, take_options
 from img2img.models.onnx_runtime import OnnxModel, load_onnx_model
-from img2img.models.published import drop_legacy_stats, is_bare_state_dict, recognise_generator
+from img2img.models.published import (
+    drop_legacy_stats,
+    family_of,
+    is_bare_state_dict,
+    recognise_generator,
+    strip_parallel_prefix,
+)
 from img2img.models.released import SUFFIX as RELEASE_SUFFIX
 from img2img.models.released import read_release
 
@@ -38,37 +49,51 @@ PUBLISHED_OPTIONS = ("test_mode", "dropout", "seed")
 
 
 def load_inference_model(
-    path: str | os.PathLike, device: str | torch.device = "cpu", **options: Any
+    model: str | os.PathLike,
+    device: str | torch.device = "cpu",
+    *,
+    weights_dir: str | os.PathLike | None = None,
+    progress: ProgressFn | None = None,
+    **options: Any,
 ) -> InferenceModel | OnnxModel:
-    """The inference model of a checkpoint, run directory, ``.safetensors``, ``.onnx`` or
-    published ``.pth``.
+    """The inference model of a checkpoint, run directory, ``.safetensors``, ``.onnx``,
+    published ``.pth`` or published model name.
 
-    ``options`` are the family's test-time options (``test_mode``, ``dropout``, ``seed`` ...);
-    one the family does not take fails naming it. An ONNX model takes none (its test-time
-    behaviour was fixed at export) and runs under onnxruntime on ``device``.
+    Args:
+        model: a checkpoint file, a run directory, a release or export, a bare generator
+            ``.pth``, or the name of a published model (``horse2zebra``, ``pix2pix/sat2map``;
+            see :mod:`img2img.hub.weights`), downloaded on first use.
+        device: where the networks go (an ONNX model runs under onnxruntime there).
+        weights_dir: the weights folder for published names (default ``$IMG2IMG_WEIGHTS`` or
+            ``./weights``).
+        progress: ``progress(bytes done, total or None)`` while a published model downloads.
+        options: the family's test-time options (``test_mode``, ``dropout``, ``seed``,
+            ``direction`` ...); one the family does not take fails naming it. An ONNX model
+            takes none (its test-time behaviour was fixed at export).
     """
-    suffix = Path(path).suffix.lower()
-    if suffix == ONNX_SUFFIX and Path(path).is_file():
-        return load_onnx_model(Path(path), torch.device(device), _reference_model, options)
-    if suffix == RELEASE_SUFFIX and Path(path).is_file():
-        model = _from_release(Path(path), options)
-        model.source = Path(path)
-        return model.to(device)
+    path, published = resolve_model(model, weights_dir, progress=progress)
+    suffix = path.suffix.lower()
+    if suffix == ONNX_SUFFIX and path.is_file():
+        return load_onnx_model(path, torch.device(device), _reference_model, options)
+    if suffix == RELEASE_SUFFIX and path.is_file():
+        released = _from_release(path, options)
+        released.source = path
+        return released.to(device)
     source = resolve_checkpoint(path)
     data = read_checkpoint_file(source, mmap=True)  # optimizer states are never paged in
     if isinstance(data, dict) and data.get("format") == FORMAT:
         data = check_checkpoint(data, source)
-        model = _from_config(load_run_config(data["config"]), data["nets"], options, data["step"],
-                             data.get("extra"))
+        loaded = _from_config(load_run_config(data["config"]), data["nets"], options,
+                              data["step"], data.get("extra"))
     elif is_bare_state_dict(data):
-        model = _from_published(data, source, options)
+        loaded = _from_published(data, source, options, published)
     else:
         raise CheckpointError(
             f"{source}: not an img2img checkpoint nor a generator state_dict "
             "(expected a file written by 'img2img train' or published generator weights)"
         )
-    model.source = source
-    return model.to(device)
+    loaded.source = source
+    return loaded.to(device)
 
 
 def _from_config(
@@ -114,11 +139,22 @@ def _reference_model(metadata: dict[str, Any]) -> InferenceModel:
     )
 
 
-def _from_published(state: dict, source: Any, options: dict[str, Any]) -> InferenceModel:
+def _from_published(
+    state: dict, source: Any, options: dict[str, Any], published: PublishedWeights | None = None
+) -> InferenceModel:
+    state = strip_parallel_prefix(state)
     try:
         spec = recognise_generator(state)
     except ValueError as exc:
         raise CheckpointError(f"{source}: {exc}") from exc
+    if published is not None and (spec.name, spec.options) != (
+        published.network, dict(published.options)
+    ):
+        raise CheckpointError(
+            f"{source}: holds a {spec.describe()} generator, not the {published.network} "
+            f"({dict(published.options)}) published as {published.qualified_name}; delete the "
+            "file to download it again"
+        )
     with torch.device("meta"):
         state = drop_legacy_stats(state, spec.build())
     net = _with_weights(lambda: {"G": spec.build()}, {"G": state}, names={"G": "generator"})["G"]
@@ -126,16 +162,18 @@ def _from_published(state: dict, source: Any, options: dict[str, Any]) -> Infere
         recipe = get_family(spec.family).recipe_class()
         return recipe.published_inference_model(net, spec.name, **options)
     o = spec.options
-    batch_norm = o["norm"] == "batch"  # pix2pix's U-Nets; CycleGAN's use instance norm
     take_options("published", options, PUBLISHED_OPTIONS)
+    family = published.family if published is not None else family_of(spec)
+    reference = dict(published.test) if published is not None else {}
+    default_mode = reference.get("test_mode") or ("paper" if o["norm"] == "batch" else "eval")
     dropout = options.get("dropout")
     return InferenceModel(
         net,
-        family="pix2pix" if batch_norm else "cyclegan",
+        family=family,
         network=spec.name,
         in_channels=o["in_channels"],
         out_channels=o["out_channels"],
-        test_mode=check_test_mode(options.get("test_mode") or ("paper" if batch_norm else "eval")),
+        test_mode=check_test_mode(options.get("test_mode") or default_mode),
         dropout=True if dropout is None else bool(dropout),
         seed=options.get("seed") or 0,
     )

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from img2img.config import ConfigError, DataConfig, Pix2PixConfig, RunConfig
+from img2img.config import DataConfig, Pix2PixConfig, RunConfig
 from img2img.data.dataset import PairedImageDataset
 from img2img.data.discover import find_pairs
 from img2img.data.evaluation import EvalSplit, paired_split
@@ -18,8 +18,7 @@ from img2img.engine.device import Precision
 from img2img.losses.gan import GANLoss, gradient_penalty
 from img2img.models.base import Recipe, set_requires_grad
 from img2img.models.inference import InferenceModel, check_test_mode, take_options
-from img2img.nn import create_discriminator, create_generator
-from img2img.nn.sizes import size_error
+from img2img.models.networks import build_discriminator, build_generator, check_training_size
 
 #: test-time options of pix2pix models (``translate`` flags without the dashes)
 TEST_OPTIONS = ("test_mode", "dropout", "seed")
@@ -44,44 +43,17 @@ class Pix2PixRecipe(Recipe):
     @classmethod
     def build_generator(cls, model_config: Pix2PixConfig, init: bool = False) -> nn.Module:
         m = model_config
-        return create_generator(
-            m.netG,
-            in_channels=m.input_nc,
-            out_channels=m.output_nc,
-            ngf=m.ngf,
-            norm=m.norm,
-            dropout=m.dropout,
-            init_type=m.init_type if init else None,
-            init_gain=m.init_gain,
-        )
+        return build_generator(m, m.input_nc, m.output_nc, init=init)
 
     @classmethod
     def build_discriminator(cls, m: Pix2PixConfig) -> nn.Module:
-        options: dict[str, Any] = {
-            "in_channels": m.input_nc + m.output_nc,
-            "ndf": m.ndf,
-            "norm": m.norm,
-        }
-        if m.netD == "n_layers":
-            options["n_layers"] = m.n_layers_D
-        return create_discriminator(m.netD, init_type=m.init_type, init_gain=m.init_gain, **options)
+        return build_discriminator(m, m.input_nc + m.output_nc)
 
     @classmethod
     def validate(cls, config: RunConfig) -> None:
         """Check that the training crops suit both networks before anything is written."""
-        size = config.data.training_size
-        if size is None:
-            return
         m: Pix2PixConfig = config.model
-        with torch.device("meta"):
-            nets = [cls.build_generator(m), cls.build_discriminator(m)]
-        for net in nets:
-            message = size_error(net.name, getattr(net, "size_multiple", 1), size, size,
-                                 getattr(net, "min_size", 1))
-            if message is not None:
-                raise ConfigError(
-                    f"--crop-size {size} (preprocess {config.data.preprocess}): {message}"
-                )
+        check_training_size(config, lambda: [cls.build_generator(m), cls.build_discriminator(m)])
 
     @classmethod
     def build_dataset(cls, config: RunConfig, phase: str | None = None) -> PairedImageDataset:
@@ -116,16 +88,8 @@ class Pix2PixRecipe(Recipe):
             config=config,
         )
 
-    def _inputs(self, batch: Mapping[str, Any]) -> tuple[Tensor, Tensor]:
-        memory_format = (
-            torch.channels_last if self.config.train.channels_last else torch.contiguous_format
-        )
-        real_a = batch["A"].to(self.device, non_blocking=True, memory_format=memory_format)
-        real_b = batch["B"].to(self.device, non_blocking=True, memory_format=memory_format)
-        return real_a, real_b
-
     def train_step(self, batch: Mapping[str, Any]) -> dict[str, Tensor]:
-        real_a, real_b = self._inputs(batch)
+        real_a, real_b = self.inputs(batch, "A", "B")
         amp = self.precision
         with amp.autocast():
             fake_b = self.G(real_a)
@@ -168,7 +132,7 @@ class Pix2PixRecipe(Recipe):
     @torch.no_grad()
     def sample(self, batch: Mapping[str, Any]) -> list[Tensor]:
         """Translate as at test time; touches neither running statistics nor the global RNG."""
-        real_a, real_b = self._inputs(batch)
+        real_a, real_b = self.inputs(batch, "A", "B")
         model = self.inference_model(self.config, self.nets)
         keys = [str(i) for i in range(real_a.shape[0])]
         with self.precision.autocast():

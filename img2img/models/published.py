@@ -3,7 +3,8 @@
 The reference pix2pix/CycleGAN code publishes generators as bare state dicts. Our networks
 share their layout, so such a file is matched against every registered generator, norm and
 channel count, and loads unchanged. Older CycleGAN files also hold InstanceNorm running
-statistics that the networks do not have; they are dropped.
+statistics that the networks do not have; they are dropped. Weights saved from a
+``DataParallel`` model carry a ``module.`` prefix on every key; it is removed.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from img2img.config import image_generators
 from img2img.nn import create_generator, list_generators
 
 LEGACY_STATS = ("running_mean", "running_var", "num_batches_tracked")
+#: the key prefix of weights saved from ``nn.DataParallel`` / ``DistributedDataParallel``
+PARALLEL_PREFIX = "module."
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,36 @@ class GeneratorSpec:
 
     def build(self) -> nn.Module:
         return create_generator(self.name, init_type=None, **self.options)
+
+    def describe(self) -> str:
+        """``resnet_9blocks (ngf 64, norm instance, 3 -> 3 channels)``."""
+        o = self.options
+        return (f"{self.name} (ngf {o.get('ngf')}, norm {o.get('norm')}, "
+                f"{o.get('in_channels')} -> {o.get('out_channels')} channels)")
+
+
+def strip_parallel_prefix(state: Mapping[str, Tensor]) -> dict[str, Tensor]:
+    """``state`` without the ``module.`` prefix that (Distributed)DataParallel puts on every key."""
+    if state and all(k.startswith(PARALLEL_PREFIX) for k in state):
+        return {k[len(PARALLEL_PREFIX):]: v for k, v in state.items()}
+    return dict(state)
+
+
+def describe_layout(state: Mapping[str, Tensor]) -> str:
+    """What a state dict holds, in words, for messages about weights that are not recognised."""
+    convs = [(k, tuple(v.shape)) for k, v in state.items() if k.endswith("weight") and v.dim() == 4]
+    parts = [f"{len(state)} tensors"]
+    if convs:
+        (first, first_shape), (last, last_shape) = convs[0], convs[-1]
+        parts.append(f"{len(convs)} convolution weights, the first {first} {list(first_shape)}, "
+                     f"the last {last} {list(last_shape)}")
+    else:
+        parts.append("no convolution weights")
+    stats = sum(k.endswith("running_mean") for k in state)
+    parts.append(f"{stats} normalisation layers with running statistics")
+    keys = list(state)
+    parts.append("keys " + ", ".join(keys[:3]) + (", ..." if len(keys) > 3 else ""))
+    return "; ".join(parts)
 
 
 def _layout(net: nn.Module) -> dict[str, tuple[int, ...]]:
@@ -106,9 +139,12 @@ def _pix2pixhd_candidates(state: Mapping[str, Tensor]) -> list[GeneratorSpec]:
 def recognise_generator(state: Mapping[str, Tensor]) -> GeneratorSpec:
     """The generator whose ``state_dict`` layout equals ``state``'s (legacy stats aside).
 
+    A ``module.`` prefix on every key is ignored.
+
     Raises:
-        ValueError: no registered generator has this layout.
+        ValueError: no registered generator has this layout; the message says what was found.
     """
+    state = strip_parallel_prefix(state)
     wanted = {k: tuple(v.shape) for k, v in state.items()}
     # a layout both families share (CycleGAN's resnet is a global generator with 2
     # downsamplings) is the image generator's: label-map generators take more channels
@@ -121,9 +157,38 @@ def recognise_generator(state: Mapping[str, Tensor]) -> GeneratorSpec:
         if _layout(net) == {k: wanted[k] for k in drop_legacy_stats(state, net)}:
             return spec
     raise ValueError(
-        "the weights match no known generator layout; expected the state_dict of one of: "
-        f"{', '.join(list_generators())} (norm batch or instance, 1 or 3 image channels)"
+        f"the weights match no known generator layout (found {describe_layout(state)}); "
+        f"expected the state_dict of one of: {', '.join(list_generators())} "
+        "(norm batch or instance, 1 or 3 image channels)"
     )
+
+
+def family_of(spec: GeneratorSpec) -> str:
+    """The family a published generator comes from: its own (pix2pixHD's), else pix2pix's
+    use batch norm and CycleGAN's do not."""
+    if spec.family is not None:
+        return spec.family
+    return "pix2pix" if spec.options.get("norm") == "batch" else "cyclegan"
+
+
+def summarize_weights(state: Mapping[str, Tensor]) -> dict[str, Any]:
+    """What a bare generator ``state_dict`` holds: family, network, options, parameter count.
+
+    Raises:
+        ValueError: the layout is not recognised (see :func:`recognise_generator`).
+    """
+    plain = strip_parallel_prefix(state)
+    spec = recognise_generator(plain)
+    with torch.device("meta"):
+        net = spec.build()
+    return {
+        "family": family_of(spec),
+        "network": spec.name,
+        **spec.options,
+        "parameters": sum(p.numel() for p in net.parameters()),
+        "legacy_statistics": len(set(plain) - set(net.state_dict())),
+        "parallel_prefix": len(plain) > 0 and next(iter(state)).startswith(PARALLEL_PREFIX),
+    }
 
 
 def is_bare_state_dict(data: object) -> bool:

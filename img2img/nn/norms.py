@@ -35,6 +35,8 @@ def get_norm_layer(norm: str) -> NormFactory:
 
     Args:
         norm: ``batch`` (BatchNorm2d with affine parameters and running statistics),
+            ``syncbatch`` (the same, with batch statistics over all data-parallel processes:
+            SyncBatchNorm; one process normalises as ``batch``),
             ``instance`` (InstanceNorm2d without affine parameters or running statistics)
             or ``none`` (identity).
 
@@ -47,6 +49,8 @@ def get_norm_layer(norm: str) -> NormFactory:
     check_norm(norm)
     if norm == "batch":
         return functools.partial(nn.BatchNorm2d, affine=True, track_running_stats=True)
+    if norm == "syncbatch":
+        return functools.partial(nn.SyncBatchNorm, affine=True, track_running_stats=True)
     if norm == "instance":
         return functools.partial(nn.InstanceNorm2d, affine=False, track_running_stats=False)
     return _identity

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal
 if TYPE_CHECKING:
     from torch import nn
 
-NORMS = ("batch", "instance", "none")
+NORMS = ("batch", "syncbatch", "instance", "none")
 INIT_TYPES = ("normal", "xavier", "kaiming", "orthogonal")
 
 Kind = Literal["generator", "discriminator", "encoder"]

@@ -16,7 +16,7 @@ log = logging.getLogger(__name__)
 
 _SAMPLE = re.compile(r"^step_(\d+)\.png$")
 #: metrics.jsonl fields that are not losses
-BOOKKEEPING = ("step", "epoch", "lr", "images_per_s", "time")
+BOOKKEEPING = ("step", "epoch", "lr", "images_per_s", "data_time", "time")
 
 
 @dataclass

@@ -163,7 +163,7 @@ def test_start_is_reported_and_resume_shows_its_epoch(gray2color, tmp_path):
     )
     assert re.fullmatch(
         r"step 2/3 \(66%\)  epoch 0  G_GAN \S+ G_L1 \S+ D_real \S+ D_fake \S+  "
-        r"[\d.]+ img/s  ETA \S+",
+        r"[\d.]+ img/s  data \d+ ms/step  ETA \S+",
         first.lines[1],
     )
     second = _Recorder()

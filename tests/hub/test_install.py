@@ -17,7 +17,7 @@ from PIL import Image
 from img2img.data.discover import find_pairs
 from img2img.hub.archive import UnsafeArchiveError
 from img2img.hub.datasets import get_published
-from img2img.hub.download import MIRROR_ENV, DownloadError, partial_path, recorded_sha256
+from img2img.hub.download import DownloadError, partial_path, recorded_sha256
 from img2img.hub.install import MARKER, fetch_archive, install_dataset, unpack_dataset
 from tests.archives import link, tar_bytes
 
@@ -42,19 +42,10 @@ def _facades_archive() -> bytes:
 
 
 @pytest.fixture
-def publish(file_server, monkeypatch: pytest.MonkeyPatch):
-    """Serve bytes at an entry's published URL path, through IMG2IMG_MIRROR."""
-    monkeypatch.setenv(MIRROR_ENV, f"{file_server.url}/mirror")
-
-    def put(entry, data: bytes) -> str:
-        path = "/mirror/" + entry.url.split("/", 3)[3]
-        target = file_server.root / path.lstrip("/")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(data)
-        return path
-
-    put.server = file_server
-    return put
+def publish(mirror):
+    """Serve bytes at an entry's published URL path, through IMG2IMG_MIRROR (``.server``: the
+    local server)."""
+    return mirror.publish
 
 
 def test_install_downloads_unpacks_and_records_provenance(publish, tmp_path: Path) -> None:

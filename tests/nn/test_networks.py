@@ -272,7 +272,7 @@ def test_unknown_padding_type_lists_valid_ones() -> None:
 @pytest.mark.parametrize("create", [create_generator, create_discriminator])
 def test_unknown_norm_fails_listing_valid_ones(create) -> None:
     name = "unet_128" if create is create_generator else "basic"
-    with pytest.raises(ValueError, match="'layer'.*batch, instance, none"):
+    with pytest.raises(ValueError, match="'layer'.*batch, syncbatch, instance, none"):
         create(name, norm="layer")
 
 

@@ -1,0 +1,198 @@
+"""Data-parallel training over processes started by ``torchrun`` (or ``train --devices N``).
+
+Every process holds a full copy of every network and trains on its own share of each epoch.
+Gradients are averaged over the processes in the one place every recipe steps an optimizer
+(:meth:`img2img.engine.device.Precision.step`), so a recipe's step needs no change: frozen
+networks run under autograd, several forwards per backward and any number of optimizers are
+all fine. Backend: NCCL on CUDA, gloo on the CPU.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from torch import Tensor, nn
+
+from img2img.config import ConfigError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class World:
+    """This process's place among the data-parallel processes."""
+
+    rank: int = 0
+    size: int = 1
+    local_rank: int = 0
+
+    @property
+    def distributed(self) -> bool:
+        return self.size > 1
+
+    @property
+    def is_main(self) -> bool:
+        """Rank 0: the one process that prints, writes metrics, samples and checkpoints."""
+        return self.rank == 0
+
+
+def world_from_env(env: dict[str, str] | None = None) -> World:
+    """The world ``torchrun`` describes in ``RANK``, ``WORLD_SIZE`` and ``LOCAL_RANK``."""
+    env = dict(os.environ) if env is None else env
+    try:
+        size = int(env.get("WORLD_SIZE", "1"))
+        rank = int(env.get("RANK", "0"))
+        local = int(env.get("LOCAL_RANK", str(rank)))
+    except ValueError as exc:
+        raise ConfigError(
+            f"RANK/WORLD_SIZE/LOCAL_RANK: expected integers as torchrun sets them ({exc})"
+        ) from exc
+    if size < 1 or not 0 <= rank < size:
+        raise ConfigError(f"RANK {rank} / WORLD_SIZE {size}: expected 0 <= RANK < WORLD_SIZE")
+    return World(rank, size, local)
+
+
+def current_world() -> World:
+    """The initialised process group's world, else the environment's."""
+    if dist.is_available() and dist.is_initialized():
+        env = world_from_env()
+        return World(dist.get_rank(), dist.get_world_size(), env.local_rank)
+    return world_from_env()
+
+
+def backend_for(device: torch.device) -> str:
+    """``nccl`` for CUDA devices, ``gloo`` for everything else."""
+    return "nccl" if device.type == "cuda" else "gloo"
+
+
+def init_process_group(world: World, device: torch.device) -> None:
+    """Join the process group ``torchrun`` set up (a no-op for one process or when joined)."""
+    if not world.distributed or dist.is_initialized():
+        return
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    dist.init_process_group(backend_for(device), rank=world.rank, world_size=world.size)
+    log.info("process %d of %d joined (%s)", world.rank, world.size, backend_for(device))
+
+
+def shutdown() -> None:
+    """Leave the process group, if one was joined."""
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def _active() -> bool:
+    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+
+
+def average_gradients(optimizer: torch.optim.Optimizer) -> None:
+    """Average the gradients of ``optimizer``'s parameters over all processes, in one call.
+
+    Parameters without a gradient are skipped; which ones have none is the same on every
+    process, since every process runs the same step.
+    """
+    if not _active():
+        return
+    grads = [p.grad for group in optimizer.param_groups for p in group["params"]
+             if p.grad is not None]
+    for dtype in dict.fromkeys(g.dtype for g in grads):  # same order on every process
+        same = [g for g in grads if g.dtype == dtype]
+        flat = torch.cat([g.reshape(-1) for g in same])
+        dist.all_reduce(flat)
+        flat /= dist.get_world_size()
+        for grad, part in zip(same, flat.split([g.numel() for g in same]), strict=True):
+            grad.copy_(part.view_as(grad))
+
+
+def _tensors(nets: Iterable[nn.Module], parameters: bool) -> list[Tensor]:
+    found: list[Tensor] = []
+    for net in nets:
+        if parameters:
+            found += [p.data for p in net.parameters()]
+        found += list(net.buffers())
+    return found
+
+
+def broadcast_from_main(nets: Iterable[nn.Module], parameters: bool = True) -> None:
+    """Copy rank 0's parameters (and buffers; only buffers without ``parameters``) to every
+    process, one flat broadcast per dtype."""
+    if not _active():
+        return
+    tensors = _tensors(nets, parameters)
+    for dtype in dict.fromkeys(t.dtype for t in tensors):  # same order on every process
+        same = [t for t in tensors if t.dtype == dtype]
+        flat = torch.cat([t.reshape(-1) for t in same])
+        dist.broadcast(flat, src=0)
+        for tensor, part in zip(same, flat.split([t.numel() for t in same]), strict=True):
+            tensor.copy_(part.view_as(tensor))
+
+
+def sum_over_ranks(values: Tensor) -> Tensor:
+    """``values`` summed over all processes (itself for one process)."""
+    if not _active():
+        return values
+    values = values.clone()
+    dist.all_reduce(values)
+    return values
+
+
+def any_rank(flag: bool, device: torch.device) -> bool:
+    """Whether ``flag`` is true on any process (every process gets the same answer)."""
+    if not _active():
+        return flag
+    value = torch.tensor([1.0 if flag else 0.0], device=device)
+    dist.all_reduce(value, op=dist.ReduceOp.MAX)
+    return bool(value.item())
+
+
+def gather_objects(obj: Any) -> list[Any]:
+    """``obj`` from every process, by rank (``[obj]`` for one process)."""
+    if not _active():
+        return [obj]
+    out: list[Any] = [None] * dist.get_world_size()
+    dist.all_gather_object(out, obj)
+    return out
+
+
+def broadcast_object(obj: Any) -> Any:
+    """Rank 0's ``obj`` on every process."""
+    if not _active():
+        return obj
+    box = [obj]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
+def barrier() -> None:
+    if _active():
+        dist.barrier()
+
+
+def sync_batch_norms(nets: dict[str, nn.Module], device: torch.device) -> list[str]:
+    """Batch statistics over all processes: BatchNorm becomes SyncBatchNorm on CUDA.
+
+    On other devices (gloo cannot synchronise them) each process normalises with its own
+    batch and the running statistics follow rank 0. Returns notes for the user.
+    """
+    with_bn = [name for name, net in nets.items()
+               if any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in net.modules())]
+    if not with_bn:
+        return []
+    has_sync = any(isinstance(m, nn.SyncBatchNorm) for n in with_bn for m in nets[n].modules())
+    if device.type != "cuda":
+        if has_sync:
+            raise ConfigError(
+                f"--norm syncbatch: synchronised batch norm needs CUDA devices, not {device}; "
+                "use --norm batch (each process then normalises with its own batch)"
+            )
+        return [f"batch norm in {', '.join(with_bn)} uses each process's own batch on {device} "
+                "(synchronised batch norm needs CUDA); running statistics follow rank 0"]
+    for name in with_bn:
+        nets[name] = nn.SyncBatchNorm.convert_sync_batchnorm(nets[name])
+    return [f"batch norm in {', '.join(with_bn)} synchronised over the processes (SyncBatchNorm)"]

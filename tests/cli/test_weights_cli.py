@@ -1,0 +1,95 @@
+"""``img2img weights list|download|info`` and ``translate --model NAME`` through a local mirror."""
+
+from __future__ import annotations
+
+import json
+
+from PIL import Image
+from typer.testing import CliRunner
+
+from img2img.cli import app
+from img2img.data.video import VideoReader
+from img2img.hub.weights import get_published
+from tests.conftest import write_clip
+
+runner = CliRunner()
+
+
+def _words(text: str) -> str:
+    return " ".join(text.split())
+
+
+def test_list_shows_every_model_and_what_is_downloaded(tmp_path):
+    rows = json.loads(runner.invoke(app, ["weights", "list", "--json", "--weights-dir",
+                                          str(tmp_path)]).output)
+    assert len(rows) == 24 and not any(r["path"] for r in rows)
+    (tmp_path / "cyclegan").mkdir()
+    (tmp_path / "cyclegan" / "style_monet.pth").write_bytes(b"x" * 2_000_000)
+    result = runner.invoke(app, ["weights", "list", "--weights-dir", str(tmp_path)],
+                           env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    line = next(x for x in result.output.splitlines() if x.strip().startswith("style_monet"))
+    assert "2.0 MB" in line and "style_monet.pth" in line
+    assert "pix2pix/sat2map" in result.output and "manual download" in result.output
+
+
+def test_download_info_and_translate_by_name(mirror, horse2zebra_bytes, tmp_path):
+    mirror.publish(get_published("horse2zebra"), horse2zebra_bytes)
+    weights = tmp_path / "weights"
+    result = runner.invoke(app, ["weights", "download", "horse2zebra", "--weights-dir",
+                                 str(weights)])
+    assert result.exit_code == 0, result.output
+    assert (weights / "cyclegan" / "horse2zebra.pth").read_bytes() == horse2zebra_bytes
+    assert "sha256" in result.output
+
+    info = json.loads(runner.invoke(app, ["weights", "info", "horse2zebra", "--json",
+                                          "--weights-dir", str(weights)]).output)
+    assert info["path"] == str(weights / "cyclegan" / "horse2zebra.pth")
+    assert info["download_url"].startswith(mirror.url) and info["recorded_sha256"]
+    found = json.loads(runner.invoke(app, ["weights", "info", info["path"], "--json"]).output)
+    assert (found["family"], found["network"], found["ngf"]) == ("cyclegan", "resnet_9blocks", 64)
+    assert found["legacy_statistics"] == 46
+
+    Image.new("RGB", (40, 28), (200, 120, 30)).save(tmp_path / "horse.png")
+    requests = len(mirror.requests)
+    result = runner.invoke(app, ["translate", "--model", "horse2zebra", "--weights-dir",
+                                 str(weights), str(tmp_path / "horse.png"),
+                                 str(tmp_path / "zebra.png"), "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    assert len(mirror.requests) == requests  # already downloaded
+    with Image.open(tmp_path / "zebra.png") as out:
+        assert out.size == (40, 28)
+
+    clip = write_clip(tmp_path / "clip.mp4", frames=3, h=20, w=28)
+    result = runner.invoke(app, ["translate", "--model", "horse2zebra", "--weights-dir",
+                                 str(weights), str(clip), str(tmp_path / "zebras.mp4"),
+                                 "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    assert "1 video(s), 3 frames, written without sound" in _words(result.output)
+    with VideoReader(tmp_path / "zebras.mp4") as reader:
+        assert len(list(reader)) == 3 and (reader.info.width, reader.info.height) == (28, 20)
+
+
+def test_translate_downloads_a_name_on_first_use(mirror, horse2zebra_bytes, tmp_path):
+    mirror.publish(get_published("zebra2horse"), horse2zebra_bytes)
+    Image.new("RGB", (32, 32), (20, 20, 20)).save(tmp_path / "zebra.png")
+    result = runner.invoke(app, ["translate", "--model", "zebra2horse", str(tmp_path / "zebra.png"),
+                                 str(tmp_path / "out"), "--device", "cpu"],
+                           env={"IMG2IMG_WEIGHTS": str(tmp_path / "w")})
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "w" / "cyclegan" / "zebra2horse.pth").is_file()
+    assert (tmp_path / "out" / "zebra.png").is_file()
+
+
+def test_failures_name_the_model_and_the_way_out(tmp_path):
+    result = runner.invoke(app, ["weights", "download", "label2city", "sat2map", "horse2cat",
+                                 "--weights-dir", str(tmp_path)])
+    text = _words(result.output)
+    assert result.exit_code == 1
+    assert "failed label2city" in text and "Google Drive" in text
+    assert "use cyclegan/sat2map or pix2pix/sat2map" in text
+    assert "'horse2cat' is not a published model" in text
+    Image.new("RGB", (8, 8)).save(tmp_path / "in.png")
+    result = runner.invoke(app, ["translate", "--model", "horse2cat", str(tmp_path / "in.png"),
+                                 str(tmp_path / "out.png")])
+    assert result.exit_code == 2 and "not a published model name" in _words(result.output)

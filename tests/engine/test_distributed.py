@@ -1,0 +1,220 @@
+"""Data-parallel training on the CPU: two gloo processes through torchrun, and its parts."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from img2img.cli.devices import torchrun_command
+from img2img.config import ConfigError, Pix2PixConfig
+from img2img.engine import distributed as ddp
+from img2img.engine.checkpoint import load_checkpoint
+from img2img.engine.device import Precision, resolve_device
+from img2img.engine.distributed import World, world_from_env
+from img2img.engine.rundir import create_run_dir
+from img2img.engine.trainer import NonFiniteLossError, Trainer
+from img2img.launch import build_recipe
+from tests.conftest import tiny_pix2pix_config, tiny_pix2pixhd_config
+
+WORKER = Path(__file__).with_name("ddp_worker.py")
+
+
+def _pix2pix(root: Path):
+    """8 images of 32 px, 2 per process per step; ResNet with batch norm and dropout."""
+    config = tiny_pix2pix_config(root, batch_size=2, n_epochs=1, n_epochs_decay=1, log_every=1,
+                                 max_steps=3)
+    model = Pix2PixConfig(netG="resnet_6blocks", ngf=4, ndf=4, input_nc=1, output_nc=3,
+                          dropout=True)
+    data = dataclasses.replace(config.data, load_size=36, crop_size=32, max_dataset_size=8)
+    return config.replace(model=model, data=data, name="p2p")
+
+
+def _pix2pixhd(root: Path):
+    config = tiny_pix2pixhd_config(root, {"batch_size": 1, "max_steps": 3, "log_every": 1},
+                                   ngf=4, ndf=4, n_blocks_global=1)
+    return config.replace(name="hd")
+
+
+@pytest.fixture(scope="module")
+def two_processes(gray2color, city, tmp_path_factory):
+    """Both families trained by 2 gloo processes for 2 steps; pix2pix also resumed to 3 and
+    trained 3 steps straight."""
+    tmp = tmp_path_factory.mktemp("ddp")
+    configs = tmp / "configs.json"
+    configs.write_text(json.dumps({"pix2pix": [_pix2pix(gray2color).to_dict(), True],
+                                   "pix2pixhd": [_pix2pixhd(city).to_dict(), False]}))
+    out = tmp / "out"
+    out.mkdir()
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone",
+               "--nproc-per-node=2", str(WORKER), str(configs), str(tmp / "runs"), str(out)]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-12000:]
+    return tmp, out
+
+
+def _nets(out: Path, label: str, phase: str, rank: int) -> dict:
+    return torch.load(out / f"{label}_{phase}_rank{rank}.pt", weights_only=True)
+
+
+def _assert_equal(a: dict, b: dict) -> None:
+    for name in a:
+        for key, tensor in a[name].items():
+            assert torch.equal(tensor, b[name][key]), f"{name}.{key}"
+
+
+def test_networks_identical_on_both_ranks_and_resume_is_exact(two_processes):
+    _, out = two_processes
+    for phase in ("two", "resumed", "straight"):
+        _assert_equal(_nets(out, "pix2pix", phase, 0), _nets(out, "pix2pix", phase, 1))
+    _assert_equal(_nets(out, "pix2pix", "resumed", 0), _nets(out, "pix2pix", "straight", 0))
+    two, three = _nets(out, "pix2pix", "two", 0)["G"], _nets(out, "pix2pix", "resumed", 0)["G"]
+    assert any(not torch.equal(two[k], three[k]) for k in two if two[k].is_floating_point())
+
+
+def test_pix2pixhd_networks_identical_on_both_ranks(two_processes):
+    _, out = two_processes
+    _assert_equal(_nets(out, "pix2pixhd", "two", 0), _nets(out, "pix2pixhd", "two", 1))
+
+
+def test_one_run_directory_written_by_rank_zero(two_processes):
+    tmp, out = two_processes
+    assert sorted(p.name for p in (tmp / "runs").iterdir()) == [
+        "hd", "p2p", "p2p_straight"]
+    run, _ = (Path(p) for p in json.loads((out / "pix2pix_runs.json").read_text()))
+    config = json.loads((run / "config.json").read_text())
+    assert config["train"]["world_size"] == 2 and config["train"]["global_batch_size"] == 4
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records] == [1, 2, 3]  # one line per step: rank 0 alone writes
+    assert all(r["data_time"] >= 0 for r in records)
+    saved = load_checkpoint(run)
+    assert saved["step"] == 3 and saved["world_size"] == 2
+    first, second = saved["rng_ranks"]
+    assert not torch.equal(first["torch"], second["torch"])  # every rank's own stream
+
+
+def test_world_from_env():
+    assert world_from_env({}) == World(0, 1, 0)
+    world = world_from_env({"RANK": "3", "WORLD_SIZE": "4", "LOCAL_RANK": "1"})
+    assert world == World(3, 4, 1) and world.distributed and not world.is_main
+    with pytest.raises(ConfigError, match="RANK 4 / WORLD_SIZE 4"):
+        world_from_env({"RANK": "4", "WORLD_SIZE": "4"})
+
+
+def test_local_rank_picks_this_process_gpu(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    assert resolve_device("auto") == torch.device("cuda:1")
+    assert resolve_device("cuda") == torch.device("cuda:1")
+    assert resolve_device("cuda:0") == torch.device("cuda:0")
+    assert resolve_device("cpu") == torch.device("cpu")
+
+
+def test_devices_runs_the_same_command_under_torchrun():
+    command = torchrun_command(4, ["train", "pix2pix", "--data", "x", "--devices", "4"])
+    assert command[:2] == [sys.executable, "-m"]
+    assert command[2:6] == ["torch.distributed.run", "--standalone", "--nproc-per-node=4", "-m"]
+    assert command[6:] == ["img2img", "train", "pix2pix", "--data", "x", "--devices", "4"]
+
+
+def _bn_net() -> nn.Module:
+    return nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU())
+
+
+def test_batch_norm_becomes_sync_batch_norm_on_cuda_keeping_parameters():
+    nets = {"G": _bn_net(), "D": nn.Conv2d(3, 1, 1)}
+    params = list(nets["G"].parameters())
+    notes = ddp.sync_batch_norms(nets, torch.device("cuda"))
+    assert isinstance(nets["G"][1], nn.SyncBatchNorm)
+    assert list(nets["G"].parameters())[1] is params[1]  # optimizers stay valid
+    assert notes == ["batch norm in G synchronised over the processes (SyncBatchNorm)"]
+
+
+def test_batch_norm_on_cpu_processes_is_explained():
+    nets = {"G": _bn_net()}
+    notes = ddp.sync_batch_norms(nets, torch.device("cpu"))
+    assert isinstance(nets["G"][1], nn.BatchNorm2d) and "own batch" in notes[0]
+    nets["G"][1] = nn.SyncBatchNorm(4)
+    with pytest.raises(ConfigError, match="--norm syncbatch: .*needs CUDA"):
+        ddp.sync_batch_norms(nets, torch.device("cpu"))
+
+
+def test_single_process_collectives_are_identities():
+    value = torch.tensor([1.0, 2.0])
+    assert torch.equal(ddp.sum_over_ranks(value), value)
+    assert ddp.gather_objects({"a": 1}) == [{"a": 1}]
+    assert ddp.broadcast_object(5) == 5
+    assert ddp.any_rank(True, torch.device("cpu")) and not ddp.any_rank(False, torch.device("cpu"))
+
+
+def test_non_finite_loss_stops_training_naming_the_step(gray2color, tmp_path):
+    config = _pix2pix(gray2color).replace(name="nan")
+    recipe = build_recipe(config)
+    step = recipe.train_step
+    calls = []
+
+    def poisoned(batch):
+        losses = step(batch)
+        calls.append(1)
+        return {**losses, "G_L1": losses["G_L1"] * float("nan")} if len(calls) == 2 else losses
+
+    recipe.train_step = poisoned
+    run = create_run_dir(tmp_path, "nan")
+    trainer = Trainer(recipe, type(recipe).build_dataset(config), run)
+    with pytest.raises(NonFiniteLossError, match=r"step 2: a loss is not finite \(G_L1"):
+        trainer.fit()
+    assert not run.latest_checkpoint.exists()  # the broken state is never saved
+
+
+def test_bf16_step_keeps_fp32_weights_and_losses(gray2color):
+    config = _pix2pix(gray2color)
+    config = config.replace(train=dataclasses.replace(config.train, precision="bf16"))
+    recipe = build_recipe(config)
+    batch = next(iter(torch.utils.data.DataLoader(
+        [type(recipe).build_dataset(config)[(i, 0)] for i in range(2)], batch_size=2)))
+    before = [p.clone() for p in recipe.G.parameters()]
+    losses = recipe.train_step(batch)
+    assert all(v.dtype == torch.float32 and torch.isfinite(v) for v in losses.values())
+    assert all(p.dtype == torch.float32 for p in recipe.G.parameters())
+    assert any(not torch.equal(a, b) for a, b in zip(before, recipe.G.parameters(), strict=True))
+
+
+def test_fp16_one_scaler_updated_once_per_iteration(gray2color):
+    config = _pix2pix(gray2color)
+    config = config.replace(train=dataclasses.replace(config.train, precision="fp16"))
+    recipe = build_recipe(config)
+    recipe.precision.scaler = torch.amp.GradScaler("cpu", init_scale=2.0**10, growth_interval=1)
+    batch = next(iter(torch.utils.data.DataLoader(
+        [type(recipe).build_dataset(config)[(i, 0)] for i in range(2)], batch_size=2)))
+    recipe.train_step(batch)
+    # both optimizers stepped through the one scaler, which grew once (not twice)
+    assert recipe.precision.scaler.get_scale() == 2.0**11
+    assert all(opt.state for opt in recipe.optimizers.values())
+
+
+def test_gradients_averaged_before_every_optimizer_step():
+    seen = []
+    precision = Precision("fp32", torch.device("cpu"), grad_sync=seen.append)
+    net = nn.Linear(2, 1)
+    optimizer = torch.optim.SGD(net.parameters(), lr=0.1)
+    net(torch.ones(1, 2)).sum().backward()
+    precision.step(optimizer)
+    assert seen == [optimizer]
+
+
+def test_compile_keeps_the_networks_checkpoint_keys(gray2color):
+    config = _pix2pix(gray2color)
+    plain = build_recipe(config)
+    compiled = build_recipe(config.replace(train=dataclasses.replace(config.train, compile=True)))
+    for name, net in compiled.nets.items():
+        assert net._compiled_call_impl is not None  # compiled in place, on first call
+        assert list(net.state_dict()) == list(plain.nets[name].state_dict())
