@@ -27,7 +27,7 @@ from torch.utils.data import default_collate
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from pix2pixhd import hd_config, make_sample  # noqa: E402
-from run import make_images, median_step, pix2pix_config, sync  # noqa: E402
+from run import family_config, make_images, median_step, sync  # noqa: E402
 
 from img2img.cli.memory import tune_allocator  # noqa: E402
 from img2img.config import DataConfig, RunConfig, TrainConfig  # noqa: E402
@@ -70,7 +70,7 @@ def images_per_second(config: RunConfig, batch: dict, steps: int) -> float:
 
 
 def translate_ips(device: str, images: int, batch_size: int) -> float:
-    recipe = build_recipe(pix2pix_config(device, "bf16", False))
+    recipe = build_recipe(family_config("pix2pix", device, "bf16", False))
     model = recipe.inference_model(recipe.config, {"G": recipe.G}, test_mode="eval")
     with tempfile.TemporaryDirectory() as tmp:
         src, dst = Path(tmp) / "in", Path(tmp) / "out"
@@ -100,7 +100,7 @@ def main() -> None:
     tune_allocator()
     torch.backends.cudnn.benchmark = True
     models = {
-        "pix2pix 256x256": (pix2pix_config(args.device, "fp32", False),
+        "pix2pix 256x256": (family_config("pix2pix", args.device, "fp32", False),
                             image_batch(args.batch_size, (256, 256), ("A", "B"))),
         "pix2pixHD 512x1024": (hd_config(args.device, "fp32", args.hd_batch_size),
                                default_collate([make_sample(512, 1024)] * args.hd_batch_size)),

@@ -48,9 +48,10 @@ class Table:
                 f"{max(self.machine.cores - 1, 1)} other processes share them).")
 
 
-def append_results(table: Table, path: Path) -> None:
-    """Add ``table`` to the results file under a dated heading (the file is created if new)."""
-    section = (f"\n## {table.heading()} (`make bench`)\n\n{table.load_note()}\n\n"
+def append_results(table: Table, path: Path, command: str) -> None:
+    """Add ``table`` to the results file under a heading with the date and the ``command``
+    that measured it (the file is created if new)."""
+    section = (f"\n## {table.heading()} (`{command}`)\n\n{table.load_note()}\n\n"
                f"{table.markdown()}\n")
     existing = path.read_text(encoding="utf-8") if path.is_file() else "# Benchmark results\n"
     path.write_text(existing.rstrip("\n") + "\n" + section, encoding="utf-8")

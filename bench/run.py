@@ -17,7 +17,9 @@ from __future__ import annotations
 import argparse
 import copy
 import os
+import shlex
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -144,10 +146,10 @@ def forward_benchmark(model, device: torch.device, batch_size: int, repeats: int
         first = {}
         for name, keep in (("probing", False), ("verdicts on disk", True)):
             _forget_verdicts(net, keep)
-            t = time.perf_counter()
+            t = clock()
             model.run(x, keys)
             sync(device)
-            first[name] = time.perf_counter() - t
+            first[name] = clock() - t
         times, walls, cpus = [], [], []
         for _ in range(repeats):
             t, wall, cpu = clock(), time.perf_counter(), time.process_time()
@@ -276,7 +278,7 @@ def main() -> None:
     print(table.load_note())
     print(table.markdown())
     if args.results:
-        append_results(table, args.results)
+        append_results(table, args.results, shlex.join(["python", *sys.argv]))
         print(f"appended to {args.results}")
 
 
