@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 from collections.abc import Iterator
 
 import typer
@@ -23,7 +24,8 @@ def fail(message: str) -> typer.Exit:
 @contextlib.contextmanager
 def user_errors() -> Iterator[None]:
     """Report ValueError/OSError (bad values, files, layouts) and failed downloads without a
-    traceback."""
+    traceback; a data-parallel process that stopped because rank 0 failed exits with the same
+    status, silently (rank 0 reports the error)."""
     from img2img.hub.download import DownloadError
 
     try:
@@ -32,3 +34,14 @@ def user_errors() -> Iterator[None]:
         if os.environ.get("IMG2IMG_DEBUG"):
             raise
         raise fail(str(exc)) from exc
+    except RuntimeError as exc:
+        if os.environ.get("IMG2IMG_DEBUG") or not _failed_on_main(exc):
+            raise
+        raise typer.Exit(EXIT_USAGE) from exc  # rank 0 reports it: one line, not one a process
+
+
+def _failed_on_main(exc: BaseException) -> bool:
+    """Whether ``exc`` is what a data-parallel process raises when rank 0 failed (only the
+    engine's distributed module raises it, so torch is not imported to find out)."""
+    distributed = sys.modules.get("img2img.engine.distributed")
+    return distributed is not None and isinstance(exc, distributed.FailedOnMain)

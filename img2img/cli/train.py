@@ -156,12 +156,13 @@ def _start(family: Family, model: Any, v: dict[str, Any]) -> None:
     check_run_name(config.name)
     from img2img import launch
 
-    _check_data(config)
     if v["dry_run"]:
+        _check_data(config)
         show.summary(launch.summarize(config))
         return
     _prepare_process()
     with _process_group(), _setup_interruptible():
+        _check_data_once(config)
         run, result = launch.train(config, v["runs_dir"], reporter=_reporter())
     _finished(run, result)
 
@@ -222,6 +223,17 @@ def _check_data(config) -> None:
             f"--data {config.data.root}: training would fail: {errors} (see 'img2img datasets "
             f"check {config.data.root}')"
         )
+
+
+def _check_data_once(config) -> None:
+    """:func:`_check_data` on rank 0 alone, the other data-parallel processes waiting for its
+    verdict (a failed check stops them all; rank 0 reports it)."""
+    from img2img.engine import distributed as ddp
+    from img2img.engine.device import resolve_device
+
+    world = ddp.world_from_env()
+    ddp.init_process_group(world, resolve_device(config.train.device))
+    ddp.on_main(lambda: _check_data(config))
 
 
 @contextlib.contextmanager

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 import torch.distributed as dist
@@ -22,6 +22,21 @@ from torch import Tensor, nn
 from img2img.config import ConfigError
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+class FailedOnMain(RuntimeError):
+    """Raised by every process but rank 0 when rank 0 failed at something it does for all of
+    them (a dataset check, a checkpoint write); rank 0 raises, and reports, the error itself.
+
+    Attributes:
+        reason: rank 0's error, as ``"TypeName: message"``.
+    """
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"rank 0 stopped: {reason}")
+        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -169,9 +184,38 @@ def broadcast_object(obj: Any) -> Any:
     return box[0]
 
 
-def barrier() -> None:
-    if _active():
-        dist.barrier()
+def gather_to_main(obj: Any) -> list[Any] | None:
+    """``obj`` from every process, by rank, on rank 0 (None elsewhere; ``[obj]`` for one
+    process)."""
+    if not _active():
+        return [obj]
+    main = dist.get_rank() == 0
+    out: list[Any] | None = [None] * dist.get_world_size() if main else None
+    dist.gather_object(obj, out, dst=0)
+    if out is not None:
+        out[0] = obj  # rank 0's own, not a copy of it
+    return out
+
+
+def on_main(action: Callable[[], T]) -> T:
+    """Run ``action`` on rank 0 alone and share its outcome: every process waits for it and
+    returns its result, or, when it raised, stops too (rank 0 with the error itself, the others
+    with :class:`FailedOnMain`), so no process is left waiting for another.
+    """
+    if not _active():
+        return action()
+    if dist.get_rank() != 0:
+        done, value = broadcast_object(None)
+        if not done:
+            raise FailedOnMain(value)
+        return value
+    try:
+        result = action()
+    except Exception as exc:
+        broadcast_object((False, f"{type(exc).__name__}: {exc}"))
+        raise
+    broadcast_object((True, result))
+    return result
 
 
 def sync_batch_norms(nets: dict[str, nn.Module], device: torch.device) -> list[str]:

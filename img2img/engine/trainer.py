@@ -14,6 +14,9 @@ one family, and gives every family the same guarantees:
   good one. The networks'
   weights and buffers are checked before each checkpoint too: a huge learning rate can send
   batch norm's running variance to infinity while every training loss stays finite.
+* **Fails together.** A checkpoint rank 0 cannot write (disk full, read-only folder) stops
+  every data-parallel process after the same step, rank 0 with the error, the previous
+  checkpoint kept.
 * **Metrics survive a resume.** The losses accumulated since the last log line are saved in
   the checkpoint, and lines logged after the checkpoint are dropped on resume, so
   ``metrics.jsonl`` reads as if the run had never stopped.
@@ -155,8 +158,10 @@ class Trainer:
 
     # --- state --------------------------------------------------------------------------------
     def checkpoint_payload(self, rng_ranks: list[dict[str, Any]] | None = None,
-                           window: dict[str, Any] | None = None) -> dict[str, Any]:
-        """The checkpoint dict; ``rng_ranks`` holds every process's RNG state, by rank, and
+                           window: dict[str, Any] | None = None,
+                           rank_states: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+        """The checkpoint dict; ``rng_ranks`` holds every process's RNG state, by rank,
+        ``rank_states`` every process's own recipe state (CycleGAN's image pools), and
         ``window`` the losses summed since the last log line over all processes."""
         rng_ranks = rng_ranks or [rng_state()]
         return {
@@ -168,6 +173,7 @@ class Trainer:
             "world_size": self.world.size,
             "rng": rng_ranks[0],
             "rng_ranks": rng_ranks,
+            "rank_states": rank_states or [self.recipe.rank_state()],
             **self.recipe.state_dict(),
             "trainer": {"window": window if window is not None else self.window.state_dict(),
                         "dataset_size": len(self.dataset)},
@@ -177,6 +183,9 @@ class Trainer:
         """Write the latest checkpoint atomically (rank 0 writes; every process calls this),
         never with weights a bad loss has reached.
 
+        Every process returns once the file is written, or stops when it could not be: rank 0
+        with the error, the others with :class:`~img2img.engine.distributed.FailedOnMain`.
+
         Raises:
             NonFiniteLossError: a loss since the last check, or a weight, is NaN or infinite.
             CheckpointWriteError: the file could not be written; the previous one is kept.
@@ -184,22 +193,26 @@ class Trainer:
         self.loss_guard.check()
         _check_weights(self.recipe.nets, self.position.step, self.recipe.device)
         rngs = ddp.gather_objects(rng_state())
+        rank_states = ddp.gather_to_main(self.recipe.rank_state())
         window = self.window.state_dict()  # collective: every process's sums
         path = self.run.latest_checkpoint
-        if self.world.is_main:
-            try:
-                save_checkpoint(path, self.checkpoint_payload(rngs, window))
-            except CheckpointWriteError as exc:
-                kept = (
-                    f"the checkpoint of step {self._saved_at.step} is unchanged"
-                    if self._saved_at is not None and path.is_file()
-                    else "no checkpoint of this run was written yet"
-                )
-                raise CheckpointWriteError(f"{exc} at step {self.position.step}; {kept}") from exc
-            log.info("checkpoint written: %s (step %d)", path, self.position.step)
-        ddp.barrier()  # the file exists for every process once any returns
+        ddp.on_main(lambda: self._write(path, self.checkpoint_payload(rngs, window,
+                                                                      rank_states)))
         self._saved_at = dataclasses.replace(self.position)
         return path
+
+    def _write(self, path: Path, payload: dict[str, Any]) -> None:
+        """Write ``payload`` to ``path`` (rank 0), saying which checkpoint a failure kept."""
+        try:
+            save_checkpoint(path, payload)
+        except CheckpointWriteError as exc:
+            kept = (
+                f"the checkpoint of step {self._saved_at.step} is unchanged"
+                if self._saved_at is not None and path.is_file()
+                else "no checkpoint of this run was written yet"
+            )
+            raise CheckpointWriteError(f"{exc} at step {self.position.step}; {kept}") from exc
+        log.info("checkpoint written: %s (step %d)", path, self.position.step)
 
     def _save_unless_saved(self) -> Path:
         """The latest checkpoint, written only if training moved since it last was."""
@@ -249,20 +262,25 @@ class Trainer:
         self.recipe.load_state_dict(data)
         saved_world = int(data.get("world_size", 1))
         epoch_step = data["epoch_step"]
+        rank_states = data.get("rank_states")
         if saved_world != self.world.size:
             # the same samples of the epoch are done, shared among a different number of processes
             done = epoch_step * self.cfg.batch_size * saved_world
             epoch_step = done // (self.cfg.batch_size * self.world.size)
-            self.reporter.message(
+            note = (
                 f"resuming {saved_world}-process training on {self.world.size} processes: "
                 f"{done} samples of epoch {data['epoch']} done, continuing at step "
-                f"{epoch_step} of the epoch; processes without a saved random state start "
-                "from fresh seeds"
+                f"{epoch_step} of the epoch; "
+                + _world_change_note(saved_world, self.world.size, (rank_states or [{}])[0])
             )
+            self.reporter.message(note)
+            log.info("%s", note)
         self.position = Position(data["step"], data["epoch"], epoch_step)
         rngs = data.get("rng_ranks") or [data["rng"]]
         if self.world.rank < len(rngs):
             set_rng_state(rngs[self.world.rank])
+        if rank_states is not None and self.world.rank < len(rank_states):
+            self.recipe.load_rank_state(rank_states[self.world.rank])
         # the file holds this very position (unless the processes were counted differently)
         self._saved_at = dataclasses.replace(self.position) if saved_world == self.world.size \
             else None
@@ -616,6 +634,20 @@ def _check_weights(nets: dict[str, torch.nn.Module], step: int, device: torch.de
             found = (step, f"step {step}: the weights are not finite ({shown}) although the "
                      "losses were; training stopped without saving these weights", bad)
     _raise_first(found, device)
+
+
+def _world_change_note(saved: int, size: int, rank_state: dict[str, Any]) -> str:
+    """What happens to the per-process state (random streams, and the recipe's own, such as
+    image pools) of processes that are gone or new after a change of the process count."""
+    kinds = ["random state", *(key.replace("_", " ") for key in rank_state)]
+    if size < saved:
+        gone = ", ".join(str(r) for r in range(size, saved))
+        return (f"the saved {' and '.join(kinds)} of process{'es' if saved - size > 1 else ''}"
+                f" {gone} are dropped")
+    new = ", ".join(str(r) for r in range(saved, size))
+    empty = "".join(f" and empty {kind}" for kind in kinds[1:])
+    many = size - saved > 1
+    return f"process{'es' if many else ''} {new} start{'' if many else 's'} from fresh seeds{empty}"
 
 
 def _device_text(device: torch.device) -> str:

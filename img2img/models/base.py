@@ -179,6 +179,14 @@ class Recipe:
     def load_extra_state(self, state: dict[str, Any]) -> None:
         """Restore what :meth:`extra_state` returned."""
 
+    def rank_state(self) -> dict[str, Any]:
+        """State each data-parallel process keeps for itself (plain types and tensors), saved
+        for every process by rank; keys name what it is (``image_pools``)."""
+        return {}
+
+    def load_rank_state(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`rank_state` returned in this process before the stop."""
+
     def state_dict(self) -> dict[str, Any]:
         return {
             "nets": {k: v.state_dict() for k, v in self.nets.items()},

@@ -250,12 +250,20 @@ class CycleGANRecipe(Recipe):
         return [t.float() for t in (real_a, fake_b, rec_a, real_b, fake_a, rec_b)]
 
     # --- state -------------------------------------------------------------------------------
-    def extra_state(self) -> dict[str, Any]:
-        """Both image pools: their stored fakes and random state."""
-        return {"pools": {name: pool.state_dict() for name, pool in self.pools.items()}}
+    def rank_state(self) -> dict[str, Any]:
+        """Both image pools, their stored fakes and random state: every data-parallel process
+        fills its own from its own batches."""
+        return {"image_pools": {name: pool.state_dict() for name, pool in self.pools.items()}}
+
+    def load_rank_state(self, state: dict[str, Any]) -> None:
+        self._load_pools(state.get("image_pools", {}))
 
     def load_extra_state(self, state: dict[str, Any]) -> None:
-        pools = state.get("pools", {})
+        """Checkpoints written before pools were saved per process hold rank 0's here."""
+        if "pools" in state:
+            self._load_pools(state["pools"])
+
+    def _load_pools(self, pools: Mapping[str, Any]) -> None:
         missing = sorted(set(self.pools) - set(pools))
         if missing:
             raise ValueError(f"checkpoint lacks image pools {missing}")

@@ -1,18 +1,26 @@
 """Run by ``torchrun`` in the data-parallel tests: trains the configs given, through the real
-launch path, and saves every process's networks after each run.
+launch path, and saves every process's networks after each run; then runs command lines.
 
-Usage: ``ddp_worker.py CONFIG_JSON RUNS_DIR OUT_DIR``. The JSON holds ``{label: [config,
-resume]}``; each config is trained for 2 steps and, when ``resume`` is true, resumed to 3 and
-trained straight to 3 in a second run, then once more with rank 1 sending itself SIGTERM
-during its second step.
+Usage: ``ddp_worker.py JOBS_JSON RUNS_DIR OUT_DIR``. The JSON holds ``{"runs": {label:
+[config, extras]}, "commands": {label: argv}}``. Each config is trained for 2 steps; with
+``"resume"`` in its extras it is resumed to 3 and trained straight to 3 in a second run; with
+``"signal"`` it is trained once more with rank 1 sending itself SIGTERM during its second
+step. Each command line (``img2img`` arguments) runs in this process, with rank 0's checkpoint
+writes failing from the second on (the disk is full), and the dataset checks counted; the
+process group stays joined from one to the next.
+
 Networks land in ``OUT_DIR/<label>_<phase>_rank<R>.pt`` (phase: ``two``, ``resumed``,
-``straight``), the run directories in ``OUT_DIR/<label>_runs.json`` and what the stopped run
-returned in ``OUT_DIR/<label>_stopped_rank<R>.json``.
+``straight``), each process's own recipe state (image pools) in
+``OUT_DIR/<label>_<phase>_own_rank<R>.pt`` (also phase ``loaded``: just after the resume
+loaded it), the run directories in ``OUT_DIR/<label>_runs.json``, what the stopped run
+returned in ``OUT_DIR/<label>_stopped_rank<R>.json`` and each command's exit status and
+dataset-check count in ``OUT_DIR/<label>_rank<R>.json``.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import errno
 import json
 import os
 import signal
@@ -22,11 +30,17 @@ from pathlib import Path
 import torch
 
 from img2img import launch
+from img2img.engine import checkpoint
+from img2img.engine import distributed as ddp
 from img2img.engine.distributed import shutdown, world_from_env
+from img2img.engine.trainer import Trainer
 from img2img.families import load_run_config
+from img2img.prep import check
 
 built: list = []
+loaded: list = []
 _build = launch.build_recipe
+_resume = Trainer.resume
 #: the rank that sends itself SIGTERM during its second step (None: none does)
 signalled_rank: int | None = None
 
@@ -47,34 +61,93 @@ def _capturing_build(*args, **kwargs):
     return recipe
 
 
-def _save_nets(path: Path) -> None:
-    nets = built[-1].nets
-    torch.save({name: net.state_dict() for name, net in nets.items()}, path)
+def _capturing_resume(trainer: Trainer, data: dict) -> None:
+    _resume(trainer, data)
+    loaded.append(trainer.recipe.rank_state())
 
 
-def main(configs: Path, runs: Path, out: Path) -> None:
-    launch.build_recipe = _capturing_build
-    rank = world_from_env().rank
-    for label, (data, resume) in json.loads(configs.read_text()).items():
-        config = load_run_config(data)
-        short = config.replace(train=dataclasses.replace(config.train, max_steps=2))
-        run, _ = launch.train(short, runs)
-        _save_nets(out / f"{label}_two_rank{rank}.pt")
-        if not resume:
-            continue
+def _save_nets(out: Path, label: str, phase: str, rank: int) -> None:
+    recipe = built[-1]
+    torch.save({name: net.state_dict() for name, net in recipe.nets.items()},
+               out / f"{label}_{phase}_rank{rank}.pt")
+    _save_own(recipe.rank_state(), out, label, phase, rank)
+
+
+def _save_own(state: dict, out: Path, label: str, phase: str, rank: int) -> None:
+    if state:
+        torch.save(state, out / f"{label}_{phase}_own_rank{rank}.pt")
+
+
+def _train(label: str, data: dict, extras: list[str], runs: Path, out: Path, rank: int) -> None:
+    config = load_run_config(data)
+    short = config.replace(train=dataclasses.replace(config.train, max_steps=2))
+    run, _ = launch.train(short, runs)
+    _save_nets(out, label, "two", rank)
+    if "resume" in extras:
         launch.resume(run.path, {"max_steps": 3})
-        _save_nets(out / f"{label}_resumed_rank{rank}.pt")
+        _save_nets(out, label, "resumed", rank)
+        _save_own(loaded[-1], out, label, "loaded", rank)
         straight, _ = launch.train(config.replace(name=config.name + "_straight"), runs)
-        _save_nets(out / f"{label}_straight_rank{rank}.pt")
+        _save_nets(out, label, "straight", rank)
         if rank == 0:
             (out / f"{label}_runs.json").write_text(json.dumps([str(run.path),
                                                                str(straight.path)]))
+    if "signal" in extras:
         global signalled_rank
         signalled_rank = 1
         stopped, result = launch.train(config.replace(name=config.name + "_stopped"), runs)
         signalled_rank = None
         (out / f"{label}_stopped_rank{rank}.json").write_text(json.dumps(
             {"run": str(stopped.path), "step": result.step, "stopped_by": result.stopped_by}))
+
+
+def _full_disk(write):
+    """``write`` that fails with ENOSPC from its second call on."""
+    calls: list[int] = []
+
+    def failing(*args, **kwargs):
+        calls.append(1)
+        if len(calls) > 1:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return write(*args, **kwargs)
+
+    return failing
+
+
+def _command(argv: list[str], rank: int) -> dict:
+    """Run ``img2img argv`` here; its exit status and how often this process checked data."""
+    from img2img.cli import app
+
+    checks: list[int] = []
+    check_data, write = check.check_run_data, checkpoint.atomic_write
+
+    def counted(*args, **kwargs):
+        checks.append(1)
+        return check_data(*args, **kwargs)
+
+    check.check_run_data = counted
+    if rank == 0:
+        checkpoint.atomic_write = _full_disk(write)
+    try:
+        app(args=argv, prog_name="img2img")
+        code = 0
+    except SystemExit as exc:
+        code = exc.code
+    finally:
+        check.check_run_data, checkpoint.atomic_write = check_data, write
+    return {"code": code, "checks": len(checks)}
+
+
+def main(jobs: Path, runs: Path, out: Path) -> None:
+    launch.build_recipe = _capturing_build
+    Trainer.resume = _capturing_resume
+    ddp.shutdown = lambda: None  # one process group for every command (left at the end)
+    rank = world_from_env().rank
+    spec = json.loads(jobs.read_text())
+    for label, (data, extras) in spec.get("runs", {}).items():
+        _train(label, data, extras, runs, out, rank)
+    for label, argv in spec.get("commands", {}).items():
+        (out / f"{label}_rank{rank}.json").write_text(json.dumps(_command(argv, rank)))
     shutdown()
 
 

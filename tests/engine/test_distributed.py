@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -14,14 +16,15 @@ import torch
 from torch import nn
 
 from img2img.cli.devices import torchrun_command
-from img2img.config import ConfigError, Pix2PixConfig
+from img2img.config import ConfigError, CycleGANConfig, DataConfig, Pix2PixConfig, TrainConfig
 from img2img.engine import distributed as ddp
 from img2img.engine.checkpoint import load_checkpoint
 from img2img.engine.device import Precision, resolve_device
 from img2img.engine.distributed import World, world_from_env
-from img2img.engine.rundir import create_run_dir
+from img2img.engine.rundir import RunDir, create_run_dir
 from img2img.engine.trainer import NonFiniteLossError, Trainer
-from img2img.launch import build_recipe
+from img2img.families import load_run_config, run_config
+from img2img.launch import build_recipe, resume
 from tests.conftest import tiny_pix2pix_config, tiny_pix2pixhd_config
 
 WORKER = Path(__file__).with_name("ddp_worker.py")
@@ -43,22 +46,61 @@ def _pix2pixhd(root: Path):
     return config.replace(name="hd")
 
 
+def _cyclegan(root: Path):
+    """8 unpaired 32 px images, 1 per process per step; pools of 2, so step 3 draws from them."""
+    return run_config(
+        "cyclegan", CycleGANConfig(netG="resnet_6blocks", ngf=4, ndf=4, pool_size=2),
+        data=DataConfig(root=str(root), load_size=36, crop_size=32, num_workers=0,
+                        max_dataset_size=8),
+        train=TrainConfig(device="cpu", batch_size=1, n_epochs=1, n_epochs_decay=1, max_steps=3,
+                          log_every=1, sample_every=10**6, checkpoint_every=10**6),
+        name="cg",
+    )
+
+
+def _cyclegan_command(data: Path, runs: Path, name: str) -> list[str]:
+    """``train cyclegan`` for 2 steps with a checkpoint after each."""
+    return ["train", "cyclegan", "--data", str(data), "--netG", "resnet_6blocks", "--ngf", "4",
+            "--ndf", "4", "--pool-size", "2", "--load-size", "36", "--crop-size", "32",
+            "--max-dataset-size", "8", "--batch-size", "1", "--max-steps", "2",
+            "--checkpoint-every", "1", "--sample-every", "1000", "--num-workers", "0",
+            "--device", "cpu", "--runs-dir", str(runs), "--name", name]
+
+
+def _unreadable(root: Path) -> Path:
+    """An unpaired set whose images are all unreadable (training would fail)."""
+    for side in "AB":
+        (root / f"train{side}").mkdir(parents=True)
+        for i in range(4):
+            (root / f"train{side}" / f"{side}{i}.png").write_bytes(b"not an image")
+    return root
+
+
 @pytest.fixture(scope="module")
-def two_processes(gray2color, city, tmp_path_factory):
-    """Both families trained by 2 gloo processes for 2 steps; pix2pix also resumed to 3 and
-    trained 3 steps straight."""
+def two_processes(gray2color, city, color2gray, tmp_path_factory):
+    """Three families trained by 2 gloo processes for 2 steps; pix2pix and CycleGAN also
+    resumed to 3 and trained 3 steps straight; then ``train cyclegan`` run with rank 0's disk
+    full at the second checkpoint, and on a dataset that fails its check."""
     tmp = tmp_path_factory.mktemp("ddp")
-    configs = tmp / "configs.json"
-    configs.write_text(json.dumps({"pix2pix": [_pix2pix(gray2color).to_dict(), True],
-                                   "pix2pixhd": [_pix2pixhd(city).to_dict(), False]}))
+    runs = tmp / "runs"
+    jobs = tmp / "jobs.json"
+    jobs.write_text(json.dumps({
+        "runs": {"pix2pix": [_pix2pix(gray2color).to_dict(), ["resume", "signal"]],
+                 "pix2pixhd": [_pix2pixhd(city).to_dict(), []],
+                 "cyclegan": [_cyclegan(color2gray).to_dict(), ["resume"]]},
+        "commands": {"full_disk": _cyclegan_command(color2gray, runs, "full"),
+                     "bad_data": _cyclegan_command(_unreadable(tmp / "bad"),
+                                                   runs, "bad")},
+    }))
     out = tmp / "out"
     out.mkdir()
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "COLUMNS": "1000"}
+    env.pop("IMG2IMG_DEBUG", None)
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone",
-               "--nproc-per-node=2", str(WORKER), str(configs), str(tmp / "runs"), str(out)]
+               "--nproc-per-node=2", str(WORKER), str(jobs), str(runs), str(out)]
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-12000:]
-    return tmp, out
+    return tmp, out, done.stderr
 
 
 def _nets(out: Path, label: str, phase: str, rank: int) -> dict:
@@ -71,24 +113,106 @@ def _assert_equal(a: dict, b: dict) -> None:
             assert torch.equal(tensor, b[name][key]), f"{name}.{key}"
 
 
-def test_networks_identical_on_both_ranks_and_resume_is_exact(two_processes):
-    _, out = two_processes
+@pytest.mark.parametrize(("family", "net"), [("pix2pix", "G"), ("cyclegan", "G_A")])
+def test_networks_identical_on_both_ranks_and_resume_is_exact(two_processes, family, net):
+    _, out, _ = two_processes
     for phase in ("two", "resumed", "straight"):
-        _assert_equal(_nets(out, "pix2pix", phase, 0), _nets(out, "pix2pix", phase, 1))
-    _assert_equal(_nets(out, "pix2pix", "resumed", 0), _nets(out, "pix2pix", "straight", 0))
-    two, three = _nets(out, "pix2pix", "two", 0)["G"], _nets(out, "pix2pix", "resumed", 0)["G"]
+        _assert_equal(_nets(out, family, phase, 0), _nets(out, family, phase, 1))
+    _assert_equal(_nets(out, family, "resumed", 0), _nets(out, family, "straight", 0))
+    two, three = _nets(out, family, "two", 0)[net], _nets(out, family, "resumed", 0)[net]
     assert any(not torch.equal(two[k], three[k]) for k in two if two[k].is_floating_point())
 
 
+def _own(out: Path, phase: str, rank: int) -> dict:
+    return torch.load(out / f"cyclegan_{phase}_own_rank{rank}.pt", weights_only=True)
+
+
+def _assert_same_pools(a: dict, b: dict) -> None:
+    for name, pool in a["image_pools"].items():
+        other = b["image_pools"][name]
+        assert len(pool["images"]) == len(other["images"]) == 2, name
+        assert all(torch.equal(x, y) for x, y in zip(pool["images"], other["images"],
+                                                     strict=True)), name
+        assert torch.equal(pool["generator"], other["generator"]), name
+
+
+def test_every_process_resumes_its_own_image_pools(two_processes):
+    tmp, out, _ = two_processes
+    for rank in (0, 1):
+        _assert_same_pools(_own(out, "two", rank), _own(out, "loaded", rank))
+        _assert_same_pools(_own(out, "resumed", rank), _own(out, "straight", rank))
+    first, second = (_own(out, "two", r)["image_pools"]["fake_B"]["images"] for r in (0, 1))
+    assert not torch.equal(first[0], second[0])  # each process pooled its own fakes
+    saved = load_checkpoint(tmp / "runs" / "cg")  # resumed to step 3
+    assert saved["world_size"] == 2 and len(saved["rank_states"]) == 2
+    _assert_same_pools(saved["rank_states"][1], _own(out, "resumed", 1))
+
+
+def test_resuming_on_another_number_of_processes_drops_or_starts_pools(two_processes,
+                                                                       tmp_path, caplog):
+    tmp, out, _ = two_processes
+    run = tmp_path / "cg"
+    shutil.copytree(tmp / "runs" / "cg", run)
+    with caplog.at_level(logging.INFO, "img2img.engine.trainer"):
+        resume(run, {"max_steps": 3})  # one process, nothing left to train: it only saves
+    assert "the saved random state and image pools of process 1 are dropped" in caplog.text
+    one = load_checkpoint(run)
+    assert one["world_size"] == 1 and len(one["rank_states"]) == 1
+    _assert_same_pools(one["rank_states"][0], _own(out, "resumed", 0))
+    # and back to two processes: rank 1 starts with empty pools
+    recipe = build_recipe(load_run_config(one["config"]))
+    trainer = Trainer(recipe, type(recipe).build_dataset(recipe.config), RunDir(run),
+                      world=World(1, 2))
+    caplog.clear()
+    with caplog.at_level(logging.INFO, "img2img.engine.trainer"):
+        trainer.resume(one)
+    assert "process 1 starts from fresh seeds and empty image pools" in caplog.text
+    assert [len(pool) for pool in recipe.pools.values()] == [0, 0]
+
+
+def test_a_failed_checkpoint_write_on_rank_zero_stops_every_process(two_processes):
+    tmp, out, stderr = two_processes
+    ranks = [json.loads((out / f"full_disk_rank{r}.json").read_text()) for r in (0, 1)]
+    assert [r["code"] for r in ranks] == [2, 2]
+    errors = [line for line in stderr.splitlines() if line.startswith("Error:")]
+    full = [line for line in errors if "cannot write checkpoint" in line]
+    assert len(full) == 1, errors  # rank 0's, once
+    assert "No space left on device" in full[0] and "step 1 is unchanged" in full[0]
+    assert load_checkpoint(tmp / "runs" / "full")["step"] == 1  # the previous one, intact
+
+
+def test_the_dataset_is_checked_once_and_a_failed_check_stops_every_process(two_processes):
+    tmp, out, stderr = two_processes
+    for label in ("full_disk", "bad_data"):  # a good dataset, then a bad one
+        ranks = [json.loads((out / f"{label}_rank{r}.json").read_text()) for r in (0, 1)]
+        assert [r["checks"] for r in ranks] == [1, 0], label
+    ranks = [json.loads((out / f"bad_data_rank{r}.json").read_text()) for r in (0, 1)]
+    assert [r["code"] for r in ranks] == [2, 2]
+    errors = [line for line in stderr.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 2, errors  # the full disk's and the check's, from rank 0 alone
+    assert "training would fail" in errors[1] and "none of the 8 examples" in errors[1]
+    assert not (tmp / "runs" / "bad").exists()
+
+
+def test_user_errors_leaves_the_report_to_rank_zero(capsys):
+    import typer
+
+    from img2img.cli.errors import user_errors
+
+    with pytest.raises(typer.Exit) as stopped, user_errors():
+        raise ddp.FailedOnMain("CheckpointWriteError: cannot write checkpoint")
+    assert stopped.value.exit_code == 2 and capsys.readouterr().err == ""
+
+
 def test_pix2pixhd_networks_identical_on_both_ranks(two_processes):
-    _, out = two_processes
+    _, out, _ = two_processes
     _assert_equal(_nets(out, "pix2pixhd", "two", 0), _nets(out, "pix2pixhd", "two", 1))
 
 
 def test_one_run_directory_written_by_rank_zero(two_processes):
-    tmp, out = two_processes
+    tmp, out, _ = two_processes
     assert sorted(p.name for p in (tmp / "runs").iterdir()) == [
-        "hd", "p2p", "p2p_stopped", "p2p_straight"]
+        "cg", "cg_straight", "full", "hd", "p2p", "p2p_stopped", "p2p_straight"]
     run, _ = (Path(p) for p in json.loads((out / "pix2pix_runs.json").read_text()))
     config = json.loads((run / "config.json").read_text())
     assert config["train"]["world_size"] == 2 and config["train"]["global_batch_size"] == 4
@@ -102,7 +226,7 @@ def test_one_run_directory_written_by_rank_zero(two_processes):
 
 
 def test_a_signal_to_one_process_stops_every_process_after_the_same_step(two_processes):
-    _, out = two_processes
+    _, out, _ = two_processes
     ranks = [json.loads((out / f"pix2pix_stopped_rank{r}.json").read_text()) for r in (0, 1)]
     assert [(r["step"], r["stopped_by"]) for r in ranks] == [(2, "SIGTERM"), (2, "SIGTERM")]
     assert load_checkpoint(ranks[0]["run"])["step"] == 2  # the finished step, saved
@@ -160,6 +284,8 @@ def test_single_process_collectives_are_identities():
     assert torch.equal(ddp.sum_over_ranks(value), value)
     assert ddp.gather_objects({"a": 1}) == [{"a": 1}]
     assert ddp.broadcast_object(5) == 5
+    assert ddp.gather_to_main({"a": 1}) == [{"a": 1}]
+    assert ddp.on_main(lambda: 3) == 3
     assert ddp.any_rank(True, torch.device("cpu")) and not ddp.any_rank(False, torch.device("cpu"))
 
 

@@ -82,6 +82,22 @@ def test_a_step_updates_all_four_networks_and_reports_the_reference_losses():
     assert len(recipe.sample(batch)) == 6
 
 
+def test_pools_are_saved_per_process_and_older_checkpoints_still_load_them():
+    recipe = build_recipe(_config())
+    recipe.train_step({"A": _images(2, 0, 32) * 2 - 1, "B": _images(2, 1, 32) * 2 - 1})
+    saved = recipe.rank_state()["image_pools"]
+    assert recipe.extra_state() == {}  # shared state only; the pools are each process's own
+    for load in ("load_rank_state", "load_extra_state"):  # extra: files with rank 0's only
+        fresh = build_recipe(_config())
+        getattr(fresh, load)({"image_pools" if load == "load_rank_state" else "pools": saved})
+        for name, pool in recipe.pools.items():
+            assert all(torch.equal(a, b) for a, b in
+                       zip(pool.images, fresh.pools[name].images, strict=True)), load
+            assert torch.equal(pool.generator.get_state(), fresh.pools[name].generator.get_state())
+    with pytest.raises(ValueError, match=r"lacks image pools \['fake_A', 'fake_B'\]"):
+        build_recipe(_config()).load_rank_state({})
+
+
 def test_without_identity_loss_it_is_zero_and_channels_may_differ():
     recipe = build_recipe(_config(input_nc=1, output_nc=3, lambda_identity=0.0))
     batch = {"A": _images(2, 0, 32)[:, :1], "B": _images(2, 1, 32)}

@@ -48,9 +48,10 @@ def test_resume_continues_exactly_with_the_pools(color2gray, tmp_path):
     for net in expected["nets"]:
         for key, value in expected["nets"][net].items():
             assert torch.equal(value, got["nets"][net][key]), f"{net}.{key} differs after resume"
-    for name, pool in expected["extra"]["pools"].items():
+    pools = got["rank_states"][0]["image_pools"]
+    for name, pool in expected["rank_states"][0]["image_pools"].items():
         assert len(pool["images"]) == 2
-        for image, other in zip(pool["images"], got["extra"]["pools"][name]["images"],
+        for image, other in zip(pool["images"], pools[name]["images"],
                                 strict=True):
             assert torch.equal(image, other), f"pool {name} differs after resume"
     assert expected["epoch"] == got["epoch"] == 3
