@@ -35,7 +35,8 @@ from img2img.cli.memory import tune_allocator
 from img2img.config import CycleGANConfig, DataConfig, Pix2PixConfig, RunConfig, TrainConfig
 from img2img.families import run_config
 from img2img.infer import stochastic
-from img2img.infer.translate import plan_outputs, translate_files
+from img2img.infer.plan import plan_outputs
+from img2img.infer.translate import translate_files
 from img2img.launch import build_recipe
 from img2img.nn.cpu_fast import release_packed_weights, restore_plain_layers
 
