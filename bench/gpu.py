@@ -32,7 +32,8 @@ from run import family_config, make_images, median_step, sync  # noqa: E402
 from img2img.cli.memory import tune_allocator  # noqa: E402
 from img2img.config import DataConfig, RunConfig, TrainConfig  # noqa: E402
 from img2img.families import get_family, list_families, run_config  # noqa: E402
-from img2img.infer.translate import plan_outputs, translate_files  # noqa: E402
+from img2img.infer.plan import plan_outputs  # noqa: E402
+from img2img.infer.translate import translate_files  # noqa: E402
 from img2img.launch import build_recipe  # noqa: E402
 
 RESULTS = Path(__file__).with_name("RESULTS.md")

@@ -27,7 +27,8 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from img2img.cli.memory import tune_allocator
 from img2img.export import export_model
-from img2img.infer.translate import plan_outputs, translate_files
+from img2img.infer.plan import plan_outputs
+from img2img.infer.translate import translate_files
 from img2img.models.inference import InferenceModel
 from img2img.models.loading import load_inference_model
 from img2img.nn import create_generator

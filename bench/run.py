@@ -24,7 +24,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 from machine import describe, load_average
 from PIL import Image
@@ -36,7 +35,8 @@ from img2img.cli.memory import tune_allocator
 from img2img.config import CycleGANConfig, DataConfig, Pix2PixConfig, RunConfig, TrainConfig
 from img2img.families import run_config
 from img2img.infer import stochastic
-from img2img.infer.translate import plan_outputs, translate_files
+from img2img.infer.plan import plan_outputs
+from img2img.infer.translate import translate_files
 from img2img.launch import build_recipe
 from img2img.nn.cpu_fast import release_packed_weights, restore_plain_layers
 
@@ -120,11 +120,18 @@ def train_step_benchmark(recipe, steps: int, size: int = 256) -> dict:
     return {"flops": flops, "seconds": statistics.median(times), "best": min(times)}
 
 
+#: the photos translated end to end: real images (PNG encoding time depends on the content)
+PHOTOS = Path(__file__).resolve().parents[1] / "datasets" / "colorize_mini"
+
+
 def make_images(folder: Path, count: int, size: int = 256) -> None:
-    rng = np.random.default_rng(0)
+    """``count`` PNG photos of ``size`` x ``size`` from the bundled sample, cycling over it."""
+    photos = sorted(PHOTOS.glob("*/*.jpg"))
+    if not photos:
+        raise SystemExit(f"no photos under {PHOTOS}: the benchmark needs the bundled sample")
     for i in range(count):
-        pixels = rng.integers(0, 256, (size, size, 3), dtype=np.uint8)
-        Image.fromarray(pixels).save(folder / f"{i:04d}.png")
+        with Image.open(photos[i % len(photos)]) as photo:
+            photo.convert("RGB").resize((size, size), Image.BICUBIC).save(folder / f"{i:04d}.png")
 
 
 def _forget_verdicts(net: torch.nn.Module, keep_on_disk: bool) -> None:

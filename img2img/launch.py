@@ -31,11 +31,10 @@ from img2img.data.discover import DatasetLayoutError
 from img2img.data.seeding import mix_seed
 from img2img.engine import distributed as ddp
 from img2img.engine.checkpoint import (
-    CheckpointError,
+    check_layouts,
     load_checkpoint,
     require_entries,
     resolve_checkpoint,
-    state_mismatch,
 )
 from img2img.engine.device import Precision, resolve_device
 from img2img.engine.distributed import World
@@ -310,15 +309,7 @@ def check_networks_fit(config: RunConfig, nets: Mapping[str, Any], source: Any) 
     except Exception as exc:  # noqa: BLE001 - a family that cannot be built on meta: no check
         log.debug("networks not checked on the meta device: %s", exc)
         return
-    for name, net in recipe.nets.items():
-        if name not in nets:
-            raise CheckpointError(f"{source}: the checkpoint holds no network {name!r}")
-        problem = state_mismatch(net.state_dict(), nets[name])
-        if problem is not None:
-            raise CheckpointError(
-                f"{source}: the weights of network {name!r} do not fit the network its config "
-                f"describes ({problem})"
-            )
+    check_layouts(recipe.nets, nets, source)
 
 
 def apply_resume_changes(config: RunConfig, changes: Mapping[str, Any]) -> RunConfig:

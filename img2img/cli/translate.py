@@ -119,7 +119,8 @@ def _run(
     from img2img.cli.weights import DownloadBar
     from img2img.engine.device import resolve_device
     from img2img.engine.signals import sigterm_as_interrupt
-    from img2img.infer.translate import plan_outputs, translate_files
+    from img2img.infer.plan import plan_outputs
+    from img2img.infer.translate import translate_files
     from img2img.models.loading import load_inference_model
 
     target = resolve_device(device)

@@ -19,31 +19,17 @@ import numpy as np
 import torch
 
 from img2img.atomic import atomic_path
-from img2img.data.extensions import VIDEO_EXTENSIONS
+from img2img.data.extensions import VIDEO_CODECS, VIDEO_EXTENSIONS
 from img2img.data.io import ImageReadError, to_channels, to_uint8
 
 __all__ = [
-    "VIDEO_CODECS",
     "VideoInfo",
     "VideoReadError",
     "VideoReader",
     "VideoWriter",
-    "writable_video_suffix",
 ]
 
 log = logging.getLogger(__name__)
-
-#: the codec (FourCC) written into each container img2img writes
-VIDEO_CODECS: dict[str, str] = {
-    ".mp4": "mp4v",
-    ".m4v": "mp4v",
-    ".mov": "mp4v",
-    ".mkv": "mp4v",
-    ".avi": "MJPG",
-}
-#: the container a video is written in when its own cannot be written
-DEFAULT_VIDEO_SUFFIX = ".mp4"
-
 
 class VideoReadError(ImageReadError):
     """A video that cannot be opened or holds no decodable frame (reported like a bad image)."""
@@ -67,12 +53,6 @@ class VideoInfo:
     width: int
     height: int
     frames: int | None
-
-
-def writable_video_suffix(path: str | os.PathLike[str]) -> str:
-    """``path``'s suffix when :class:`VideoWriter` can write it, else ``.mp4``."""
-    suffix = Path(path).suffix
-    return suffix if suffix.lower() in VIDEO_CODECS else DEFAULT_VIDEO_SUFFIX
 
 
 class VideoReader:

@@ -340,6 +340,27 @@ def state_mismatch(expected: Mapping[str, Any], state: Mapping[str, Any]) -> str
     return None
 
 
+def check_layouts(expected: Mapping[str, Any], states: Mapping[str, Any], source: Any) -> None:
+    """Fail unless ``states`` holds a state_dict of each network's layout in ``expected``.
+
+    ``expected`` maps network names to modules (on the meta device, typically); ``source``
+    names the file in the message (None: no name).
+
+    Raises:
+        CheckpointError: a network is missing or its layout differs.
+    """
+    named = f"{source}: " if source is not None else ""
+    for name, net in expected.items():
+        if name not in states:
+            raise CheckpointError(f"{named}the checkpoint holds no network {name!r}")
+        problem = state_mismatch(net.state_dict(), states[name])
+        if problem is not None:
+            raise CheckpointError(
+                f"{named}the weights of network {name!r} do not fit the network its config "
+                f"describes ({problem})"
+            )
+
+
 def require_entries(
     data: Mapping[str, Any], file: str | os.PathLike, entries: Mapping[str, type]
 ) -> None:

@@ -28,7 +28,8 @@ from img2img.engine.checkpoint import CHECKPOINT_DIR
 from img2img.engine.rundir import CONFIG_FILE
 from img2img.evaluation.score import Evaluation, MetricPlan, Progress, ref_fields, score
 from img2img.families import get_family
-from img2img.infer.translate import Job, Translatable, translate_files
+from img2img.infer.plan import Job
+from img2img.infer.translate import Translatable, translate_files
 
 log = logging.getLogger(__name__)
 

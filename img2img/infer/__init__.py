@@ -4,8 +4,9 @@
 * :mod:`~img2img.infer.stochastic`: the pix2pix paper's test mode (per-image statistics and
   seeded per-image dropout) and exact batch invariance of CPU convolutions.
 * :mod:`~img2img.infer.batch`: one batch of prepared images through a model, cropped back.
-* :mod:`~img2img.infer.translate`: plan output paths and run a folder through a generator with
-  decoding and writing overlapped with compute.
+* :mod:`~img2img.infer.plan`: which files to translate and where each result goes.
+* :mod:`~img2img.infer.translate`: run a folder through a generator with decoding and writing
+  overlapped with compute.
 * :mod:`~img2img.infer.video`: translate a video frame by frame into a video.
 
 Importing this package does not import torch; the names below load their module on first use.
@@ -18,8 +19,9 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from img2img.infer.padding import crop_back, pad_to_multiple, padded_size
+    from img2img.infer.plan import Job, plan_outputs
     from img2img.infer.stochastic import batch_invariant, image_seed, paper_test_mode
-    from img2img.infer.translate import Job, TranslateSummary, plan_outputs, translate_files
+    from img2img.infer.translate import TranslateSummary, translate_files
 
 _EXPORTS = {
     "crop_back": "img2img.infer.padding",
@@ -28,9 +30,9 @@ _EXPORTS = {
     "batch_invariant": "img2img.infer.stochastic",
     "image_seed": "img2img.infer.stochastic",
     "paper_test_mode": "img2img.infer.stochastic",
-    "Job": "img2img.infer.translate",
+    "Job": "img2img.infer.plan",
     "TranslateSummary": "img2img.infer.translate",
-    "plan_outputs": "img2img.infer.translate",
+    "plan_outputs": "img2img.infer.plan",
     "translate_files": "img2img.infer.translate",
 }
 

@@ -25,11 +25,12 @@ from img2img.data.streams import Stream
 from img2img.data.transforms import resize_stream
 from img2img.engine.device import autocast, is_out_of_memory, release_memory
 from img2img.infer.padding import crop_back, pad_to_multiple
+from img2img.infer.plan import Job
 from img2img.infer.tiling import translate_tiled, uses_image_statistics
 from img2img.nn.sizes import next_multiple
 
 __all__ = [
-    "SIDES", "Job", "Prepared", "Result", "Translatable", "Translator", "first_line", "prepare",
+    "SIDES", "Prepared", "Result", "Translatable", "Translator", "first_line", "prepare",
 ]
 
 log = logging.getLogger(__name__)
@@ -67,25 +68,6 @@ class Translatable(Protocol):
     def run(self, x: Tensor, keys: Sequence[str]) -> Tensor: ...
 
     def describe_mode(self) -> str: ...
-
-
-@dataclass(frozen=True)
-class Job:
-    """One image (or video) to translate.
-
-    Attributes:
-        src: the input file.
-        dst: the output file.
-        key: the input's path relative to the input folder, with ``/`` separators; it names
-            the input in logs and seeds its dropout masks
-            (:func:`~img2img.infer.stochastic.image_seed`).
-        variant: which of the model's outputs for this input it is (``""``: the only one).
-    """
-
-    src: Path
-    dst: Path
-    key: str
-    variant: str = ""
 
 
 @dataclass

@@ -1,9 +1,9 @@
 """Translate image and video files and folders with a generator, in batches.
 
-:func:`plan_outputs` maps an input file or folder to output paths. :func:`translate_files` runs
-those jobs: a thread pool decodes images ahead of the network and another encodes and writes
-results behind it, so the device (or the CPU's math threads) stays busy. Images are grouped by
-their padded size, so a batch never mixes sizes; every image is reflect-padded to the
+:func:`translate_files` runs the jobs that :func:`~img2img.infer.plan.plan_outputs` made: a
+thread pool decodes images ahead of the network and another encodes and writes results behind
+it, so the device (or the CPU's math threads) stays busy. Images are grouped by their padded
+size, so a batch never mixes sizes; every image is reflect-padded to the
 generator's size multiple and cropped back, so outputs keep their input's size. Each image's
 result is the one it gets alone (:func:`~img2img.infer.stochastic.batch_invariant`), so the
 batch size never changes an output. Videos in the input run after the images, frame by frame
@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -31,14 +32,11 @@ from torch import Tensor
 
 from img2img.atomic import check_writable
 from img2img.config import check_channels
-from img2img.data.discover import find_files
-from img2img.data.extensions import VIDEO_EXTENSIONS, is_video_file
-from img2img.data.io import IMAGE_EXTENSIONS, is_image_file, read_header, write_image
-from img2img.data.video import VIDEO_CODECS, writable_video_suffix
+from img2img.data.extensions import is_video_file
+from img2img.data.io import read_header, write_image
 from img2img.engine.device import autocast_dtype, is_out_of_memory, release_memory
 from img2img.infer.batch import (
     SIDES,
-    Job,
     Prepared,
     Result,
     Translatable,
@@ -48,31 +46,15 @@ from img2img.infer.batch import (
     prepare,
 )
 from img2img.infer.padding import padded_size
+from img2img.infer.plan import Job, expand_variants
 from img2img.infer.tiling import DEFAULT_MAX_PIXELS
 from img2img.infer.video import FrameProgress, translate_video
 
-__all__ = [
-    "Job",
-    "Translatable",
-    "TranslateSummary",
-    "expand_variants",
-    "plan_outputs",
-    "translate_files",
-]
+__all__ = ["Translatable", "TranslateSummary", "translate_files"]
 
 log = logging.getLogger(__name__)
 
 Progress = Callable[[int, int], None]
-
-
-def expand_variants(jobs: Sequence[Job], variants: Sequence[str]) -> list[Job]:
-    """One job per input and variant, the variant's suffix added to the output's stem."""
-    if tuple(variants) == ("",):
-        return list(jobs)
-    return [
-        replace(job, dst=job.dst.with_name(f"{job.dst.stem}{v}{job.dst.suffix}"), variant=v)
-        for job in jobs for v in variants
-    ]
 
 
 @dataclass(frozen=True)
@@ -107,141 +89,6 @@ class TranslateSummary:
         """Written images, video frames included, per second of wall-clock time."""
         images = self.written - self.videos + self.frames
         return images / self.seconds if self.seconds > 0 else 0.0
-
-
-def _normalise_ext(ext: str) -> str:
-    ext = ext if ext.startswith(".") else f".{ext}"
-    if ext.lower() not in IMAGE_EXTENSIONS:
-        raise ValueError(
-            f"output extension {ext!r} is not valid; expected one of: "
-            f"{', '.join(sorted(IMAGE_EXTENSIONS))}"
-        )
-    return ext.lower()
-
-
-def _real(path: Path) -> Path:
-    """``path`` with symbolic links resolved; just made absolute where they loop."""
-    try:
-        return path.resolve()
-    except (OSError, RuntimeError):  # a symlink loop (RuntimeError before Python 3.13)
-        return Path(os.path.abspath(path))
-
-
-def _relative(path: Path, root: Path) -> Path:
-    try:
-        return path.relative_to(root)
-    except ValueError:
-        return _real(path).relative_to(_real(root))
-
-
-def _is_within(path: Path, folder: Path) -> bool:
-    return path == folder or folder in path.parents
-
-
-def plan_outputs(inp: Path, out: Path, ext: str = ".png") -> list[Job]:
-    """Decide which files to translate and where each result goes.
-
-    * ``inp`` a folder: its images and videos, found recursively, each written to ``out`` under
-      the same relative path; images take the extension ``ext``, videos keep theirs (``.mp4``
-      for containers that cannot be written, see :func:`~img2img.data.video.writable_video_suffix`).
-      Files inside ``out`` (when ``out`` lies within ``inp``) are left out, so a second run
-      does not translate its own outputs.
-    * ``inp`` a file and ``out`` a path with an extension of the same kind (image for an image,
-      video for a video) that is not an existing folder: that path, whatever ``ext`` says.
-    * ``inp`` a file otherwise: ``out / (stem + ext)`` (a video keeps its suffix).
-
-    Args:
-        inp: an image or video file, or a folder of them.
-        out: the output file or folder.
-        ext: the output format's extension of images in folder outputs (``.png``, ``jpg`` ...).
-
-    Returns:
-        The jobs, in the sorted order of the inputs.
-
-    Raises:
-        FileNotFoundError: ``inp`` does not exist.
-        ValueError: ``inp`` is a file that is neither an image nor a video, ``out`` names a file
-            of the other kind or a video container that cannot be written, ``ext`` is not an
-            image extension, two inputs (``a.jpg`` and ``a.png``) would be written to the same
-            output, or an output would replace its own input.
-        NotADirectoryError: ``inp`` is a folder and ``out`` an existing file.
-    """
-    inp, out = Path(inp), Path(out)
-    ext = _normalise_ext(ext)
-    if inp.is_dir():
-        if out.exists() and not out.is_dir():
-            raise NotADirectoryError(
-                f"output {out} is a file; a folder input {inp} needs an output folder"
-            )
-        out_abs = _real(out)
-        nested = out_abs != _real(inp) and _is_within(out_abs, _real(inp))
-        jobs = []
-        for src in find_files(inp, _is_media_file, recursive=True):
-            if nested and _is_within(_real(src), out_abs):
-                continue
-            rel = _relative(src, inp)
-            jobs.append(Job(src, out / rel.with_suffix(_output_suffix(src, ext)), rel.as_posix()))
-    elif inp.is_file():
-        jobs = [Job(inp, _file_output(inp, out, ext), inp.name)]
-    elif os.path.lexists(inp):
-        raise ValueError(
-            f"input {inp} is neither a regular file nor a folder (a FIFO, a device or a broken "
-            "symbolic link); expected an image or video file, or a folder"
-        )
-    else:
-        raise FileNotFoundError(
-            f"input {inp} does not exist; expected an image or video file, or a folder"
-        )
-    _check_distinct(jobs)
-    return jobs
-
-
-def _is_media_file(path: str | Path) -> bool:
-    return is_image_file(path) or is_video_file(path)
-
-
-def _output_suffix(src: Path, ext: str) -> str:
-    return writable_video_suffix(src) if is_video_file(src) else ext
-
-
-def _file_output(inp: Path, out: Path, ext: str) -> Path:
-    """Where the translation of the file ``inp`` goes (see :func:`plan_outputs`)."""
-    if not _is_media_file(inp):
-        raise ValueError(
-            f"input {inp} is not an image or video file; expected one of: "
-            f"{', '.join(sorted(IMAGE_EXTENSIONS | VIDEO_EXTENSIONS))}"
-        )
-    if out.is_dir() or not _is_media_file(out):
-        return out / f"{inp.stem}{_output_suffix(inp, ext)}"
-    video = is_video_file(inp)
-    if video != is_video_file(out):
-        kinds = ("a video", "an image") if video else ("an image", "a video")
-        raise ValueError(
-            f"input {inp} is {kinds[0]} but output {out} names {kinds[1]}; give an output "
-            f"of the input's kind, or a folder"
-        )
-    if video and out.suffix.lower() not in VIDEO_CODECS:
-        raise ValueError(
-            f"output {out}: videos cannot be written as {out.suffix}; expected one of: "
-            f"{', '.join(sorted(VIDEO_CODECS))}"
-        )
-    return out
-
-
-def _check_distinct(jobs: Sequence[Job]) -> None:
-    seen: dict[Path, Path] = {}
-    for job in jobs:
-        if _real(job.dst) == _real(job.src):
-            raise ValueError(
-                f"the output for {job.src} would replace the input itself; "
-                "choose another output folder or extension"
-            )
-        if job.dst in seen:
-            raise ValueError(
-                f"inputs {seen[job.dst]} and {job.src} would both be written to {job.dst}; "
-                "rename one of them or translate them separately"
-            )
-        seen[job.dst] = job.src
 
 
 @dataclass(frozen=True)
@@ -445,13 +292,29 @@ class _Pipeline:
                 self._advance()
 
 
-def _thread_pool(count: int, name: str) -> ThreadPoolExecutor:
-    """A pool of ``count`` threads, all started now.
+#: niceness of the decoding and writing threads when the network runs on the CPU: the math
+#: threads use every core, and a reader or writer preempting one of them stalls the others at
+#: their next barrier; at a lower priority they run in the math threads' gaps instead
+IO_NICENESS = 10
+
+
+def _lower_priority(niceness: int) -> None:
+    """Raise the calling thread's niceness (Linux schedules threads one by one)."""
+    if niceness and sys.platform.startswith("linux"):
+        try:
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), niceness)
+        except OSError as exc:  # a sandbox may forbid it: then the threads just compete
+            log.debug("cannot lower the priority of %s: %s", threading.current_thread().name, exc)
+
+
+def _thread_pool(count: int, name: str, niceness: int = 0) -> ThreadPoolExecutor:
+    """A pool of ``count`` threads, all started now, at ``niceness`` (0: the caller's).
 
     A pool starts its threads as work arrives; one started later, when memory has run out,
     can fail before it reports that it started, and the caller then waits for it forever.
     """
-    pool = ThreadPoolExecutor(count, thread_name_prefix=name)
+    pool = ThreadPoolExecutor(count, thread_name_prefix=name, initializer=_lower_priority,
+                              initargs=(niceness,))
     started = threading.Barrier(count + 1)
     for _ in range(count):
         pool.submit(started.wait)
@@ -556,8 +419,9 @@ def translate_files(
     def load(job: Job, defer: bool = True) -> Prepared:
         return _load(job, reading, defer)
 
-    readers = _thread_pool(num_threads, "img2img-read")
-    writers = _thread_pool(num_threads, "img2img-write")
+    niceness = IO_NICENESS if dev.type == "cpu" and os.environ.get("E2E_NICE", "1") == "1" else 0
+    readers = _thread_pool(num_threads, "img2img-read", niceness)
+    writers = _thread_pool(num_threads, "img2img-write", niceness)
     pipeline = _Pipeline(translator, readers, writers, load, batch_size, num_threads, progress,
                          len(jobs), len(skipped), max_pixels or None, overwrite)
     try:

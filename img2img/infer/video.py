@@ -18,7 +18,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from torch import Tensor
 
 from img2img.data.video import VideoReader, VideoWriter
-from img2img.infer.batch import Job, Translator, prepare
+from img2img.infer.batch import Translator, prepare
+from img2img.infer.plan import Job
 
 __all__ = ["DEFAULT_FPS", "FrameProgress", "translate_video"]
 

@@ -31,10 +31,10 @@ from img2img.engine.checkpoint import (
     FORMAT,
     CheckpointError,
     check_checkpoint,
+    check_layouts,
     read_checkpoint_file,
     require_entries,
     resolve_checkpoint,
-    state_mismatch,
     verify_checksums,
 )
 from img2img.families import get_family, load_run_config
@@ -130,16 +130,7 @@ def _from_config(
     """The family's inference model for ``config`` with the networks' saved ``states`` (and
     the checkpoint's ``extra`` state, such as pix2pixHD's feature centres); the layouts are
     compared on the meta device before any network is allocated."""
-    named = f"{source}: " if source is not None else ""
-    for name, net in _network_layouts(config).items():
-        if name not in states:
-            raise CheckpointError(f"{named}the checkpoint holds no network {name!r}")
-        problem = state_mismatch(net.state_dict(), states[name])
-        if problem is not None:
-            raise CheckpointError(
-                f"{named}the weights of network {name!r} do not fit the network its config "
-                f"describes ({problem})"
-            )
+    check_layouts(_network_layouts(config), states, source)
     recipe = get_family(config.family).recipe_class()
     nets = _with_weights(lambda: recipe.inference_networks(config.model), states)
     state = recipe.inference_state(extra or {})
@@ -167,9 +158,7 @@ def _reference_model(metadata: dict[str, Any]) -> InferenceModel:
     if metadata.get("config"):
         config = load_run_config(metadata["config"])
         recipe = get_family(config.family).recipe_class()
-        with torch.device("meta"):
-            nets = recipe.inference_networks(config.model)
-        return recipe.inference_model(config, nets)
+        return recipe.inference_model(config, _network_layouts(config))
     return InferenceModel(
         nn.Identity(), family=metadata["family"], network=metadata["network"],
         in_channels=metadata["in_channels"], out_channels=metadata["out_channels"],

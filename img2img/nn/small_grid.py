@@ -25,6 +25,39 @@ __all__ = ["conv2d_product", "conv_transpose2d_product"]
 
 Pair = tuple[int, int]
 
+#: grid positions from which ``weight^T @ m`` reads the weight as BLAS's transposed operand:
+#: below, MKL runs that form up to 2x slower than ``(m^T @ weight)^T``; from 16 positions up,
+#: 1.3-1.6x faster (AMD EPYC AVX2, 512-1024 x 8192 weights, two threads)
+TRANSPOSED_FROM = 16
+
+#: positions up to which a weight gradient is computed in blocks of :data:`GRADIENT_ROWS` rows
+THIN_PRODUCT_MAX = 64
+
+#: rows per block of a thin product: each block's output (a 256 KB-1 MB slice of a 16-32 MB
+#: weight gradient) stays in cache while it is written; 2x faster than one MKL call there
+GRADIENT_ROWS = 64
+
+
+def _weight_t_times(weight: Tensor, m: Tensor) -> Tensor:
+    """``weight^T @ m`` (``[A, B]``, ``[A, L]`` -> ``[B, L]``), in the faster orientation."""
+    if m.shape[1] >= TRANSPOSED_FROM:
+        return weight.t() @ m
+    return (m.t() @ weight).t()
+
+
+def _thin_product(a: Tensor, b: Tensor) -> Tensor:
+    """``a @ b`` for a thin inner dimension (a weight gradient from a few grid positions).
+
+    Differentiable (a plain product) when autograd records the backward pass itself.
+    """
+    if torch.is_grad_enabled() or a.shape[1] > THIN_PRODUCT_MAX:
+        return a @ b
+    out = a.new_empty(a.shape[0], b.shape[1])
+    for start in range(0, a.shape[0], GRADIENT_ROWS):
+        rows = slice(start, start + GRADIENT_ROWS)
+        torch.mm(a[rows], b, out=out[rows])
+    return out
+
 
 class _ConvProduct(torch.autograd.Function):
     """``conv2d`` of one image (no dilation, one group): weight @ columns."""
@@ -45,12 +78,12 @@ class _ConvProduct(torch.autograd.Function):
         g = grad.reshape(weight.shape[0], -1)  # (out, L)
         grad_x = grad_w = grad_b = None
         if ctx.needs_input_grad[0]:
-            cols_t = g.t() @ weight.reshape(weight.shape[0], -1)  # (L, in * kh * kw)
-            grad_x = F.fold(cols_t.t().unsqueeze(0), x.shape[-2:], kernel, padding=padding,
+            cols = _weight_t_times(weight.reshape(weight.shape[0], -1), g)  # (in*kh*kw, L)
+            grad_x = F.fold(cols.unsqueeze(0), x.shape[-2:], kernel, padding=padding,
                             stride=stride)
         if ctx.needs_input_grad[1]:
             cols = F.unfold(x, kernel, padding=padding, stride=stride)[0]
-            grad_w = (g @ cols.t()).reshape(weight.shape)
+            grad_w = _thin_product(g, cols.t()).reshape(weight.shape)
         if ctx.needs_input_grad[2]:
             grad_b = g.sum(1)
         return grad_x, grad_w, grad_b, None, None, None
@@ -63,8 +96,8 @@ class _TransposedProduct(torch.autograd.Function):
     def forward(ctx: FunctionCtx, x: Tensor, weight: Tensor, bias: Tensor | None,
                 kernel: Pair, stride: Pair, padding: Pair, size: Pair) -> Tensor:
         rows = x.reshape(weight.shape[0], -1)  # (in, L)
-        cols_t = rows.t() @ weight.reshape(weight.shape[0], -1)  # (L, out * kh * kw)
-        out = F.fold(cols_t.t().unsqueeze(0), size, kernel, padding=padding, stride=stride)
+        cols = _weight_t_times(weight.reshape(weight.shape[0], -1), rows)  # (out*kh*kw, L)
+        out = F.fold(cols.unsqueeze(0), size, kernel, padding=padding, stride=stride)
         if bias is not None:
             out += bias.reshape(1, -1, 1, 1)
         ctx.save_for_backward(x, weight)
@@ -81,7 +114,7 @@ class _TransposedProduct(torch.autograd.Function):
         if ctx.needs_input_grad[0]:
             grad_x = (weight.reshape(weight.shape[0], -1) @ cols).reshape(x.shape)
         if ctx.needs_input_grad[1]:
-            grad_w = (x.reshape(weight.shape[0], -1) @ cols.t()).reshape(weight.shape)
+            grad_w = _thin_product(x.reshape(weight.shape[0], -1), cols.t()).reshape(weight.shape)
         if ctx.needs_input_grad[2]:
             grad_b = grad.sum((0, 2, 3))
         return grad_x, grad_w, grad_b, None, None, None, None

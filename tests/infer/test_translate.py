@@ -16,7 +16,8 @@ from torch import nn
 from img2img.data.io import read_image
 from img2img.data.ranges import from_model_range, to_model_range
 from img2img.infer.padding import crop_back, pad_to_multiple
-from img2img.infer.translate import Job, TranslateSummary, plan_outputs, translate_files
+from img2img.infer.plan import Job, plan_outputs
+from img2img.infer.translate import TranslateSummary, translate_files
 from img2img.models.inference import InferenceModel
 
 MULTIPLE = 128  # unet_128

@@ -11,7 +11,8 @@ import torch
 
 from img2img.data.video import VideoReader, VideoWriter
 from img2img.infer.batch import Translator, prepare
-from img2img.infer.translate import plan_outputs, translate_files
+from img2img.infer.plan import plan_outputs
+from img2img.infer.translate import translate_files
 from img2img.models.inference import InferenceModel
 from img2img.nn import create_generator
 from tests.conftest import write_clip

@@ -22,7 +22,8 @@ from img2img.engine.checkpoint import load_checkpoint
 from img2img.engine.device import Precision
 from img2img.families import get_family
 from img2img.features import stored_clusters
-from img2img.infer.translate import plan_outputs, translate_files
+from img2img.infer.plan import plan_outputs
+from img2img.infer.translate import translate_files
 from img2img.launch import build_recipe, resume, train
 from img2img.losses.vgg import VGG19_FILE
 from img2img.models.loading import load_inference_model
