@@ -123,6 +123,7 @@ def _data_parallel(recipe: Any, world: World) -> list[str]:
     recipe.precision.grad_sync = ddp.average_gradients
     if not world.is_main:
         seed_everything(mix_seed(recipe.config.train.seed, world.rank))
+        recipe.seed_rank(world.rank)
     batch = recipe.config.train.batch_size
     notes.insert(0, f"data-parallel over {world.size} processes ({ddp.backend_for(recipe.device)}"
                     f"): batch size {batch} per process, {batch * world.size} per step")

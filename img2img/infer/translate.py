@@ -299,10 +299,12 @@ IO_NICENESS = 10
 
 
 def _lower_priority(niceness: int) -> None:
-    """Raise the calling thread's niceness (Linux schedules threads one by one)."""
+    """Make the calling thread at least ``niceness`` nice (Linux schedules threads one by one)."""
     if niceness and sys.platform.startswith("linux"):
+        thread = threading.get_native_id()
         try:
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), niceness)
+            if os.getpriority(os.PRIO_PROCESS, thread) < niceness:
+                os.setpriority(os.PRIO_PROCESS, thread, niceness)
         except OSError as exc:  # a sandbox may forbid it: then the threads just compete
             log.debug("cannot lower the priority of %s: %s", threading.current_thread().name, exc)
 
@@ -419,7 +421,7 @@ def translate_files(
     def load(job: Job, defer: bool = True) -> Prepared:
         return _load(job, reading, defer)
 
-    niceness = IO_NICENESS if dev.type == "cpu" and os.environ.get("E2E_NICE", "1") == "1" else 0
+    niceness = IO_NICENESS if dev.type == "cpu" else 0
     readers = _thread_pool(num_threads, "img2img-read", niceness)
     writers = _thread_pool(num_threads, "img2img-write", niceness)
     pipeline = _Pipeline(translator, readers, writers, load, batch_size, num_threads, progress,

@@ -187,6 +187,10 @@ class Recipe:
     def load_rank_state(self, state: dict[str, Any]) -> None:
         """Restore what :meth:`rank_state` returned in this process before the stop."""
 
+    def seed_rank(self, rank: int) -> None:
+        """Give the random draws this process keeps for itself (:meth:`rank_state`) their own
+        stream in data-parallel process ``rank`` (> 0; rank 0 keeps the run's)."""
+
     def state_dict(self) -> dict[str, Any]:
         return {
             "nets": {k: v.state_dict() for k, v in self.nets.items()},

@@ -112,10 +112,9 @@ class CycleGANRecipe(Recipe):
             "D": self.adam(itertools.chain(self.D_A.parameters(), self.D_B.parameters())),
         }
         self.schedulers = {k: self.linear_schedule(opt) for k, opt in self.optimizers.items()}
-        seed = config.train.seed
         self.pools = {
-            "fake_A": ImagePool(m.pool_size, mix_seed(seed, _POOL_SEED, 0)),
-            "fake_B": ImagePool(m.pool_size, mix_seed(seed, _POOL_SEED, 1)),
+            name: ImagePool(m.pool_size, mix_seed(config.train.seed, _POOL_SEED, i))
+            for i, name in enumerate(("fake_A", "fake_B"))
         }
         self.gan_loss = GANLoss(m.gan_mode)
 
@@ -257,6 +256,11 @@ class CycleGANRecipe(Recipe):
 
     def load_rank_state(self, state: dict[str, Any]) -> None:
         self._load_pools(state.get("image_pools", {}))
+
+    def seed_rank(self, rank: int) -> None:
+        """Each process's pools swap with their own draws, not the same ones on every rank."""
+        for i, pool in enumerate(self.pools.values()):
+            pool.generator.manual_seed(mix_seed(self.config.train.seed, _POOL_SEED, i, rank))
 
     def load_extra_state(self, state: dict[str, Any]) -> None:
         """Checkpoints written before pools were saved per process hold rank 0's here."""

@@ -120,3 +120,17 @@ def test_inference_model_picks_the_generator_of_the_direction():
     pix2pix = tiny_pix2pix_config(".")
     with pytest.raises(ValueError, match="--direction: not used by pix2pix models"):
         Pix2PixRecipe.inference_model(pix2pix, {"G": recipe.G_A}, direction="BtoA")
+
+
+def test_each_process_draws_its_own_pool_swaps():
+    ranks = [build_recipe(_config()) for _ in range(3)]
+    for rank, recipe in enumerate(ranks[1:], start=1):
+        recipe.seed_rank(rank)
+    draws = [[torch.rand(4, generator=pool.generator).tolist() for pool in r.pools.values()]
+             for r in ranks]
+    assert draws[0][0] != draws[0][1]  # the two pools of one process differ
+    assert len({str(d) for d in draws}) == 3  # and so do the processes
+    rerun = build_recipe(_config())
+    rerun.seed_rank(2)
+    assert [torch.rand(4, generator=p.generator).tolist() for p in rerun.pools.values()] \
+        == draws[2]

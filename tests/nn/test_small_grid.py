@@ -68,3 +68,19 @@ def test_without_bias_and_frozen_weight_then_in_place() -> None:
     F.leaky_relu(out, 0.2, inplace=True).sum().backward()  # as a U-Net's next block does
     torch.testing.assert_close(x.grad, torch.autograd.grad(
         F.leaky_relu(F.conv2d(x, w, None, 2), 0.2).sum(), x)[0])
+
+
+@pytest.mark.parametrize("grid", [2, 6, 10])  # positions below, within and above the thin range
+def test_first_order_gradients_in_every_product_orientation(grid: int) -> None:
+    """Plain backward (no graph of the gradients) takes the blocked and transposed products;
+    70 channels span two blocks of rows."""
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(1, 70, 2 * grid, 2 * grid, generator=g, dtype=torch.float64,
+                    requires_grad=True)
+    w = torch.randn(70, 70, 4, 4, generator=g, dtype=torch.float64, requires_grad=True)
+    down = conv2d_product(x, w, None, (4, 4), (2, 2), (1, 1), (grid, grid))
+    up = conv_transpose2d_product(down, w, None, (4, 4), (2, 2), (1, 1), (2 * grid, 2 * grid))
+    ours = torch.autograd.grad(up.square().sum(), (x, w))
+    reference = F.conv_transpose2d(F.conv2d(x, w, None, 2, 1), w, None, 2, 1)
+    torch.testing.assert_close(ours, torch.autograd.grad(reference.square().sum(), (x, w)))
+    assert down.shape[-2:] == (grid, grid)
