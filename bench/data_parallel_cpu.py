@@ -1,12 +1,14 @@
 """CPU data-parallel throughput: ``train --devices 2`` against one process, same global batch.
 
-Usage: ``python bench/data_parallel_cpu.py [--steps 30] [--batch 4] [--size 128]``.
+Usage: ``python bench/data_parallel_cpu.py [--steps 30] [--batch 4 8 16] [--size 128]``.
 
 Both runs train pix2pix (unet_128, ngf 32, batch norm) on the bundled colorize_mini sample
 through the real ``img2img train`` command: one process with every core at ``--batch-size B``,
 then ``--devices 2`` (one thread per process) at ``--batch-size B/2`` each. Throughput is the
 mean ``images_per_s`` of the logged windows after the first (warm-up) one, read back from each
-run's metrics.jsonl. Prints a table for bench/RESULTS.md.
+run's metrics.jsonl. Each global batch is measured both ways; the gradients exchanged per step
+are the same at every batch, so their share of a step falls as the batch grows. Prints a table
+for bench/RESULTS.md.
 """
 
 from __future__ import annotations
@@ -47,21 +49,27 @@ def train(runs: Path, name: str, devices: int, batch: int, steps: int, size: int
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=30)
-    parser.add_argument("--batch", type=int, default=4, help="global batch (per step)")
+    parser.add_argument("--batch", type=int, nargs="+", default=[4, 8, 16],
+                        help="global batches (per step; even numbers)")
     parser.add_argument("--size", type=int, default=128)
     args = parser.parse_args()
+    if any(b < 2 or b % 2 for b in args.batch):
+        parser.error(f"--batch {args.batch}: expected even numbers >= 2 (split over 2 processes)")
+    rows = []
     with tempfile.TemporaryDirectory() as tmp:
         runs = Path(tmp)
-        one = train(runs, "one", 1, args.batch, args.steps, args.size)
-        two = train(runs, "two", 2, args.batch // 2, args.steps, args.size)
+        for batch in args.batch:
+            one = train(runs, f"one_{batch}", 1, batch, args.steps, args.size)
+            two = train(runs, f"two_{batch}", 2, batch // 2, args.steps, args.size)
+            rows.append((batch, one, two))
     print(f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-          f"torch {torch.__version__}; pix2pix unet_128 ngf 32, {args.size}px, global batch "
-          f"{args.batch}, {args.steps} steps")
-    print("| processes | batch per process | images/s |")
-    print("|---|---|---|")
-    print(f"| 1 ({os.cpu_count()} threads) | {args.batch} | {one:.2f} |")
-    print(f"| 2 (gloo, 1 thread each) | {args.batch // 2} | {two:.2f} |")
-    print(f"\n2 processes / 1 process: **{100 * two / one:.1f}%** (target 85%)")
+          f"torch {torch.__version__}; pix2pix unet_128 ngf 32, {args.size}px, "
+          f"{args.steps} steps")
+    print(f"| global batch | 1 process ({os.cpu_count()} threads), images/s | 2 processes "
+          "(gloo, 1 thread each), images/s | 2 / 1 (target 85%) |")
+    print("|---|---|---|---|")
+    for batch, one, two in rows:
+        print(f"| {batch} | {one:.2f} | {two:.2f} | {two / one:.1%} |")
 
 
 if __name__ == "__main__":
