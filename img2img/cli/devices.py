@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import os
-import subprocess
+import signal
 import sys
 
 import typer
@@ -12,10 +13,34 @@ import typer
 _TORCHRUN_ENV = "WORLD_SIZE"
 
 
-def torchrun_command(devices: int, argv: list[str]) -> list[str]:
-    """The command that runs ``img2img <argv>`` as ``devices`` processes on this machine."""
-    return [sys.executable, "-m", "torch.distributed.run", "--standalone",
-            f"--nproc-per-node={devices}", "-m", "img2img", *argv]
+#: torchrun's own loggers: a failed process is reported by the process itself
+_LAUNCHER_LOGGERS = ("torch.distributed.elastic", "torch.distributed.run")
+
+
+def torchrun_args(devices: int, argv: list[str]) -> list[str]:
+    """torchrun's arguments that run ``img2img <argv>`` as ``devices`` processes here."""
+    return ["--standalone", f"--nproc-per-node={devices}", "-m", "img2img", *argv]
+
+
+def launch_processes(devices: int, argv: list[str]) -> int:
+    """Run ``img2img <argv>`` as ``devices`` processes through torchrun's launcher, in this
+    process; returns the exit status of the first process that failed (0 when none did).
+
+    The processes report their own errors (rank 0 once for all); the launcher's own failure
+    report (a traceback and a table per process) is left out.
+    """
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+    from torch.distributed.run import parse_args, run
+
+    for name in _LAUNCHER_LOGGERS:
+        logging.getLogger(name).setLevel(logging.CRITICAL)
+    try:
+        run(parse_args(torchrun_args(devices, argv)))
+    except ChildFailedError as exc:
+        _, failure = exc.get_first_failure()
+        code = failure.exitcode
+        return code if code > 0 else 128 + (-code or signal.SIGTERM)  # killed by a signal
+    return 0
 
 
 def check_devices(devices: int, device: str | None) -> None:
@@ -37,4 +62,4 @@ def run_on_devices(devices: int | None, device: str | None) -> None:
     if not devices or devices <= 1 or _TORCHRUN_ENV in os.environ:
         return
     check_devices(devices, device)
-    raise typer.Exit(subprocess.call(torchrun_command(devices, sys.argv[1:])))
+    raise typer.Exit(launch_processes(devices, sys.argv[1:]))

@@ -15,7 +15,7 @@ import pytest
 import torch
 from torch import nn
 
-from img2img.cli.devices import torchrun_command
+from img2img.cli.devices import launch_processes, torchrun_args
 from img2img.config import ConfigError, CycleGANConfig, DataConfig, Pix2PixConfig, TrainConfig
 from img2img.engine import distributed as ddp
 from img2img.engine.checkpoint import load_checkpoint
@@ -251,10 +251,18 @@ def test_local_rank_picks_this_process_gpu(monkeypatch):
 
 
 def test_devices_runs_the_same_command_under_torchrun():
-    command = torchrun_command(4, ["train", "pix2pix", "--data", "x", "--devices", "4"])
-    assert command[:2] == [sys.executable, "-m"]
-    assert command[2:6] == ["torch.distributed.run", "--standalone", "--nproc-per-node=4", "-m"]
-    assert command[6:] == ["img2img", "train", "pix2pix", "--data", "x", "--devices", "4"]
+    args = torchrun_args(4, ["train", "pix2pix", "--data", "x", "--devices", "4"])
+    assert args == ["--standalone", "--nproc-per-node=4", "-m", "img2img", "train", "pix2pix",
+                    "--data", "x", "--devices", "4"]
+
+
+def test_launched_processes_exit_with_their_own_status_and_report(tmp_path, capfd):
+    missing = tmp_path / "missing.png"
+    assert launch_processes(2, ["boundary", str(missing)]) == 2  # a usage error
+    out, err = capfd.readouterr()
+    assert str(missing) in out + err  # the first to fail names the file (the other may be
+    # stopped before it does)
+    assert "Traceback" not in err and "exitcode" not in err  # no launcher report
 
 
 def _bn_net() -> nn.Module:
