@@ -29,6 +29,7 @@ def launch_processes(devices: int, argv: list[str]) -> int:
     The processes report their own errors (rank 0 once for all); the launcher's own failure
     report (a traceback and a table per process) is left out.
     """
+    from torch.distributed.elastic.multiprocessing.api import SignalException
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.run import parse_args, run
 
@@ -40,6 +41,8 @@ def launch_processes(devices: int, argv: list[str]) -> int:
         _, failure = exc.get_first_failure()
         code = failure.exitcode
         return code if code > 0 else 128 + (-code or signal.SIGTERM)  # killed by a signal
+    except SignalException as exc:  # Ctrl-C or a kill: the processes were told to stop first
+        return 128 + int(exc.sigval)
     return 0
 
 
