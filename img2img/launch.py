@@ -170,6 +170,12 @@ def _memory(prepared: _Prepared) -> MemoryEstimate | None:
         return None
 
 
+def check_config(config: RunConfig) -> list[str]:
+    """Everything a run checks before it starts (options, data layout, a first example),
+    without building networks or writing anything; returns the resolution notes."""
+    return list(_prepare(config).notes)
+
+
 def summarize(config: RunConfig) -> Summary:
     """Build everything a run needs, write nothing, and describe it."""
     prepared = _prepare(config)

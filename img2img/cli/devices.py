@@ -59,10 +59,15 @@ def check_devices(devices: int, device: str | None) -> None:
         )
 
 
+def launches_processes(devices: int | None) -> bool:
+    """Whether ``--devices`` starts processes here: N > 1, outside one of torchrun's."""
+    return bool(devices) and devices > 1 and _TORCHRUN_ENV not in os.environ
+
+
 def run_on_devices(devices: int | None, device: str | None) -> None:
     """With ``--devices N`` (N > 1) outside torchrun: run the command line as N processes and
     exit with their status. Inside one of torchrun's processes it does nothing."""
-    if not devices or devices <= 1 or _TORCHRUN_ENV in os.environ:
+    if not launches_processes(devices):
         return
     check_devices(devices, device)
     raise typer.Exit(launch_processes(devices, sys.argv[1:]))

@@ -19,7 +19,7 @@ import typer
 
 from img2img.cli import options as o
 from img2img.cli.compose import compose, parameters
-from img2img.cli.devices import run_on_devices
+from img2img.cli.devices import launches_processes, run_on_devices
 from img2img.cli.errors import user_errors
 from img2img.families import Family, get_family, list_families
 
@@ -101,10 +101,10 @@ def family_command(family: Family) -> Callable[..., None]:
     model_names = [p.name for p in model_params]
 
     def run(ctx: typer.Context, **values: Any) -> None:
-        if not values["dry_run"]:
-            run_on_devices(values["devices"], values["device"])
         with user_errors():
             if values["resume"] is not None:
+                if not values["dry_run"]:
+                    run_on_devices(values["devices"], values["device"])
                 given = {k: v for k, v in values.items()
                          if k not in _CONTROL and _from_command_line(ctx, k)}
                 _resume(values["resume"], given, family.name, values["dry_run"])
@@ -160,6 +160,10 @@ def _start(family: Family, model: Any, v: dict[str, Any]) -> None:
         _check_data(config)
         show.summary(launch.summarize(config))
         return
+    if launches_processes(v["devices"]):  # options and data checked once, before they start
+        _check_data(config)
+        launch.check_config(config)
+        run_on_devices(v["devices"], v["device"])
     _prepare_process()
     with _process_group(), _setup_interruptible():
         _check_data_once(config)

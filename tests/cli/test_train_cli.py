@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 from typer.testing import CliRunner
 
@@ -108,3 +109,19 @@ def test_a_dataset_of_only_corrupt_files_fails_before_any_folder(tmp_path):
     assert "none of the 3 examples can be read; training would fail" in message
     assert "A/0.png: unreadable (not an image file" in message
     assert not runs.exists() or not any(runs.iterdir())
+
+
+def test_devices_checks_options_and_data_once_before_starting_processes(gray2color, tmp_path,
+                                                                        monkeypatch):
+    import img2img.cli.devices as devices
+
+    started = []
+    monkeypatch.setattr(devices, "launch_processes", lambda *args: started.append(args) or 0)
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    small = _train(gray2color, tmp_path / "runs", "--crop-size", "64", "--devices", "2")
+    assert small.exit_code == 2 and _words(small.output).count("Error") == 1, small.output
+    assert "unet_128 needs height and width of at least 128" in _words(small.output)
+    good = _train(gray2color, tmp_path / "runs", "--devices", "2", "--max-steps", "1")
+    assert good.exit_code == 0, good.output
+    assert started == [(2, sys.argv[1:])]  # the same command line, started twice over
+    assert not (tmp_path / "runs").exists()  # the processes write the run, not the launcher
