@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import sys
 
 import typer
@@ -38,9 +37,8 @@ def launch_processes(devices: int, argv: list[str]) -> int:
     try:
         run(parse_args(torchrun_args(devices, argv)))
     except ChildFailedError as exc:
-        _, failure = exc.get_first_failure()
-        code = failure.exitcode
-        return code if code > 0 else 128 + (-code or signal.SIGTERM)  # killed by a signal
+        code = exc.get_first_failure()[1].exitcode
+        return 128 - code if code < 0 else code or 1  # -N: killed by signal N, as a shell says
     except SignalException as exc:  # Ctrl-C or a kill: the processes were told to stop first
         return 128 + int(exc.sigval)
     return 0

@@ -157,13 +157,12 @@ class Trainer:
             raise ValueError("the dataset is empty: no batch can be formed")
 
     # --- state --------------------------------------------------------------------------------
-    def checkpoint_payload(self, rng_ranks: list[dict[str, Any]] | None = None,
-                           window: dict[str, Any] | None = None,
-                           rank_states: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-        """The checkpoint dict; ``rng_ranks`` holds every process's RNG state, by rank,
-        ``rank_states`` every process's own recipe state (CycleGAN's image pools), and
-        ``window`` the losses summed since the last log line over all processes."""
-        rng_ranks = rng_ranks or [rng_state()]
+    def checkpoint_payload(self, ranks: list[dict[str, Any]] | None = None,
+                           window: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The checkpoint dict; ``ranks`` holds every process's own state by rank
+        (:meth:`_own_state`: its RNG state and its recipe's, such as CycleGAN's image pools),
+        and ``window`` the losses summed since the last log line over all processes."""
+        ranks = ranks or [self._own_state()]
         return {
             "family": self.recipe.family,
             "config": self.recipe.config.to_dict(),
@@ -171,9 +170,9 @@ class Trainer:
             "epoch": self.position.epoch,
             "epoch_step": self.position.epoch_step,
             "world_size": self.world.size,
-            "rng": rng_ranks[0],
-            "rng_ranks": rng_ranks,
-            "rank_states": rank_states or [self.recipe.rank_state()],
+            "rng": ranks[0]["rng"],
+            "rng_ranks": [r["rng"] for r in ranks],
+            "rank_states": [r["recipe"] for r in ranks],
             **self.recipe.state_dict(),
             "trainer": {"window": window if window is not None else self.window.state_dict(),
                         "dataset_size": len(self.dataset)},
@@ -192,14 +191,16 @@ class Trainer:
         """
         self.loss_guard.check()
         _check_weights(self.recipe.nets, self.position.step, self.recipe.device)
-        rngs = ddp.gather_objects(rng_state())
-        rank_states = ddp.gather_to_main(self.recipe.rank_state())
+        ranks = ddp.gather_to_main(self._own_state())  # one collective; rank 0 writes them
         window = self.window.state_dict()  # collective: every process's sums
         path = self.run.latest_checkpoint
-        ddp.on_main(lambda: self._write(path, self.checkpoint_payload(rngs, window,
-                                                                      rank_states)))
+        ddp.on_main(lambda: self._write(path, self.checkpoint_payload(ranks, window)))
         self._saved_at = dataclasses.replace(self.position)
         return path
+
+    def _own_state(self) -> dict[str, Any]:
+        """What this process saves for itself: its RNG state and its recipe's own state."""
+        return {"rng": rng_state(), "recipe": self.recipe.rank_state()}
 
     def _write(self, path: Path, payload: dict[str, Any]) -> None:
         """Write ``payload`` to ``path`` (rank 0), saying which checkpoint a failure kept."""

@@ -41,6 +41,13 @@ TEST_OPTIONS = ("direction", "test_mode", "dropout", "seed")
 _POOL_SEED = 0xB001
 
 
+def _pool_seed(run_seed: int, pool: int, rank: int = 0) -> int:
+    """The seed of image pool ``pool`` in data-parallel process ``rank`` (rank 0: the run's)."""
+    if rank == 0:
+        return mix_seed(run_seed, _POOL_SEED, pool)
+    return mix_seed(run_seed, _POOL_SEED, pool, rank)
+
+
 class ImagePool:
     """A history of generated images for a discriminator to look at (Shrivastava et al. 2017).
 
@@ -113,7 +120,7 @@ class CycleGANRecipe(Recipe):
         }
         self.schedulers = {k: self.linear_schedule(opt) for k, opt in self.optimizers.items()}
         self.pools = {
-            name: ImagePool(m.pool_size, mix_seed(config.train.seed, _POOL_SEED, i))
+            name: ImagePool(m.pool_size, _pool_seed(config.train.seed, i))
             for i, name in enumerate(("fake_A", "fake_B"))
         }
         self.gan_loss = GANLoss(m.gan_mode)
@@ -260,7 +267,7 @@ class CycleGANRecipe(Recipe):
     def seed_rank(self, rank: int) -> None:
         """Each process's pools swap with their own draws, not the same ones on every rank."""
         for i, pool in enumerate(self.pools.values()):
-            pool.generator.manual_seed(mix_seed(self.config.train.seed, _POOL_SEED, i, rank))
+            pool.generator.manual_seed(_pool_seed(self.config.train.seed, i, rank))
 
     def load_extra_state(self, state: dict[str, Any]) -> None:
         """Checkpoints written before pools were saved per process hold rank 0's here."""
