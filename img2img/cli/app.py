@@ -80,5 +80,11 @@ _register_commands()
 
 
 def main() -> None:
-    """Console-script entry point."""
-    app()
+    """Console-script entry point: runs the command, then ends the process at once."""
+    from img2img.cli.exit import exit_process, exit_status
+
+    try:
+        app()
+    except SystemExit as stop:
+        exit_process(exit_status(stop.code))
+    exit_process(0)

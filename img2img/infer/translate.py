@@ -26,6 +26,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
@@ -48,7 +49,9 @@ from img2img.infer.batch import (
 from img2img.infer.padding import padded_size
 from img2img.infer.plan import Job, expand_variants
 from img2img.infer.tiling import DEFAULT_MAX_PIXELS
-from img2img.infer.video import FrameProgress, translate_video
+
+if TYPE_CHECKING:  # the video module (and OpenCV) load only when a video is translated
+    from img2img.infer.video import FrameProgress
 
 __all__ = ["Translatable", "TranslateSummary", "translate_files"]
 
@@ -280,6 +283,10 @@ class _Pipeline:
     def run_videos(self, jobs: Sequence[Job], size: int | None, side: str | None,
                    frame_progress: FrameProgress | None) -> None:
         """Translate each video, one after another, in batches of its frames."""
+        if not jobs:
+            return
+        from img2img.infer.video import translate_video
+
         for job in jobs:
             try:
                 self.frames += translate_video(self.translate, job, batch_size=self.batch_size,
