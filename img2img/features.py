@@ -118,10 +118,19 @@ class FeatureClusters:
             "instances": {int(k): int(v) for k, v in self.instances.items()},
         }
 
+    def to_json(self) -> dict[str, Any]:
+        """:meth:`to_state` in JSON types (centres as nested lists), for export metadata."""
+        state = self.to_state()
+        state["centres"] = {str(k): v.tolist() for k, v in state["centres"].items()}
+        state["instances"] = {str(k): v for k, v in state["instances"].items()}
+        return state
+
     @classmethod
     def from_state(cls, state: Mapping[str, Any]) -> FeatureClusters:
+        """The centres of :meth:`to_state` or :meth:`to_json`."""
         return cls(
-            centres={int(k): v for k, v in state["centres"].items()},
+            centres={int(k): torch.as_tensor(v, dtype=torch.float32)
+                     for k, v in state["centres"].items()},
             n_clusters=int(state["n_clusters"]),
             class_rule=check_class_rule(state["class_rule"]),
             step=int(state["step"]),

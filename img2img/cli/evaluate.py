@@ -116,6 +116,7 @@ def _evaluate_model(model, data, phase, direction, limit, out, plan_for, device,
         default_eval_dir,
         evaluate_model,
         evaluation_data,
+        evaluation_model,
         evaluation_split,
     )
     from img2img.hub.datasets import resolve_dataset
@@ -124,7 +125,9 @@ def _evaluate_model(model, data, phase, direction, limit, out, plan_for, device,
     tune_allocator()
     loaded = load_inference_model(model, device, **test_options)
     root = None if data is None else resolve_dataset(data)
-    split = evaluation_split(loaded, evaluation_data(loaded, root, phase, direction), limit)
+    data_config = evaluation_data(loaded, root, phase, direction)
+    loaded = evaluation_model(loaded, data_config)
+    split = evaluation_split(loaded, data_config, limit)
     plan = plan_for(split.paired)  # missing weights stop here, before translating
     eval_dir = out if out is not None else default_eval_dir(loaded)
     result = evaluate_model(

@@ -166,6 +166,7 @@ class LabelMapFiles:
         items: one entry per example, with a file for each stream found.
         streams: the streams found, ``label`` first.
         unpaired: per stream, files left out for want of a partner.
+        folders: the folder of each stream.
     """
 
     root: Path
@@ -174,6 +175,7 @@ class LabelMapFiles:
     items: list[StreamFiles]
     streams: tuple[str, ...]
     unpaired: dict[str, list[Path]] = field(default_factory=dict)
+    folders: dict[str, Path] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.items)
@@ -289,7 +291,8 @@ def _pair(root: Path, phase: str, folders: dict[str, tuple[str, Path]]) -> Label
                         ", ".join(p.name for p in files[:_SHOW]))
     items = [StreamFiles(k, {s: indexes[s][k] for s in folders}) for k in sorted(keys)]
     return LabelMapFiles(root, phase, layout, items, tuple(folders),
-                         {s: f for s, f in unpaired.items() if f})
+                         {s: f for s, f in unpaired.items() if f},
+                         {s: folder for s, (_, folder) in folders.items()})
 
 
 class LabelMapDataset(StreamDataset):

@@ -73,6 +73,13 @@ def evaluation_data(model: Translatable, root: str | None, phase: str,
     return DataConfig(root=str(root), phase=phase, direction=direction)
 
 
+def evaluation_model(model: Translatable, data: DataConfig) -> Translatable:
+    """``model`` as it translates ``data``'s split (its family may point it at the split's
+    companion files, such as pix2pixHD's instance maps)."""
+    recipe = get_family(model.family).recipe_class()
+    return recipe.evaluation_model(model, data)
+
+
 def evaluation_split(model: Translatable, data: DataConfig, limit: int | None) -> EvalSplit:
     """The family's :class:`EvalSplit` of ``data`` for ``model`` (its first ``limit`` examples)."""
     recipe = get_family(model.family).recipe_class()

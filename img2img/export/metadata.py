@@ -30,8 +30,9 @@ def export_metadata(
         "input_kind": described["input_kind"],
         "size_multiple": model.size_multiple,
         "min_size": model.min_size,
-        "input": {"name": "input", "shape": ["batch", channels_in, "height", "width"],
-                  "range": list(NETWORK_RANGE)},
+        "input": {"name": "input",
+                  "shape": ["batch", model.network_in_channels, "height", "width"],
+                  "range": list(NETWORK_RANGE), "encoding": model.input_encoding},
         "output": {"name": "output", "shape": ["batch", channels_out, "height", "width"],
                    "range": list(NETWORK_RANGE)},
         "height_width": f"multiples of {model.size_multiple}, at least {model.min_size}",
@@ -40,6 +41,7 @@ def export_metadata(
         "opset": opset,
         "step": model.step,
         "config": None if model.config is None else model.config.to_dict(),
+        "extra": model.export_state(),
     }
 
 

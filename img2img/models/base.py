@@ -50,6 +50,9 @@ class Recipe:
     """Base class of a model family's training recipe."""
 
     family: str = ""
+    #: test-time options that only change how inputs are read and encoded (not the network's
+    #: computation): an exported (ONNX) model of the family still takes them
+    input_options: tuple[str, ...] = ()
 
     def __init__(self, config: RunConfig, device: torch.device, precision: Precision) -> None:
         self.config = config
@@ -102,6 +105,15 @@ class Recipe:
     ) -> InferenceModel:
         """The inference model over a published generator ``net`` (registry name ``network``)."""
         raise NotImplementedError(f"{cls.family} has no published generators")
+
+    @classmethod
+    def evaluation_model(cls, model: InferenceModel, data: DataConfig) -> InferenceModel:
+        """``model`` as it translates ``data``'s split for evaluation (by default, unchanged).
+
+        A family whose inputs come with companion files (pix2pixHD's instance maps) points the
+        model at the split's own.
+        """
+        return model
 
     @classmethod
     def evaluation_split(cls, data: DataConfig, model: InferenceModel) -> EvalSplit:

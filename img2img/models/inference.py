@@ -181,6 +181,22 @@ class InferenceModel:
         return "eval (running statistics, no dropout)"
 
     # --- export -----------------------------------------------------------------------------
+    @property
+    def network_in_channels(self) -> int:
+        """Channels of the network's own input, what an export takes: ``in_channels`` unless
+        the family encodes an input into more (pix2pixHD's one-hot classes)."""
+        return self.in_channels
+
+    @property
+    def input_encoding(self) -> str:
+        """How a read input becomes the network's input, in words (export metadata)."""
+        return "the image, scaled from [0, 1] to [-1, 1]"
+
+    def export_state(self) -> dict[str, Any]:
+        """What an export must carry, in JSON types, to encode inputs as this model does; the
+        family's ``inference_state`` reads it back. Nothing by default."""
+        return {}
+
     def example_input(self, batch: int, height: int, width: int) -> Tensor:
         """A network input of this shape (encoded, in [-1, 1]): what export traces with."""
         generator = torch.Generator().manual_seed(0)

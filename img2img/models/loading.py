@@ -79,7 +79,7 @@ def load_inference_model(
         progress: ``progress(bytes done, total or None)`` while a published model downloads.
         options: the family's test-time options (``test_mode``, ``dropout``, ``seed``,
             ``direction`` ...); one the family does not take fails naming it. An ONNX model
-            takes none (its test-time behaviour was fixed at export).
+            takes only the family's input options (its network was fixed at export).
     """
     path, published = resolve_model(model, weights_dir, progress=progress)
     suffix = path.suffix.lower()
@@ -150,15 +150,26 @@ def _from_release(source: Path, options: dict[str, Any]) -> InferenceModel:
     return _from_config(config, states, options, metadata["step"], source=source)
 
 
-def _reference_model(metadata: dict[str, Any]) -> InferenceModel:
+def _reference_model(metadata: dict[str, Any], options: dict[str, Any]) -> InferenceModel:
     """The inference model an export was made from, with unmaterialised networks.
 
-    It reads and encodes inputs as the family does; its networks are never run.
+    It reads and encodes inputs as the family does; its networks are never run. ``options``
+    may only be the family's input options (pix2pixHD's ``--instances``, ``--style`` ...):
+    any other test-time option was fixed when the network was exported.
     """
-    if metadata.get("config"):
-        config = load_run_config(metadata["config"])
+    config = load_run_config(metadata["config"]) if metadata.get("config") else None
+    accepted = get_family(config.family).recipe_class().input_options if config else ()
+    given = sorted(k for k, v in options.items() if v is not None and k not in accepted)
+    if given:
+        flags = ", ".join("--" + k.replace("_", "-") for k in given)
+        raise ValueError(
+            f"{flags}: an exported model's test-time behaviour was fixed when it was exported; "
+            "export again with other options instead"
+        )
+    if config is not None:
         recipe = get_family(config.family).recipe_class()
-        return recipe.inference_model(config, _network_layouts(config))
+        state = recipe.inference_state(metadata.get("extra") or {})
+        return recipe.inference_model(config, _network_layouts(config), **state, **options)
     return InferenceModel(
         nn.Identity(), family=metadata["family"], network=metadata["network"],
         in_channels=metadata["in_channels"], out_channels=metadata["out_channels"],

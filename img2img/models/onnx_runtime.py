@@ -146,20 +146,12 @@ def providers_for(device: torch.device, available: Sequence[str]) -> list[str]:
 def load_onnx_model(
     source: Path,
     device: torch.device,
-    reference: Callable[[dict[str, Any]], InferenceModel],
+    reference: Callable[[dict[str, Any], dict[str, Any]], InferenceModel],
     options: dict[str, Any],
 ) -> OnnxModel:
-    """Open ``source`` with onnxruntime; ``reference`` rebuilds the model it was exported from.
-
-    Test-time options are part of the exported graph: any given (not None) fails naming it.
+    """Open ``source`` with onnxruntime; ``reference(metadata, options)`` rebuilds the model it
+    was exported from (and refuses test-time options the export fixed).
     """
-    given = sorted(k for k, v in options.items() if v is not None)
-    if given:
-        flags = ", ".join("--" + k.replace("_", "-") for k in given)
-        raise ValueError(
-            f"{flags}: an ONNX model's test-time behaviour was fixed when it was exported "
-            f"({source}); export again with other options instead"
-        )
     try:
         import onnxruntime
     except ImportError as exc:
@@ -172,4 +164,8 @@ def load_onnx_model(
     except Exception as exc:  # noqa: BLE001 - any parser failure is one message
         raise ValueError(f"{source}: not a readable ONNX model ({exc})") from exc
     metadata = read_metadata(session.get_modelmeta().custom_metadata_map, source)
-    return OnnxModel(session, reference(metadata), metadata, source)
+    try:
+        model = reference(metadata, options)
+    except ValueError as exc:
+        raise ValueError(f"{source}: {exc}") from exc
+    return OnnxModel(session, model, metadata, source)

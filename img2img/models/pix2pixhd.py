@@ -21,10 +21,12 @@ import torch
 from torch import Tensor, nn
 
 from img2img.boundary import boundary_map
-from img2img.config import ConfigError, Pix2PixHDConfig, RunConfig
-from img2img.data.discover import find_images
+from img2img.config import ConfigError, DataConfig, Pix2PixHDConfig, RunConfig
+from img2img.data.discover import DatasetLayoutError, find_images
+from img2img.data.evaluation import EvalExample, EvalSplit, ImageRef
 from img2img.data.labelmaps import (
     LabelMapDataset,
+    LabelMapFiles,
     colourise,
     find_label_maps,
     label_files,
@@ -41,6 +43,7 @@ from img2img.engine.checkpoint import (
     resolve_checkpoint,
 )
 from img2img.engine.device import Precision
+from img2img.features import EXTRA_KEY as FEATURES_KEY
 from img2img.features import FeatureClusters, feature_map, stored_clusters
 from img2img.infer.stochastic import image_seed
 from img2img.losses.gan import GANLoss, feature_matching_loss
@@ -98,6 +101,7 @@ class Pix2PixHDRecipe(Recipe):
     """pix2pixHD's objective: ``GAN + lambda_feat * (feature matching + VGG)``, D loss halved."""
 
     family = "pix2pixhd"
+    input_options = ("instances", "style", "all_styles", "seed")
 
     def __init__(self, config: RunConfig, device: torch.device, precision: Precision) -> None:
         super().__init__(config, device, precision)
@@ -261,6 +265,46 @@ class Pix2PixHDRecipe(Recipe):
     def build_feature_dataset(cls, config: RunConfig) -> LabelMapDataset:
         """The training set as the encoder saw it, without flips (``img2img features``)."""
         return cls.build_dataset(config.replace(data=dataclasses.replace(config.data, flip=False)))
+
+    @classmethod
+    def _evaluation_files(cls, data: DataConfig, model: InferenceModel, *, instances: bool,
+                          images: bool) -> LabelMapFiles:
+        return find_label_maps(data.root, data.phase, instances=instances, images=images,
+                               rgb_labels=not model.model_config.label_nc)
+
+    @classmethod
+    def evaluation_model(cls, model: InferenceModel, data: DataConfig) -> InferenceModel:
+        """A model that reads instance maps reads the split's own (``PHASE_inst`` ...), unless
+        it was given a folder; a split without them leaves it to class boundaries, with a
+        warning (an image-input model cannot do without them, and fails naming the folder)."""
+        m = model.model_config
+        if not (m.instance or m.instance_feat) or model.instances_dir is not None:
+            return model
+        try:
+            files = cls._evaluation_files(data, model, instances=True, images=False)
+        except DatasetLayoutError:
+            if not m.label_nc:
+                raise
+            log.warning("%s [%s]: no instance maps; the model sees boundaries between classes "
+                        "only", data.root, data.phase)
+            return model
+        return dataclasses.replace(model, instances_dir=files.folders["instance"])
+
+    @classmethod
+    def evaluation_split(cls, data: DataConfig, model: InferenceModel) -> EvalSplit:
+        """The split's label maps (images with ``label_nc`` 0) as inputs, its photos as
+        targets and as the real set."""
+        files = cls._evaluation_files(data, model, instances=False, images=True)
+        label_dir = files.folders["label"]
+        examples = [
+            EvalExample(item.files["label"].relative_to(label_dir).as_posix(),
+                        item.files["label"], ImageRef(item.files["image"]))
+            for item in files.items
+        ]
+        instances = "" if model.instances_dir is None else f", instance maps {model.instances_dir}"
+        return EvalSplit(examples, [e.target for e in examples],
+                         description=f"{files.root} [{files.phase}], layout {files.layout}"
+                                     f"{instances}")
 
     @classmethod
     def inference_networks(cls, model_config: Pix2PixHDConfig) -> dict[str, nn.Module]:
@@ -564,6 +608,37 @@ class LabelMapInferenceModel(InferenceModel):
         label_ids = labels if m.label_nc else None
         features = feature_map(instances, self.clusters, styles, generators, label_ids)
         return torch.cat([x, features.to(x.dtype)], dim=1)
+
+    @property
+    def network_in_channels(self) -> int:
+        return self.model_config.generator_in_channels
+
+    @property
+    def input_encoding(self) -> str:
+        m = self.model_config
+        parts = [f"{m.label_nc} one-hot classes" if m.label_nc
+                 else "the image, scaled from [0, 1] to [-1, 1]"]
+        if m.instance:
+            parts.append("the instance boundary map (1 on boundaries)")
+        if m.instance_feat:
+            parts.append(f"{m.feat_num} channels of instance features (a stored centre per "
+                         "instance, by its class)")
+        return ", then ".join(parts)
+
+    def export_state(self) -> dict[str, Any]:
+        return {} if self.clusters is None else {FEATURES_KEY: self.clusters.to_json()}
+
+    def example_input(self, batch: int, height: int, width: int) -> Tensor:
+        """An encoded input made from random label (or image) and instance maps."""
+        generator = torch.Generator().manual_seed(0)
+        m = self.model_config
+        shape = (batch, 1, height, width)
+        ids = torch.randint(0, max(m.label_nc, 2), shape, generator=generator)
+        primary = ids if m.label_nc else torch.rand(batch, m.input_nc, height, width,
+                                                    generator=generator)
+        keys = [f"example{i}" for i in range(batch)]
+        return self.encode_streams({self.input_stream.name: primary, "instance": ids}, keys,
+                                   [self.variants[0]] * batch)
 
     def _style_of(self, variant: str) -> int | None:
         match = _STYLE_VARIANT.match(variant)

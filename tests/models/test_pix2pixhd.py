@@ -5,6 +5,7 @@ the coarse-to-fine staging, K-means styles stored in the checkpoint, translation
 from __future__ import annotations
 
 import dataclasses
+import json
 import shutil
 from pathlib import Path
 
@@ -213,6 +214,16 @@ def test_instance_features_resume_exactly_cluster_into_styles_and_translate(
                               str(tmp_path / "bad"), "--style", "3", "--device", "cpu"])
     assert bad.exit_code != 0 and "--style 3: the model has 3 styles (0..2)" in bad.output
 
+    # an ONNX export carries the centres: its styles are the checkpoint's
+    pytest.importorskip("onnxruntime")
+    exported = runner.invoke(app, ["export", str(halves.path), str(tmp_path / "styled.onnx")])
+    assert exported.exit_code == 0, exported.output
+    command = ["translate", "--model", str(tmp_path / "styled.onnx"), str(labels),
+               str(tmp_path / "onnx_style1"), "--instances", str(instances), "--style", "1"]
+    assert runner.invoke(app, command).exit_code == 0
+    for name, array in _read_folder(tmp_path / "onnx_style1").items():
+        assert np.abs(array.astype(int) - styled[name].astype(int)).max() <= 1, name
+
 
 def test_a_class_id_beyond_label_nc_stops_training_naming_the_file(city, tmp_path) -> None:
     config = tiny_pix2pixhd_config(city, {"max_steps": 2}, label_nc=20)
@@ -262,3 +273,77 @@ def test_dry_run_reports_classes_parameters_and_memory_and_writes_nothing(city, 
     assert "G: " in output and "D: " in output
     assert "memory: ~" in output and "batch 1 at 64x128 in fp32" in output
     assert not runs.exists()
+
+
+def test_evaluate_reads_the_splits_instance_maps_and_scores_against_its_photos(
+    city, global_run, tmp_path
+) -> None:
+    result = runner.invoke(app, [
+        "evaluate", "--model", str(global_run), "--phase", "train", "--limit", "3",
+        "--metrics", "l1,psnr,ssim", "--device", "cpu", "--json",
+    ])
+    assert result.exit_code == 0, result.output
+    record = json.loads(result.stdout[result.stdout.index("{"):])
+    assert set(record["metrics"]) == {"L1", "PSNR", "SSIM"}
+    assert record["counts"]["pairs"] == 3 and not record["failures"]
+    assert "instance maps from" in record["model"]["test_mode"]
+    assert record["data"].endswith(f"instance maps {city / 'train_inst'}")
+    assert {Path(row["target"]).parent.name for row in record["per_image"]} == {"train_img"}
+    no_photos = runner.invoke(app, ["evaluate", "--model", str(global_run), "--device", "cpu"])
+    assert no_photos.exit_code == 2 and "no image folder" in no_photos.output
+    assert "test_img" in no_photos.output and "no instance maps" not in no_photos.output
+
+    outputs = global_run / "eval" / "train"
+    labels = sorted((city / "train_label").glob("*.png"))[:3]
+    assert sorted(p.name for p in outputs.iterdir()) == [p.name for p in labels]
+    # the same outputs as translating with the split's instance maps, not class boundaries
+    own = tmp_path / "labels"
+    own.mkdir()
+    for path in labels:
+        shutil.copy(path, own)
+    translated = tmp_path / "translated"
+    command = ["translate", "--model", str(global_run), str(own), str(translated),
+               "--instances", str(city / "train_inst"), "--device", "cpu"]
+    assert runner.invoke(app, command).exit_code == 0
+    assert _read_folder(translated).keys() == _read_folder(outputs).keys()
+    for name, array in _read_folder(translated).items():
+        assert np.array_equal(array, _read_folder(outputs)[name]), name
+    bounds = tmp_path / "bounds"
+    command = ["translate", "--model", str(global_run), str(own), str(bounds), "--device", "cpu"]
+    assert runner.invoke(app, command).exit_code == 0
+    assert any(not np.array_equal(a, _read_folder(outputs)[n])
+               for n, a in _read_folder(bounds).items())
+
+
+def test_export_takes_the_encoded_labels_and_translates_label_maps_under_onnxruntime(
+    city, global_run, tmp_path
+) -> None:
+    pytest.importorskip("onnxruntime")
+    from img2img.export.api import export_model
+    from img2img.export.torchscript import read_torchscript_metadata
+
+    model = load_inference_model(global_run)
+    onnx_file = export_model(model, tmp_path / "hd.onnx", "onnx")
+    script = export_model(model, tmp_path / "hd.ts", "torchscript")
+    assert onnx_file.max_difference < 1e-4 and script.max_difference < 1e-4
+    metadata = read_torchscript_metadata(script.path)
+    assert metadata["input"]["shape"][1] == 35 and metadata["in_channels"] == 1
+    assert metadata["input"]["encoding"].startswith("34 one-hot classes, then the instance")
+
+    labels, instances = _test_labels(city, tmp_path, count=2)
+
+    def translate(source: Path, out: str) -> dict[str, np.ndarray]:
+        command = ["translate", "--model", str(source), str(labels), str(tmp_path / out),
+                   "--instances", str(instances), "--device", "cpu"]
+        outcome = runner.invoke(app, command)
+        assert outcome.exit_code == 0, outcome.output
+        return _read_folder(tmp_path / out)
+
+    torch_out, onnx_out = translate(global_run, "torch"), translate(onnx_file.path, "onnx")
+    assert torch_out.keys() == onnx_out.keys() and len(onnx_out) == 2
+    for name, array in torch_out.items():
+        assert np.abs(array.astype(int) - onnx_out[name].astype(int)).max() <= 1, name
+    refused = runner.invoke(app, ["translate", "--model", str(onnx_file.path), str(labels),
+                                  str(tmp_path / "x"), "--eval", "--device", "cpu"])
+    assert refused.exit_code == 2
+    assert "--test-mode: an exported model's test-time" in " ".join(refused.output.split())
