@@ -82,10 +82,9 @@ def train(
         "save_every_epochs": save_every_epochs, "tensorboard": tensorboard,
         "report_every": report_every,
     }
-    if not dry_run:
-        run_on_devices(devices, device)
     with user_errors():
-        _resume(resume, {k: v for k, v in changes.items() if v is not None}, None, dry_run)
+        _resume(resume, {k: v for k, v in changes.items() if v is not None}, None, dry_run,
+                devices, device)
 
 
 def family_command(family: Family) -> Callable[..., None]:
@@ -103,11 +102,10 @@ def family_command(family: Family) -> Callable[..., None]:
     def run(ctx: typer.Context, **values: Any) -> None:
         with user_errors():
             if values["resume"] is not None:
-                if not values["dry_run"]:
-                    run_on_devices(values["devices"], values["device"])
                 given = {k: v for k, v in values.items()
                          if k not in _CONTROL and _from_command_line(ctx, k)}
-                _resume(values["resume"], given, family.name, values["dry_run"])
+                _resume(values["resume"], given, family.name, values["dry_run"],
+                        values["devices"], values["device"])
                 return
             model = model_options(**{k: values[k] for k in model_names})
             _start(family, model, values)
@@ -171,7 +169,8 @@ def _start(family: Family, model: Any, v: dict[str, Any]) -> None:
     _finished(run, result)
 
 
-def _resume(run_dir: Path, changes: dict[str, Any], family: str | None, dry_run: bool) -> None:
+def _resume(run_dir: Path, changes: dict[str, Any], family: str | None, dry_run: bool,
+            devices: int | None, device: str | None) -> None:
     from img2img import launch
     from img2img.cli import show
     from img2img.hub.datasets import resolve_dataset
@@ -179,6 +178,10 @@ def _resume(run_dir: Path, changes: dict[str, Any], family: str | None, dry_run:
     changeable = {name for names in launch.RESUME_CHANGEABLE.values() for name in names}
     if changes.get("data") is not None and set(changes) <= changeable:  # else refused below
         changes = {**changes, "data": str(resolve_dataset(changes["data"]))}
+    if not dry_run and launches_processes(devices):
+        # the checkpoint, the changes and the data checked once, before the processes start
+        launch.resume(run_dir, changes, family=family, dry_run=True)
+        run_on_devices(devices, device)
     if not dry_run:
         _prepare_process()
     with _process_group(), _setup_interruptible():

@@ -125,3 +125,27 @@ def test_devices_checks_options_and_data_once_before_starting_processes(gray2col
     assert good.exit_code == 0, good.output
     assert started == [(2, sys.argv[1:])]  # the same command line, started twice over
     assert not (tmp_path / "runs").exists()  # the processes write the run, not the launcher
+
+
+def test_devices_checks_a_resume_once_before_starting_processes(gray2color, tmp_path,
+                                                                monkeypatch):
+    import img2img.cli.devices as devices
+
+    runs = tmp_path / "runs"
+    first = _train(gray2color, runs, "--max-steps", "1", "--name", "run")
+    assert first.exit_code == 0, first.output
+    started = []
+    monkeypatch.setattr(devices, "launch_processes", lambda *args: started.append(args) or 0)
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    resume = ["train", "--resume", str(runs / "run"), "--devices", "2"]
+    refused = runner.invoke(app, [*resume, "--data", str(tmp_path / "gone")])
+    assert refused.exit_code == 2 and _words(refused.output).count("Error") == 1, refused.output
+    assert "gone" in _words(refused.output)
+    wrong = runner.invoke(app, ["train", "cyclegan", "--resume", str(runs / "run"),
+                                "--devices", "2"])
+    assert wrong.exit_code == 2 and "is a pix2pix run, not cyclegan" in _words(wrong.output)
+    assert started == []  # nothing started for a resume that would fail
+    good = runner.invoke(app, [*resume, "--max-steps", "2"])
+    assert good.exit_code == 0, good.output
+    assert started == [(2, sys.argv[1:])]
+    assert not (runs / "run" / "resumes.jsonl").exists()  # the check wrote nothing
