@@ -8,6 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from img2img.nn import small_grid
 from img2img.nn.small_grid import conv2d_product, conv_transpose2d_product
 
 Conv = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
@@ -84,3 +85,51 @@ def test_first_order_gradients_in_every_product_orientation(grid: int) -> None:
     reference = F.conv_transpose2d(F.conv2d(x, w, None, 2, 1), w, None, 2, 1)
     torch.testing.assert_close(ours, torch.autograd.grad(reference.square().sum(), (x, w)))
     assert down.shape[-2:] == (grid, grid)
+
+
+@pytest.mark.parametrize("onednn", [True, False], ids=["onednn", "mkl"])
+@pytest.mark.parametrize("grid", [1, 2, 4, 8, 16])  # 1 to 256 positions
+def test_float32_products_of_either_library_match_float64_convolutions(
+    grid, onednn, monkeypatch
+) -> None:
+    """In float32 the products with few rows and the weight gradients of grids up to 64
+    positions run through oneDNN (through MKL without it); both agree with torch's
+    convolutions in float64."""
+    calls = []
+    linear = small_grid._ONEDNN_LINEAR
+    if onednn:
+        monkeypatch.setattr(small_grid, "_ONEDNN_LINEAR",
+                            lambda *args: calls.append(1) or linear(*args))
+    else:
+        monkeypatch.setattr(small_grid, "_ONEDNN_LINEAR", None)
+    g = torch.Generator().manual_seed(2)
+    x64 = torch.randn(1, 48, 2 * grid, 2 * grid, generator=g, dtype=torch.float64)
+    w64 = torch.randn(48, 80, 4, 4, generator=g, dtype=torch.float64) / 20
+    v64 = torch.randn(80, 48, 4, 4, generator=g, dtype=torch.float64) / 20
+
+    def network(x, w, v, down, up):
+        return up(F.leaky_relu(down(x, w), 0.2), v)
+
+    def ours(x, w, v):
+        def down(x, w):
+            return conv2d_product(x, w.transpose(0, 1).contiguous(), None, (4, 4), (2, 2),
+                                  (1, 1), (grid, grid))
+        def up(x, v):
+            return conv_transpose2d_product(x, v, None, (4, 4), (2, 2), (1, 1),
+                                            (2 * grid, 2 * grid))
+        return network(x, w, v, down, up)
+
+    def reference(x, w, v):
+        return network(x, w, v, lambda x, w: F.conv2d(x, w.transpose(0, 1), None, 2, 1),
+                       lambda x, v: F.conv_transpose2d(x, v, None, 2, 1))
+
+    def gradients(fn, *tensors):
+        tensors = [t.detach().requires_grad_() for t in tensors]
+        out = fn(*tensors)
+        return [out, *torch.autograd.grad(out.square().sum(), tensors)]
+
+    got = gradients(ours, x64.float(), w64.float(), v64.float())
+    expected = gradients(reference, x64, w64, v64)
+    assert bool(calls) == (onednn and grid * grid <= small_grid.ONEDNN_MAX)
+    for a, b in zip(got, expected, strict=True):
+        torch.testing.assert_close(a.double(), b, rtol=1e-4, atol=1e-4)
