@@ -22,8 +22,8 @@ import time
 from pathlib import Path
 
 import torch
+from flops import FlopCounterMode
 from run import make_images, matmul_peak
-from torch.utils.flop_counter import FlopCounterMode
 
 from img2img.cli.memory import tune_allocator
 from img2img.export import export_model

@@ -22,9 +22,9 @@ import subprocess
 import sys
 
 import torch
+from flops import FlopCounterMode
 from run import matmul_peak, median_step, sync
 from torch.utils.data import default_collate
-from torch.utils.flop_counter import FlopCounterMode
 
 from img2img.cli.memory import tune_allocator
 from img2img.config import DataConfig, Pix2PixHDConfig, RunConfig, TrainConfig

@@ -25,11 +25,11 @@ import time
 from pathlib import Path
 
 import torch
+from flops import FlopCounterMode
 from machine import describe, load_average
 from PIL import Image
 from report import Table, append_results
 from startup import one_image_run, save_pix2pix_checkpoint
-from torch.utils.flop_counter import FlopCounterMode
 
 from img2img.cli.memory import tune_allocator
 from img2img.config import CycleGANConfig, DataConfig, Pix2PixConfig, RunConfig, TrainConfig
@@ -273,11 +273,11 @@ def main() -> None:
                 one = one_image_run(checkpoint, Path(tmp) / "0000.png", Path(tmp) / "out.png",
                                     args.startup_repeats)
             table.add("translate one image, whole process (unet_256 checkpoint), wall clock",
-                      f"{one['seconds']:.2f} s median, {one['best']:.2f} s best "
-                      f"(python + import torch alone: {one['import_torch']:.2f} s)")
+                      f"{one['seconds']:.2f} s median, {one['best']:.2f} s best (python + "
+                      f"import torch alone, without teardown: {one['import_torch']:.2f} s)")
             ratio = one["cpu"] / one["import_torch_cpu"]
             table.add("the same in CPU time (user + system)",
-                      f"{one['cpu']:.2f} s median (python + import torch alone: "
+                      f"{one['cpu']:.2f} s median (python + import torch alone, without teardown: "
                       f"{one['import_torch_cpu']:.2f} s, ratio {ratio:.2f})")
     table.loads.append(load_average())
 

@@ -18,10 +18,10 @@ import statistics
 from collections import defaultdict
 
 import torch
+from flops import FlopCounterMode
 from machine import describe
 from run import TRAIN_BENCHES, family_config, matmul_peak
 from torch.profiler import ProfilerActivity, profile
-from torch.utils.flop_counter import FlopCounterMode
 
 from img2img.cli.memory import tune_allocator
 from img2img.launch import build_recipe
@@ -31,7 +31,8 @@ KINDS = {
     "convolutions (oneDNN)": ("aten::convolution_backward", "aten::mkldnn_convolution",
                               "aten::_convolution", "aten::convolution",
                               "aten::_convolution_pointwise", "aten::mkldnn_convolution_backward"),
-    "matrix products (BLAS)": ("aten::mm", "aten::addmm", "aten::bmm", "aten::matmul"),
+    "matrix products (BLAS, oneDNN)": ("aten::mm", "aten::addmm", "aten::bmm", "aten::matmul",
+                                       "mkldnn::_linear_pointwise"),
     "optimizer step": ("aten::_fused_adam_", "aten::_foreach_add_", "aten::_foreach_mul_",
                        "aten::_foreach_addcmul_", "aten::_foreach_addcdiv_",
                        "aten::_foreach_sqrt", "aten::_foreach_div_", "aten::_foreach_lerp_"),
@@ -41,8 +42,8 @@ OTHER = "everything else"
 #: FLOP counter operators -> kind of work
 FLOP_KINDS = {
     "convolution": "convolutions (oneDNN)", "convolution_backward": "convolutions (oneDNN)",
-    "mm": "matrix products (BLAS)", "addmm": "matrix products (BLAS)",
-    "bmm": "matrix products (BLAS)",
+    "mm": "matrix products (BLAS, oneDNN)", "addmm": "matrix products (BLAS, oneDNN)",
+    "bmm": "matrix products (BLAS, oneDNN)", "_linear_pointwise": "matrix products (BLAS, oneDNN)",
 }
 
 
