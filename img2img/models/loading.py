@@ -37,7 +37,7 @@ from img2img.engine.checkpoint import (
     resolve_checkpoint,
     verify_checksums,
 )
-from img2img.families import get_family, load_run_config
+from img2img.families import get_family, list_families, load_run_config
 from img2img.hub.download import ProgressFn
 from img2img.hub.weights import PublishedWeights, resolve_model
 from img2img.models.inference import InferenceModel, check_test_mode, take_options
@@ -51,6 +51,7 @@ from img2img.models.published import (
 )
 from img2img.models.released import SUFFIX as RELEASE_SUFFIX
 from img2img.models.released import read_release
+from img2img.nn import create_generator
 
 ONNX_SUFFIX = ".onnx"
 
@@ -158,7 +159,9 @@ def _reference_model(metadata: dict[str, Any], options: dict[str, Any]) -> Infer
     any other test-time option was fixed when the network was exported.
     """
     config = load_run_config(metadata["config"]) if metadata.get("config") else None
-    accepted = get_family(config.family).recipe_class().input_options if config else ()
+    family = config.family if config is not None else metadata["family"]
+    recipe = get_family(family).recipe_class() if family in list_families() else None
+    accepted = recipe.input_options if recipe is not None else ()
     given = sorted(k for k, v in options.items() if v is not None and k not in accepted)
     if given:
         flags = ", ".join("--" + k.replace("_", "-") for k in given)
@@ -167,14 +170,28 @@ def _reference_model(metadata: dict[str, Any], options: dict[str, Any]) -> Infer
             "export again with other options instead"
         )
     if config is not None:
-        recipe = get_family(config.family).recipe_class()
         state = recipe.inference_state(metadata.get("extra") or {})
         return recipe.inference_model(config, _network_layouts(config), **state, **options)
+    if recipe is not None:  # published weights: a family with its own input encoding
+        try:
+            return recipe.published_inference_model(_exported_layout(metadata),
+                                                     metadata["network"], **options)
+        except NotImplementedError:
+            pass
     return InferenceModel(
         nn.Identity(), family=metadata["family"], network=metadata["network"],
         in_channels=metadata["in_channels"], out_channels=metadata["out_channels"],
         input_kind=metadata.get("input_kind", "image"),
     )
+
+
+def _exported_layout(metadata: dict[str, Any]) -> nn.Module:
+    """The exported generator's network on the meta device, with its input and output channels
+    (what a family reads from published weights)."""
+    with torch.device("meta"):
+        return create_generator(metadata["network"], init_type=None,
+                                in_channels=metadata["input"]["shape"][1],
+                                out_channels=metadata["out_channels"])
 
 
 def _from_published(

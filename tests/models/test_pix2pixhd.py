@@ -259,6 +259,19 @@ def test_published_generator_translates_label_maps(city, tmp_path) -> None:
          "instance": torch.zeros(1, 1, 64, 64, dtype=torch.int64)}, ["k"], [""])
     assert x.shape == (1, 35, 64, 64) and eval_net(x).shape == (1, 3, 64, 64)
 
+    # exported, the published generator still reads label maps and their instance maps
+    pytest.importorskip("onnxruntime")
+    from img2img.export.api import export_model
+
+    exported = export_model(model, tmp_path / "published.onnx", "onnx")
+    onnx_model = load_inference_model(exported.path, instances=instances)
+    assert (onnx_model.family, onnx_model.input_stream.kind) == ("pix2pixhd", "label")
+    assert [s.name for s in onnx_model.input_streams] == ["input", "instance"]
+    translate_files(onnx_model, plan_outputs(labels, tmp_path / "onnx_out"))
+    for name, array in _read_folder(tmp_path / "out").items():
+        got = _read_folder(tmp_path / "onnx_out")[name]
+        assert np.abs(array.astype(int) - got.astype(int)).max() <= 1, name
+
 
 def test_dry_run_reports_classes_parameters_and_memory_and_writes_nothing(city, tmp_path):
     runs = tmp_path / "runs"
