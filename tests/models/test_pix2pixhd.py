@@ -288,44 +288,60 @@ def test_dry_run_reports_classes_parameters_and_memory_and_writes_nothing(city, 
     assert not runs.exists()
 
 
+def _striped_instances(city: Path, root: Path) -> Path:
+    """A copy of ``city`` whose train instance maps cut every class into 16-pixel stripes of
+    instances: their boundaries differ from the classes' boundaries wherever a class spans
+    more than one stripe."""
+    shutil.copytree(city, root)
+    for path in sorted((root / "train_inst").glob("*.png")):
+        label = path.name.replace("instanceIds", "labelIds")
+        classes = np.asarray(Image.open(root / "train_label" / label)).astype(np.int64)
+        stripes = np.arange(classes.shape[1])[None, :] // 16
+        Image.fromarray((classes * 1000 + stripes).astype(np.uint16)).save(path)
+    return root
+
+
 def test_evaluate_reads_the_splits_instance_maps_and_scores_against_its_photos(
     city, global_run, tmp_path
 ) -> None:
+    data = _striped_instances(city, tmp_path / "city")
     result = runner.invoke(app, [
-        "evaluate", "--model", str(global_run), "--phase", "train", "--limit", "3",
-        "--metrics", "l1,psnr,ssim", "--device", "cpu", "--json",
+        "evaluate", "--model", str(global_run), "--data", str(data), "--phase", "train",
+        "--limit", "3", "--metrics", "l1,psnr,ssim", "--device", "cpu", "--json",
+        "--out", str(tmp_path / "eval"),
     ])
     assert result.exit_code == 0, result.output
     record = json.loads(result.stdout[result.stdout.index("{"):])
     assert set(record["metrics"]) == {"L1", "PSNR", "SSIM"}
     assert record["counts"]["pairs"] == 3 and not record["failures"]
     assert "instance maps from" in record["model"]["test_mode"]
-    assert record["data"].endswith(f"instance maps {city / 'train_inst'}")
+    assert record["data"].endswith(f"instance maps {data / 'train_inst'}")
     assert {Path(row["target"]).parent.name for row in record["per_image"]} == {"train_img"}
     no_photos = runner.invoke(app, ["evaluate", "--model", str(global_run), "--device", "cpu"])
     assert no_photos.exit_code == 2 and "no image folder" in no_photos.output
     assert "test_img" in no_photos.output and "no instance maps" not in no_photos.output
 
-    outputs = global_run / "eval" / "train"
-    labels = sorted((city / "train_label").glob("*.png"))[:3]
-    assert sorted(p.name for p in outputs.iterdir()) == [p.name for p in labels]
+    outputs = _read_folder(tmp_path / "eval" / "train")
+    labels = sorted((data / "train_label").glob("*.png"))[:3]
+    assert sorted(outputs) == [p.name for p in labels]
     # the same outputs as translating with the split's instance maps, not class boundaries
     own = tmp_path / "labels"
     own.mkdir()
     for path in labels:
         shutil.copy(path, own)
-    translated = tmp_path / "translated"
-    command = ["translate", "--model", str(global_run), str(own), str(translated),
-               "--instances", str(city / "train_inst"), "--device", "cpu"]
-    assert runner.invoke(app, command).exit_code == 0
-    assert _read_folder(translated).keys() == _read_folder(outputs).keys()
-    for name, array in _read_folder(translated).items():
-        assert np.array_equal(array, _read_folder(outputs)[name]), name
-    bounds = tmp_path / "bounds"
-    command = ["translate", "--model", str(global_run), str(own), str(bounds), "--device", "cpu"]
-    assert runner.invoke(app, command).exit_code == 0
-    assert any(not np.array_equal(a, _read_folder(outputs)[n])
-               for n, a in _read_folder(bounds).items())
+
+    def translate(out: str, *options: str) -> dict[str, np.ndarray]:
+        command = ["translate", "--model", str(global_run), str(own), str(tmp_path / out),
+                   "--device", "cpu", *options]
+        assert runner.invoke(app, command).exit_code == 0
+        return _read_folder(tmp_path / out)
+
+    with_instances = translate("instances", "--instances", str(data / "train_inst"))
+    assert with_instances.keys() == outputs.keys()
+    for name, array in with_instances.items():
+        assert np.array_equal(array, outputs[name]), name
+    bounds = translate("bounds")
+    assert all(not np.array_equal(a, outputs[n]) for n, a in bounds.items())
 
 
 def test_export_takes_the_encoded_labels_and_translates_label_maps_under_onnxruntime(
