@@ -5,8 +5,12 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import tempfile
+from pathlib import Path
 
 import typer
+
+from img2img.cli.errors import PROCESS_ERRORS_ENV, print_error
 
 #: set by torchrun in every process it starts
 _TORCHRUN_ENV = "WORLD_SIZE"
@@ -25,8 +29,9 @@ def launch_processes(devices: int, argv: list[str]) -> int:
     """Run ``img2img <argv>`` as ``devices`` processes through torchrun's launcher, in this
     process; returns the exit status of the first process that failed (0 when none did).
 
-    The processes report their own errors (rank 0 once for all); the launcher's own failure
-    report (a traceback and a table per process) is left out.
+    Rank 0 reports its errors as they happen; the others leave theirs for this command,
+    which shows each error once, after the processes end (:func:`report_process_errors`).
+    The launcher's own failure report (a traceback and a table per process) is left out.
     """
     from torch.distributed.elastic.multiprocessing.api import SignalException
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
@@ -34,14 +39,33 @@ def launch_processes(devices: int, argv: list[str]) -> int:
 
     for name in _LAUNCHER_LOGGERS:
         logging.getLogger(name).setLevel(logging.CRITICAL)
-    try:
-        run(parse_args(torchrun_args(devices, argv)))
-    except ChildFailedError as exc:
-        code = exc.get_first_failure()[1].exitcode
-        return 128 - code if code < 0 else code or 1  # -N: killed by signal N, as a shell says
-    except SignalException as exc:  # Ctrl-C or a kill: the processes were told to stop first
-        return 128 + int(exc.sigval)
+    with tempfile.TemporaryDirectory(prefix="img2img-errors-") as errors:
+        os.environ[PROCESS_ERRORS_ENV] = errors
+        try:
+            run(parse_args(torchrun_args(devices, argv)))
+        except ChildFailedError as exc:
+            code = exc.get_first_failure()[1].exitcode
+            return 128 - code if code < 0 else code or 1  # -N: killed by signal N
+        except SignalException as exc:  # Ctrl-C or a kill: the processes were told to stop
+            return 128 + int(exc.sigval)
+        finally:
+            os.environ.pop(PROCESS_ERRORS_ENV, None)
+            report_process_errors(Path(errors))
     return 0
+
+
+def report_process_errors(folder: Path) -> None:
+    """Print the errors the processes left in ``folder`` that rank 0 did not print: each
+    message once, naming the processes that hit it."""
+    messages: dict[str, list[int]] = {}
+    for file in folder.glob("*.txt"):
+        if file.stem.isdigit():
+            messages.setdefault(file.read_text(encoding="utf-8"), []).append(int(file.stem))
+    for message, ranks in sorted(messages.items(), key=lambda item: min(item[1])):
+        if 0 not in ranks:
+            names = ", ".join(str(r) for r in sorted(ranks))
+            print_error(f"process {names}: {message}" if len(ranks) == 1
+                        else f"processes {names}: {message}")
 
 
 def check_devices(devices: int, device: str | None) -> None:

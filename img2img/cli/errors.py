@@ -11,14 +11,44 @@ import typer
 
 EXIT_USAGE = 2
 
+#: set by ``train --devices N`` for the processes it starts: the folder where each process
+#: leaves its error for the command to report once (see :func:`defer_to_launcher`)
+PROCESS_ERRORS_ENV = "IMG2IMG_PROCESS_ERRORS"
+
 
 def fail(message: str) -> typer.Exit:
-    """Print ``message`` as an error and return the exit to raise."""
+    """Print ``message`` as an error and return the exit to raise.
+
+    In a process that ``train --devices N`` started, other than the first, the message is
+    left for that command to report instead (an error all processes hit is shown once).
+    """
+    if not defer_to_launcher(message):
+        print_error(message)
+    return typer.Exit(EXIT_USAGE)
+
+
+def print_error(message: str) -> None:
+    """``Error: message`` in red on stderr."""
     from rich.console import Console
     from rich.markup import escape
 
     Console(stderr=True).print(f"[bold red]Error:[/] {escape(message)}", highlight=False)
-    return typer.Exit(EXIT_USAGE)
+
+
+def defer_to_launcher(message: str) -> bool:
+    """In a process started by ``train --devices N``, write ``message`` where the command
+    collects the processes' errors; True when the process must not print it itself (every
+    process but rank 0, which prints its own error as it happens)."""
+    folder = os.environ.get(PROCESS_ERRORS_ENV)
+    rank = os.environ.get("RANK")
+    if not folder or rank is None or not rank.isdigit():
+        return False
+    try:
+        with open(os.path.join(folder, f"{int(rank)}.txt"), "w", encoding="utf-8") as f:
+            f.write(message)
+    except OSError:
+        return False  # the folder is gone: print it here after all
+    return int(rank) != 0
 
 
 @contextlib.contextmanager

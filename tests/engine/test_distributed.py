@@ -257,12 +257,30 @@ def test_devices_runs_the_same_command_under_torchrun():
 
 
 def test_launched_processes_exit_with_their_own_status_and_report(tmp_path, capfd):
-    missing = tmp_path / "missing.png"
-    assert launch_processes(2, ["boundary", str(missing)]) == 2  # a usage error
+    missing = tmp_path / "missing.pt"
+    command = ["translate", "--model", str(missing), str(tmp_path), str(tmp_path / "out")]
+    assert launch_processes(2, command) == 2  # a user error
     out, err = capfd.readouterr()
-    assert str(missing) in out + err  # the first to fail names the file (the other may be
-    # stopped before it does)
+    assert "missing.pt" in out + err
+    assert (out + err).count("Error") == 1  # both processes fail alike: reported once
     assert "Traceback" not in err and "exitcode" not in err  # no launcher report
+
+
+def test_errors_of_the_other_processes_are_reported_once_by_the_command(tmp_path, monkeypatch,
+                                                                         capsys):
+    from img2img.cli.devices import report_process_errors
+    from img2img.cli.errors import PROCESS_ERRORS_ENV, fail
+
+    monkeypatch.setenv(PROCESS_ERRORS_ENV, str(tmp_path))
+    for rank, message in [(0, "disk full"), (1, "disk full"), (2, "out of memory"),
+                          (3, "out of memory"), (4, "bad file")]:
+        monkeypatch.setenv("RANK", str(rank))
+        fail(message)
+        printed = capsys.readouterr().err
+        assert ("disk full" in printed) == (rank == 0)  # rank 0 prints its own at once
+    report_process_errors(tmp_path)
+    lines = " ".join(capsys.readouterr().err.split())
+    assert lines == ("Error: processes 2, 3: out of memory Error: process 4: bad file")
 
 
 def _bn_net() -> nn.Module:
