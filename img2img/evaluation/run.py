@@ -30,6 +30,7 @@ from img2img.evaluation.score import Evaluation, MetricPlan, Progress, ref_field
 from img2img.families import get_family
 from img2img.infer.plan import Job
 from img2img.infer.translate import Translatable, translate_files
+from img2img.models.onnx_runtime import OnnxModel
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +78,8 @@ def evaluation_model(model: Translatable, data: DataConfig) -> Translatable:
     """``model`` as it translates ``data``'s split (its family may point it at the split's
     companion files, such as pix2pixHD's instance maps)."""
     recipe = get_family(model.family).recipe_class()
+    if isinstance(model, OnnxModel):  # the graph stays; how its inputs are read may change
+        return model.with_reference(recipe.evaluation_model(model.reference, data))
     return recipe.evaluation_model(model, data)
 
 

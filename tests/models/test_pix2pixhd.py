@@ -372,6 +372,19 @@ def test_export_takes_the_encoded_labels_and_translates_label_maps_under_onnxrun
     assert torch_out.keys() == onnx_out.keys() and len(onnx_out) == 2
     for name, array in torch_out.items():
         assert np.abs(array.astype(int) - onnx_out[name].astype(int)).max() <= 1, name
+    # evaluated, it reads the split's own instance maps as the checkpoint does
+    data = _striped_instances(city, tmp_path / "city")
+    scores = {}
+    for name, source in (("torch", global_run), ("onnx", onnx_file.path)):
+        result = runner.invoke(app, [
+            "evaluate", "--model", str(source), "--data", str(data), "--phase", "train",
+            "--limit", "2", "--metrics", "l1", "--device", "cpu", "--json",
+            "--out", str(tmp_path / f"eval_{name}")])
+        assert result.exit_code == 0, result.output
+        record = json.loads(result.stdout[result.stdout.index("{"):])
+        assert record["data"].endswith(f"instance maps {data / 'train_inst'}")
+        scores[name] = record["metrics"]["L1"]
+    assert abs(scores["torch"] - scores["onnx"]) < 1e-3
     refused = runner.invoke(app, ["translate", "--model", str(onnx_file.path), str(labels),
                                   str(tmp_path / "x"), "--eval", "--device", "cpu"])
     assert refused.exit_code == 2
