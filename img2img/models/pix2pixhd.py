@@ -267,13 +267,14 @@ class Pix2PixHDRecipe(Recipe):
         return cls.build_dataset(config.replace(data=dataclasses.replace(config.data, flip=False)))
 
     @classmethod
-    def _evaluation_files(cls, data: DataConfig, model: InferenceModel, *, instances: bool,
-                          images: bool) -> LabelMapFiles:
+    def _evaluation_files(cls, data: DataConfig, model: LabelMapInferenceModel, *,
+                          instances: bool, images: bool) -> LabelMapFiles:
         return find_label_maps(data.root, data.phase, instances=instances, images=images,
                                rgb_labels=not model.model_config.label_nc)
 
     @classmethod
-    def evaluation_model(cls, model: InferenceModel, data: DataConfig) -> InferenceModel:
+    def evaluation_model(cls, model: LabelMapInferenceModel, data: DataConfig
+                         ) -> LabelMapInferenceModel:
         """A model that reads instance maps reads the split's own (``PHASE_inst`` ...), unless
         it was given a folder; a split without them leaves it to class boundaries, with a
         warning (an image-input model cannot do without them, and fails naming the folder)."""
@@ -291,7 +292,7 @@ class Pix2PixHDRecipe(Recipe):
         return dataclasses.replace(model, instances_dir=files.folders["instance"])
 
     @classmethod
-    def evaluation_split(cls, data: DataConfig, model: InferenceModel) -> EvalSplit:
+    def evaluation_split(cls, data: DataConfig, model: LabelMapInferenceModel) -> EvalSplit:
         """The split's label maps (images with ``label_nc`` 0) as inputs, its photos as
         targets and as the real set."""
         files = cls._evaluation_files(data, model, instances=False, images=True)
