@@ -30,6 +30,7 @@ from img2img.evaluation.score import Evaluation, MetricPlan, Progress, ref_field
 from img2img.families import get_family
 from img2img.infer.plan import Job
 from img2img.infer.translate import Translatable, translate_files
+from img2img.models.inference import InferenceModel
 from img2img.models.onnx_runtime import OnnxModel
 
 log = logging.getLogger(__name__)
@@ -74,19 +75,23 @@ def evaluation_data(model: Translatable, root: str | None, phase: str,
     return DataConfig(root=str(root), phase=phase, direction=direction)
 
 
+def _family_model(model: Translatable) -> InferenceModel:
+    """The family's own inference model: an export's reads and encodes its inputs."""
+    return model.reference if isinstance(model, OnnxModel) else model
+
+
 def evaluation_model(model: Translatable, data: DataConfig) -> Translatable:
     """``model`` as it translates ``data``'s split (its family may point it at the split's
-    companion files, such as pix2pixHD's instance maps)."""
+    companion files, such as pix2pixHD's instance maps; an export keeps its graph)."""
     recipe = get_family(model.family).recipe_class()
-    if isinstance(model, OnnxModel):  # the graph stays; how its inputs are read may change
-        return model.with_reference(recipe.evaluation_model(model.reference, data))
-    return recipe.evaluation_model(model, data)
+    own = recipe.evaluation_model(_family_model(model), data)
+    return model.with_reference(own) if isinstance(model, OnnxModel) else own
 
 
 def evaluation_split(model: Translatable, data: DataConfig, limit: int | None) -> EvalSplit:
     """The family's :class:`EvalSplit` of ``data`` for ``model`` (its first ``limit`` examples)."""
     recipe = get_family(model.family).recipe_class()
-    split = recipe.evaluation_split(data, model).head(limit)
+    split = recipe.evaluation_split(data, _family_model(model)).head(limit)
     if not split.examples:
         raise ValueError(f"{data.root} [{data.phase}]: no images to evaluate")
     return split

@@ -51,12 +51,6 @@ class OnnxModel:
         """The same graph and session, reading and encoding inputs as ``reference`` does."""
         return OnnxModel(self.session, reference, self.metadata, self.source)
 
-    def __getattr__(self, name: str) -> Any:
-        """The family's own attributes (pix2pixHD's ``model_config`` ...) are the reference's."""
-        if name == "reference":  # not set yet (while unpickling, say): no recursion
-            raise AttributeError(name)
-        return getattr(self.reference, name)
-
     # what translate and evaluate read
     family = property(lambda self: self.reference.family)
     network = property(lambda self: self.reference.network)
