@@ -10,6 +10,7 @@ import dataclasses
 import math
 import types
 import typing
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +24,11 @@ PRECISIONS = ("fp32", "bf16", "fp16")
 
 class ConfigError(ValueError):
     """A configuration value that is not allowed."""
+
+
+def option_flags(names: Iterable[str]) -> str:
+    """The command-line spelling of option ``names``: ``--load-size, --crop-size``."""
+    return ", ".join("--" + name.replace("_", "-") for name in names)
 
 
 def check_choice(field_name: str, value: str, choices: tuple[str, ...] | list[str]) -> None:

@@ -25,7 +25,7 @@ from typing import Any
 import torch
 from torch.utils.data import Dataset
 
-from img2img.config import ConfigError, RunConfig
+from img2img.config import ConfigError, RunConfig, option_flags
 from img2img.data.dataset import UnreadableDatasetError
 from img2img.data.discover import DatasetLayoutError
 from img2img.data.seeding import mix_seed
@@ -334,10 +334,8 @@ def apply_resume_changes(config: RunConfig, changes: Mapping[str, Any]) -> RunCo
         else:
             sections.setdefault(section, {})[name] = value
     if refused:
-        flags = ", ".join("--" + n.replace("_", "-") for n in sorted(refused))
-        allowed = ", ".join(
-            "--" + n.replace("_", "-") for names in RESUME_CHANGEABLE.values() for n in names
-        )
+        flags = option_flags(sorted(refused))
+        allowed = option_flags(n for names in RESUME_CHANGEABLE.values() for n in names)
         raise ConfigError(
             f"{flags}: cannot change when resuming (the run keeps its own data, model and "
             f"optimisation settings); a resume may change: {allowed}"

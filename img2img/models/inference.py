@@ -19,7 +19,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from img2img.config import RunConfig
+from img2img.config import RunConfig, option_flags
 from img2img.data.ranges import from_model_range, to_model_range
 from img2img.data.streams import Stream, StreamKind
 from img2img.infer.stochastic import (
@@ -284,9 +284,8 @@ def take_options(
     """
     unused = sorted(k for k, v in options.items() if v is not None and k not in accepted)
     if unused:
-        flags = ", ".join("--" + k.replace("_", "-") for k in unused)
         raise ValueError(
-            f"{flags}: not used by {family} models; they take: "
-            + (", ".join("--" + k.replace("_", "-") for k in accepted) or "no options")
+            f"{option_flags(unused)}: not used by {family} models; they take: "
+            + (option_flags(accepted) or "no options")
         )
     return {k: v for k, v in options.items() if v is not None}

@@ -26,7 +26,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from img2img.config import ConfigError
+from img2img.config import ConfigError, option_flags
 from img2img.engine.checkpoint import (
     FORMAT,
     CheckpointError,
@@ -164,10 +164,9 @@ def _reference_model(metadata: dict[str, Any], options: dict[str, Any]) -> Infer
     accepted = recipe.input_options if recipe is not None else ()
     given = sorted(k for k, v in options.items() if v is not None and k not in accepted)
     if given:
-        flags = ", ".join("--" + k.replace("_", "-") for k in given)
         raise ValueError(
-            f"{flags}: an exported model's test-time behaviour was fixed when it was exported; "
-            "export again with other options instead"
+            f"{option_flags(given)}: an exported model's test-time behaviour was fixed when it "
+            "was exported; export again with other options instead"
         )
     if config is not None:
         state = recipe.inference_state(metadata.get("extra") or {})
