@@ -255,9 +255,15 @@ def feature_map(
 
 
 def stored_clusters(extra: Mapping[str, Any]) -> FeatureClusters | None:
-    """The centres a checkpoint's ``extra`` holds, if any."""
+    """The centres a checkpoint's (or an export's) ``extra`` holds, if any."""
     state = extra.get(EXTRA_KEY)
     return None if state is None else FeatureClusters.from_state(state)
+
+
+def exported_clusters(clusters: FeatureClusters | None) -> dict[str, Any]:
+    """The ``extra`` an export carries for ``clusters``, in JSON types (none: empty);
+    :func:`stored_clusters` reads it back."""
+    return {} if clusters is None else {EXTRA_KEY: clusters.to_json()}
 
 
 @dataclass(frozen=True)

@@ -43,8 +43,12 @@ from img2img.engine.checkpoint import (
     resolve_checkpoint,
 )
 from img2img.engine.device import Precision
-from img2img.features import EXTRA_KEY as FEATURES_KEY
-from img2img.features import FeatureClusters, feature_map, stored_clusters
+from img2img.features import (
+    FeatureClusters,
+    exported_clusters,
+    feature_map,
+    stored_clusters,
+)
 from img2img.infer.stochastic import image_seed
 from img2img.losses.gan import GANLoss, feature_matching_loss
 from img2img.losses.vgg import VGGLoss, find_vgg_weights, load_vgg19_features
@@ -617,8 +621,7 @@ class LabelMapInferenceModel(InferenceModel):
     @property
     def input_encoding(self) -> str:
         m = self.model_config
-        parts = [f"{m.label_nc} one-hot classes" if m.label_nc
-                 else "the image, scaled from [0, 1] to [-1, 1]"]
+        parts = [f"{m.label_nc} one-hot classes" if m.label_nc else super().input_encoding]
         if m.instance:
             parts.append("the instance boundary map (1 on boundaries)")
         if m.instance_feat:
@@ -627,7 +630,7 @@ class LabelMapInferenceModel(InferenceModel):
         return ", then ".join(parts)
 
     def export_state(self) -> dict[str, Any]:
-        return {} if self.clusters is None else {FEATURES_KEY: self.clusters.to_json()}
+        return exported_clusters(self.clusters)
 
     def example_input(self, batch: int, height: int, width: int) -> Tensor:
         """An encoded input made from random label (or image) and instance maps."""
