@@ -10,7 +10,7 @@ from pathlib import Path
 
 import typer
 
-from img2img.cli.errors import PROCESS_ERRORS_ENV, print_error
+from img2img.cli.errors import PROCESS_ERRORS_ENV, report_process_errors
 
 #: set by torchrun in every process it starts
 _TORCHRUN_ENV = "WORLD_SIZE"
@@ -52,20 +52,6 @@ def launch_processes(devices: int, argv: list[str]) -> int:
             os.environ.pop(PROCESS_ERRORS_ENV, None)
             report_process_errors(Path(errors))
     return 0
-
-
-def report_process_errors(folder: Path) -> None:
-    """Print the errors the processes left in ``folder`` that rank 0 did not print: each
-    message once, naming the processes that hit it."""
-    messages: dict[str, list[int]] = {}
-    for file in folder.glob("*.txt"):
-        if file.stem.isdigit():
-            messages.setdefault(file.read_text(encoding="utf-8"), []).append(int(file.stem))
-    for message, ranks in sorted(messages.items(), key=lambda item: min(item[1])):
-        if 0 not in ranks:
-            names = ", ".join(str(r) for r in sorted(ranks))
-            print_error(f"process {names}: {message}" if len(ranks) == 1
-                        else f"processes {names}: {message}")
 
 
 def check_devices(devices: int, device: str | None) -> None:

@@ -6,6 +6,7 @@ import contextlib
 import os
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import typer
 
@@ -49,6 +50,20 @@ def defer_to_launcher(message: str) -> bool:
     except OSError:
         return False  # the folder is gone: print it here after all
     return int(rank) != 0
+
+
+def report_process_errors(folder: Path) -> None:
+    """Print the errors the processes left in ``folder`` (:func:`defer_to_launcher`) that rank
+    0 did not print: each message once, naming the processes that hit it."""
+    messages: dict[str, list[int]] = {}
+    for file in folder.glob("*.txt"):
+        if file.stem.isdigit():
+            messages.setdefault(file.read_text(encoding="utf-8"), []).append(int(file.stem))
+    for message, ranks in sorted(messages.items(), key=lambda item: min(item[1])):
+        if 0 not in ranks:
+            names = ", ".join(str(r) for r in sorted(ranks))
+            print_error(f"process {names}: {message}" if len(ranks) == 1
+                        else f"processes {names}: {message}")
 
 
 @contextlib.contextmanager

@@ -268,8 +268,7 @@ def test_launched_processes_exit_with_their_own_status_and_report(tmp_path, capf
 
 def test_errors_of_the_other_processes_are_reported_once_by_the_command(tmp_path, monkeypatch,
                                                                          capsys):
-    from img2img.cli.devices import report_process_errors
-    from img2img.cli.errors import PROCESS_ERRORS_ENV, fail
+    from img2img.cli.errors import PROCESS_ERRORS_ENV, fail, report_process_errors
 
     monkeypatch.setenv(PROCESS_ERRORS_ENV, str(tmp_path))
     for rank, message in [(0, "disk full"), (1, "disk full"), (2, "out of memory"),
