@@ -243,16 +243,7 @@ def resume(
     run = open_run_dir(run_dir)
     holding = run.lock() if world.is_main and not dry_run else contextlib.nullcontext()
     with holding:
-        saved = load_checkpoint(run.path, map_location="cpu")
-        require_entries(saved, resolve_checkpoint(run.path), RESUMABLE)
-        if family is not None and saved["family"] != family:
-            raise ConfigError(
-                f"--resume {run_dir}: the run is a {saved['family']} run, not {family}; "
-                f"use 'img2img train --resume {run_dir}'"
-            )
-        config = apply_resume_changes(load_run_config(saved["config"]), changes or {})
-        # the saved config is the resolved one the networks were built from
-        check_networks_fit(config, saved["nets"], resolve_checkpoint(run.path))
+        saved, config = _resumable(run, changes, family)
         if not dry_run:
             config = config.replace(train=dataclasses.replace(config.train,
                                                               world_size=world.size))
@@ -269,6 +260,32 @@ def resume(
             trainer.reporter.message(note)
         trainer.resume(saved)
         return run, trainer.fit()
+
+
+def check_resume(run_dir: str | Path, changes: Mapping[str, Any] | None = None, *,
+                 family: str | None = None) -> list[str]:
+    """Everything a resume checks before it starts (the checkpoint and its networks, the
+    family, the changes, the data), without building networks or writing anything; returns
+    the resolution notes."""
+    _, config = _resumable(open_run_dir(run_dir), changes, family)
+    return list(_prepare_resume(config).notes)
+
+
+def _resumable(run: RunDir, changes: Mapping[str, Any] | None, family: str | None
+               ) -> tuple[dict, RunConfig]:
+    """The run's latest checkpoint and its config with ``changes`` applied, checked: the
+    entries a resume needs, the family (when given), the changes, the networks' layouts."""
+    saved = load_checkpoint(run.path, map_location="cpu")
+    require_entries(saved, resolve_checkpoint(run.path), RESUMABLE)
+    if family is not None and saved["family"] != family:
+        raise ConfigError(
+            f"--resume {run.path}: the run is a {saved['family']} run, not {family}; "
+            f"use 'img2img train --resume {run.path}'"
+        )
+    config = apply_resume_changes(load_run_config(saved["config"]), changes or {})
+    # the saved config is the resolved one the networks were built from
+    check_networks_fit(config, saved["nets"], resolve_checkpoint(run.path))
+    return saved, config
 
 
 def _record_resume(run: RunDir, config: RunConfig, saved: dict, changes: Mapping[str, Any]

@@ -6,6 +6,7 @@ import logging
 import os
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import typer
@@ -72,10 +73,15 @@ def launches_processes(devices: int | None) -> bool:
     return bool(devices) and devices > 1 and _TORCHRUN_ENV not in os.environ
 
 
-def run_on_devices(devices: int | None, device: str | None) -> None:
-    """With ``--devices N`` (N > 1) outside torchrun: run the command line as N processes and
-    exit with their status. Inside one of torchrun's processes it does nothing."""
+def run_on_devices(devices: int | None, device: str | None,
+                   check: Callable[[], object] | None = None) -> None:
+    """With ``--devices N`` (N > 1) outside torchrun: run ``check`` (what the command checks
+    before it trains: once, here, instead of in every process), then the command line as N
+    processes, and exit with their status. Inside one of torchrun's processes, or with one
+    device, it does nothing."""
     if not launches_processes(devices):
         return
     check_devices(devices, device)
+    if check is not None:
+        check()
     raise typer.Exit(launch_processes(devices, sys.argv[1:]))

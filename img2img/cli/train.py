@@ -19,7 +19,7 @@ import typer
 
 from img2img.cli import options as o
 from img2img.cli.compose import compose, parameters
-from img2img.cli.devices import launches_processes, run_on_devices
+from img2img.cli.devices import run_on_devices
 from img2img.cli.errors import user_errors
 from img2img.families import Family, get_family, list_families
 
@@ -158,10 +158,11 @@ def _start(family: Family, model: Any, v: dict[str, Any]) -> None:
         _check_data(config)
         show.summary(launch.summarize(config))
         return
-    if launches_processes(v["devices"]):  # options and data checked once, before they start
+    def check() -> None:  # options and data, once, before the processes start
         _check_data(config)
         launch.check_config(config)
-        run_on_devices(v["devices"], v["device"])
+
+    run_on_devices(v["devices"], v["device"], check)
     _prepare_process()
     with _process_group(), _setup_interruptible():
         _check_data_once(config)
@@ -178,11 +179,9 @@ def _resume(run_dir: Path, changes: dict[str, Any], family: str | None, dry_run:
     changeable = {name for names in launch.RESUME_CHANGEABLE.values() for name in names}
     if changes.get("data") is not None and set(changes) <= changeable:  # else refused below
         changes = {**changes, "data": str(resolve_dataset(changes["data"]))}
-    if not dry_run and launches_processes(devices):
-        # the checkpoint, the changes and the data checked once, before the processes start
-        launch.resume(run_dir, changes, family=family, dry_run=True)
-        run_on_devices(devices, device)
     if not dry_run:
+        run_on_devices(devices, device, lambda: launch.check_resume(run_dir, changes,
+                                                                    family=family))
         _prepare_process()
     with _process_group(), _setup_interruptible():
         run, outcome = launch.resume(run_dir, changes, family=family, dry_run=dry_run,
