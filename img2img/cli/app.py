@@ -8,14 +8,11 @@ from typing import Annotated
 import typer
 
 from img2img import __version__
+from img2img.cli.group import CommandGroup
 
-CONTEXT = {"help_option_names": ["-h", "--help"]}
-
-app = typer.Typer(
+app = CommandGroup(
     name="img2img",
     help="Image-to-image translation with GANs: pix2pix, pix2pixHD and CycleGAN.",
-    context_settings=CONTEXT,
-    rich_markup_mode="rich",
     no_args_is_help=True,
     add_completion=True,
     pretty_exceptions_enable=False,

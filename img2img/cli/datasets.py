@@ -9,18 +9,15 @@ from typing import Annotated
 import typer
 
 from img2img.cli.errors import user_errors
+from img2img.cli.group import CommandGroup
 
-app = typer.Typer(
+app = CommandGroup(
     help="Get and prepare datasets: list, download, combine, split, edges, boundaries, "
     "prepare, check.",
-    context_settings={"help_option_names": ["-h", "--help"]},
-    rich_markup_mode="rich",
     no_args_is_help=True,
 )
-prepare_app = typer.Typer(
+prepare_app = CommandGroup(
     help="Turn an official download into img2img's dataset layouts.",
-    context_settings={"help_option_names": ["-h", "--help"]},
-    rich_markup_mode="rich",
     no_args_is_help=True,
 )
 app.add_typer(prepare_app, name="prepare")

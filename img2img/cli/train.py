@@ -21,12 +21,11 @@ from img2img.cli import options as o
 from img2img.cli.compose import compose, parameters
 from img2img.cli.devices import run_on_devices
 from img2img.cli.errors import user_errors
+from img2img.cli.group import CommandGroup
 from img2img.families import Family, get_family, list_families
 
-app = typer.Typer(
+app = CommandGroup(
     help="Train a model: one sub-command per family; [bold]--resume RUN[/] continues any run.",
-    context_settings={"help_option_names": ["-h", "--help"]},
-    rich_markup_mode="rich",
     invoke_without_command=True,
 )
 

@@ -9,11 +9,10 @@ from typing import Annotated, Any
 import typer
 
 from img2img.cli.errors import fail, user_errors
+from img2img.cli.group import CommandGroup
 
-app = typer.Typer(
+app = CommandGroup(
     help="Published models (horse2zebra, edges2shoes ...): list, download and describe them.",
-    context_settings={"help_option_names": ["-h", "--help"]},
-    rich_markup_mode="rich",
     no_args_is_help=True,
 )
 
