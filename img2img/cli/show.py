@@ -45,6 +45,8 @@ def summary(s) -> None:
 
 def finished(run, result) -> None:
     """Where a finished (or stopped) run left its files."""
+    from img2img.report import REPORT_FILE
+
     losses = " ".join(f"{k} {v:.3f}" for k, v in result.last_losses.items())
     if result.stopped_by is not None:
         console.print(
@@ -59,7 +61,15 @@ def finished(run, result) -> None:
         )
     console.print(f"  run directory: [cyan]{escape(str(run.path))}[/]")
     console.print(f"  checkpoint:    [cyan]{escape(str(result.checkpoint))}[/]")
-    console.print(f"  samples:       [cyan]{escape(str(run.samples))}[/]")
+    grids = sum(1 for _ in run.samples.glob("*.png")) if run.samples.is_dir() else 0
+    if grids:
+        plural = "" if grids == 1 else "s"
+        console.print(f"  samples:       [cyan]{escape(str(run.samples))}[/] ({grids} grid{plural})")
+    else:
+        console.print("  samples:       none yet (a grid every --sample-every steps)")
+    report = run.path / REPORT_FILE
+    if report.is_file():
+        console.print(f"  report:        [cyan]{escape(str(report))}[/]")
     if result.skipped_files:
         console.print(f"  [yellow]{len(result.skipped_files)} unreadable files skipped[/]:")
         for path in result.skipped_files[:10]:

@@ -102,7 +102,7 @@ def find_weights(weights: WeightsFile, weights_dir: str | os.PathLike | None) ->
         if candidate.is_file():
             return candidate
     raise MissingWeightsError(
-        f"{weights.used_by} need {weights.name} ({weights.what}), which is not in "
+        f"{weights.name} ({weights.what}), needed for {weights.used_by}, is not in "
         f"{' nor '.join(map(str, folders))}; evaluate never downloads weights: download "
         f"{weights.url} into {folders[0]} (or the torch hub cache), or pass --skip-missing "
         f"to leave out {weights.used_by}"

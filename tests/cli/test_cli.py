@@ -99,6 +99,8 @@ def test_train_translate_info(gray2color, tmp_path):
     assert result.exit_code == 0, result.output
     run = runs / "e2e"
     assert (run / "checkpoints" / "latest.pt").is_file() and (run / "config.json").is_file()
+    assert "samples:       none yet" in result.output and not (run / "samples").exists()
+    assert "report:" in result.output and (run / "report.html").is_file()
 
     out = tmp_path / "out"
     src = gray2color / "test" / "A"
@@ -120,10 +122,11 @@ def test_train_translate_info(gray2color, tmp_path):
     assert details["family"] == "pix2pix" and details["step"] == 2
     assert details["config"]["model"]["netG"] == "unet_128"
 
-    resumed = runner.invoke(
-        app, ["train", "pix2pix", "--resume", str(run), "--max-steps", "3", "--num-workers", "0"]
-    )
+    resumed = runner.invoke(app, ["train", "pix2pix", "--resume", str(run), "--max-steps", "3",
+                                  "--sample-every", "3", "--num-workers", "0"])
     assert resumed.exit_code == 0, resumed.output
+    assert "(1 grid)" in " ".join(resumed.output.split())
+    assert len(list((run / "samples").glob("*.png"))) == 1
     assert json.loads(runner.invoke(app, ["info", str(run), "--json"]).output)["step"] == 3
 
 
