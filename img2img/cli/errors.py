@@ -71,18 +71,27 @@ def user_errors() -> Iterator[None]:
     """Report ValueError/OSError (bad values, files, layouts) and failed downloads without a
     traceback; a data-parallel process that stopped because rank 0 failed exits with the same
     status, silently (rank 0 reports the error)."""
-    from img2img.hub.download import DownloadError
-
     try:
         yield
-    except (ValueError, OSError, DownloadError) as exc:
+    except (ValueError, OSError) as exc:
         if os.environ.get("IMG2IMG_DEBUG"):
             raise
         raise fail(str(exc)) from exc
     except RuntimeError as exc:
-        if os.environ.get("IMG2IMG_DEBUG") or not _failed_on_main(exc):
+        if os.environ.get("IMG2IMG_DEBUG"):
+            raise
+        if _download_failed(exc):
+            raise fail(str(exc)) from exc
+        if not _failed_on_main(exc):
             raise
         raise typer.Exit(EXIT_USAGE) from exc  # rank 0 reports it: one line, not one a process
+
+
+def _download_failed(exc: BaseException) -> bool:
+    """Whether ``exc`` is a failed download (only the hub's download module raises one, so
+    the HTTP client is not imported to find out)."""
+    download = sys.modules.get("img2img.hub.download")
+    return download is not None and isinstance(exc, download.DownloadError)
 
 
 def _failed_on_main(exc: BaseException) -> bool:

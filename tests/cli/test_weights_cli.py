@@ -93,3 +93,14 @@ def test_failures_name_the_model_and_the_way_out(tmp_path):
     result = runner.invoke(app, ["translate", "--model", "horse2cat", str(tmp_path / "in.png"),
                                  str(tmp_path / "out.png")])
     assert result.exit_code == 2 and "not a published model name" in _words(result.output)
+
+
+def test_translate_reports_a_failed_download_by_its_url(mirror, tmp_path):
+    Image.new("RGB", (8, 8)).save(tmp_path / "in.png")
+    result = runner.invoke(app, ["translate", "--model", "zebra2horse", str(tmp_path / "in.png"),
+                                 str(tmp_path / "out.png"), "--device", "cpu"],
+                           env={"IMG2IMG_WEIGHTS": str(tmp_path / "w")})
+    assert result.exit_code == 2, result.output  # one line, no traceback
+    text = _words(result.output)
+    assert "/mirror/cyclegan/pretrained_models/zebra2horse.pth" in text and "HTTP 404" in text
+    assert not (tmp_path / "out.png").exists()
