@@ -650,7 +650,7 @@ class LabelMapInferenceModel(InferenceModel):
 
     def describe_mode(self) -> str:
         m = self.model_config
-        parts = [super().describe_mode()]
+        parts = [self._describe_test_mode()]  # the options follow, in words
         if m.instance or m.instance_feat:
             parts.append(f"instance maps from {self.instances_dir}" if self.instances_dir
                          else "no --instances: boundaries between classes only")

@@ -210,6 +210,8 @@ def test_instance_features_resume_exactly_cluster_into_styles_and_translate(
 
     assert torch.equal(random_features(3), random_features(3))
     assert not torch.equal(random_features(3), random_features(4))
+    mode = load_inference_model(halves.path, instances=instances, style=1).describe_mode()
+    assert mode.count(str(instances)) == 1 and mode.endswith("style 1 of each class"), mode
     bad = runner.invoke(app, ["translate", "--model", str(halves.path), str(labels),
                               str(tmp_path / "bad"), "--style", "3", "--device", "cpu"])
     assert bad.exit_code != 0 and "--style 3: the model has 3 styles (0..2)" in bad.output
@@ -314,7 +316,8 @@ def test_evaluate_reads_the_splits_instance_maps_and_scores_against_its_photos(
     record = json.loads(result.stdout[result.stdout.index("{"):])
     assert set(record["metrics"]) == {"L1", "PSNR", "SSIM"}
     assert record["counts"]["pairs"] == 3 and not record["failures"]
-    assert "instance maps from" in record["model"]["test_mode"]
+    test_mode = record["model"]["test_mode"]
+    assert test_mode.count("instance maps from") == 1 and test_mode.count(str(data)) == 1
     assert record["data"].endswith(f"instance maps {data / 'train_inst'}")
     assert {Path(row["target"]).parent.name for row in record["per_image"]} == {"train_img"}
     no_photos = runner.invoke(app, ["evaluate", "--model", str(global_run), "--device", "cpu"])
