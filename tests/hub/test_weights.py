@@ -86,6 +86,27 @@ def test_weights_folder(monkeypatch, tmp_path):
         resolve_model("nowhere_at_all", tmp_path)
 
 
+def test_a_model_not_found_says_what_was_probably_meant(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    for name in ("facades", "maps"):
+        (tmp_path / "runs" / name).mkdir(parents=True)
+    (tmp_path / "runs" / "notes.txt").write_text("not a model")
+    (tmp_path / "runs" / "g.onnx").write_bytes(b"")
+    (tmp_path / "empty").mkdir()
+    cases = {  # --model value -> the end of the message
+        "runs/facade": "'runs' holds: facades/, g.onnx, maps/",
+        "empty/latest.pt": "'empty' holds no folder or model file",
+        "elsewhere/latest.pt": "no such file (and no folder 'elsewhere')",
+        "horse2zebr": "(did you mean horse2zebra? see 'img2img weights list'; known: ",
+    }
+    for model, expected in cases.items():
+        with pytest.raises(WeightsError) as error:
+            resolve_model(model, tmp_path / "weights")
+        message = str(error.value)
+        assert message.startswith(f"--model {model!r}: ") and expected in message, message
+        assert ("known: " in message) == (model == "horse2zebr"), message
+
+
 def test_a_name_downloads_once_and_translates(mirror, horse2zebra_bytes, tmp_path):
     entry = get_published("horse2zebra")
     mirror.publish(entry, horse2zebra_bytes)
