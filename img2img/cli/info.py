@@ -1,4 +1,4 @@
-"""``img2img info CHECKPOINT|RUN_DIR``."""
+"""``img2img info RUN_DIR|CHECKPOINT|RELEASE|EXPORT|WEIGHTS``."""
 
 from __future__ import annotations
 
@@ -15,22 +15,27 @@ EXAMPLES = """\
   img2img info runs/facades_pix2pix
 
   img2img info runs/facades_pix2pix/checkpoints/latest.pt
+
+  img2img info facades.onnx
+
+  img2img info weights/cyclegan/horse2zebra.pth
 """
 
 
 def info(
     path: Annotated[
         Path,
-        typer.Argument(exists=True, help="A checkpoint file or a run directory."),
+        typer.Argument(exists=True, help="A run directory, checkpoint, .safetensors release, ONNX or TorchScript export, or generator weights (.pth)."),
     ],
     as_json: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")] = False,
 ) -> None:
-    """Show what a checkpoint or run holds: family, architecture, step and config."""
+    """Show what a run, checkpoint, release, export or weights file holds: family,
+    architecture, step and config (an export: its input, output and test mode)."""
     from img2img.cli import show
-    from img2img.engine.inspect import describe
+    from img2img.model_info import describe_model_file
 
     with user_errors():
-        details = describe(path)
+        details = describe_model_file(path)
     if as_json:
         import json
 

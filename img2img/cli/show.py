@@ -78,9 +78,11 @@ def finished(run, result) -> None:
 
 def info(details: dict[str, Any]) -> None:
     """``img2img info``: family, architecture, progress and config."""
-    for key in ("source", "family", "architecture", "step", "epoch", "format_version"):
-        if key in details:
-            console.print(f"[bold]{key:>14}[/]: {details[key]}")
+    for key in ("source", "kind", "family", "architecture", "step", "epoch", "format_version",
+                "test_mode", "input", "output", "height_width"):
+        if details.get(key) is not None:
+            console.print(f"[bold]{key.replace('_', ' '):>14}[/]: {escape(str(details[key]))}",
+                          highlight=False)
     for name, count in details.get("parameters", {}).items():
         console.print(f"[bold]{'params ' + name:>14}[/]: {count:,}")
     checkpoints = details.get("checkpoints", [])
@@ -92,7 +94,8 @@ def info(details: dict[str, Any]) -> None:
             epoch = c.get("error") or ("" if c.get("epoch") is None else str(c["epoch"]))
             table.add_row(c["name"], "" if c.get("step") is None else str(c["step"]), epoch)
         console.print(table)
-    console.print(_config_table(details["config"]))
+    if details.get("config"):
+        console.print(_config_table(details["config"]))
 
 
 def translated(summary, output) -> None:

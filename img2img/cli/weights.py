@@ -165,19 +165,11 @@ def _describe(model: str, weights_dir: Path | None) -> dict[str, Any]:
             raise fail(f"{model}: no such file, and not a published model name "
                        "(see 'img2img weights list')")
         return describe_published(get_published(model), weights_dir)
-    from img2img.engine.checkpoint import FORMAT, read_checkpoint_file, resolve_checkpoint
-    from img2img.engine.inspect import describe
-    from img2img.models.published import is_bare_state_dict, summarize_weights
+    from img2img.model_info import describe_model_file
 
-    source = resolve_checkpoint(path)
-    data = read_checkpoint_file(source, mmap=True)
-    if isinstance(data, dict) and data.get("format") == FORMAT:
-        details = describe(path)
-        return {k: details[k] for k in ("source", "family", "architecture", "step", "parameters")}
-    if not is_bare_state_dict(data):
-        raise ValueError(f"{source}: neither a generator state_dict nor an img2img checkpoint")
-    try:
-        summary = summarize_weights(data)
-    except ValueError as exc:
-        raise ValueError(f"{source}: {exc}") from exc
-    return {"source": str(source), **summary, "file_size": source.stat().st_size}
+    details = describe_model_file(path)
+    if "layout" in details:  # bare generator weights: everything their layout tells
+        source = Path(details["source"])
+        return {"source": str(source), **details["layout"], "file_size": source.stat().st_size}
+    return {k: details[k] for k in ("source", "kind", "family", "architecture", "step",
+                                    "parameters") if details.get(k) is not None}

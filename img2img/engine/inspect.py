@@ -19,10 +19,20 @@ from img2img.engine.checkpoint import (
 from img2img.engine.rundir import CONFIG_FILE
 
 
-def _architecture(config: dict[str, Any]) -> str:
+def architecture(config: dict[str, Any]) -> str:
+    """The main architecture options of a run config, in one line."""
     model = config.get("model", {})
     parts = [f"{k} {model[k]}" for k in ("netG", "netD", "ngf", "ndf", "norm") if k in model]
     return ", ".join(parts)
+
+
+def parameter_counts(nets: dict[str, dict[str, Any]]) -> dict[str, int]:
+    """Learned parameters of each network's ``state_dict`` (normalisation statistics left out)."""
+    return {
+        name: sum(t.numel() for k, t in state.items()
+                  if not k.endswith(("running_mean", "running_var", "num_batches_tracked")))
+        for name, state in nets.items()
+    }
 
 
 def run_checkpoints(run_dir: str | os.PathLike) -> list[dict[str, Any]]:
@@ -66,26 +76,18 @@ def _describe(path: Path) -> dict[str, Any]:
             "source": str(path),
             "family": config["family"],
             "step": 0,
-            "architecture": _architecture(config),
+            "architecture": architecture(config),
             "config": config,
         }
     file = resolve_checkpoint(path)
     data = check_checkpoint(read_checkpoint_file(file, mmap=True), file)
-    params = {
-        name: sum(
-            t.numel()
-            for k, t in sd.items()
-            if not k.endswith(("running_mean", "running_var", "num_batches_tracked"))
-        )
-        for name, sd in data["nets"].items()
-    }
     return {
         "source": str(file),
         "family": data["family"],
-        "architecture": _architecture(data["config"]),
+        "architecture": architecture(data["config"]),
         "step": data["step"],
         "epoch": data["epoch"],
         "format_version": data["format_version"],
-        "parameters": params,
+        "parameters": parameter_counts(data["nets"]),
         "config": data["config"],
     }

@@ -156,6 +156,23 @@ def load_onnx_model(
     """Open ``source`` with onnxruntime; ``reference(metadata, options)`` rebuilds the model it
     was exported from (and refuses test-time options the export fixed).
     """
+    session = _session(source, device)
+    metadata = read_metadata(session.get_modelmeta().custom_metadata_map, source)
+    try:
+        model = reference(metadata, options)
+    except ValueError as exc:
+        raise ValueError(f"{source}: {exc}") from exc
+    return OnnxModel(session, model, metadata, source)
+
+
+def read_onnx_metadata(source: Path) -> dict[str, Any]:
+    """The img2img description stored in the ONNX export ``source`` (nothing is run)."""
+    session = _session(source, torch.device("cpu"))
+    return read_metadata(session.get_modelmeta().custom_metadata_map, source)
+
+
+def _session(source: Path, device: torch.device) -> Any:
+    """An onnxruntime session of ``source`` on ``device``."""
     try:
         import onnxruntime
     except ImportError as exc:
@@ -164,12 +181,6 @@ def load_onnx_model(
     session_options.intra_op_num_threads = torch.get_num_threads()
     providers = providers_for(device, onnxruntime.get_available_providers())
     try:
-        session = onnxruntime.InferenceSession(str(source), session_options, providers=providers)
+        return onnxruntime.InferenceSession(str(source), session_options, providers=providers)
     except Exception as exc:  # noqa: BLE001 - any parser failure is one message
         raise ValueError(f"{source}: not a readable ONNX model ({exc})") from exc
-    metadata = read_metadata(session.get_modelmeta().custom_metadata_map, source)
-    try:
-        model = reference(metadata, options)
-    except ValueError as exc:
-        raise ValueError(f"{source}: {exc}") from exc
-    return OnnxModel(session, model, metadata, source)

@@ -49,6 +49,10 @@ def test_download_info_and_translate_by_name(mirror, horse2zebra_bytes, tmp_path
     found = json.loads(runner.invoke(app, ["weights", "info", info["path"], "--json"]).output)
     assert (found["family"], found["network"], found["ngf"]) == ("cyclegan", "resnet_9blocks", 64)
     assert found["legacy_statistics"] == 46
+    described = json.loads(runner.invoke(app, ["info", info["path"], "--json"]).output)
+    assert described["kind"] == "generator weights" and described["family"] == "cyclegan"
+    assert described["architecture"].startswith("netG resnet_9blocks, in_channels 3")
+    assert described["parameters"] == {"G": found["parameters"]}
 
     Image.new("RGB", (40, 28), (200, 120, 30)).save(tmp_path / "horse.png")
     requests = len(mirror.requests)

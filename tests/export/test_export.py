@@ -88,6 +88,19 @@ def test_onnx_graph_is_dynamic_and_described(exported):
     assert props["img2img.family"] == "pix2pix"
     assert read_torchscript_metadata(ts_result.path)["network"] == "unet_128"
 
+    for path, kind in ((result.path, "ONNX export"), (ts_result.path, "TorchScript export")):
+        shown = runner_invoke("info", str(path), "--json")
+        assert shown.exit_code == 0, shown.output
+        info = json.loads(shown.output)
+        assert info["kind"].startswith(kind) and info["family"] == "pix2pix", info
+        assert info["architecture"] == "netG unet_128" and info["config"] is None
+        assert info["input"] == ("'input', batch x 1 x height x width: the image, scaled "
+                                 "from [0, 1] to [-1, 1]")
+        assert info["output"] == "'output', batch x 3 x height x width: values in [-1, 1]"
+        assert "dropout off" in info["test_mode"] and "multiples of 128" in info["height_width"]
+        text = " ".join(runner_invoke("info", str(path)).output.split())
+        assert f"kind: {kind}" in text and "height width: multiples of 128" in text
+
 
 def test_eval_mode_export_uses_running_statistics(tmp_path):
     model = _model("eval")
@@ -135,6 +148,13 @@ def test_safetensors_release_loads_as_the_run(trained_run, tmp_path):
 
     again = runner_invoke("export", str(trained_run), str(out))
     assert again.exit_code == 2 and "--overwrite" in again.output
+
+    release = json.loads(runner_invoke("info", str(out), "--json").output)
+    run = json.loads(runner_invoke("info", str(trained_run), "--json").output)
+    assert release["kind"] == "release (.safetensors)" and run["kind"] == "run directory"
+    for key in ("family", "architecture", "step", "config"):
+        assert release[key] == run[key], key
+    assert release["parameters"] == {"G": run["parameters"]["G"]}
 
 
 def test_formats_and_refusals(tmp_path):

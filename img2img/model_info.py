@@ -1,0 +1,122 @@
+"""What a model file holds, read without building or running a network (``img2img info``).
+
+Every kind of file img2img writes or reads as a model: a run directory or checkpoint (see
+:mod:`img2img.engine.inspect`), a ``.safetensors`` release, an ONNX or TorchScript export (the
+description stored inside it) and bare generator weights such as the published ``.pth`` files
+(recognised from their layout).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from img2img.engine.checkpoint import (
+    FORMAT,
+    CheckpointError,
+    read_checkpoint_file,
+    resolve_checkpoint,
+)
+from img2img.engine.inspect import architecture, describe, parameter_counts
+
+__all__ = ["describe_model_file", "TORCHSCRIPT_SUFFIXES"]
+
+#: how TorchScript exports end
+TORCHSCRIPT_SUFFIXES = (".ts", ".torchscript")
+
+#: how an export names its format, in words
+_EXPORT_NAMES = {"onnx": "ONNX", "torchscript": "TorchScript"}
+
+#: what bare weights' layout tells besides the generator's options
+_NOT_OPTIONS = ("family", "network", "parameters", "legacy_statistics", "parallel_prefix")
+
+
+def describe_model_file(path: str | os.PathLike) -> dict[str, Any]:
+    """``source``, ``kind``, ``family`` and what else the file at ``path`` tells about itself.
+
+    Raises:
+        CheckpointError: the file is none of the kinds above.
+        ValueError: an export or release that cannot be read (the message says why).
+    """
+    from img2img.models.released import SUFFIX as RELEASE_SUFFIX
+
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if path.is_dir():
+        return {"kind": "run directory", **describe(path)}
+    if suffix == RELEASE_SUFFIX:
+        return _release(path)
+    if suffix == ".onnx":
+        from img2img.models.onnx_runtime import read_onnx_metadata
+
+        return _export(path, read_onnx_metadata(path))
+    if suffix in TORCHSCRIPT_SUFFIXES:
+        from img2img.export.torchscript import read_torchscript_metadata
+
+        return _export(path, read_torchscript_metadata(path))
+    source = resolve_checkpoint(path)
+    data = read_checkpoint_file(source, mmap=True)
+    if isinstance(data, dict) and data.get("format") == FORMAT:
+        return {"kind": "checkpoint", **describe(path)}
+    from img2img.models.published import is_bare_state_dict
+
+    if is_bare_state_dict(data):
+        return _weights(source, data, "generator weights")
+    raise CheckpointError(
+        f"{source}: not an img2img checkpoint, release or export, nor generator weights"
+    )
+
+
+def _weights(source: Path, state: dict[str, Any], kind: str) -> dict[str, Any]:
+    """Bare generator weights, recognised from their layout."""
+    from img2img.models.published import summarize_weights
+
+    try:
+        summary = summarize_weights(state)
+    except ValueError as exc:
+        raise CheckpointError(f"{source}: {exc}") from exc
+    options = ", ".join(f"{k} {v}" for k, v in summary.items()
+                        if k not in _NOT_OPTIONS and v is not False)
+    return {"source": str(source), "kind": kind, "family": summary["family"],
+            "architecture": f"netG {summary['network']}" + (f", {options}" if options else ""),
+            "parameters": {"G": summary["parameters"]}, "layout": summary, "config": None}
+
+
+def _release(source: Path) -> dict[str, Any]:
+    """A ``.safetensors`` release: its networks and the run's config."""
+    from img2img.models.released import read_release
+
+    states, metadata = read_release(source)
+    config = metadata["config"]
+    if config is None:  # published weights released as they were
+        return _weights(source, states["G"], "release (.safetensors) of generator weights")
+    return {"source": str(source), "kind": "release (.safetensors)",
+            "family": metadata["family"], "architecture": architecture(config),
+            "step": metadata["step"], "parameters": parameter_counts(states), "config": config}
+
+
+def _export(source: Path, metadata: dict[str, Any]) -> dict[str, Any]:
+    """An ONNX or TorchScript export: the description stored with the graph."""
+    config = metadata.get("config")
+    net_input, output = metadata["input"], metadata["output"]
+    return {
+        "source": str(source),
+        "kind": f"{_EXPORT_NAMES.get(metadata['exported_as'], metadata['exported_as'])} export "
+                f"(img2img {metadata['img2img_version']})",
+        "family": metadata["family"],
+        "architecture": architecture(config) if config else f"netG {metadata['network']}",
+        "step": metadata.get("step"),
+        "test_mode": metadata["test_mode"],
+        "input": _tensor(net_input),
+        "output": _tensor(output),
+        "height_width": metadata["height_width"],
+        "config": config,
+    }
+
+
+def _tensor(described: dict[str, Any]) -> str:
+    """An export's input or output in words: name, shape and what its values are."""
+    low, high = described["range"]
+    values = described.get("encoding") or f"values in [{low:g}, {high:g}]"
+    return f"{described['name']!r}, {' x '.join(map(str, described['shape']))}: {values}"
