@@ -162,9 +162,11 @@ def evaluation(record: dict[str, Any], written) -> None:
                                                               else "lower is better"))
     console.print(table)
     counts = record["counts"]
-    console.print(f"  {counts['pairs']} pairs scored; sets: {counts['real']} real, "
-                  f"{counts['generated']} generated")
     distribution = record["protocol"].get("distribution")
+    scored = [f"{counts['pairs']} pairs scored"] if counts["pairs"] else []
+    if distribution:
+        scored.append(f"sets: {counts['real']} real, {counts['generated']} generated")
+    console.print(f"  {'; '.join(scored) or 'nothing scored'}")
     if distribution:
         console.print(f"  FID/KID: {distribution['library']}, resize {distribution['resize']}, "
                       f"KID subsets of {distribution['kid_subset_size']}")

@@ -98,6 +98,8 @@ def test_two_folders_paired_by_stem(tmp_path):
                                np.asarray(Image.open(fake / f"{n}.png"), float)).mean() / 255
                         for n in ("a", "sub/b")])
     assert record["metrics"]["L1"] == pytest.approx(expected, rel=1e-6)  # float32 decoding
+    shown = _evaluate(str(real), str(fake), "--metrics", "l1,psnr").output
+    assert "2 pairs scored" in shown and "sets:" not in shown  # no FID/KID: no sets
 
 
 def test_bad_arguments_are_named(trained_run, tmp_path):
