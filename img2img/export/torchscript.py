@@ -45,9 +45,20 @@ def torchscript_runner(path: Path):
 
 
 def read_torchscript_metadata(path: Path) -> dict[str, Any]:
-    """The description saved with a TorchScript export."""
+    """The description saved with a TorchScript export.
+
+    Raises:
+        ValueError: not a TorchScript file, or one without img2img's description.
+    """
     files = {EXTRA_FILE: ""}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)
-        torch.jit.load(str(path), map_location="cpu", _extra_files=files)
+        try:
+            torch.jit.load(str(path), map_location="cpu", _extra_files=files)
+        except (RuntimeError, OSError) as exc:
+            reason = str(exc).split(".")[0]
+            raise ValueError(f"{path}: not a readable TorchScript file ({reason})") from exc
+    if not files[EXTRA_FILE]:
+        raise ValueError(f"{path}: a TorchScript file without img2img's description; expected "
+                         "one written by 'img2img export --format torchscript'")
     return json.loads(files[EXTRA_FILE])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 
 import numpy as np
 import onnx
@@ -167,6 +168,25 @@ def test_formats_and_refusals(tmp_path):
     (tmp_path / "x.ts").write_bytes(b"")
     with pytest.raises(FileExistsError, match="--overwrite"):
         export_model(_model(), tmp_path / "x.ts", "torchscript")
+
+
+def test_info_names_a_file_that_is_not_what_its_name_says(tmp_path):
+    with warnings.catch_warnings():  # TorchScript's deprecation notice
+        warnings.simplefilter("ignore", FutureWarning)
+        traced = torch.jit.trace(torch.nn.Conv2d(1, 1, 1), torch.zeros(1, 1, 2, 2))
+    traced.save(tmp_path / "p.ts")
+    expected = {"junk.ts": "not a readable TorchScript file",
+                "p.ts": "a TorchScript file without img2img's description",
+                "junk.onnx": "not a readable ONNX model",
+                "junk.safetensors": "not a readable safetensors file",
+                "junk.pt": "not a PyTorch checkpoint"}
+    for name, message in expected.items():
+        if name.startswith("junk"):
+            (tmp_path / name).write_bytes(b"junk")
+        result = runner_invoke("info", str(tmp_path / name))
+        assert result.exit_code == 2, (name, result.output)
+        text = " ".join(result.output.split())
+        assert f"{name}: {message}" in text, text
 
 
 def runner_invoke(*args: str):
