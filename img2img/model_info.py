@@ -20,10 +20,7 @@ from img2img.engine.checkpoint import (
 )
 from img2img.engine.inspect import architecture, describe, parameter_counts
 
-__all__ = ["describe_model_file", "TORCHSCRIPT_SUFFIXES"]
-
-#: how TorchScript exports end
-TORCHSCRIPT_SUFFIXES = (".ts", ".torchscript")
+__all__ = ["describe_model_file"]
 
 #: how an export names its format, in words
 _EXPORT_NAMES = {"onnx": "ONNX", "torchscript": "TorchScript"}
@@ -39,19 +36,19 @@ def describe_model_file(path: str | os.PathLike) -> dict[str, Any]:
         CheckpointError: the file is none of the kinds above.
         ValueError: an export or release that cannot be read (the message says why).
     """
-    from img2img.models.released import SUFFIX as RELEASE_SUFFIX
+    from img2img.export import format_named_by
 
     path = Path(path)
-    suffix = path.suffix.lower()
     if path.is_dir():
         return {"kind": "run directory", **describe(path)}
-    if suffix == RELEASE_SUFFIX:
+    fmt = format_named_by(path)
+    if fmt == "safetensors":
         return _release(path)
-    if suffix == ".onnx":
+    if fmt == "onnx":
         from img2img.models.onnx_runtime import read_onnx_metadata
 
         return _export(path, read_onnx_metadata(path))
-    if suffix in TORCHSCRIPT_SUFFIXES:
+    if fmt == "torchscript":
         from img2img.export.torchscript import read_torchscript_metadata
 
         return _export(path, read_torchscript_metadata(path))

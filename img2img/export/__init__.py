@@ -7,6 +7,6 @@ they came from; a ``.safetensors`` file is read back and its weights compared.
 
 from __future__ import annotations
 
-from img2img.export.api import FORMATS, ExportResult, export_model, format_for
+from img2img.export.api import FORMATS, ExportResult, export_model, format_for, format_named_by
 
-__all__ = ["FORMATS", "ExportResult", "export_model", "format_for"]
+__all__ = ["FORMATS", "ExportResult", "export_model", "format_for", "format_named_by"]

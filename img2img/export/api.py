@@ -56,13 +56,20 @@ def format_for(path: str | os.PathLike, fmt: str | None) -> str:
             raise ValueError(f"--format: {fmt!r} is not valid; expected one of: "
                              f"{', '.join(FORMATS)}")
         return fmt
-    suffix = Path(path).suffix.lower()
-    if suffix not in _SUFFIXES:
+    named = format_named_by(path)
+    if named is None:
+        suffix = Path(path).suffix.lower()
         raise ValueError(
             f"{path}: cannot tell the format from the extension {suffix or '(none)'}; pass "
             f"--format {'|'.join(FORMATS)} or use one of: {', '.join(_SUFFIXES)}"
         )
-    return _SUFFIXES[suffix]
+    return named
+
+
+def format_named_by(path: str | os.PathLike) -> str | None:
+    """The export format ``path``'s extension names (``onnx``, ``torchscript``,
+    ``safetensors``), or None."""
+    return _SUFFIXES.get(Path(path).suffix.lower())
 
 
 def export_model(
