@@ -1,9 +1,10 @@
-"""What a model file holds, read without building or running a network (``img2img info``).
+"""What a model holds, read without building or running a network (``img2img info``).
 
 Every kind of file img2img writes or reads as a model: a run directory or checkpoint (see
 :mod:`img2img.engine.inspect`), a ``.safetensors`` release, an ONNX or TorchScript export (the
 description stored inside it) and bare generator weights such as the published ``.pth`` files
-(recognised from their layout).
+(recognised from their layout); and the published models by name, which are never downloaded
+to be described.
 """
 
 from __future__ import annotations
@@ -20,13 +21,49 @@ from img2img.engine.checkpoint import (
 )
 from img2img.engine.inspect import architecture, describe, parameter_counts
 
-__all__ = ["describe_model_file"]
+__all__ = ["describe_model", "describe_model_file"]
 
 #: how an export names its format, in words
 _EXPORT_NAMES = {"onnx": "ONNX", "torchscript": "TorchScript"}
 
 #: what bare weights' layout tells besides the generator's options
 _NOT_OPTIONS = ("family", "network", "parameters", "legacy_statistics", "parallel_prefix")
+
+
+def describe_model(model: str, weights_dir: str | os.PathLike | None = None) -> dict[str, Any]:
+    """What ``model`` holds: a path (see :func:`describe_model_file`) or a published model's
+    name (its registry entry, and its local file when it was downloaded to ``weights_dir``).
+
+    Raises:
+        WeightsError: ``model`` is neither an existing path nor a published name.
+    """
+    from img2img.hub.weights import WeightsError, is_published_name, not_found
+
+    path = Path(model).expanduser()
+    if path.exists():
+        return describe_model_file(path)
+    if not is_published_name(model):
+        raise WeightsError(not_found(model, path, option=""))
+    return _published(model, weights_dir)
+
+
+def _published(name: str, weights_dir: str | os.PathLike | None) -> dict[str, Any]:
+    """A published model: what the registry says, and what its local file holds if any."""
+    from img2img.hub.weights import describe_published, get_published
+
+    entry = describe_published(get_published(name), weights_dir)
+    options = "".join(f", {k} {v}" for k, v in entry["options"].items() if v is not False)
+    details: dict[str, Any] = {
+        "source": entry["download_url"],
+        "kind": f"published model {entry['name']}: {entry['description']}",
+        "family": entry["family"],
+        "architecture": f"netG {entry['network']}{options}",
+        "downloaded": entry["path"] or "no ('img2img weights download NAME' or first use)",
+        "config": None,
+    }
+    if entry["path"] is not None:
+        details["parameters"] = describe_model_file(entry["path"])["parameters"]
+    return details
 
 
 def describe_model_file(path: str | os.PathLike) -> dict[str, Any]:

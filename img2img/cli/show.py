@@ -78,8 +78,8 @@ def finished(run, result) -> None:
 
 def info(details: dict[str, Any]) -> None:
     """``img2img info``: family, architecture, progress and config."""
-    for key in ("source", "kind", "family", "architecture", "step", "epoch", "format_version",
-                "test_mode", "input", "output", "height_width"):
+    for key in ("source", "kind", "family", "architecture", "downloaded", "step", "epoch",
+                "format_version", "test_mode", "input", "output", "height_width"):
         if details.get(key) is not None:
             console.print(f"[bold]{key.replace('_', ' '):>14}[/]: {escape(str(details[key]))}",
                           highlight=False)

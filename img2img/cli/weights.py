@@ -157,13 +157,17 @@ def info_weights(
 
 
 def _describe(model: str, weights_dir: Path | None) -> dict[str, Any]:
-    from img2img.hub.weights import describe_published, get_published, is_published_name
+    from img2img.hub.weights import (
+        describe_published,
+        get_published,
+        is_published_name,
+        not_found,
+    )
 
     path = Path(model).expanduser()
     if not path.exists():
         if not is_published_name(model):
-            raise fail(f"{model}: no such file, and not a published model name "
-                       "(see 'img2img weights list')")
+            raise fail(not_found(model, path, option=""))
         return describe_published(get_published(model), weights_dir)
     from img2img.model_info import describe_model_file
 

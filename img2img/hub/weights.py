@@ -306,7 +306,7 @@ def resolve_model(
     if is_published_name(name):
         entry = get_published(name)
         return fetch(entry, weights_dir, progress=progress), entry
-    raise WeightsError(_not_found(name, path))
+    raise WeightsError(not_found(name, path))
 
 
 #: how model files end (a name ending so is meant as a path, not a published name)
@@ -316,22 +316,24 @@ MODEL_SUFFIXES = (".pt", ".pth", ".safetensors", ".onnx")
 SHOWN_ENTRIES = 12
 
 
-def _not_found(name: str, path: Path) -> str:
-    """Why ``--model name`` was not found, with what is there or what was probably meant."""
+def not_found(name: str, path: Path, option: str = "--model") -> str:
+    """Why ``option name`` (neither an existing ``path`` nor a published name) was not
+    found, with what is there or what was probably meant (``option`` "" for an argument)."""
+    named = f"{option} {name!r}".lstrip()
     folder = path.parent
     if path.suffix in MODEL_SUFFIXES or (len(path.parts) > 1 and folder.is_dir()):
         if not folder.is_dir():
-            return f"--model {name!r}: no such file (and no folder {str(folder)!r})"
+            return f"{named}: no such file (and no folder {str(folder)!r})"
         entries = sorted(p.name + ("/" if p.is_dir() else "") for p in folder.iterdir()
                          if p.is_dir() or p.suffix in MODEL_SUFFIXES)
         if not entries:
-            return (f"--model {name!r}: no such checkpoint, run directory or file; "
+            return (f"{named}: no such checkpoint, run directory or file; "
                     f"{str(folder)!r} holds no folder or model file")
         more = ", ..." if len(entries) > SHOWN_ENTRIES else ""
-        return (f"--model {name!r}: no such checkpoint, run directory or file; "
+        return (f"{named}: no such checkpoint, run directory or file; "
                 f"{str(folder)!r} holds: {', '.join(entries[:SHOWN_ENTRIES])}{more}")
     close = difflib.get_close_matches(name, list_published(), n=3, cutoff=0.6)
     guess = f"did you mean {' or '.join(close)}? " if close else ""
-    return (f"--model {name!r}: no such checkpoint, run directory or file, and not a published "
+    return (f"{named}: no such checkpoint, run directory or file, and not a published "
             f"model name ({guess}see 'img2img weights list'; known: "
             f"{', '.join(list_published())})")

@@ -53,6 +53,13 @@ def test_download_info_and_translate_by_name(mirror, horse2zebra_bytes, tmp_path
     assert described["kind"] == "generator weights" and described["family"] == "cyclegan"
     assert described["architecture"].startswith("netG resnet_9blocks, in_channels 3")
     assert described["parameters"] == {"G": found["parameters"]}
+    by_name = json.loads(runner.invoke(app, ["info", "horse2zebra", "--weights-dir",
+                                             str(weights), "--json"]).output)
+    assert by_name["kind"].startswith("published model horse2zebra: horse photos")
+    assert by_name["downloaded"] == info["path"] and by_name["parameters"] == {
+        "G": found["parameters"]}
+    assert by_name["architecture"] == ("netG resnet_9blocks, in_channels 3, out_channels 3, "
+                                       "ngf 64, norm instance")
 
     Image.new("RGB", (40, 28), (200, 120, 30)).save(tmp_path / "horse.png")
     requests = len(mirror.requests)
@@ -83,6 +90,19 @@ def test_translate_downloads_a_name_on_first_use(mirror, horse2zebra_bytes, tmp_
     assert result.exit_code == 0, result.output
     assert (tmp_path / "w" / "cyclegan" / "zebra2horse.pth").is_file()
     assert (tmp_path / "out" / "zebra.png").is_file()
+
+
+def test_info_describes_a_name_without_downloading_it(mirror, tmp_path):
+    result = runner.invoke(app, ["info", "zebra2horse", "--weights-dir", str(tmp_path / "w"),
+                                 "--json"])
+    assert result.exit_code == 0, result.output
+    described = json.loads(result.output)
+    assert described["family"] == "cyclegan" and described["downloaded"].startswith("no ")
+    assert described["source"].endswith("/cyclegan/pretrained_models/zebra2horse.pth")
+    assert "parameters" not in described and not mirror.requests
+    assert not (tmp_path / "w").exists()
+    typo = runner.invoke(app, ["info", "zebra2hors"])
+    assert typo.exit_code == 2 and "did you mean zebra2horse?" in _words(typo.output)
 
 
 def test_failures_name_the_model_and_the_way_out(tmp_path):
