@@ -52,12 +52,11 @@ def _published(name: str, weights_dir: str | os.PathLike | None) -> dict[str, An
     from img2img.hub.weights import describe_published, get_published
 
     entry = describe_published(get_published(name), weights_dir)
-    options = "".join(f", {k} {v}" for k, v in entry["options"].items() if v is not False)
     details: dict[str, Any] = {
         "source": entry["download_url"],
         "kind": f"published model {entry['name']}: {entry['description']}",
         "family": entry["family"],
-        "architecture": f"netG {entry['network']}{options}",
+        "architecture": _generator(entry["network"], entry["options"]),
         "downloaded": entry["path"] or "no ('img2img weights download NAME' or first use)",
         "config": None,
     }
@@ -110,10 +109,9 @@ def _weights(source: Path, state: dict[str, Any], kind: str) -> dict[str, Any]:
         summary = summarize_weights(state)
     except ValueError as exc:
         raise CheckpointError(f"{source}: {exc}") from exc
-    options = ", ".join(f"{k} {v}" for k, v in summary.items()
-                        if k not in _NOT_OPTIONS and v is not False)
+    options = {k: v for k, v in summary.items() if k not in _NOT_OPTIONS}
     return {"source": str(source), "kind": kind, "family": summary["family"],
-            "architecture": f"netG {summary['network']}" + (f", {options}" if options else ""),
+            "architecture": _generator(summary["network"], options),
             "parameters": {"G": summary["parameters"]}, "layout": summary, "config": None}
 
 
@@ -154,3 +152,9 @@ def _tensor(described: dict[str, Any]) -> str:
     low, high = described["range"]
     values = described.get("encoding") or f"values in [{low:g}, {high:g}]"
     return f"{described['name']!r}, {' x '.join(map(str, described['shape']))}: {values}"
+
+
+def _generator(network: str, options: dict[str, Any]) -> str:
+    """A generator and its options in one line (options that are off left out)."""
+    return ", ".join([f"netG {network}", *(f"{k} {v}" for k, v in options.items()
+                                           if v is not False)])
