@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from img2img.cli.errors import fail, user_errors
+from img2img.cli.errors import user_errors
 from img2img.cli.group import CommandGroup
 
 app = CommandGroup(
@@ -157,21 +157,13 @@ def info_weights(
 
 
 def _describe(model: str, weights_dir: Path | None) -> dict[str, Any]:
-    from img2img.hub.weights import (
-        describe_published,
-        get_published,
-        is_published_name,
-        not_found,
-    )
+    """A published model's registry entry, or what a file holds (see :mod:`img2img.model_info`)."""
+    from img2img.hub.weights import describe_published, get_published, is_published_name
+    from img2img.model_info import describe_model
 
-    path = Path(model).expanduser()
-    if not path.exists():
-        if not is_published_name(model):
-            raise fail(not_found(model, path, option=""))
+    if not Path(model).expanduser().exists() and is_published_name(model):
         return describe_published(get_published(model), weights_dir)
-    from img2img.model_info import describe_model_file
-
-    details = describe_model_file(path)
+    details = describe_model(model)  # a path; neither a path nor a name fails, saying why
     if "layout" in details:  # bare generator weights: everything their layout tells
         source = Path(details["source"])
         return {"source": str(source), **details["layout"], "file_size": source.stat().st_size}
