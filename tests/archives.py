@@ -1,10 +1,12 @@
-"""Build tar archives for tests, well-formed or hostile (links, ``..``, absolute paths)."""
+"""Build tar and zip archives for tests, well-formed or hostile (links, ``..``, bombs)."""
 
 from __future__ import annotations
 
 import io
 import os
+import stat
 import tarfile
+import zipfile
 from typing import IO
 
 Entry = tarfile.TarInfo | tuple[str, bytes]
@@ -37,3 +39,20 @@ def link(name: str, target: str, kind: bytes = tarfile.SYMTYPE) -> tarfile.TarIn
     info.type = kind
     info.linkname = target
     return info
+
+
+def zip_bytes(entries: list[tuple[str | zipfile.ZipInfo, bytes]],
+              compression: int = zipfile.ZIP_DEFLATED) -> bytes:
+    """A zip of ``(name or ZipInfo, data)`` members, in memory."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression) as zf:
+        for name, data in entries:
+            zf.writestr(name, data)
+    return buffer.getvalue()
+
+
+def zip_symlink(name: str, target: str) -> tuple[zipfile.ZipInfo, bytes]:
+    """A zip member that unzip tools create as a symbolic link to ``target``."""
+    info = zipfile.ZipInfo(name)
+    info.external_attr = (stat.S_IFLNK | 0o777) << 16
+    return info, target.encode()

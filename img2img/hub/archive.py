@@ -1,31 +1,57 @@
-"""Safe extraction of downloaded ``.zip`` and ``.tar[.gz|.bz2|.xz]`` archives.
+"""Safe extraction of downloaded ``.zip`` and ``.tar[.gz|.bz2|.xz]`` dataset archives.
 
 Every member is checked before anything is written: no absolute path, no ``..`` that climbs
-out, no link (symbolic or hard) that points outside the target, no device file or FIFO, and
-limits on the member count and the total unpacked size. The archive is unpacked into a hidden
+out, no link at all (published datasets hold plain files and folders only, and a link can
+point outside the dataset once it is moved into place), no device file or FIFO, limits on the
+member count and the total unpacked size, an unpacked size that fits the free space of the
+target's disk and a compression ratio that real image datasets show. Tar members also pass
+Python's own ``tarfile.data_filter`` where it exists. The archive is unpacked into a hidden
 folder next to the target and renamed into place when complete, so the target either does
-not exist or holds the whole archive.
+not exist or holds the whole archive; no member is written through a link, and none may
+unpack to more bytes than it declares.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import posixpath
 import shutil
 import stat
 import tarfile
 import zipfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import IO, Any
+
+from img2img.hub.space import (
+    DiskFullError,
+    disk_full,
+    format_bytes,
+    free_bytes,
+    is_disk_full,
+    with_margin,
+)
 
 #: default limits: generous for the published datasets (the largest holds ~100k files, ~10 GB)
 MAX_MEMBERS = 1_000_000
 MAX_BYTES = 64 * 1024**3
 
+#: Most bytes unpacked per archive byte (whole archive, and each zip member). PNG and JPEG
+#: images are compressed already: a zip or .tar.gz of photos unpacks to 1.00-1.01 times its
+#: size; small flat-colour images and label maps, which repeat from file to file, reach 3 in
+#: a zip and 17-42 in a .tar.gz. 200 leaves a wide margin over that, while a zip bomb
+#: (deflate of zeros reaches ~1030) fails.
+MAX_RATIO = 200
+
+#: archives (and zip members) that unpack to less than this are not held to MAX_RATIO: they
+#: cannot fill a disk, and a small folder of text files may compress very well
+RATIO_FLOOR = 16 * 1024**2
+
 #: ``progress(members_done, members_total)``
 ExtractProgress = Callable[[int, int], None]
+
+_OPEN_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
 
 
 class UnsafeArchiveError(ValueError):
@@ -35,9 +61,10 @@ class UnsafeArchiveError(ValueError):
 @dataclass(frozen=True)
 class _Member:
     name: str  # normalised relative POSIX path
-    kind: str  # "file", "dir", "symlink", "hardlink"
-    size: int
-    link: str = ""  # normalised link target (relative to the target folder) for links
+    is_dir: bool
+    size: int  # declared unpacked size
+    packed: int | None  # compressed size, when the archive says (zip)
+    info: Any  # the TarInfo or ZipInfo
 
 
 def archive_kind(path: str | os.PathLike) -> str:
@@ -65,29 +92,40 @@ def extract_archive(
 
     Raises:
         FileExistsError: ``target`` already exists.
-        UnsafeArchiveError: a member would escape ``target`` (absolute path, ``..``, a link
-            pointing outside), is a device or FIFO, or the archive has more than
-            ``max_members`` members or unpacks to more than ``max_bytes`` bytes. Nothing is
-            written in that case.
+        UnsafeArchiveError: a member would escape ``target`` (absolute path, ``..``), is a
+            link, a device or FIFO, or the archive has more than ``max_members`` members,
+            unpacks to more than ``max_bytes`` bytes or inflates more than :data:`MAX_RATIO`
+            times. Nothing is written in that case.
+        DiskFullError: the unpacked size (with a margin) exceeds the free space of the
+            target's disk (nothing is written), or the disk filled while unpacking (what was
+            written is removed).
     """
     archive, target = Path(archive), Path(target)
     if target.exists():
         raise FileExistsError(f"{target} already exists; remove it or extract elsewhere")
-    kind = archive_kind(archive)
+    reader = _ZipReader if archive_kind(archive) == "zip" else _TarReader
     staging = target.with_name(f".{target.name}.extracting")
-    if staging.exists():
-        shutil.rmtree(staging)  # left by an interrupted earlier attempt
-    staging.mkdir(parents=True)
-    try:
-        if kind == "zip":
-            names = _extract_zip(archive, staging, max_members, max_bytes, progress)
-        else:
-            names = _extract_tar(archive, staging, max_members, max_bytes, progress)
-        os.replace(staging, target)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return names
+    with reader(archive) as source:
+        members = source.members(target)
+        total = _check_limits(archive, members, max_members, max_bytes)
+        _check_space(archive, staging.parent, total)
+        if staging.exists():
+            shutil.rmtree(staging)  # left by an interrupted earlier attempt
+        staging.mkdir(parents=True)
+        try:
+            root = staging.resolve()
+            for i, m in enumerate(members):
+                source.write(m, _destination(archive, root, m))
+                if progress is not None:
+                    progress(i + 1, len(members))
+            os.replace(staging, target)
+        except BaseException as exc:
+            shutil.rmtree(staging, ignore_errors=True)
+            if is_disk_full(exc) and not isinstance(exc, DiskFullError):
+                raise disk_full(staging.parent, f"the unpacked {archive.name}",
+                                with_margin(total)) from exc
+            raise
+    return [m.name for m in members]
 
 
 def _safe_name(archive: Path, raw: str) -> str:
@@ -105,23 +143,16 @@ def _has_drive(name: str) -> bool:
     return len(name) >= 2 and name[1] == ":" and name[0].isalpha()
 
 
-def _link_target(archive: Path, member: str, link: str, *, relative_to_member: bool) -> str:
-    """The normalised in-target path a link points to, or fail when it leaves the target."""
-    link = link.replace("\\", "/")
-    if link.startswith("/") or _has_drive(link):
-        raise UnsafeArchiveError(
-            f"{archive}: member {member!r} links to the absolute path {link!r}; refused"
-        )
-    base = posixpath.dirname(member) if relative_to_member else ""
-    resolved = posixpath.normpath(posixpath.join(base, link))
-    if resolved == ".." or resolved.startswith("../"):
-        raise UnsafeArchiveError(
-            f"{archive}: member {member!r} links to {link!r}, outside the target; refused"
-        )
-    return resolved
+def _link_refused(archive: Path, name: str, kind: str, link: str) -> UnsafeArchiveError:
+    return UnsafeArchiveError(
+        f"{archive}: member {name!r} is a {kind} link to {link!r}; dataset archives hold "
+        "plain files and folders only, so links are refused"
+    )
 
 
-def _check_limits(archive: Path, members: list[_Member], max_members: int, max_bytes: int):
+def _check_limits(archive: Path, members: list[_Member], max_members: int,
+                  max_bytes: int) -> int:
+    """Fail when ``members`` pass the count, size or ratio limits; returns the total size."""
     if len(members) > max_members:
         raise UnsafeArchiveError(
             f"{archive}: {len(members)} members, more than the limit of {max_members}; refused"
@@ -131,138 +162,153 @@ def _check_limits(archive: Path, members: list[_Member], max_members: int, max_b
         raise UnsafeArchiveError(
             f"{archive}: unpacks to {total} bytes, more than the limit of {max_bytes}; refused"
         )
-
-
-def _check_symlink_chains(archive: Path, members: Iterable[_Member]) -> None:
-    """A member may not be written through a symbolic link the archive itself creates."""
-    links = {m.name for m in members if m.kind == "symlink"}
+    packed = archive.stat().st_size
+    if total > RATIO_FLOOR and total > MAX_RATIO * packed:
+        raise UnsafeArchiveError(
+            f"{archive}: unpacks to {format_bytes(total)} from {format_bytes(packed)}, "
+            f"{total // max(packed, 1)} times its size (image datasets stay near 1, the limit "
+            f"is {MAX_RATIO}); refused as a decompression bomb"
+        )
     for m in members:
-        parts = m.name.split("/")
-        for i in range(1, len(parts)):
-            if "/".join(parts[:i]) in links:
+        if m.packed is not None and m.size > RATIO_FLOOR and m.size > MAX_RATIO * m.packed:
+            raise UnsafeArchiveError(
+                f"{archive}: member {m.name!r} unpacks to {format_bytes(m.size)} from "
+                f"{format_bytes(m.packed)} (more than {MAX_RATIO} times); refused as a "
+                "decompression bomb"
+            )
+    return total
+
+
+def _check_space(archive: Path, folder: Path, total: int) -> None:
+    """Fail before writing when ``total`` bytes (with a margin) do not fit ``folder``'s disk."""
+    free, needed = free_bytes(folder), with_margin(total)
+    if needed > free:
+        raise DiskFullError(
+            f"{archive}: unpacks to {format_bytes(total)} but {folder} has only "
+            f"{format_bytes(free)} free (needs {format_bytes(needed)} with a margin); "
+            "nothing was unpacked"
+        )
+
+
+def _destination(archive: Path, root: Path, m: _Member) -> Path:
+    """Where ``m`` goes under ``root``, after checking no link leads its folder elsewhere."""
+    dest = root / m.name
+    parent = Path(os.path.realpath(dest.parent))
+    if parent != root and root not in parent.parents:
+        raise UnsafeArchiveError(
+            f"{archive}: member {m.name!r} would be written through a link to {parent}; refused"
+        )
+    return dest
+
+
+def _write_file(source: IO[bytes], dest: Path, declared: int, name: str) -> None:
+    """Copy ``source`` into the new file ``dest`` (never through a link), at most
+    ``declared`` bytes; a member that unpacks to more is refused."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    if dest.is_symlink() or dest.is_file():
+        dest.unlink()  # a later member of the same name wins, as with tar and unzip
+    with open(os.open(dest, _OPEN_FLAGS, 0o644), "wb") as out:
+        remaining = declared
+        while chunk := source.read(min(1 << 20, remaining + 1)):
+            remaining -= len(chunk)
+            if remaining < 0:
                 raise UnsafeArchiveError(
-                    f"{archive}: member {m.name!r} is written through the link "
-                    f"{'/'.join(parts[:i])!r}; refused"
+                    f"member {name!r} unpacks to more than its declared {declared} bytes; "
+                    "refused"
                 )
+            out.write(chunk)
 
 
 # --- tar -------------------------------------------------------------------------------------
-def _tar_members(archive: Path, tar: tarfile.TarFile) -> tuple[list[_Member], list]:
-    members, infos = [], []
-    for info in tar.getmembers():
-        name = _safe_name(archive, info.name)
-        if not name:
-            continue
-        if info.isdir():
-            members.append(_Member(name, "dir", 0))
-        elif info.isreg():
-            members.append(_Member(name, "file", info.size))
-        elif info.issym():
-            link = _link_target(archive, name, info.linkname, relative_to_member=True)
-            members.append(_Member(name, "symlink", 0, link))
-        elif info.islnk():
-            link = _link_target(archive, name, info.linkname, relative_to_member=False)
-            members.append(_Member(name, "hardlink", 0, link))
-        else:
-            raise UnsafeArchiveError(
-                f"{archive}: member {info.name!r} is a device, FIFO or other special file; refused"
-            )
-        infos.append(info)
-    return members, infos
+class _TarReader:
+    """Members of a tar archive: folders and regular files only, each past ``data_filter``."""
 
+    def __init__(self, archive: Path) -> None:
+        self.archive = archive
+        self.tar = tarfile.open(archive)  # noqa: SIM115 - closed by __exit__
 
-def _extract_tar(
-    archive: Path, staging: Path, max_members: int, max_bytes: int,
-    progress: ExtractProgress | None,
-) -> list[str]:
-    with tarfile.open(archive) as tar:
-        members, infos = _tar_members(archive, tar)
-        _check_limits(archive, members, max_members, max_bytes)
-        _check_symlink_chains(archive, members)
-        hard_sources = {m.name for m in members if m.kind != "hardlink"}
-        for m in members:
-            if m.kind == "hardlink" and m.link not in hard_sources:
+    def __enter__(self) -> _TarReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.tar.close()
+
+    def members(self, target: Path) -> list[_Member]:
+        out = []
+        for info in self.tar.getmembers():
+            name = _safe_name(self.archive, info.name)
+            if info.issym() or info.islnk():
+                kind = "symbolic" if info.issym() else "hard"
+                raise _link_refused(self.archive, info.name, kind, info.linkname)
+            if not (info.isdir() or info.isreg()):
                 raise UnsafeArchiveError(
-                    f"{archive}: member {m.name!r} is a hard link to {m.link!r}, which the "
-                    "archive does not hold; refused"
+                    f"{self.archive}: member {info.name!r} is a device, FIFO or other special "
+                    "file; refused"
                 )
-        for i, (m, info) in enumerate(zip(members, infos, strict=True)):
-            _extract_tar_member(tar, info, m, staging)
-            if progress is not None:
-                progress(i + 1, len(members))
-    return [m.name for m in members]
+            self._filter(info, target)
+            if name:
+                out.append(_Member(name, info.isdir(), 0 if info.isdir() else info.size,
+                                   None, info))
+        return out
 
+    def _filter(self, info: tarfile.TarInfo, target: Path) -> None:
+        """Python's own ``data`` extraction filter, as a second line of defence."""
+        data_filter = getattr(tarfile, "data_filter", None)
+        if data_filter is None:  # pragma: no cover - Python before 3.11.4
+            return
+        try:
+            data_filter(info, str(target))
+        except tarfile.FilterError as exc:
+            raise UnsafeArchiveError(
+                f"{self.archive}: member {info.name!r} is refused by tarfile's data filter "
+                f"({exc})"
+            ) from exc
 
-def _extract_tar_member(tar: tarfile.TarFile, info: tarfile.TarInfo, m: _Member, root: Path):
-    dest = root / m.name
-    if m.kind == "dir":
-        dest.mkdir(parents=True, exist_ok=True)
-        return
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    with contextlib.suppress(FileNotFoundError):
-        dest.unlink()  # a later member of the same name wins, as with tar itself
-    if m.kind == "symlink":
-        os.symlink(info.linkname, dest)
-    elif m.kind == "hardlink":
-        shutil.copyfile(root / m.link, dest)
-    else:
-        source = tar.extractfile(info)
+    def write(self, m: _Member, dest: Path) -> None:
+        if m.is_dir:
+            dest.mkdir(parents=True, exist_ok=True)
+            return
+        source = self.tar.extractfile(m.info)
         if source is None:  # pragma: no cover - regular members always have data
-            raise UnsafeArchiveError(f"member {info.name!r} has no data")
-        with source, open(dest, "wb") as out:
-            _copy_limited(source, out, m.size, info.name)
-        os.chmod(dest, (info.mode & 0o755) | 0o644)
+            raise UnsafeArchiveError(f"member {m.info.name!r} has no data")
+        with source:
+            _write_file(source, dest, m.size, m.info.name)
+        os.chmod(dest, (m.info.mode & 0o755) | 0o644)
 
 
 # --- zip -------------------------------------------------------------------------------------
-def _zip_members(archive: Path, zf: zipfile.ZipFile) -> list[tuple[_Member, zipfile.ZipInfo]]:
-    out = []
-    for info in zf.infolist():
-        name = _safe_name(archive, info.filename)
-        if not name:
-            continue
-        mode = info.external_attr >> 16
-        if stat.S_ISLNK(mode):
-            raise UnsafeArchiveError(
-                f"{archive}: member {info.filename!r} is a symbolic link; links are not "
-                "extracted from zip archives"
-            )
-        kind = "dir" if info.is_dir() else "file"
-        out.append((_Member(name, kind, 0 if kind == "dir" else info.file_size), info))
-    return out
+class _ZipReader:
+    """Members of a zip archive: folders and files only."""
 
+    def __init__(self, archive: Path) -> None:
+        self.archive = archive
+        self.zf = zipfile.ZipFile(archive)  # noqa: SIM115 - closed by __exit__
 
-def _extract_zip(
-    archive: Path, staging: Path, max_members: int, max_bytes: int,
-    progress: ExtractProgress | None,
-) -> list[str]:
-    with zipfile.ZipFile(archive) as zf:
-        pairs = _zip_members(archive, zf)
-        members = [m for m, _ in pairs]
-        _check_limits(archive, members, max_members, max_bytes)
-        for i, (m, info) in enumerate(pairs):
-            dest = staging / m.name
-            if m.kind == "dir":
-                dest.mkdir(parents=True, exist_ok=True)
-            else:
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                with zf.open(info) as source, open(dest, "wb") as out:
-                    _copy_limited(source, out, m.size, info.filename)
-            if progress is not None:
-                progress(i + 1, len(members))
-    return [m.name for m in members]
+    def __enter__(self) -> _ZipReader:
+        return self
 
+    def __exit__(self, *exc: object) -> None:
+        self.zf.close()
 
-def _copy_limited(source, out, declared: int, name: str) -> None:
-    """Copy at most ``declared`` bytes; a member that unpacks to more is refused."""
-    remaining = declared
-    while True:
-        chunk = source.read(min(1 << 20, remaining + 1))
-        if not chunk:
+    def members(self, target: Path) -> list[_Member]:
+        del target  # zip members are checked by name only
+        out = []
+        for info in self.zf.infolist():
+            name = _safe_name(self.archive, info.filename)
+            mode = info.external_attr >> 16
+            if stat.S_ISLNK(mode):
+                with self.zf.open(info) as data:
+                    link = data.read(200).decode("utf-8", "replace")
+                raise _link_refused(self.archive, info.filename, "symbolic", link)
+            if name:
+                is_dir = info.is_dir()
+                out.append(_Member(name, is_dir, 0 if is_dir else info.file_size,
+                                   None if is_dir else info.compress_size, info))
+        return out
+
+    def write(self, m: _Member, dest: Path) -> None:
+        if m.is_dir:
+            dest.mkdir(parents=True, exist_ok=True)
             return
-        remaining -= len(chunk)
-        if remaining < 0:
-            raise UnsafeArchiveError(
-                f"member {name!r} unpacks to more than its declared {declared} bytes; refused"
-            )
-        out.write(chunk)
+        with self.zf.open(m.info) as source:
+            _write_file(source, dest, m.size, m.info.filename)

@@ -20,20 +20,17 @@ def _nothing_written(tmp_path: Path, target: Path) -> None:
     assert [p.name for p in target.parent.iterdir() if p.name.startswith(".")] == []
 
 
-def test_tar_gz_unpacks_files_folders_and_inner_links(tmp_path: Path) -> None:
+def test_tar_gz_unpacks_files_and_folders(tmp_path: Path) -> None:
     archive = _tar(
         tmp_path / "ds.tar.gz",
         [("facades/train/1.jpg", b"one"), ("facades/test/2.jpg", b"two"),
-         _link("facades/latest.jpg", "train/1.jpg"),
-         _link("facades/copy.jpg", "facades/test/2.jpg", tarfile.LNKTYPE)],
+         ("facades/train/1.jpg", b"later")],
     )
     target = tmp_path / "out" / "facades_unpacked"
     names = extract_archive(archive, target)
-    assert sorted(names) == ["facades/copy.jpg", "facades/latest.jpg", "facades/test/2.jpg",
-                             "facades/train/1.jpg"]
-    assert (target / "facades/train/1.jpg").read_bytes() == b"one"
-    assert (target / "facades/latest.jpg").read_bytes() == b"one"
-    assert (target / "facades/copy.jpg").read_bytes() == b"two"
+    assert sorted(set(names)) == ["facades/test/2.jpg", "facades/train/1.jpg"]
+    assert (target / "facades/train/1.jpg").read_bytes() == b"later"  # the last one wins
+    assert (target / "facades/test/2.jpg").read_bytes() == b"two"
 
 
 def test_zip_unpacks(tmp_path: Path) -> None:
@@ -53,14 +50,15 @@ def test_zip_unpacks(tmp_path: Path) -> None:
         ([("ok.txt", b"1"), ("../evil.txt", b"x")], "climbs out of the target"),
         ([("a/../../evil.txt", b"x")], "climbs out of the target"),
         ([("/tmp/evil.txt", b"x")], "absolute path"),
-        ([_link("inside/link", "../../evil.txt")], "outside the target"),
-        ([_link("link", "/etc/passwd")], "absolute path"),
-        ([_link("hard", "../evil.txt", tarfile.LNKTYPE)], "outside the target"),
-        ([_link("hard", "not/in/archive", tarfile.LNKTYPE)], "does not hold"),
-        ([_link("d", "."), ("d/evil.txt", b"x")], "written through the link"),
+        ([_link("inside/link", "../../evil.txt")], "'inside/link' is a symbolic link to"),
+        ([_link("link", "/etc/passwd")], "'link' is a symbolic link to '/etc/passwd'"),
+        ([("a", b"1"), _link("inner", "a")], "'inner' is a symbolic link to 'a'"),
+        ([_link("hard", "../evil.txt", tarfile.LNKTYPE)], "'hard' is a hard link"),
+        ([("a", b"1"), _link("hard", "a", tarfile.LNKTYPE)], "'hard' is a hard link to 'a'"),
+        ([_link("d", "."), ("d/evil.txt", b"x")], "'d' is a symbolic link"),
     ],
-    ids=["dotdot", "nested-dotdot", "absolute", "symlink-out", "symlink-abs", "hardlink-out",
-         "hardlink-missing", "through-link"],
+    ids=["dotdot", "nested-dotdot", "absolute", "symlink-out", "symlink-abs", "symlink-in",
+         "hardlink-out", "hardlink-in", "through-link"],
 )
 def test_hostile_tar_members_are_refused(tmp_path: Path, entries, message: str) -> None:
     archive = _tar(tmp_path / "evil.tar.gz", entries)
