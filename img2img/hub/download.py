@@ -4,7 +4,10 @@ Shared by everything that fetches published files (model weights, dataset archiv
 transfer goes into a hidden ``.NAME.part`` file next to the destination; an interrupted one is
 continued with an HTTP ``Range`` request the next time, and the destination appears in one
 rename only once it is whole (and matches its SHA-256 when one is known). The digest of every
-finished file is recorded beside it (``NAME.sha256``, in ``sha256sum`` format).
+finished file is recorded beside it (``NAME.sha256``, in ``sha256sum`` format), and only once
+its first bytes show it is what it should be (``kind``: weights or an archive, never an HTML
+page a server sent instead). A failed transfer keeps the data that arrived for the next
+attempt, but never an empty partial file; a file of the wrong kind is removed.
 
 ``IMG2IMG_MIRROR`` (e.g. ``http://127.0.0.1:8000/base``) replaces the scheme, host and any
 prefix of every URL while keeping its path, for closed networks and for tests.
@@ -27,6 +30,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import img2img
 from img2img.atomic import atomic_write
+from img2img.hub import filekind
+from img2img.hub.space import format_bytes, free_bytes, is_disk_full
 
 try:  # advisory locks keep two processes from appending to one partial file
     import fcntl
@@ -132,6 +137,7 @@ def download(
     dest: str | os.PathLike,
     *,
     sha256: str | None = None,
+    kind: str | None = None,
     progress: ProgressFn | None = None,
     timeout: float = 60.0,
     mirror: str | None = None,
@@ -142,6 +148,8 @@ def download(
         url: the file's published URL; ``mirror`` (default ``$IMG2IMG_MIRROR``) may redirect it.
         dest: the file to create; its folder is created if needed.
         sha256: the expected digest, when known: a mismatch removes the transfer and fails.
+        kind: what the file must be (a key of :data:`img2img.hub.filekind.KINDS`), checked
+            from its first bytes; None accepts anything.
         progress: called with (bytes done, total bytes or None) as data arrives.
         timeout: seconds to wait for the server on connect and on each read.
 
@@ -150,8 +158,9 @@ def download(
 
     Raises:
         DownloadError: the server refused, the connection failed or broke off (what arrived is
-            kept and the next call resumes from there), the size or checksum is wrong, or
-            another process is downloading the same file.
+            kept and the next call resumes from there), the disk is too full for the rest,
+            the file is not of ``kind`` (an HTML page ...) or its size or checksum is wrong,
+            or another process is downloading the same file.
     """
     source = mirror_url(url, mirror)
     dest = Path(dest)
@@ -160,24 +169,56 @@ def download(
     with _locked(part, source) as f:
         have = f.seek(0, os.SEEK_END)
         resumed_from, digest = _fetch(source, f, have, progress, timeout)
-        f.flush()
-        os.fsync(f.fileno())
+        try:
+            f.flush()
+            os.fsync(f.fileno())
+        except OSError as exc:
+            if not is_disk_full(exc):
+                raise
+            raise _disk_full(source, part, None) from exc
         size = f.tell()
-    if sha256 is not None and digest != sha256.lower():
-        part.unlink(missing_ok=True)
-        raise DownloadError(
-            f"{source}: checksum mismatch: expected sha256 {sha256.lower()}, got {digest}; "
-            "the download was removed (a damaged transfer or a changed file on the server)"
-        )
-    os.replace(part, dest)
+        _check_kind(source, part, kind)
+        if sha256 is not None and digest != sha256.lower():
+            part.unlink(missing_ok=True)
+            raise DownloadError(
+                f"{source}: checksum mismatch: expected sha256 {sha256.lower()}, got {digest}; "
+                "the download was removed (a damaged transfer or a changed file on the server)"
+            )
+        os.replace(part, dest)
     record_sha256(dest, digest)
     log.info("downloaded %s -> %s (%d bytes, sha256 %s)", source, dest, size, digest)
     return Downloaded(dest, digest, size, resumed_from, source)
 
 
+def _check_kind(source: str, part: Path, kind: str | None) -> None:
+    """Fail, removing the transfer, when ``part`` is not a ``kind`` file."""
+    if kind is None:
+        return
+    why = filekind.mismatch(filekind.read_head(part), kind)
+    if why is not None:
+        part.unlink(missing_ok=True)
+        raise DownloadError(
+            f"{source} answered with {why}; nothing was saved (a login page, an error page or "
+            "a moved file: check the URL or use a mirror)"
+        )
+
+
+def _disk_full(source: str, part: Path, needed: int | None) -> DownloadError:
+    """The error for a disk that filled (or would fill) while downloading ``source``."""
+    need = "the rest of the file" if needed is None else format_bytes(needed)
+    return DownloadError(
+        f"{part.parent}: not enough free space to download {source}: it needs {need}, "
+        f"{format_bytes(free_bytes(part.parent))} are free; free some space and run the "
+        "command again (it resumes)"
+    )
+
+
 @contextlib.contextmanager
 def _locked(part: Path, source: str) -> Iterator[IO[bytes]]:
-    """The partial file opened for appending, locked against other processes."""
+    """The partial file opened for appending, locked against other processes.
+
+    When the holder is done, a partial file that is still empty is removed.
+    """
     f = open(part, "a+b")  # noqa: SIM115 - closed below, after the lock is released
     try:
         if fcntl is not None:
@@ -188,9 +229,24 @@ def _locked(part: Path, source: str) -> Iterator[IO[bytes]]:
                     f"{source}: another process is downloading it into {part}; wait for it "
                     "to finish (or stop it) and try again"
                 ) from exc
-        yield f
-    finally:
-        f.close()
+        try:
+            yield f
+        finally:
+            _remove_if_empty(part, f)
+    except BaseException:
+        with contextlib.suppress(OSError):  # a full disk fails the flush on close as well
+            f.close()
+        raise
+    f.close()
+
+
+def _remove_if_empty(part: Path, f: IO[bytes]) -> None:
+    """Remove ``part`` when it is still the (locked) file ``f`` and holds nothing."""
+    mine = os.fstat(f.fileno())
+    with contextlib.suppress(FileNotFoundError):
+        there = os.stat(part)
+        if (there.st_dev, there.st_ino) == (mine.st_dev, mine.st_ino) and mine.st_size == 0:
+            part.unlink()
 
 
 def _fetch(
@@ -210,6 +266,9 @@ def _fetch(
             _check_range(source, response.headers.get("Content-Range", ""), have)
         length = response.headers.get("Content-Length")
         total = have + int(length) if length and length.isdigit() else None
+        part = Path(f.name)
+        if total is not None and total - have > free_bytes(part.parent):
+            raise _disk_full(source, part, total - have)
         digest = _hash_prefix(f, have)
         done = have
         if progress is not None:
@@ -222,7 +281,9 @@ def _fetch(
                 if progress is not None:
                     progress(done, total)
         except (OSError, urllib.error.URLError) as exc:
-            f.flush()
+            if is_disk_full(exc):
+                raise _disk_full(source, part, None if total is None else total - done) from exc
+            f.flush()  # keep what arrived for the next attempt
             raise DownloadError(
                 f"{source}: the transfer broke off after {done} bytes ({_reason(exc)}); "
                 "run the command again to resume it"

@@ -122,7 +122,8 @@ def fetch_archive(
     Raises:
         NotDownloadableError: ``entry`` may not be redistributed.
         FileExistsError: the dataset is installed already (nothing is fetched).
-        DownloadError: the download failed (run again to resume it) or its checksum is wrong.
+        DownloadError: the download failed (run again to resume it), is not an archive (an
+            HTML page ...) or its checksum is wrong.
     """
     target = target_folder(entry, root)
     if entry.url is None:
@@ -140,7 +141,8 @@ def fetch_archive(
             log.info("%s: using the archive downloaded before", path)
             return Archive(path, expected, path.stat().st_size, 0, True)
         log.info("%s: not a verified download; downloading it again", path)
-    got = download(entry.url, path, sha256=entry.sha256, progress=progress, mirror=mirror)
+    got = download(entry.url, path, sha256=entry.sha256, kind="archive", progress=progress,
+                   mirror=mirror)
     return Archive(path, got.sha256, got.size, got.resumed_from, False)
 
 
@@ -161,8 +163,10 @@ def unpack_dataset(
 
     Raises:
         FileExistsError: the dataset folder exists already (nothing is replaced).
-        UnsafeArchiveError: a member would escape the target, or the archive is over the
-            limits; nothing is unpacked and the archive is removed.
+        UnsafeArchiveError: a member is a link or would escape the target, or the archive is
+            over the limits; nothing is unpacked and the archive is removed.
+        DiskFullError: the dataset does not fit the free space, or the disk filled while
+            unpacking; nothing is unpacked and the archive is kept for the next attempt.
         ValueError: the archive is damaged (it is removed, so the next attempt downloads it
             again).
     """

@@ -251,7 +251,7 @@ def fetch(
             f"(expected at {target}; source: {entry.url})"
         )
     dest = weights_root(weights_dir) / entry.relative_path
-    done = download(entry.url, dest, sha256=entry.sha256, progress=progress)
+    done = download(entry.url, dest, sha256=entry.sha256, kind="weights", progress=progress)
     if done.resumed_from:
         log.info("%s: resumed a partial download at byte %d", dest, done.resumed_from)
     return done.path
