@@ -86,7 +86,8 @@ class PairedFiles:
 def find_images(root: str | os.PathLike[str], recursive: bool = True) -> list[Path]:
     """All image files under ``root``, sorted; hidden files and folders are skipped.
 
-    Symbolic links to folders are followed (each real folder is visited once).
+    Symbolic links to folders inside ``root`` are followed (each real folder is visited
+    once); links to folders outside it are not (a warning names them).
 
     Raises:
         NotADirectoryError: ``root`` is not a directory.
@@ -99,7 +100,8 @@ def find_files(
 ) -> list[Path]:
     """All files under ``root`` whose name ``accept`` takes, sorted; hidden ones are skipped.
 
-    Symbolic links to folders are followed (each real folder is visited once).
+    Symbolic links to folders inside ``root`` are followed (each real folder is visited
+    once); links to folders outside it are not (a warning names them).
 
     Raises:
         NotADirectoryError: ``root`` is not a directory.
@@ -116,20 +118,69 @@ def find_files(
                 if not e.name.startswith(".") and accept(e.name) and e.is_file()
             ]
         return sorted(found)
-    visited: set[tuple[int, int]] = set()
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
-        stat = os.stat(dirpath)
-        if (stat.st_dev, stat.st_ino) in visited:
-            dirnames[:] = []
+    return sorted(_walk(root, accept))
+
+
+def _walk(root: Path, accept: Callable[[str], bool]) -> list[Path]:
+    """Accepted files under ``root``, hidden entries skipped.
+
+    A symbolic link to a folder is followed only when the folder lies inside ``root`` and has
+    not been visited yet (each real folder is visited once, so a link cycle ends); the links
+    not followed are named in one warning.
+    """
+    real_root = os.path.realpath(root)
+    visited = {_identity(root)}
+    skipped: list[str] = []
+    found: list[Path] = []
+    folders = [str(root)]
+    while folders:
+        try:
+            with os.scandir(folders.pop()) as scan:
+                entries = sorted(scan, key=lambda e: e.name, reverse=True)
+        except OSError as exc:
+            skipped.append(f"{exc.filename} (unreadable: {exc.strerror})")
             continue
-        visited.add((stat.st_dev, stat.st_ino))
-        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
-        found.extend(
-            Path(dirpath, name)
-            for name in filenames
-            if not name.startswith(".") and accept(name)
-        )
-    return sorted(found)
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            if not entry.is_dir():
+                if accept(entry.name):
+                    found.append(Path(entry.path))
+                continue
+            why = _not_followed(entry, real_root, visited)
+            if why:
+                skipped.append(f"{entry.path} -> {os.path.realpath(entry.path)} ({why})")
+            elif why is None:
+                folders.append(entry.path)
+    if skipped:
+        more = f" and {len(skipped) - _SHOW} more" if len(skipped) > _SHOW else ""
+        log.warning("%s: skipped %d folder(s): %s%s", root, len(skipped),
+                    "; ".join(skipped[:_SHOW]), more)
+    return found
+
+
+def _identity(path: str | os.PathLike[str]) -> tuple[int, int]:
+    info = os.stat(path)
+    return info.st_dev, info.st_ino
+
+
+def _not_followed(entry: os.DirEntry[str], real_root: str, visited: set[tuple[int, int]]
+                  ) -> str | None:
+    """None to walk into the folder ``entry``; else why not: a reason for a link, "" for a
+    plain folder seen already (a bind mount)."""
+    try:
+        identity = _identity(entry.path)
+    except OSError as exc:
+        return f"unreadable: {exc.strerror}"
+    link = entry.is_symlink()
+    if link:
+        real = os.path.realpath(entry.path)
+        if real != real_root and not real.startswith(real_root.rstrip(os.sep) + os.sep):
+            return "outside the input folder"
+    if identity in visited:
+        return "visited already" if link else ""
+    visited.add(identity)
+    return None
 
 
 def accepted_layouts(root: str | os.PathLike[str], phase: str) -> list[str]:
