@@ -143,7 +143,7 @@ def _walk(root: Path, accept: Callable[[str], bool]) -> list[Path]:
         for entry in entries:
             if entry.name.startswith("."):
                 continue
-            if not entry.is_dir():
+            if not _is_dir(entry):
                 if accept(entry.name):
                     found.append(Path(entry.path))
                 continue
@@ -157,6 +157,14 @@ def _walk(root: Path, accept: Callable[[str], bool]) -> list[Path]:
         log.warning("%s: skipped %d folder(s): %s%s", root, len(skipped),
                     "; ".join(skipped[:_SHOW]), more)
     return found
+
+
+def _is_dir(entry: os.DirEntry[str]) -> bool:
+    """Whether ``entry`` is a folder or a link to one (a link loop is not)."""
+    try:
+        return entry.is_dir()
+    except OSError:
+        return False
 
 
 def _identity(path: str | os.PathLike[str]) -> tuple[int, int]:

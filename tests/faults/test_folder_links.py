@@ -69,3 +69,10 @@ def test_an_input_folder_that_is_a_link_is_walked(tmp_path: Path) -> None:
     _touch(tmp_path / "real" / "deep" / "c.png")
     (tmp_path / "alias").symlink_to("real")
     assert [p.name for p in find_images(tmp_path / "alias")] == ["c.png"]
+
+
+def test_a_link_to_itself_is_listed_as_a_file_for_the_reader_to_report(tmp_path: Path) -> None:
+    _touch(tmp_path / "in" / "a.png")
+    (tmp_path / "in" / "loop").symlink_to("loop")
+    (tmp_path / "in" / "loop.png").symlink_to("loop.png")
+    assert [p.name for p in find_images(tmp_path / "in")] == ["a.png", "loop.png"]
