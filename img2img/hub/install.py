@@ -39,6 +39,7 @@ from img2img.hub.download import (
     recorded_sha256,
     sha256_file,
 )
+from img2img.hub.space import disk_full, is_disk_full
 
 log = logging.getLogger(__name__)
 
@@ -180,7 +181,12 @@ def unpack_dataset(
     try:
         names = _extract(archive.path, unpack, max_members, max_bytes, progress)
         source = _single_folder(unpack)
-        _write_marker(source, entry, archive)
+        try:
+            _write_marker(source, entry, archive)
+        except OSError as exc:
+            if not is_disk_full(exc):
+                raise
+            raise disk_full(root, f"the record of {entry.name} ({MARKER})", None) from exc
         os.replace(source, target)
     finally:
         shutil.rmtree(unpack, ignore_errors=True)

@@ -176,6 +176,22 @@ def test_a_disk_that_fills_while_unpacking_names_the_folder(mirror, tmp_path: Pa
     assert sorted(p.name for p in root.iterdir()) == ["facades.tar.gz", "facades.tar.gz.sha256"]
 
 
+def test_a_disk_that_fills_on_the_provenance_record_names_the_folder(
+    mirror, tmp_path: Path, monkeypatch
+) -> None:
+    mirror.publish(FACADES, tar_bytes([("facades/train/1.png", b"1")]))
+    root = tmp_path / "datasets"
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr("img2img.hub.install.atomic_write", full)
+    with pytest.raises(DiskFullError, match=rf"{root}: no space left on its disk while "
+                                            r"writing the record of facades"):
+        install_dataset(FACADES, root)
+    assert sorted(p.name for p in root.iterdir()) == ["facades.tar.gz", "facades.tar.gz.sha256"]
+
+
 def test_the_cli_reports_a_refused_archive_in_one_line(mirror, tmp_path: Path,
                                                        monkeypatch) -> None:
     mirror.publish(FACADES, tar_bytes([link("facades/sibling", "../victim")]))
