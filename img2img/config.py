@@ -65,6 +65,20 @@ def check_finite_fields(section: str, config: Any) -> None:
             )
 
 
+#: the largest seed: every generator seeded from it (torch, NumPy modulo 2**32, the data
+#: order's own) takes a signed 64-bit integer
+MAX_SEED = 2**63 - 1
+
+
+def check_seed(field_name: str, value: object) -> None:
+    """Fail unless ``value`` is an integer from 0 to :data:`MAX_SEED`."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_SEED:
+        raise ConfigError(
+            f"{field_name}: {value!r} is not valid; expected an integer from 0 to {MAX_SEED} "
+            "(2**63 - 1)"
+        )
+
+
 def check_channels(field_name: str, value: int) -> int:
     """Return ``value`` if it is an image channel count the tool handles: 1 (gray) or 3 (RGB)."""
     if value not in (1, 3):
@@ -340,6 +354,7 @@ class TrainConfig:
         check_positive("batch_size", self.batch_size)
         check_positive("world_size", self.world_size)
         check_positive("lr", self.lr)
+        check_seed("seed", self.seed)
         check_fraction("beta1", self.beta1)
         check_fraction("beta2", self.beta2)
         check_positive("n_epochs", self.n_epochs, allow_zero=True)

@@ -38,7 +38,7 @@ from img2img.engine.checkpoint import (
 )
 from img2img.engine.device import Precision, resolve_device
 from img2img.engine.distributed import World
-from img2img.engine.memory import MemoryEstimate, estimate_training_memory
+from img2img.engine.memory import MemoryEstimate, check_fits, estimate_training_memory
 from img2img.engine.observers import Observer
 from img2img.engine.progress import Reporter
 from img2img.engine.rng import seed_everything
@@ -131,8 +131,8 @@ def _data_parallel(recipe: Any, world: World) -> list[str]:
 
 
 def _prepare(config: RunConfig) -> _Prepared:
-    """Resolve and validate ``config``, find its data and decode a first sample; writes
-    nothing.
+    """Resolve and validate ``config`` (networks that cannot fit in the device's memory
+    included), find its data and decode a first sample; writes nothing.
 
     Raises:
         UnreadableDatasetError: not one example of the training split can be decoded.
@@ -140,6 +140,7 @@ def _prepare(config: RunConfig) -> _Prepared:
     recipe_class = get_family(config.family).recipe_class()
     config, notes = recipe_class.resolve_config(config)
     recipe_class.validate(config)
+    check_fits(recipe_class, config, resolve_device(config.train.device))
     if config.train.tensorboard:
         check_tensorboard()
     dataset = recipe_class.build_dataset(config)

@@ -149,11 +149,13 @@ def run_check(report) -> None:
     """The line ``train`` prints after checking its data, and up to 5 warnings."""
     examples = sum(s.examples for s in report.splits)
     layouts = ", ".join(s.layout for s in report.splits)
-    warnings = report.warnings
+    warnings, errors = report.warnings, report.errors
     where = escape(f"{report.root} [{', '.join(s.split for s in report.splits)}]")
+    found = [f"[red]{len(errors)} errors[/]"] if errors else []
+    found += [f"[yellow]{len(warnings)} warnings[/]"] if warnings else []
     console.print(
         f"data: {where}: {examples} examples ({escape(layouts)}); "
-        + (f"[yellow]{len(warnings)} warnings[/]" if warnings else "no problems found"),
+        + (", ".join(found) or "no problems found"),
         highlight=False, soft_wrap=True,
     )
     if warnings:

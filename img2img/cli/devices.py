@@ -12,6 +12,7 @@ from pathlib import Path
 import typer
 
 from img2img.cli.errors import PROCESS_ERRORS_ENV, report_process_errors
+from img2img.engine.lifeline import LAUNCHER_PID_ENV
 
 #: set by torchrun in every process it starts
 _TORCHRUN_ENV = "WORLD_SIZE"
@@ -42,6 +43,7 @@ def launch_processes(devices: int, argv: list[str]) -> int:
         logging.getLogger(name).setLevel(logging.CRITICAL)
     with tempfile.TemporaryDirectory(prefix="img2img-errors-") as errors:
         os.environ[PROCESS_ERRORS_ENV] = errors
+        os.environ[LAUNCHER_PID_ENV] = str(os.getpid())  # the processes end with this one
         try:
             run(parse_args(torchrun_args(devices, argv)))
         except ChildFailedError as exc:
@@ -51,6 +53,7 @@ def launch_processes(devices: int, argv: list[str]) -> int:
             return 128 + int(exc.sigval)
         finally:
             os.environ.pop(PROCESS_ERRORS_ENV, None)
+            os.environ.pop(LAUNCHER_PID_ENV, None)
             report_process_errors(Path(errors))
     return 0
 

@@ -191,11 +191,23 @@ def _resume(run_dir: Path, changes: dict[str, Any], family: str | None, dry_run:
         _finished(run, outcome)
 
 
-def _setup_interruptible():
-    """SIGTERM stops the setup of a run as Ctrl-C does (the trainer then handles both)."""
-    from img2img.engine.signals import sigterm_as_interrupt
+@contextlib.contextmanager
+def _setup_interruptible() -> Iterator[None]:
+    """SIGTERM stops the setup of a run as Ctrl-C does (the trainer then handles both); a
+    command a signal ends at once says so in one line and exits with the shell's status for
+    the signal (130, 143)."""
+    from img2img.cli.errors import defer_to_launcher, print_error
+    from img2img.engine.signals import exit_status, interrupted_signal, sigterm_as_interrupt
 
-    return sigterm_as_interrupt()
+    try:
+        with sigterm_as_interrupt():
+            yield
+    except KeyboardInterrupt as exc:
+        sig = interrupted_signal(exc)
+        message = str(exc) or f"{sig.name} received: stopped"
+        if not defer_to_launcher(message):
+            print_error(message)
+        raise typer.Exit(exit_status(sig)) from None
 
 
 def _finished(run, result) -> None:
@@ -265,8 +277,11 @@ def _reporter():
 
 
 def _prepare_process() -> None:
+    """Allocator settings; a process ``--devices N`` started ends with its launcher."""
     from img2img.cli.memory import tune_allocator
+    from img2img.engine.lifeline import follow_launcher
 
+    follow_launcher()
     tune_allocator()
 
 

@@ -7,14 +7,18 @@ workers, on 1 or N processes, and a run resumed mid-epoch sees exactly the sampl
 
 from __future__ import annotations
 
+import atexit
 import math
 import signal
+import weakref
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import torch
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import DataLoader, Dataset, Sampler, default_collate, get_worker_info
 
 from img2img.data.seeding import mix_seed
+from img2img.engine.lifeline import die_with_parent
 
 
 class EpochSampler(Sampler[tuple[int, int]]):
@@ -114,9 +118,12 @@ class EpochSampler(Sampler[tuple[int, int]]):
 def worker_init(worker_id: int) -> None:
     """Keep each loader worker to one torch thread so workers do not fight the trainer for cores.
 
-    Workers also ignore SIGINT and SIGTERM: Ctrl-C reaches every process of the terminal's
-    group, and the trainer, which decides when to stop, still needs its workers to finish the
-    step in progress (they end with it).
+    Workers ignore SIGINT and SIGTERM: Ctrl-C, and a scheduler's SIGTERM to the whole process
+    group, reach every process of the group, and the trainer, which decides when to stop, still
+    needs its workers while it finishes the step in progress and writes its checkpoint (a
+    worker ended by a signal makes torch raise an error in the trainer wherever it is). The
+    trainer ends its workers itself (:meth:`Loader.close`), on every way out, and a worker whose
+    trainer is killed ends with it (:func:`~img2img.engine.lifeline.die_with_parent`).
 
     OpenCV's thread pool is left alone: reconfiguring it in a forked worker after the parent has
     used it can deadlock, and the loader path only uses OpenCV for single-threaded decoding.
@@ -124,7 +131,97 @@ def worker_init(worker_id: int) -> None:
     del worker_id
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, signal.SIG_IGN)
+    die_with_parent()
     torch.set_num_threads(1)
+
+
+class SampleError(ValueError):
+    """A sample could not be loaded in a loader worker (a bad file or value): the worker's own
+    message, without the worker's traceback."""
+
+
+@dataclass(frozen=True)
+class _Failure:
+    """What a worker hands back instead of a sample whose loading failed on bad input."""
+
+    message: str
+
+
+class _Guarded(Dataset):
+    """``dataset`` whose bad-input errors (ValueError, OSError) raised in a loader worker travel
+    back as a :class:`_Failure` instead of a worker traceback; in the main process they are
+    raised as they are."""
+
+    def __init__(self, dataset: Dataset) -> None:
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)  # type: ignore[arg-type]
+
+    def __getitem__(self, key: object) -> object:
+        try:
+            return self.dataset[key]
+        except (ValueError, OSError) as exc:
+            if get_worker_info() is None:
+                raise
+            return _Failure(str(exc))
+
+
+def _collate(samples: list) -> object:
+    """The batch, or the first failure among its samples."""
+    failed = next((s for s in samples if isinstance(s, _Failure)), None)
+    return failed if failed is not None else default_collate(samples)
+
+
+#: every loader made here that may have workers, for the exit backstop
+_LOADERS: weakref.WeakSet[Loader] = weakref.WeakSet()
+
+
+class Loader(DataLoader):
+    """A DataLoader that raises a worker's bad-input error as one :class:`SampleError` and can
+    end its workers at once (:meth:`close`)."""
+
+    def __init__(self, dataset: Dataset, **options: object) -> None:
+        super().__init__(_Guarded(dataset), collate_fn=_collate, **options)  # type: ignore[arg-type]
+        self._iterators: weakref.WeakSet = weakref.WeakSet()
+        if self.num_workers:
+            _LOADERS.add(self)
+
+    def _get_iterator(self):  # noqa: ANN202 - torch's private iterator type
+        iterator = super()._get_iterator()
+        self._iterators.add(iterator)
+        return iterator
+
+    def __iter__(self) -> Iterator:
+        for batch in super().__iter__():
+            if isinstance(batch, _Failure):
+                raise SampleError(batch.message)
+            yield batch
+
+    def close(self) -> None:
+        """End this loader's workers now (a no-op without workers, or when already ended).
+
+        Workers are asked to stop and given torch's usual few seconds; any still running then
+        is killed (they ignore SIGTERM, see :func:`worker_init`).
+        """
+        for iterator in list(self._iterators):
+            shutdown = getattr(iterator, "_shutdown_workers", None)
+            if shutdown is not None:
+                shutdown()
+            for worker in getattr(iterator, "_workers", ()):
+                if worker.is_alive():
+                    worker.kill()
+                    worker.join(timeout=5)
+        self._iterators = weakref.WeakSet()
+        self._iterator = None
+
+
+@atexit.register
+def _close_loaders() -> None:
+    """At exit, end every loader's workers before multiprocessing's own exit handler would
+    wait for them (it sends SIGTERM, which workers ignore, and waits without end)."""
+    for loader in list(_LOADERS):
+        loader.close()
 
 
 def make_loader(
@@ -139,12 +236,12 @@ def make_loader(
     rank: int = 0,
     prefetch_factor: int = 2,
     timeout: float = 0.0,
-) -> tuple[DataLoader, EpochSampler]:
+) -> tuple[Loader, EpochSampler]:
     """A DataLoader over ``dataset`` driven by an :class:`EpochSampler`.
 
     Workers (when ``num_workers > 0``) are persistent, prefetch ``prefetch_factor`` batches each
-    and run single-threaded; ``timeout`` (seconds, 0 = none) bounds the wait for a worker's
-    batch. Call ``sampler.set_epoch(e)`` before each epoch and
+    and run single-threaded; ``loader.close()`` ends them. ``timeout`` (seconds, 0 = none)
+    bounds the wait for a worker's batch. Call ``sampler.set_epoch(e)`` before each epoch and
     ``sampler.set_start(k)`` to resume after ``k`` samples.
 
     Returns:
@@ -163,7 +260,7 @@ def make_loader(
         rank=rank,
     )
     workers = num_workers > 0
-    loader = DataLoader(
+    loader = Loader(
         dataset,
         batch_size=batch_size,
         sampler=sampler,

@@ -6,10 +6,14 @@ every tensor autograd saves for the backward pass is counted once. The peak of a
 about: weights (every network, frozen ones included) + their gradients + Adam's two moments +
 the saved activations. Half precision (bf16/fp16 autocast) is accounted for by halving the
 activations, as convolutions save their inputs in the autocast dtype.
+
+:func:`check_fits` refuses, before anything is allocated, a run whose weights, gradients and
+Adam moments alone exceed the memory free on its device (``--ngf 100000``).
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -18,7 +22,7 @@ import torch
 from torch import nn
 from torch.utils.data import default_collate
 
-from img2img.config import RunConfig
+from img2img.config import ConfigError, RunConfig
 from img2img.engine.device import Precision
 
 _HALF = ("bf16", "fp16")
@@ -124,4 +128,64 @@ def estimate_training_memory(
         activations=activations,
         shape=(batch_size, int(shape[-2]), int(shape[-1])),
         precision=config.train.precision,
+    )
+
+
+#: model options that set the networks' widths, named when a run does not fit
+_WIDTH_OPTIONS = ("ngf", "ndf", "nef")
+
+
+def available_memory(device: torch.device) -> int | None:
+    """Bytes free for a run on ``device``: the GPU's free memory on CUDA, the system's
+    available memory (``MemAvailable``) elsewhere; None when unknown."""
+    if device.type == "cuda":
+        return int(torch.cuda.mem_get_info(device)[0])
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def training_state_bytes(recipe_class: type, config: RunConfig) -> tuple[int, dict[str, int]]:
+    """Bytes of a run's weights, gradients and Adam moments, and each network's parameter
+    count, from the networks built on the ``meta`` device (nothing is allocated)."""
+    meta = torch.device("meta")
+    with meta:
+        recipe = recipe_class(config, meta, Precision("fp32", meta))
+    tensors = [t for m in _modules(recipe) for t in (*m.parameters(), *m.buffers())]
+    trained = sum(p.numel() * p.element_size() for m in recipe.nets.values()
+                  for p in m.parameters())
+    counts = {name: sum(p.numel() for p in net.parameters()) for name, net in recipe.nets.items()}
+    return sum(t.numel() * t.element_size() for t in tensors) + 3 * trained, counts
+
+
+def check_fits(recipe_class: type, config: RunConfig, device: torch.device) -> None:
+    """Refuse a run whose weights, gradients and Adam moments alone exceed the memory free on
+    ``device``, before anything is allocated (activations come on top of that).
+
+    Raises:
+        ConfigError: naming the network widths and both sizes.
+    """
+    free = available_memory(device)
+    if free is None:
+        return
+    needed, counts = training_state_bytes(recipe_class, config)
+    if needed <= free:
+        return
+    gb = 1e9
+    widths = ", ".join(f"--{name} {getattr(config.model, name)}" for name in _WIDTH_OPTIONS
+                       if hasattr(config.model, name))
+    nets = ", ".join(f"{name} {count:,}" for name, count in counts.items())
+    where = "free GPU memory" if device.type == "cuda" else "available memory"
+    raise ConfigError(
+        f"{widths}: the networks ({nets} parameters) need {needed / gb:,.1f} GB for weights, "
+        f"gradients and Adam's moments, more than the {free / gb:,.1f} GB of {where} on "
+        f"{device}; expected smaller networks (a lower --ngf/--ndf) or a larger device"
     )

@@ -4,12 +4,12 @@ Ctrl-C sends SIGINT; job schedulers (SLURM, Kubernetes, systemd) send SIGTERM so
 they kill a job. Inside :class:`StopSignals` neither interrupts anything: the first one only
 records the request, which the trainer reads between two steps, so the checkpoint it then
 writes holds whole steps only and a resume continues exactly. A second signal while the first
-is being honoured raises :class:`KeyboardInterrupt` at once (the previous checkpoint is never
+is being honoured raises :class:`Interrupted` at once (the previous checkpoint is never
 damaged by that: checkpoints are written atomically).
 
-:func:`sigterm_as_interrupt` makes SIGTERM raise :class:`KeyboardInterrupt` like SIGINT, for
-the parts of a command that are not a training loop (setting a run up, translating), so their
-clean-up runs on either signal.
+:func:`sigterm_as_interrupt` makes SIGTERM raise :class:`Interrupted` (a
+:class:`KeyboardInterrupt`) like SIGINT, for the parts of a command that are not a training
+loop (setting a run up, translating), so their clean-up runs on either signal.
 
 Handlers can only be installed from the main thread; elsewhere both helpers do nothing.
 """
@@ -27,6 +27,23 @@ log = logging.getLogger(__name__)
 
 #: the signals that ask a run to stop
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class Interrupted(KeyboardInterrupt):
+    """A signal that ends a command at once, without waiting for a step to end.
+
+    Attributes:
+        signal: the signal that was received.
+    """
+
+    def __init__(self, sig: signal.Signals, message: str) -> None:
+        super().__init__(message)
+        self.signal = sig
+
+
+def interrupted_signal(exc: KeyboardInterrupt) -> signal.Signals:
+    """The signal behind ``exc``: its own for :class:`Interrupted`, else SIGINT (Ctrl-C)."""
+    return exc.signal if isinstance(exc, Interrupted) else signal.SIGINT
 
 
 def _in_main_thread() -> bool:
@@ -57,7 +74,9 @@ class StopSignals:
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         if self.requested is not None:
-            raise KeyboardInterrupt(f"second stop signal ({signal.Signals(signum).name})")
+            sig = signal.Signals(signum)
+            raise Interrupted(sig, f"{sig.name} received while stopping: stopped at once, "
+                                   "without finishing the step in progress")
         self.requested = signal.Signals(signum)
         log.warning("%s received: stopping after the current step", self.requested.name)
 
@@ -69,15 +88,21 @@ class StopSignals:
 
 @contextlib.contextmanager
 def sigterm_as_interrupt() -> Iterator[None]:
-    """Inside the block SIGTERM raises :class:`KeyboardInterrupt`, as SIGINT does."""
+    """Inside the block SIGTERM raises :class:`Interrupted`, as SIGINT raises
+    :class:`KeyboardInterrupt`."""
     if not _in_main_thread():
         yield
         return
-    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    previous = signal.signal(signal.SIGTERM, _raise_interrupted)
     try:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def _raise_interrupted(signum: int, frame: FrameType | None) -> None:
+    sig = signal.Signals(signum)
+    raise Interrupted(sig, f"{sig.name} received: stopped")
 
 
 def exit_status(sig: signal.Signals) -> int:

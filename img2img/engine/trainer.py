@@ -308,7 +308,8 @@ class Trainer:
 
         SIGINT or SIGTERM ends the run after the step in progress, with a checkpoint; the
         result's ``stopped_by`` names the signal. A second signal raises
-        :class:`KeyboardInterrupt` at once.
+        :class:`~img2img.engine.signals.Interrupted` at once. However the run ends, the data
+        loader's workers have ended when this returns or raises.
 
         Raises:
             NonFiniteLossError: a loss became NaN or infinite (nothing was saved after it).
@@ -317,7 +318,10 @@ class Trainer:
         started = time.perf_counter()
         try:
             with StopSignals() as stop:
-                path, last = self._fit(stop)
+                try:
+                    path, last = self._fit(stop)
+                finally:
+                    self.loader.close()  # its workers end here, whatever ended the run
         except NonFiniteLossError as exc:
             kept = (
                 f"the last checkpoint (step {self._saved_at.step}) holds the last good weights"

@@ -11,7 +11,8 @@ Two depths:
 
 - fast (``train`` runs it before it starts): discovery and pairing, then every file's header:
   readable as an image, channels and bit depth, sizes, and whether the files of one example
-  agree in size;
+  agree in size; and, when ``label_nc`` is set, the value range of every label map (label maps
+  are small single-channel files: reading their values costs about as much as their headers);
 - thorough (the default of ``datasets check``): also decodes every example as training will,
   checks label values against ``label_nc`` (and reports the values found), and finds files
   with identical content, within a split and across splits.
@@ -37,7 +38,7 @@ import torch
 
 from img2img.config import DataConfig, RunConfig
 from img2img.data.discover import KNOWN_PHASES
-from img2img.data.io import ImageHeader, ImageReadError, read_header
+from img2img.data.io import ImageHeader, ImageReadError, read_header, read_ids
 from img2img.data.streams import Stream
 from img2img.families import get_family, list_families, run_config
 from img2img.prep.parallel import run_jobs
@@ -384,6 +385,9 @@ def _check_split(
     readable = [item for item in items if not broken & set(item.files.values())]
     _check_sizes(readable, facts, uses, problem)
     summary.unreadable = len(items) - len(readable)
+    if report.label_nc and not report.thorough:  # the thorough check decodes every example
+        _check_label_ranges(readable, streams, report.label_nc, problem, workers,
+                            _stage(progress, f"{split}: label values"))
     if report.thorough:
         readable = _decode(dataset, readable, streams, summary, report.label_nc, problem,
                            workers, _stage(progress, f"{split}: pixels"))
@@ -449,10 +453,30 @@ def _decode(dataset, items, streams, summary, label_nc, problem, workers, progre
             if label_nc:
                 bad = [v for v in values if not 0 <= v < label_nc]
                 if bad:
-                    problem("error", f"{name} values {value_ranges(bad)} are outside "
-                            f"0..{label_nc - 1} (--label-nc {label_nc}); training would fail "
-                            "on this file", item.files[name])
+                    problem("error", _out_of_range(name, bad, label_nc), item.files[name])
     return readable
+
+
+def _out_of_range(name: str, bad: list[int], label_nc: int) -> str:
+    return (f"{name} values {value_ranges(bad)} are outside 0..{label_nc - 1} (--label-nc "
+            f"{label_nc}); training would fail on this file")
+
+
+def _check_label_ranges(items, streams, label_nc, problem, workers, progress) -> None:
+    """Every label map's values must lie in ``0..label_nc-1`` (each file read once)."""
+    labels = [s.name for s in streams if s.kind == "label"]
+    paths = {item.files[name]: name for item in items for name in labels if name in item.files}
+
+    def out_of_range(path: Path) -> list[int]:
+        ids = read_ids(path)
+        if ids.numel() == 0 or (int(ids.min()) >= 0 and int(ids.max()) < label_nc):
+            return []
+        return [v for v in torch.unique(ids).tolist() if not 0 <= v < label_nc]
+
+    for outcome in run_jobs(out_of_range, list(paths), workers=workers, progress=progress):
+        if outcome.error is None and outcome.result:
+            problem("error", _out_of_range(paths[outcome.job], outcome.result, label_nc),
+                    outcome.job)
 
 
 def _stage(progress: CheckProgress | None, stage: str) -> Callable[[int, int], None] | None:
