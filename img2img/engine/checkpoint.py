@@ -257,14 +257,22 @@ def resolve_checkpoint(path: str | os.PathLike) -> Path:
     if path.is_dir():
         candidate = path / CHECKPOINT_DIR / LATEST
         if not candidate.is_file():
-            raise CheckpointError(
-                f"{path}: no checkpoint found; expected a run directory holding "
-                f"{CHECKPOINT_DIR}/{LATEST} or a checkpoint file (.pt/.pth)"
-            )
+            raise CheckpointError(f"{path}: no checkpoint found; {_missing_checkpoint(path)}")
         return candidate
     if not path.is_file():
         raise CheckpointError(f"{path}: no such file or run directory")
     return path
+
+
+def _missing_checkpoint(path: Path) -> str:
+    """What to do about a folder without a latest checkpoint: a run stopped before its first
+    checkpoint is started again (the command from its config), anything else is not a run."""
+    if (path / "config.json").is_file() and not any((path / CHECKPOINT_DIR).glob("*.pt")):
+        from img2img.engine.restart import restart_hint
+
+        return f"the run stopped before its first checkpoint; {restart_hint(path)}"
+    return (f"expected a run directory holding {CHECKPOINT_DIR}/{LATEST} or a checkpoint file "
+            "(.pt/.pth)")
 
 
 def read_checkpoint_file(

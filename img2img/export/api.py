@@ -5,14 +5,16 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor
 
+from img2img.atomic import atomic_path
 from img2img.export.metadata import export_metadata
+from img2img.models.finite import check_finite
 from img2img.models.inference import InferenceModel
 from img2img.models.released import SUFFIX as RELEASE_SUFFIX
 from img2img.models.released import read_release, save_release
@@ -87,9 +89,14 @@ def export_model(
     without per-image randomness (:meth:`InferenceModel.deterministic_network`); the notes
     say what that changes. A ``.safetensors`` file holds the weights and the run's config.
 
+    The file is written under a temp name and takes ``path`` only once it is written and
+    checked: an export that fails for any reason leaves no file (and an existing ``path``
+    untouched).
+
     Raises:
         FileExistsError: ``path`` exists and ``overwrite`` is False.
-        ValueError: an unknown format, or a missing optional dependency.
+        ValueError: an unknown format, a missing optional dependency, weights holding NaN or
+            infinite values, or a check whose outputs are not finite.
     """
     path = Path(path)
     fmt = format_for(path, fmt)
@@ -97,8 +104,20 @@ def export_model(
         raise FileExistsError(f"{path} exists; pass --overwrite to replace it")
     if path.is_dir():
         raise IsADirectoryError(f"{path} is a folder; expected a file name")
+    check_finite({name: net.state_dict() for name, net in model.networks.items()},
+                 getattr(model, "source", None))
+    with atomic_path(path) as tmp:  # a failed export or check leaves no file behind
+        result = _export(model, tmp, fmt, opset, verify, shown=path)
+        result = replace(result, path=path)
+    log.info("exported %s (%s), max difference %.2g", path, fmt, result.max_difference)
+    return result
+
+
+def _export(model: InferenceModel, path: Path, fmt: str, opset: int | None,
+            verify: bool, shown: Path) -> ExportResult:
+    """Write ``model`` to ``path`` (a temp name for ``shown``) and check the file against it."""
     if fmt == "safetensors":
-        return _export_release(model, path, verify)
+        return _export_release(model, path, verify, shown)
     from img2img.export.onnx import DEFAULT_OPSET, example_blocks, export_onnx, onnx_runner
     from img2img.export.torchscript import export_torchscript, torchscript_runner
 
@@ -126,14 +145,29 @@ def export_model(
             x = model.example_input(batch, height, width)
             with torch.no_grad():
                 expected = net(x)
-            got = runner(x)
-            checks.append((tuple(x.shape), float((got - expected).abs().max())))
-    result = ExportResult(path, fmt, notes, metadata, checks)
-    log.info("exported %s (%s), max difference %.2g", path, fmt, result.max_difference)
-    return result
+            checks.append((tuple(x.shape), output_difference(runner(x), expected, shown)))
+    return ExportResult(path, fmt, notes, metadata, checks)
 
 
-def _export_release(model: InferenceModel, path: Path, verify: bool) -> ExportResult:
+def output_difference(got: Tensor, expected: Tensor, shown: Path) -> float:
+    """The largest absolute difference between an export's output and PyTorch's.
+
+    Raises:
+        ValueError: either output holds NaN or infinite values, or the shapes differ: the
+            export cannot be checked, so it is refused.
+    """
+    if got.shape != expected.shape:
+        raise ValueError(f"{shown}: the exported network's output has shape "
+                         f"{tuple(got.shape)}, PyTorch's {tuple(expected.shape)}; not written")
+    for what, output in (("exported network", got), ("PyTorch network", expected)):
+        if not bool(torch.isfinite(output).all()):
+            raise ValueError(f"{shown}: the {what}'s output on {tuple(got.shape)} holds NaN "
+                             "or infinite values; not written")
+    return float((got - expected).abs().max()) if got.numel() else 0.0
+
+
+def _export_release(model: InferenceModel, path: Path, verify: bool,
+                    shown: Path) -> ExportResult:
     networks = dict(model.networks)  # by the names the family's checkpoints use
     config = None if model.config is None else model.config.to_dict()
     save_release(path, networks, family=model.family, config=config, step=model.step)
@@ -147,6 +181,7 @@ def _export_release(model: InferenceModel, path: Path, verify: bool) -> ExportRe
             same = states[name].keys() == ours.keys() and all(
                 torch.equal(states[name][k], v.cpu()) for k, v in ours.items())
             if not same:
-                raise RuntimeError(f"{path}: the weights of {name!r} read back differ")
+                raise ValueError(f"{shown}: the weights of {name!r} read back differ from the "
+                                 "model's; not written")
         checks.append(((), 0.0))
     return ExportResult(path, "safetensors", [], metadata, checks)

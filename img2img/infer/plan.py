@@ -6,6 +6,7 @@ a bad input or output path fails before any model is loaded.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -22,6 +23,8 @@ from img2img.data.extensions import (
 )
 
 __all__ = ["Job", "expand_variants", "plan_outputs"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -90,7 +93,10 @@ def plan_outputs(inp: Path, out: Path, ext: str = ".png") -> list[Job]:
       the same relative path; images take the extension ``ext``, videos keep theirs (``.mp4``
       for containers that cannot be written, see :func:`~img2img.data.video.writable_video_suffix`).
       Files inside ``out`` (when ``out`` lies within ``inp``) are left out, so a second run
-      does not translate its own outputs.
+      does not translate its own outputs. Inputs of one folder that differ only in their
+      extension (``x.jpg``, ``x.png``) would share an output: each of them is written under
+      its whole name plus the output's extension instead (``x.jpg.png``, ``x.png.png``), and
+      a warning names them (:func:`separate_clashes`).
     * ``inp`` a file and ``out`` a path with an extension of the same kind (image for an image,
       video for a video) that is not an existing folder: that path, whatever ``ext`` says.
     * ``inp`` a file otherwise: ``out / (stem + ext)`` (a video keeps its suffix).
@@ -107,8 +113,7 @@ def plan_outputs(inp: Path, out: Path, ext: str = ".png") -> list[Job]:
         FileNotFoundError: ``inp`` does not exist.
         ValueError: ``inp`` is a file that is neither an image nor a video, ``out`` names a file
             of the other kind or a video container that cannot be written, ``ext`` is not an
-            image extension, two inputs (``a.jpg`` and ``a.png``) would be written to the same
-            output, or an output would replace its own input.
+            image extension, or an output would replace its own input.
         NotADirectoryError: ``inp`` is a folder and ``out`` an existing file.
     """
     inp, out = Path(inp), Path(out)
@@ -126,6 +131,7 @@ def plan_outputs(inp: Path, out: Path, ext: str = ".png") -> list[Job]:
                 continue
             rel = _relative(src, inp)
             jobs.append(Job(src, out / rel.with_suffix(_output_suffix(src, ext)), rel.as_posix()))
+        jobs = separate_clashes(jobs)
     elif inp.is_file():
         jobs = [Job(inp, _file_output(inp, out, ext), inp.name)]
     elif os.path.lexists(inp):
@@ -181,9 +187,38 @@ def _check_distinct(jobs: Sequence[Job]) -> None:
                 f"the output for {job.src} would replace the input itself; "
                 "choose another output folder or extension"
             )
-        if job.dst in seen:
+        if job.dst in seen:  # separate_clashes leaves none; kept as a safeguard
             raise ValueError(
                 f"inputs {seen[job.dst]} and {job.src} would both be written to {job.dst}; "
                 "rename one of them or translate them separately"
             )
         seen[job.dst] = job.src
+
+
+def separate_clashes(jobs: Sequence[Job]) -> list[Job]:
+    """``jobs`` where no two write the same output: every input whose output another input
+    would also take (``x.jpg`` and ``x.png`` both to ``x.png``) is written under its whole
+    name plus the output's suffix (``x.jpg.png``, ``x.png.png``); the others keep theirs.
+
+    Renamed outputs are distinct (input names in one folder are); an output renamed onto
+    another input's (``x.jpg`` -> ``x.jpg.png`` beside an input ``x.jpg.png``) renames that
+    one too, until no two jobs share an output. One warning is logged per clash.
+    """
+    jobs = list(jobs)
+    renamed: set[int] = set()
+    while True:
+        by_output: dict[Path, list[int]] = {}
+        for i, job in enumerate(jobs):
+            by_output.setdefault(job.dst, []).append(i)
+        clashes = {dst: group for dst, group in by_output.items() if len(group) > 1}
+        todo = {i for group in clashes.values() for i in group} - renamed
+        if not todo:  # no clash left (renamed outputs never clash with each other)
+            return jobs
+        for dst, group in clashes.items():
+            for i in set(group) & todo:
+                jobs[i] = replace(jobs[i], dst=jobs[i].dst.with_name(
+                    jobs[i].src.name + jobs[i].dst.suffix))
+            log.warning("inputs %s would all be written to %s: writing them as %s",
+                        ", ".join(str(jobs[i].src) for i in group), dst,
+                        ", ".join(jobs[i].dst.name for i in group))
+        renamed |= todo

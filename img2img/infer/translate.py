@@ -48,6 +48,7 @@ from img2img.infer.batch import (
 )
 from img2img.infer.padding import padded_size
 from img2img.infer.plan import Job, expand_variants
+from img2img.infer.stale import remove_stale_outputs
 from img2img.infer.tiling import DEFAULT_MAX_PIXELS
 
 if TYPE_CHECKING:  # the video module (and OpenCV) load only when a video is translated
@@ -371,7 +372,9 @@ def translate_files(
     images and a single image into tiles, smaller ones each time.
 
     Before anything is computed, the output folder is created and a probe file written there,
-    so a read-only or full folder fails at once.
+    so a read-only or full folder fails at once, and the temp files of outputs an interrupted
+    run left unfinished in the output folders are removed
+    (:func:`~img2img.infer.stale.remove_stale_outputs`).
 
     Args:
         model: the inference model (:func:`img2img.models.loading.load_inference_model`).
@@ -417,6 +420,7 @@ def translate_files(
     folder = output_folder(todo)
     if folder is not None:
         check_writable(folder)
+    remove_stale_outputs(job.dst.parent for job in jobs)  # what a killed run left unfinished
     if progress is not None:
         progress(len(skipped), len(jobs))
 

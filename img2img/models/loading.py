@@ -12,7 +12,8 @@ Nothing is allocated before it is known to fit: the networks are first built on 
 device and their layout compared with the saved weights, so a damaged or crafted checkpoint
 (an absurd ``ngf``, weights of another network) is refused with a message instead of
 exhausting memory or failing deep inside ``load_state_dict``. The checksums of the config and
-of the networks used are verified (the optimizer states are never read).
+of the networks used are verified (the optimizer states are never read), and weights holding
+NaN or infinite values are refused (:mod:`img2img.models.finite`).
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from img2img.engine.checkpoint import (
 from img2img.families import get_family, list_families, load_run_config
 from img2img.hub.download import ProgressFn
 from img2img.hub.weights import PublishedWeights, resolve_model
+from img2img.models.finite import check_finite
 from img2img.models.inference import InferenceModel, check_test_mode, take_options
 from img2img.models.onnx_runtime import OnnxModel, load_onnx_model
 from img2img.models.published import (
@@ -131,7 +133,9 @@ def _from_config(
     """The family's inference model for ``config`` with the networks' saved ``states`` (and
     the checkpoint's ``extra`` state, such as pix2pixHD's feature centres); the layouts are
     compared on the meta device before any network is allocated."""
-    check_layouts(_network_layouts(config), states, source)
+    layouts = _network_layouts(config)
+    check_layouts(layouts, states, source)
+    check_finite(states, source, names=[name for name in layouts if name in states])
     recipe = get_family(config.family).recipe_class()
     nets = _with_weights(lambda: recipe.inference_networks(config.model), states)
     state = recipe.inference_state(extra or {})
@@ -211,6 +215,7 @@ def _from_published(
         )
     with torch.device("meta"):
         state = drop_legacy_stats(state, spec.build())
+    check_finite({"G": state}, source)
     net = _with_weights(lambda: {"G": spec.build()}, {"G": state}, names={"G": "generator"})["G"]
     if spec.family is not None:  # a family whose generators need their own input encoding
         recipe = get_family(spec.family).recipe_class()
