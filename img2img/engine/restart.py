@@ -20,6 +20,9 @@ __all__ = ["restart_hint", "train_command"]
 
 #: config entries that are no command-line option (or are given separately)
 _NOT_OPTIONS = {"root", "root_given", "world_size", "global_batch_size"}
+#: options whose command-line default depends on other options (pix2pixHD's ``--ngf`` is 32
+#: for ``local``, 64 otherwise), so they are always spelled out
+_ALWAYS = {"ngf"}
 
 
 def _defaults(cls: type, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -32,7 +35,9 @@ def _flags(values: dict[str, Any], defaults: dict[str, Any]) -> list[str]:
     """The options of ``values`` that differ from ``defaults``, as command-line words."""
     words: list[str] = []
     for name, value in values.items():
-        if name in _NOT_OPTIONS or name not in defaults or value == defaults[name]:
+        if name in _NOT_OPTIONS or name not in defaults:
+            continue
+        if value == defaults[name] and name not in _ALWAYS:
             continue
         if isinstance(value, bool):
             words.append(option_flags([name]) if value else option_flags([f"no_{name}"]))

@@ -124,3 +124,14 @@ def test_the_restart_command_makes_the_same_run(reference_run, tmp_path):
 def test_a_folder_without_config_or_checkpoint_is_not_called_a_run(tmp_path):
     result = runner.invoke(app, ["train", "--resume", str(tmp_path)])
     assert result.exit_code == 2 and "start it again" not in result.output
+
+
+def test_the_restart_command_spells_out_a_local_pix2pixhd_generators_filters(tmp_path):
+    """``--ngf`` defaults to 32 for ``--netG local``: a local generator of 64 filters must
+    say so, or the command would start a smaller network."""
+    config = {"family": "pix2pixhd", "name": "hd",
+              "model": {"netG": "local", "ngf": 64, "label_nc": 35},
+              "data": {"root": str(tmp_path / "maps")}, "train": {}}
+    words = shlex.split(train_command(config, tmp_path / "runs"))
+    assert words[words.index("--ngf") + 1] == "64"
+    assert words[words.index("--netG") + 1] == "local"
