@@ -55,6 +55,8 @@ DEFAULT_MAX_PIXELS = 2048 * 2048
 OVERLAP_FRACTION = 0.25
 #: unaligned overlaps are rounded down to a multiple of this
 MIN_OVERLAP_STEP = 8
+#: values of finished rows blended and stored at a time
+_FINISHED_VALUES = 1 << 22
 
 #: ``run(streams, keys)``: a batch of streams (``[N, C, h, w]`` each, pictures in ``[0, 1]``)
 #: to the network's output ``[N, C', h, w]`` in ``[0, 1]``
@@ -261,10 +263,10 @@ class _Band:
         self.total[..., :, left : left + width].addcmul_(out, weights)
         self.weight[..., :, left : left + width] += weights
 
-    def blended(self, rows: int) -> Tensor:
-        """The first ``rows`` rows, blended: ``[C', rows, W]``."""
+    def blended(self, first: int, last: int) -> Tensor:
+        """Rows ``first`` to ``last`` (from the band's top), blended: ``[C', n, W]``."""
         assert self.total is not None
-        return (self.total[..., :rows, :] / self.weight[..., :rows, :])[0]
+        return (self.total[..., first:last, :] / self.weight[..., first:last, :])[0]
 
 
 class _Output:
@@ -351,9 +353,12 @@ def translate_tiled(
             with FrozenStatistics(stats) if stats else contextlib.nullcontext():
                 out = run(tile, [f"{key}@{top},{left}"]).float().cpu()
             band.add(out, weights, left)
+            out_channels = out.shape[1]
             del out, tile
         end = grid.tops[i + 1] if i + 1 < len(grid.tops) else grid.height
-        output.write(top, band.blended(end - top))
+        step = max(1, _FINISHED_VALUES // max(1, int(out_channels) * grid.width))
+        for first in range(0, end - top, step):  # a few rows at a time: no whole band of floats
+            output.write(top + first, band.blended(first, min(first + step, end - top)))
     return output.result()
 
 

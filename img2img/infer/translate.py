@@ -277,6 +277,7 @@ class _Pipeline:
                 self._fail(job, exc)
                 continue
             self._add(item)
+            del item, future  # a huge input is freed while its output is written
         while self._buckets:
             self._run(next(iter(self._buckets)))
         self._collect_writes(wait_all=True)
