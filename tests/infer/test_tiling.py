@@ -170,3 +170,21 @@ def test_thumbnail_keeps_the_aspect_and_the_budget():
     h, w = thumbnail_size(3000, 1000, 256 * 256, 64)
     assert abs(h / w - 3) < 0.05
     assert (-(-h // 64) * 64) * (-(-w // 64) * 64) <= 256 * 256
+
+
+def test_a_uint8_canvas_gives_the_values_of_the_padded_float_image(monkeypatch):
+    """Windows (reflect padding included) and the band-by-band thumbnail equal what padding
+    and resizing the whole float image give, bit for bit."""
+    import img2img.infer.canvas as canvas_module
+
+    monkeypatch.setattr(canvas_module, "_BAND_VALUES", 3 * 517 * 7)  # uneven bands of 7 rows
+    pixels = (_photo(301, 517) * 255).round().to(torch.uint8)
+    as_float = pixels.float().div_(255.0)
+    canvas = Canvas.padded({"image": pixels}, {"image": "image"}, 32)
+    padded, size = pad_to_multiple(as_float[None], 32)
+    assert canvas.shape == tuple(padded.shape[-2:]) and canvas.crop[2:] == size
+    for top, left in [(0, 0), (64, 96), (320 - 64, 544 - 96)]:
+        window = canvas.window(top, left, 64, 96)["image"]
+        assert torch.equal(window, padded[..., top : top + 64, left : left + 96])
+    for hw in [(100, 171), (301, 40)]:
+        assert torch.equal(canvas.thumbnail(hw)["image"], resize_bicubic(as_float, hw))
