@@ -8,7 +8,8 @@ library code never applies it: only the ``img2img`` command does, on Linux, for 
 ``translate``. ``IMG2IMG_MALLOC=default`` leaves glibc's behaviour alone, and so does a process
 whose address space is capped (``ulimit -v``): there, memory kept in the heap would count
 against the cap and starve the mappings that later work needs (after an allocation failure,
-translate hands what it can back and returns to glibc's behaviour anyway).
+translate hands what it can back and returns to glibc's behaviour anyway), and the threads
+share one malloc arena instead of reserving 64 MiB of address space each.
 """
 
 from __future__ import annotations
@@ -39,9 +40,26 @@ def _capped() -> bool:
     return soft != resource.RLIM_INFINITY
 
 
+#: malloc arenas allowed in a process whose address space is capped (see :func:`tune_allocator`)
+CAPPED_ARENAS = 1
+
+
 def tune_allocator() -> bool:
-    """Apply the ``IMG2IMG_MALLOC`` setting to this process; returns whether glibc was tuned."""
-    if malloc_mode() == "default" or not sys.platform.startswith("linux") or _capped():
+    """Apply the ``IMG2IMG_MALLOC`` setting to this process; returns whether glibc was tuned.
+
+    Under an address-space cap, glibc is also told to keep :data:`CAPPED_ARENAS` malloc
+    arenas: each thread's own arena would reserve 64 MiB of the cap (a gigabyte for the
+    threads of a 16-core machine), whatever the setting.
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    if _capped():
+        from img2img.engine.heap import limit_arenas
+
+        log.debug("address space capped: %d malloc arena(s) (applied: %s)", CAPPED_ARENAS,
+                  limit_arenas(CAPPED_ARENAS))
+        return False
+    if malloc_mode() == "default":
         return False
     from img2img.engine.heap import keep_freed_memory
 

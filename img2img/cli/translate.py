@@ -39,6 +39,8 @@ EXAMPLES = """\
 
   img2img translate --model runs/maps --max-pixels 16777216 aerial_20000x15000.tif map.png
 
+  img2img translate --model runs/maps --max-image-pixels 0 aerial_40000x30000.png map.png
+
   img2img translate --model runs/city_512p datasets/cityscapes/test_label out/ --instances datasets/cityscapes/test_inst
 
   img2img translate --model runs/city_feat labels/ out/ --instances insts/ --style 3
@@ -50,6 +52,8 @@ EXAMPLES = """\
 
 #: the default of --max-pixels (img2img.infer.tiling.DEFAULT_MAX_PIXELS, without importing torch)
 DEFAULT_MAX_PIXELS = 2048 * 2048
+#: the default of --max-image-pixels (img2img.data.io.DEFAULT_MAX_IMAGE_PIXELS, likewise)
+DEFAULT_MAX_IMAGE_PIXELS = 2 * 89_478_485
 
 
 def translate(
@@ -68,6 +72,7 @@ def translate(
     threads: Annotated[int, typer.Option("--threads", help="Threads decoding and encoding images.")] = 2,
     side: Annotated[str | None, typer.Option("--side", help="Inputs are side-by-side AB images: translate this half (A or B).")] = None,
     max_pixels: Annotated[int, typer.Option("--max-pixels", help="Most pixels one forward pass may hold (batch x height x width); larger images are translated in overlapping tiles. 0: no limit.")] = DEFAULT_MAX_PIXELS,
+    max_image_pixels: Annotated[int, typer.Option("--max-image-pixels", help="Most pixels an input image may have; larger ones are refused unread as possible decompression bombs. 0: no limit.")] = DEFAULT_MAX_IMAGE_PIXELS,
     weights_dir: Annotated[Path | None, typer.Option("--weights-dir", help="Where published models are downloaded (default: $IMG2IMG_WEIGHTS, else ./weights).")] = None,
     family_options: dict[str, Any] | None = None,
 ) -> None:
@@ -77,7 +82,8 @@ def translate(
     back) and mirror the input folder's layout. Videos are translated frame by frame into
     videos of the same frame rate and size, without their sound. Existing outputs are kept
     unless --overwrite. Images larger than --max-pixels are translated in overlapping tiles
-    blended together.
+    blended together, read, translated and written as 8-bit pixels (a few times the image's own
+    size in memory, whatever that size); images over --max-image-pixels are refused unread.
     """
     from img2img.cli import show
 
@@ -86,10 +92,12 @@ def translate(
             raise ValueError(f"--batch-size: {batch_size} is not valid; expected a number >= 1")
         if size is not None and size < 1:
             raise ValueError(f"--size: {size} is not valid; expected a number >= 1")
-        if max_pixels < 0:
-            raise ValueError(
-                f"--max-pixels: {max_pixels} is not valid; expected a number >= 0 (0: no limit)"
-            )
+        for flag, value in (("--max-pixels", max_pixels),
+                            ("--max-image-pixels", max_image_pixels)):
+            if value < 0:
+                raise ValueError(
+                    f"{flag}: {value} is not valid; expected a number >= 0 (0: no limit)"
+                )
         from img2img.config import check_choice, check_device
 
         check_device(device)
@@ -97,7 +105,8 @@ def translate(
         summary = _run(
             model=model, inputs=inputs, output=output, batch_size=batch_size, device=device,
             precision=precision, ext=ext, size=size, overwrite=overwrite, threads=threads,
-            side=side, max_pixels=max_pixels, weights_dir=weights_dir, test_options={
+            side=side, max_pixels=max_pixels, max_image_pixels=max_image_pixels,
+            weights_dir=weights_dir, test_options={
                 **o.test_options(eval_mode, no_dropout, seed), **(family_options or {}),
             },
         )
@@ -111,12 +120,13 @@ def translate(
 def _run(
     *, model: str, inputs: Path, output: Path, batch_size: int, device: str, precision: str,
     ext: str, size: int | None, overwrite: bool, threads: int, side: str | None,
-    max_pixels: int, weights_dir: Path | None, test_options: dict,
+    max_pixels: int, max_image_pixels: int, weights_dir: Path | None, test_options: dict,
 ):
     from rich.progress import Progress
 
     from img2img.cli.memory import tune_allocator
     from img2img.cli.weights import DownloadBar
+    from img2img.data.io import set_max_image_pixels
     from img2img.engine.device import resolve_device
     from img2img.engine.signals import sigterm_as_interrupt
     from img2img.infer.plan import plan_outputs
@@ -125,6 +135,7 @@ def _run(
 
     target = resolve_device(device)
     tune_allocator()
+    set_max_image_pixels(max_image_pixels)
     jobs = plan_outputs(inputs, output, ext=ext)  # bad paths fail before any download
     with DownloadBar(f"downloading {model}") as download_bar:
         loaded = load_inference_model(model, target, weights_dir=weights_dir,

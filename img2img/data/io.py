@@ -1,15 +1,21 @@
 """Image files in and out: the project's one reader and one writer.
 
 :func:`read_image` turns any supported file (8/16/32-bit, gray, palette, alpha, CMYK, EXIF-rotated)
-into a float32 ``C x H x W`` tensor in ``[0, 1]``; :func:`read_ids` reads a label or instance map
-as its raw integer ids; :func:`write_image` writes a ``[0, 1]`` tensor (or an ``H x W x C`` array)
+into a float32 ``C x H x W`` tensor in ``[0, 1]``; :func:`read_pixels` keeps 8-bit data as uint8
+(a quarter of the memory, for images too large to hold as floats); :func:`read_ids` reads a
+label or instance map as its raw integer ids; :func:`write_image`
+(:mod:`img2img.data.image_write`) writes a ``[0, 1]`` tensor (or an ``H x W x C`` array)
 atomically.
+
+An image over :func:`max_image_pixels` pixels (by its header, before anything is decoded) is
+refused as a possible decompression bomb, naming the option that lifts the limit; this check
+replaces Pillow's own (its ``DecompressionBombWarning`` and error), so every reader in the
+process follows the one limit.
 """
 
 from __future__ import annotations
 
 import errno
-import io
 import os
 import stat
 from collections.abc import Callable
@@ -21,20 +27,27 @@ import numpy as np
 import torch
 from PIL import ExifTags, Image, ImageOps
 
-from img2img.atomic import atomic_write
 from img2img.config import check_channels
 from img2img.data.extensions import IMAGE_EXTENSIONS, is_image_file
+from img2img.data.image_write import PNG_COMPRESS_LEVEL, to_uint8, write_image
 
 __all__ = [
+    "DEFAULT_MAX_IMAGE_PIXELS",
     "IMAGE_EXTENSIONS",
     "LUMA_WEIGHTS",
+    "PNG_COMPRESS_LEVEL",
     "ImageHeader",
     "ImageReadError",
+    "ImageTooLargeError",
     "is_image_file",
+    "max_image_pixels",
     "open_regular_file",
+    "pixels_to_float",
     "read_header",
     "read_ids",
     "read_image",
+    "read_pixels",
+    "set_max_image_pixels",
     "to_channels",
     "to_uint8",
     "write_image",
@@ -43,19 +56,15 @@ __all__ = [
 # ITU-R BT.601 luma weights, the ones PIL's "L" conversion uses.
 LUMA_WEIGHTS: tuple[float, float, float] = (0.299, 0.587, 0.114)
 
-_WRITE_FORMATS = {
-    ".png": "PNG",
-    ".jpg": "JPEG",
-    ".jpeg": "JPEG",
-    ".webp": "WEBP",
-    ".bmp": "BMP",
-    ".tif": "TIFF",
-    ".tiff": "TIFF",
-    ".ppm": "PPM",
-    ".pgm": "PPM",
-}
-_SIXTEEN_BIT_SUFFIXES = (".png", ".tif", ".tiff")
 _INT32_MAX = float(np.iinfo(np.int32).max)
+#: pixels converted at a time from a decoded image to an array, and from uint8 to float:
+#: converting a whole huge image at once would hold two more copies of it
+_BAND_PIXELS = 1 << 22
+#: the default of :func:`max_image_pixels`: Pillow's own refusal threshold (twice the size at
+#: which it starts to warn)
+DEFAULT_MAX_IMAGE_PIXELS = 2 * 89_478_485
+_max_image_pixels: int | None = DEFAULT_MAX_IMAGE_PIXELS
+Image.MAX_IMAGE_PIXELS = None  # Pillow's own check: replaced by _check_size
 _T = TypeVar("_T")
 # PIL modes read_ids accepts besides the I;16 family
 _ID_MODES = frozenset({"1", "L", "LA", "La", "P", "PA", "I", "F", "RGB", "RGBA"})
@@ -79,6 +88,54 @@ class ImageReadError(OSError, ValueError):
 
     def __reduce__(self) -> tuple[type, tuple[Path, str]]:
         return (type(self), (self.path, self.reason))
+
+
+class ImageTooLargeError(ImageReadError):
+    """An image with more pixels than :func:`max_image_pixels` allows (refused unread).
+
+    Attributes:
+        pixels: the image's pixel count, by its header.
+        limit: the limit it is over.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], width: int, height: int, limit: int) -> None:
+        self.pixels = width * height
+        self.limit = limit
+        super().__init__(
+            path,
+            f"refused as a possible decompression bomb: {width}x{height} is {self.pixels} "
+            f"pixels, over the limit of {limit}; pass --max-image-pixels {self.pixels} to "
+            "read it",
+        )
+
+    def __reduce__(self) -> tuple[type, tuple[Path, str]]:  # pickles as its base
+        return (ImageReadError, (self.path, self.reason))
+
+
+def max_image_pixels() -> int | None:
+    """The most pixels an image read in this process may have (None: no limit)."""
+    return _max_image_pixels
+
+
+def set_max_image_pixels(limit: int | None) -> None:
+    """Set :func:`max_image_pixels` for the whole process; 0 or None: no limit.
+
+    Raises:
+        ValueError: ``limit`` is negative.
+    """
+    global _max_image_pixels
+    if limit is not None and limit < 0:
+        raise ValueError(
+            f"--max-image-pixels: {limit} is not valid; expected a number >= 0 (0: no limit)"
+        )
+    _max_image_pixels = limit or None
+
+
+def _check_size(img: Image.Image, path: Path) -> None:
+    limit = _max_image_pixels
+    width, height = img.size
+    if limit is not None and width * height > limit:
+        raise ImageTooLargeError(path, width, height, limit)
 
 
 @dataclass(frozen=True)
@@ -161,7 +218,58 @@ def read_image(path: str | os.PathLike[str], channels: int = 3) -> torch.Tensor:
         ValueError: ``channels`` is not 1 or 3.
     """
     check_channels("channels", channels)
-    return to_channels(_to_chw_float(_open_and_decode(Path(path), _decode_pixels)), channels)
+    return to_channels(pixels_to_float(_read_chw(path)), channels)
+
+
+def read_pixels(path: str | os.PathLike[str], channels: int = 3) -> torch.Tensor:
+    """Read an image file as :func:`read_image` does, but keep 8-bit data as uint8.
+
+    A file of 8-bit values (most PNG and every JPEG) comes back as a uint8 ``channels x H x W``
+    tensor of its values 0..255 (a view of an ``H x W x C`` array, so not contiguous), a quarter
+    of the memory of floats; :func:`pixels_to_float` turns it into exactly what
+    :func:`read_image` returns. Gray read as colour is one plane seen three times (do not write
+    into it); colour read as gray, and files of other depths, come back as float32 in ``[0, 1]``
+    as :func:`read_image` gives them.
+
+    Raises:
+        ImageReadError: as :func:`read_image`.
+        ValueError: ``channels`` is not 1 or 3.
+    """
+    check_channels("channels", channels)
+    pixels = _read_chw(path)
+    if pixels.dtype != torch.uint8:
+        return to_channels(pixels_to_float(pixels), channels)
+    if pixels.shape[0] == channels:
+        return pixels
+    if channels == 3:
+        return pixels.expand(3, -1, -1)
+    gray = torch.empty((1, *pixels.shape[1:]), dtype=torch.float32)
+    for rows in _bands(pixels):
+        gray[:, rows] = to_channels(pixels_to_float(pixels[:, rows]), 1)
+    return gray
+
+
+def pixels_to_float(pixels: torch.Tensor) -> torch.Tensor:
+    """A contiguous float32 copy of ``C x H x W`` pixels in ``[0, 1]``: uint8 values are divided
+    by 255 (as :func:`read_image` does), floats are copied as they are."""
+    out = torch.empty(pixels.shape, dtype=torch.float32)
+    for rows in _bands(pixels):
+        out[:, rows] = pixels[:, rows]
+        if pixels.dtype == torch.uint8:
+            out[:, rows].div_(255.0)
+    return out
+
+
+def _bands(pixels: torch.Tensor) -> list[slice]:
+    """Row slices of ``C x H x W`` pixels of about :data:`_BAND_PIXELS` values each."""
+    channels, height, width = pixels.shape
+    step = max(1, _BAND_PIXELS // max(1, channels * width))
+    return [slice(top, top + step) for top in range(0, height, step)]
+
+
+def _read_chw(path: str | os.PathLike[str]) -> torch.Tensor:
+    """The decoded file as a ``C x H x W`` view of its ``H x W x C`` uint8 or float32 array."""
+    return torch.from_numpy(_open_and_decode(Path(path), _decode_pixels)).permute(2, 0, 1)
 
 
 def read_ids(path: str | os.PathLike[str]) -> torch.Tensor:
@@ -224,6 +332,7 @@ def _open_and_decode(
     :class:`ImageReadError`."""
     try:
         with open_regular_file(path) as f, Image.open(f) as img:
+            _check_size(img, path)
             return decode(img, path, f)
     except ImageReadError:
         raise
@@ -231,8 +340,6 @@ def _open_and_decode(
         raise ImageReadError(path, "no such file") from exc
     except Image.UnidentifiedImageError as exc:
         raise ImageReadError(path, "not an image file, or a format PIL cannot open") from exc
-    except Image.DecompressionBombError as exc:
-        raise ImageReadError(path, f"refused as a possible decompression bomb ({exc})") from exc
     except MemoryError:  # not the file's fault: the caller decides what to do
         raise
     except Exception as exc:  # every decoder failure becomes one error type naming the file
@@ -281,7 +388,7 @@ def _decode_ids(img: Image.Image, path: Path, file: BinaryIO | None = None) -> n
             f"mode {mode} holds no integer ids; expected a gray, palette, 16/32-bit or "
             "RGB-coded map",
         )
-    array = np.asarray(img)
+    array = _as_array(img)
     if array.ndim == 3:
         if mode in ("RGB", "RGBA"):
             rgb = array[..., :3].astype(np.int64)
@@ -311,7 +418,7 @@ def _decode(img: Image.Image) -> np.ndarray:
         img = img.convert("RGB")  # CMYK, YCbCr, LAB, HSV, PA, La ...
         mode = "RGB"
 
-    array = np.asarray(img)
+    array = _as_array(img)
     if mode in ("RGBA", "LA"):
         array = array[..., :-1]
     if mode.startswith("I;16"):
@@ -324,6 +431,23 @@ def _decode(img: Image.Image) -> np.ndarray:
     if array.ndim == 2:
         array = array[..., None]
     return array
+
+
+def _as_array(img: Image.Image) -> np.ndarray:
+    """A loaded image's pixels as a numpy array, converted a band of rows at a time (PIL's own
+    conversion of a whole image holds two more copies of it while it works)."""
+    width, height = img.size
+    if width * height <= _BAND_PIXELS:
+        return np.array(img)  # writable (np.asarray would give a read-only view of bytes)
+    step = max(1, _BAND_PIXELS // width)
+    out: np.ndarray | None = None
+    for top in range(0, height, step):
+        band = np.asarray(img.crop((0, top, width, min(height, top + step))))
+        if out is None:
+            out = np.empty((height, *band.shape[1:]), dtype=band.dtype)
+        out[top : top + len(band)] = band
+    assert out is not None
+    return out
 
 
 def _is_16bit_colour(img: Image.Image) -> bool:
@@ -370,127 +494,3 @@ def _scale_int32(array: np.ndarray, fmt: str | None) -> np.ndarray:
     else:
         scale = _INT32_MAX
     return np.clip(values / np.float32(scale), 0.0, 1.0)
-
-
-def _to_chw_float(array: np.ndarray) -> torch.Tensor:
-    """``H x W x C`` uint8 or float32 -> contiguous float32 ``C x H x W`` in ``[0, 1]``."""
-    height, width, channels = array.shape
-    out = torch.empty((channels, height, width), dtype=torch.float32)
-    out.numpy()[...] = array.transpose(2, 0, 1)  # one converting copy, no per-pixel Python
-    if array.dtype == np.uint8:
-        out.div_(255.0)
-    return out
-
-
-def write_image(
-    path: str | os.PathLike[str],
-    image: torch.Tensor | np.ndarray,
-    bits: int = 8,
-    quality: int = 95,
-    *,
-    replace: bool = True,
-) -> Path:
-    """Write an image atomically (temp file in the same folder, fsync, rename).
-
-    Args:
-        path: destination; the extension picks the format (PNG, JPEG, WEBP, BMP, TIFF, PPM/PGM).
-            Missing parent folders are created.
-        image: a torch tensor ``C x H x W`` or ``H x W``, or a numpy array ``H x W x C`` or
-            ``H x W``, with C in (1, 3). Floats are read as ``[0, 1]`` (clamped); uint8 and
-            uint16 arrays are taken as they are.
-        bits: 8, or 16 for PNG/TIFF.
-        quality: JPEG/WEBP quality (1-100).
-        replace: replace an existing file; with False an existing one (even one another
-            process writes meanwhile) is kept and :class:`FileExistsError` raised.
-
-    Returns:
-        The written path.
-    """
-    path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix not in _WRITE_FORMATS:
-        raise ValueError(
-            f"{path}: cannot write {suffix or 'files without an extension'}; expected one of: "
-            f"{', '.join(sorted(_WRITE_FORMATS))}"
-        )
-    if bits not in (8, 16):
-        raise ValueError(f"bits: {bits!r} is not valid; expected 8 or 16")
-    if bits == 16 and suffix not in _SIXTEEN_BIT_SUFFIXES:
-        raise ValueError(
-            f"{path}: 16-bit output needs one of {', '.join(_SIXTEEN_BIT_SUFFIXES)}, not {suffix}"
-        )
-    array = _quantize(_as_hwc(image, path), bits, path)
-    data = _encode(array, suffix, quality)
-    atomic_write(path, lambda f: f.write(data), replace=replace)
-    return path
-
-
-def to_uint8(image: torch.Tensor | np.ndarray) -> np.ndarray:
-    """The ``H x W x C`` uint8 array :func:`write_image` would store for ``image`` (8 bits).
-
-    ``image`` is a ``C x H x W`` tensor or ``H x W x C`` array in ``[0, 1]`` (or already uint8).
-    """
-    where = Path("<image>")
-    return _quantize(_as_hwc(image, where), 8, where)
-
-
-def _as_hwc(image: torch.Tensor | np.ndarray, path: Path) -> np.ndarray:
-    if isinstance(image, torch.Tensor):
-        tensor = image.detach().cpu()
-        if tensor.ndim == 3:
-            tensor = tensor.permute(1, 2, 0)
-        array = tensor.numpy()
-    else:
-        array = np.asarray(image)
-    if array.ndim == 2:
-        array = array[..., None]
-    if array.ndim != 3 or array.shape[2] not in (1, 3):
-        raise ValueError(
-            f"{path}: image of shape {tuple(image.shape)} cannot be written; expected C x H x W "
-            "(tensor) or H x W x C (array) with 1 or 3 channels, or H x W"
-        )
-    return array
-
-
-def _quantize(array: np.ndarray, bits: int, path: Path) -> np.ndarray:
-    target = np.uint8 if bits == 8 else np.uint16
-    if array.dtype == target:
-        return array
-    if array.dtype.kind == "f":
-        top = 255.0 if bits == 8 else 65535.0
-        scaled = array.astype(np.float32)  # the one float copy, scaled in place
-        np.nan_to_num(scaled, copy=False, nan=0.0)
-        np.clip(scaled, 0.0, 1.0, out=scaled)
-        scaled *= np.float32(top)
-        np.rint(scaled, out=scaled)
-        return scaled.astype(target)
-    raise ValueError(
-        f"{path}: cannot write {array.dtype} data with bits={bits}; expected floats in [0, 1] "
-        f"or {np.dtype(target).name}"
-    )
-
-
-#: zlib level of written PNGs: 3x faster to encode than PIL's default 6, files ~5% larger
-PNG_COMPRESS_LEVEL = 1
-
-
-def _encode(array: np.ndarray, suffix: str, quality: int) -> bytes:
-    if array.dtype == np.uint16:
-        # PIL has no 16-bit colour; OpenCV writes 16-bit gray and colour PNG/TIFF.
-        import cv2
-
-        bgr = array[..., ::-1] if array.shape[2] == 3 else array[..., 0]
-        ok, buf = cv2.imencode(suffix, np.ascontiguousarray(bgr))
-        if not ok:
-            raise OSError(f"encoding a 16-bit {suffix} image failed")
-        return buf.tobytes()
-    pil = Image.fromarray(array[..., 0] if array.shape[2] == 1 else array)
-    fmt = _WRITE_FORMATS[suffix]
-    options: dict[str, object] = {}
-    if fmt in ("JPEG", "WEBP"):
-        options["quality"] = quality
-    elif fmt == "PNG":
-        options["compress_level"] = PNG_COMPRESS_LEVEL
-    buffer = io.BytesIO()
-    pil.save(buffer, format=fmt, **options)
-    return buffer.getvalue()

@@ -15,7 +15,7 @@ from typing import Literal, get_args
 import torch
 
 from img2img.config import check_channels
-from img2img.data.io import read_ids, read_image
+from img2img.data.io import read_ids, read_image, read_pixels
 from img2img.data.ranges import to_model_range
 
 StreamKind = Literal["image", "label", "instance"]
@@ -67,13 +67,20 @@ class Stream:
         """True when the stream holds integer ids rather than pixels."""
         return is_id_kind(self.kind)
 
-    def read(self, path: str | os.PathLike[str]) -> torch.Tensor:
+    def read(self, path: str | os.PathLike[str], *, compact: bool = False) -> torch.Tensor:
         """Decode this stream's file: float ``C x H x W`` in ``[0, 1]``, or int64 ``1 x H x W`` ids.
+
+        Args:
+            path: the file.
+            compact: 8-bit pictures come as uint8 0..255 (:func:`~img2img.data.io.read_pixels`).
 
         Raises:
             ImageReadError: the file cannot be read.
         """
-        return read_ids(path) if self.is_ids else read_image(path, channels=self.channels)
+        if self.is_ids:
+            return read_ids(path)
+        read = read_pixels if compact else read_image
+        return read(path, channels=self.channels)
 
     def to_sample(self, tensor: torch.Tensor) -> torch.Tensor:
         """Bring a transformed tensor to its sample form: ``[-1, 1]`` floats, or int64 ids."""

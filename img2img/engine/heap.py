@@ -17,6 +17,7 @@ import sys
 # glibc mallopt parameters and their defaults
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_MAX = -4
+_M_ARENA_MAX = -8
 _DEFAULT_TRIM_THRESHOLD = 128 * 1024
 _DEFAULT_MMAP_MAX = 65536
 
@@ -40,6 +41,18 @@ def keep_freed_memory() -> bool:
     return libc is not None and (
         libc.mallopt(_M_MMAP_MAX, 0) == 1 and libc.mallopt(_M_TRIM_THRESHOLD, 1 << 30) == 1
     )
+
+
+def limit_arenas(count: int) -> bool:
+    """Let at most ``count`` malloc arenas exist; returns whether glibc took the setting.
+
+    glibc gives each new thread an arena of its own (up to 8 per core), and each arena
+    reserves 64 MiB of address space: with a thread pool on many cores that is gigabytes of
+    address space no data uses, which a capped address space (``ulimit -v``) cannot spare.
+    Threads started afterwards share the existing arenas.
+    """
+    libc = _libc()
+    return libc is not None and libc.mallopt(_M_ARENA_MAX, count) == 1
 
 
 def return_freed_memory() -> None:

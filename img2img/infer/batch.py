@@ -5,7 +5,9 @@ image, resized, reflect-padded to the generator's multiple); :class:`Translator`
 inputs of one padded size as a batch, in the model's test-time mode and at a precision, and
 crops each result back to its input's size. A batch that runs out of memory is retried input
 by input, and an input in tiles (:mod:`img2img.infer.tiling`), smaller ones after each
-out-of-memory; an input that fits nowhere gets the reason instead of an output.
+out-of-memory; an input that fits nowhere gets the reason instead of an output. An input over
+the pixel budget is never padded or converted as a whole: it stays as decoded in a
+:class:`~img2img.infer.canvas.Canvas` and goes through in tiles.
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ from img2img.data.discover import split_ab
 from img2img.data.streams import Stream
 from img2img.data.transforms import resize_stream
 from img2img.engine.device import autocast, is_out_of_memory, release_memory
-from img2img.infer.padding import crop_back, pad_to_multiple
+from img2img.infer.canvas import Canvas, as_network_input
+from img2img.infer.padding import crop_back, pad_to_multiple, padded_size
 from img2img.infer.plan import Job
 from img2img.infer.tiling import translate_tiled, uses_image_statistics
 from img2img.nn.sizes import next_multiple
@@ -72,13 +75,20 @@ class Translatable(Protocol):
 
 @dataclass
 class Prepared:
-    """A decoded input (all its streams), padded to the generator's multiple; not yet decoded
-    when deferred (too large to decode ahead of its turn)."""
+    """A decoded input (all its streams), padded to the generator's multiple, or kept as
+    decoded in a canvas for the tiled pass; not yet decoded when deferred (too large to decode
+    ahead of its turn)."""
 
     job: Job
     streams: dict[str, Tensor] | None  # name -> C x H x W, padded; the first is the input
-    # file's. None: deferred
+    # file's. None: deferred, or in the canvas
     size: tuple[int, int]  # (h, w) to crop back to
+    canvas: Canvas | None = None  # over the pixel budget: translated in tiles from here
+
+    @property
+    def deferred(self) -> bool:
+        """Not decoded yet."""
+        return self.streams is None and self.canvas is None
 
     @property
     def batch_key(self) -> tuple:
@@ -89,6 +99,8 @@ class Prepared:
     @property
     def pixels(self) -> int:
         """Pixels the network sees (the padded input)."""
+        if self.canvas is not None:
+            return self.canvas.pixels
         assert self.streams is not None
         first = next(iter(self.streams.values()))
         return int(first.shape[-2]) * int(first.shape[-1])
@@ -101,7 +113,7 @@ def min_size(model: Translatable) -> int:
 
 def prepare(
     job: Job, model: Translatable, decoded: Mapping[str, Tensor], size: int | None,
-    side: str | None,
+    side: str | None, tile_over: int | None = None,
 ) -> Prepared:
     """Cut the ``side`` half of the first stream, resize every stream to its size (or ``size``
     x ``size``) and reflect-pad them to ``model.size_multiple`` (and at least the network's
@@ -110,9 +122,13 @@ def prepare(
     Args:
         job: the input.
         model: the model the input is for (its streams' kinds and size multiple).
-        decoded: ``{stream name: C x H x W}``, the input file's stream first.
+        decoded: ``{stream name: C x H x W}``, the input file's stream first; pictures as
+            float32 in ``[0, 1]`` or uint8 0..255 (:func:`~img2img.data.io.read_pixels`).
         size: resize to ``size`` x ``size``; None keeps the first stream's size.
         side: ``"A"`` or ``"B"``: the first stream is a side-by-side AB image; take that half.
+        tile_over: an input whose padded size has more pixels than this is not padded: it is
+            kept as decoded (resized if need be) in a :class:`~img2img.infer.canvas.Canvas`,
+            for :meth:`Translator.in_tiles`. None: never.
     """
     (first, image), *companions = decoded.items()
     if side is not None:
@@ -120,9 +136,16 @@ def prepare(
     hw = (size, size) if size is not None else tuple(image.shape[-2:])
     kinds = {s.name: s.kind for s in model.input_streams}
     smallest = min_size(model)
+    named = [(first, image), *companions]
+    hp, wp = padded_size(*hw, model.size_multiple, smallest)
+    if tile_over and hp * wp > tile_over:
+        kept = {name: t if tuple(t.shape[-2:]) == hw
+                else resize_stream(as_network_input(t, kinds[name]), hw, kinds[name])
+                for name, t in named}
+        return Prepared(job, None, hw, Canvas.padded(kept, kinds, model.size_multiple, smallest))
     streams, crop = {}, hw
-    for name, tensor in [(first, image), *companions]:
-        resized = resize_stream(tensor, hw, kinds[name])
+    for name, tensor in named:
+        resized = resize_stream(as_network_input(tensor, kinds[name]), hw, kinds[name])
         padded, crop = pad_to_multiple(resized.unsqueeze(0), model.size_multiple, smallest)
         del resized
         streams[name] = padded[0].contiguous()
@@ -178,8 +201,8 @@ class Translator:
 
     def __call__(self, items: Sequence[Prepared]) -> list[Result]:
         """Translate ``items`` (all of one :attr:`Prepared.batch_key`); each result cropped
-        back to its input's size, ``out_channels x h x w`` in ``[0, 1]`` on the CPU, or the
-        reason there is none."""
+        back to its input's size, ``out_channels x h x w`` on the CPU (float32 in ``[0, 1]``,
+        or uint8 0..255 when it went through in tiles), or the reason there is none."""
         try:
             inputs = {name: torch.stack([item.streams[name] for item in items])  # type: ignore[index]
                       for name in items[0].streams or {}}
@@ -202,22 +225,26 @@ class Translator:
 
     def in_tiles(self, item: Prepared, budget: int, reason: str = "") -> Tensor | str:
         """``item`` translated in tiles of at most ``budget`` pixels, a quarter of that after
-        each out-of-memory; the reason it failed once even the smallest tiles do not fit."""
-        assert item.streams is not None
-        layout = _Layout.of(item.streams, self.kinds)
-        stacked = layout.stack(item.streams)
+        each out-of-memory; the reason it failed once even the smallest tiles do not fit.
+
+        The output is uint8 ``out_channels x h x w`` (0..255, the values
+        :func:`~img2img.data.io.write_image` stores): a huge output is never held as floats.
+        """
+        canvas = item.canvas
+        if canvas is None:
+            assert item.streams is not None
+            canvas = Canvas.of_padded(item.streams, self.kinds, item.size)
         variant = item.job.variant
 
-        def run(tiles: Tensor, keys: Sequence[str]) -> Tensor:
-            return self.forward(layout.split(tiles), keys, [variant] * len(keys))
+        def run(tiles: Mapping[str, Tensor], keys: Sequence[str]) -> Tensor:
+            return self.forward(tiles, keys, [variant] * len(keys))
 
         tile_side = 0
         while budget >= self.smallest_tile:
             try:
                 out = translate_tiled(
-                    stacked, run, item.job.key, max_pixels=budget,
-                    multiple=self.multiple, size=item.size, min_size=self.min_size,
-                    image_statistics=self.image_statistics, resize=layout.resize,
+                    canvas, run, item.job.key, max_pixels=budget, multiple=self.multiple,
+                    min_size=self.min_size, image_statistics=self.image_statistics,
                 )
                 self.tiled.append(item.job.src)
                 return out
@@ -234,43 +261,6 @@ class Translator:
             f"out of memory even in tiles of about {tile_side}x{tile_side} pixels ({reason}); "
             "lower --batch-size or --max-pixels, or translate on another device"
         )
-
-
-@dataclass(frozen=True)
-class _Layout:
-    """An input's streams as the channels of one tensor, for tiling: stacked in order, as
-    float32 (ids up to 2**24 stay exact), and split back with their own dtypes."""
-
-    names: tuple[str, ...]
-    channels: tuple[int, ...]
-    dtypes: tuple[torch.dtype, ...]
-    kinds: tuple[str, ...]
-
-    @classmethod
-    def of(cls, streams: Mapping[str, Tensor], kinds: Mapping[str, str]) -> _Layout:
-        return cls(tuple(streams), tuple(int(t.shape[0]) for t in streams.values()),
-                   tuple(t.dtype for t in streams.values()), tuple(kinds[n] for n in streams))
-
-    def stack(self, streams: Mapping[str, Tensor]) -> Tensor:
-        """``[sum C, H, W]`` float32 (a single float32 stream is returned as it is)."""
-        tensors = list(streams.values())
-        if len(tensors) == 1 and tensors[0].dtype == torch.float32:
-            return tensors[0]
-        return torch.cat([t.float() for t in tensors])
-
-    def _parts(self, stacked: Tensor) -> tuple[Tensor, ...]:
-        return stacked.split(list(self.channels), dim=-3)
-
-    def split(self, stacked: Tensor) -> dict[str, Tensor]:
-        """The streams of a stacked ``[..., sum C, H, W]`` tensor, each in its own dtype."""
-        return {name: part if dtype == part.dtype else part.round().to(dtype)
-                for name, part, dtype in zip(self.names, self._parts(stacked), self.dtypes,
-                                             strict=True)}
-
-    def resize(self, stacked: Tensor, hw: tuple[int, int]) -> Tensor:
-        """Each stream resized as its kind is (ids nearest, images bicubic), stacked again."""
-        return torch.cat([resize_stream(part, hw, kind)  # type: ignore[arg-type]
-                          for part, kind in zip(self._parts(stacked), self.kinds, strict=True)])
 
 
 def first_line(exc: BaseException) -> str:

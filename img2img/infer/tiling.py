@@ -17,6 +17,12 @@ Normalization", AAAI 2022): :class:`RecordStatistics` notes the mean and varianc
 ``F.instance_norm`` call computes on the thumbnail, :class:`FrozenStatistics` makes the same
 calls on each tile use them.
 
+Memory stays a small multiple of the 8-bit image, whatever its size: the input is read from a
+:class:`~img2img.infer.canvas.Canvas` (uint8, padded only where a tile looks), the weighted
+sums cover one row of tiles at a time (:class:`_Band`), and finished rows go straight into
+the output as the 8-bit values that will be written (:class:`_Output`). The result is the
+same, bit for bit, as blending whole-image float sums.
+
 With dropout on (the pix2pix paper's test mode) each tile draws its own dropout masks, seeded
 from the image's key and the tile's place: the result is deterministic, but it is another draw
 of the noise than the untiled image gets.
@@ -26,15 +32,18 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.overrides import TorchFunctionMode
 
-from img2img.infer.padding import crop_back, pad_to_multiple
+from img2img.data.io import to_uint8
+from img2img.infer.canvas import Canvas
+from img2img.infer.padding import pad_to_multiple
 from img2img.nn.norms import BATCH_NORMS
 from img2img.nn.sizes import next_multiple
 
@@ -46,11 +55,12 @@ DEFAULT_MAX_PIXELS = 2048 * 2048
 OVERLAP_FRACTION = 0.25
 #: unaligned overlaps are rounded down to a multiple of this
 MIN_OVERLAP_STEP = 8
+#: values of finished rows blended and stored at a time
+_FINISHED_VALUES = 1 << 22
 
-#: ``run(tiles, keys)``: a batch ``[N, C, h, w]`` in ``[0, 1]`` to its output in ``[0, 1]``
-RunTiles = Callable[[Tensor, Sequence[str]], Tensor]
-#: resize ``[C, H, W]`` to ``(h, w)`` (bicubic for pictures, nearest for id maps)
-Resize = Callable[[Tensor, tuple[int, int]], Tensor]
+#: ``run(streams, keys)``: a batch of streams (``[N, C, h, w]`` each, pictures in ``[0, 1]``)
+#: to the network's output ``[N, C', h, w]`` in ``[0, 1]``
+RunTiles = Callable[[Mapping[str, Tensor], Sequence[str]], Tensor]
 
 
 @dataclass(frozen=True)
@@ -226,79 +236,138 @@ def thumbnail_size(height: int, width: int, max_pixels: int, multiple: int) -> t
         scale *= 0.95
 
 
-# --- the tiled pass -------------------------------------------------------------------------------
+# --- the tiled pass ---------------------------------------------------------------------------
+class _Band:
+    """The weighted sums of tile outputs over the rows of one row of tiles."""
+
+    def __init__(self, height: int, width: int) -> None:
+        self.top = 0
+        self.total: Tensor | None = None
+        self.weight = torch.zeros((1, 1, height, width))
+
+    def move_to(self, top: int) -> None:
+        """Cover the rows from ``top`` on; the sums of rows already covered move along."""
+        shift, height = top - self.top, int(self.weight.shape[-2])
+        for sums in (self.total, self.weight):
+            if sums is not None and shift:
+                kept = max(0, height - shift)
+                sums[..., :kept, :] = sums[..., shift : shift + kept, :].clone()
+                sums[..., kept:, :] = 0
+        self.top = top
+
+    def add(self, out: Tensor, weights: Tensor, left: int) -> None:
+        """Add a tile's output ``[1, C', h, w]`` at column ``left``, weighted."""
+        if self.total is None:
+            self.total = torch.zeros((1, out.shape[1], *self.weight.shape[-2:]))
+        width = int(out.shape[-1])
+        self.total[..., :, left : left + width].addcmul_(out, weights)
+        self.weight[..., :, left : left + width] += weights
+
+    def blended(self, first: int, last: int) -> Tensor:
+        """Rows ``first`` to ``last`` (from the band's top), blended: ``[C', n, W]``."""
+        assert self.total is not None
+        return (self.total[..., first:last, :] / self.weight[..., first:last, :])[0]
+
+
+class _Output:
+    """The result, filled a band of rows at a time: uint8 (``H x W x C``, what
+    :func:`~img2img.data.io.write_image` stores) or float32."""
+
+    def __init__(self, crop: tuple[int, int, int, int], dtype: torch.dtype) -> None:
+        self.crop = crop
+        self.dtype = dtype
+        self.data: np.ndarray | Tensor | None = None
+
+    def write(self, top: int, band: Tensor) -> None:
+        """Store the rows of ``band`` (``[C', n, W]``, padded image rows from ``top``) that
+        lie in the picture."""
+        c_top, c_left, h, w = self.crop
+        first, last = max(top, c_top), min(top + int(band.shape[-2]), c_top + h)
+        if first >= last:
+            return
+        part = band[:, first - top : last - top, c_left : c_left + w]
+        rows = slice(first - c_top, last - c_top)
+        if self.dtype == torch.uint8:
+            if self.data is None:
+                self.data = np.empty((h, w, int(band.shape[0])), dtype=np.uint8)
+            self.data[rows] = to_uint8(part)
+        else:
+            if self.data is None:
+                self.data = torch.empty((int(band.shape[0]), h, w), dtype=self.dtype)
+            self.data[:, rows] = part
+
+    def result(self) -> Tensor:
+        """``[C', h, w]``: uint8 as a view of the ``H x W x C`` array, or float32."""
+        assert self.data is not None
+        if isinstance(self.data, np.ndarray):
+            return torch.from_numpy(self.data).permute(2, 0, 1)
+        return self.data
+
+
 def translate_tiled(
-    image: Tensor,
+    canvas: Canvas,
     run: RunTiles,
     key: str,
     *,
     max_pixels: int,
     multiple: int,
-    size: tuple[int, int] | None = None,
     min_size: int = 1,
     image_statistics: bool = False,
-    resize: Resize | None = None,
+    dtype: torch.dtype = torch.uint8,
 ) -> Tensor:
-    """Translate one image of any size in tiles of at most ``max_pixels`` pixels.
+    """Translate one input of any size in tiles of at most ``max_pixels`` pixels.
 
-    The image is reflect-padded to ``multiple`` (unless it already is, as
-    :func:`~img2img.infer.padding.pad_to_multiple` leaves it), cut as :func:`plan_tiles`
-    says, each tile is run (one at a time) and the outputs are blended with
-    :func:`blend_weights`; the result is cropped back to the image's own size.
+    The padded image is cut as :func:`plan_tiles` says; each tile is gathered from ``canvas``
+    and run (one at a time), the outputs are blended with :func:`blend_weights` one row of
+    tiles at a time, and the picture's part of each finished band of rows is stored.
 
     Args:
-        image: the decoded input ``[C, H, W]`` in ``[0, 1]`` (or integer ids).
+        canvas: the decoded input, padded to ``multiple`` (:class:`~img2img.infer.canvas.Canvas`).
         run: the network's test-time pass on a batch of tiles.
-        key: the image's name; tile ``(top, left)`` is run as ``f"{key}@{top},{left}"`` (its
+        key: the input's name; tile ``(top, left)`` is run as ``f"{key}@{top},{left}"`` (its
             dropout seed).
         max_pixels: the most pixels one pass may hold (tiles and thumbnail).
         multiple: the network's size multiple.
-        size: the ``(h, w)`` of the picture inside an ``image`` that is already padded (what
-            ``pad_to_multiple`` returned); None when ``image`` is not padded.
         min_size: the smallest side the network takes.
         image_statistics: normalise every tile with whole-image statistics measured on a
             thumbnail (see the module doc); for networks :func:`uses_image_statistics`.
-        resize: how to shrink the image into that thumbnail; required with
-            ``image_statistics``.
+        dtype: ``torch.uint8`` (the 8-bit values :func:`~img2img.data.io.write_image` would
+            store; the whole output is never held as floats) or ``torch.float32``.
 
     Returns:
-        The output ``[C', h, w]`` in ``[0, 1]`` (float32, on the CPU).
+        The output ``[C', h, w]`` on the CPU: uint8 0..255 (a view of an ``H x W x C``
+        array) or float32 in ``[0, 1]``.
     """
-    if size is None:
-        padded, size = pad_to_multiple(image.unsqueeze(0), multiple, min_size)
-    else:
-        padded = image.unsqueeze(0)
-    grid = plan_tiles(int(padded.shape[-2]), int(padded.shape[-1]), max_pixels, multiple,
-                      min_size)
+    grid = plan_tiles(*canvas.shape, max_pixels, multiple, min_size)
     stats: list[tuple[Tensor, Tensor]] = []
     if image_statistics:
-        if resize is None:
-            raise ValueError("translate_tiled: image_statistics needs a resize function")
-        picture = crop_back(padded, size)[0]  # a view: the thumbnail sees no padding
-        stats = _thumbnail_statistics(picture, run, key, max_pixels, multiple, min_size, resize)
+        stats = _thumbnail_statistics(canvas, run, key, max_pixels, multiple, min_size)
     weights = blend_weights(grid.tile, grid.overlap)
-    total: Tensor | None = None
-    weight_sum = torch.zeros((1, 1, grid.height, grid.width))
     tile_h, tile_w = grid.tile
-    for top, left in grid.windows():
-        tile = padded[..., top : top + tile_h, left : left + tile_w]
-        with FrozenStatistics(stats) if stats else contextlib.nullcontext():
-            out = run(tile, [f"{key}@{top},{left}"]).float().cpu()
-        if total is None:
-            total = torch.zeros((1, out.shape[1], grid.height, grid.width))
-        total[..., top : top + tile_h, left : left + tile_w].addcmul_(out, weights)
-        weight_sum[..., top : top + tile_h, left : left + tile_w] += weights
-        del out
-    assert total is not None
-    return crop_back(total.div_(weight_sum), size)[0]
+    band = _Band(tile_h, grid.width)
+    output = _Output(canvas.crop, dtype)
+    for i, top in enumerate(grid.tops):
+        band.move_to(top)
+        for left in grid.lefts:
+            tile = canvas.window(top, left, tile_h, tile_w)
+            with FrozenStatistics(stats) if stats else contextlib.nullcontext():
+                out = run(tile, [f"{key}@{top},{left}"]).float().cpu()
+            band.add(out, weights, left)
+            out_channels = out.shape[1]
+            del out, tile
+        end = grid.tops[i + 1] if i + 1 < len(grid.tops) else grid.height
+        step = max(1, _FINISHED_VALUES // max(1, int(out_channels) * grid.width))
+        for first in range(0, end - top, step):  # a few rows at a time: no whole band of floats
+            output.write(top + first, band.blended(first, min(first + step, end - top)))
+    return output.result()
 
 
 def _thumbnail_statistics(
-    image: Tensor, run: RunTiles, key: str, max_pixels: int, multiple: int, min_size: int,
-    resize: Resize,
+    canvas: Canvas, run: RunTiles, key: str, max_pixels: int, multiple: int, min_size: int,
 ) -> list[tuple[Tensor, Tensor]]:
-    size = thumbnail_size(int(image.shape[-2]), int(image.shape[-1]), max_pixels, multiple)
-    thumbnail, _ = pad_to_multiple(resize(image, size).unsqueeze(0), multiple, min_size)
+    size = thumbnail_size(canvas.crop[2], canvas.crop[3], max_pixels, multiple)
+    thumbnail = {name: pad_to_multiple(t[None], multiple, min_size)[0]
+                 for name, t in canvas.thumbnail(size).items()}
     recorder = RecordStatistics()
     with recorder:
         run(thumbnail, [f"{key}@thumbnail"])

@@ -126,8 +126,9 @@ def _load(job: Job, reading: _Reading, defer: bool = True) -> Prepared:
         return Prepared(job, None, (0, 0))
     model = reading.model
     files = model.input_files(job.src, job.key)
-    decoded = {s.name: s.read(files[s.name]) for s in model.input_streams if s.name in files}
-    return prepare(job, model, decoded, reading.size, reading.side)
+    decoded = {s.name: s.read(files[s.name], compact=True)
+               for s in model.input_streams if s.name in files}
+    return prepare(job, model, decoded, reading.size, reading.side, reading.max_pixels)
 
 
 def _save(job: Job, image: Tensor, overwrite: bool) -> None:
@@ -239,13 +240,13 @@ class _Pipeline:
         return max(1, min(self.batch_size, self.max_pixels // item.pixels))
 
     def _add(self, item: Prepared) -> None:
-        if item.streams is None:  # deferred: decode it now, alone
+        if item.deferred:  # decode it now, alone
             try:
                 item = self.load(item.job, defer=False)
             except Exception as exc:
                 self._fail(item.job, exc)
                 return
-        if self.max_pixels and item.pixels > self.max_pixels:
+        if item.canvas is not None:
             log.info("%s: %d pixels, over the budget of %d: translating it in tiles",
                      item.job.src, item.pixels, self.max_pixels)
             self._finish([(item.job, self.translate.in_tiles(item, self.max_pixels))])
@@ -277,6 +278,7 @@ class _Pipeline:
                 self._fail(job, exc)
                 continue
             self._add(item)
+            del item, future  # a huge input is freed while its output is written
         while self._buckets:
             self._run(next(iter(self._buckets)))
         self._collect_writes(wait_all=True)

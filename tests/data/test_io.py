@@ -198,11 +198,45 @@ def test_text_file_and_missing_file(tmp_path: Path) -> None:
         read_image(tmp_path / "nothing.png")
 
 
-def test_decompression_bomb(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_decompression_bomb(tmp_path: Path) -> None:
     Image.fromarray(_rgb(64, 64)).save(tmp_path / "bomb.png")
-    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)
-    with pytest.raises(ImageReadError, match="bomb.png.*decompression bomb"):
-        read_image(tmp_path / "bomb.png")
+    img_io.set_max_image_pixels(100)
+    try:
+        with pytest.raises(img_io.ImageTooLargeError) as caught:
+            read_image(tmp_path / "bomb.png")
+        with pytest.raises(ImageReadError, match="bomb.png.*decompression bomb"):
+            img_io.read_header(tmp_path / "bomb.png")
+        img_io.set_max_image_pixels(0)
+        assert read_image(tmp_path / "bomb.png").shape == (3, 64, 64)
+    finally:
+        img_io.set_max_image_pixels(img_io.DEFAULT_MAX_IMAGE_PIXELS)
+    assert str(caught.value).endswith(
+        "bomb.png: refused as a possible decompression bomb: 64x64 is 4096 pixels, over the "
+        "limit of 100; pass --max-image-pixels 4096 to read it")
+
+
+def test_read_pixels_keeps_8_bit_values_and_converts_to_exactly_read_image(tmp_path):
+    rgb = _rgb(40, 30)
+    Image.fromarray(rgb).save(tmp_path / "c.png")
+    Image.fromarray(rgb[..., 0]).save(tmp_path / "g.png")
+    pixels = img_io.read_pixels(tmp_path / "c.png")
+    assert pixels.dtype == torch.uint8
+    assert torch.equal(pixels, torch.from_numpy(rgb).permute(2, 0, 1))
+    for name in ("c.png", "g.png"):
+        for channels in (1, 3):
+            compact = img_io.read_pixels(tmp_path / name, channels)
+            as_float = img_io.pixels_to_float(compact)
+            assert torch.equal(as_float, read_image(tmp_path / name, channels))
+
+
+def test_huge_images_convert_band_by_band_to_the_same_values(tmp_path, monkeypatch):
+    monkeypatch.setattr(img_io, "_BAND_PIXELS", 97)  # many uneven bands
+    rgb = _rgb(45, 31)
+    Image.fromarray(rgb).save(tmp_path / "c.png")
+    expected = torch.from_numpy(rgb).permute(2, 0, 1).float() / 255
+    assert torch.equal(read_image(tmp_path / "c.png"), expected)
+    gray = (expected[0:1] * 0.299 + expected[1:2] * 0.587 + expected[2:3] * 0.114).clamp_(0, 1)
+    assert torch.equal(img_io.read_pixels(tmp_path / "c.png", 1), gray)
 
 
 def test_error_survives_pickling(tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 from img2img.data.transforms import resize_bicubic
+from img2img.infer.canvas import Canvas
 from img2img.infer.padding import crop_back, pad_to_multiple
 from img2img.infer.stochastic import batch_invariant, paper_test_mode
 from img2img.infer.tiling import (
@@ -19,6 +20,13 @@ from img2img.infer.tiling import (
     uses_image_statistics,
 )
 from img2img.nn import create_generator
+
+
+def _tiled(image, run, key, *, multiple, dtype=torch.float32, **options):
+    """:func:`translate_tiled` on one picture ``[C, H, W]``, ``run`` taking a tensor."""
+    canvas = Canvas.padded({"image": image}, {"image": "image"}, multiple)
+    return translate_tiled(canvas, lambda tiles, keys: run(tiles["image"], keys), key,
+                           multiple=multiple, dtype=dtype, **options)
 
 
 def _photo(h: int, w: int) -> torch.Tensor:
@@ -74,7 +82,7 @@ def test_blending_alone_changes_nothing():
     def identity(tiles, keys):
         return tiles.clone()
 
-    out = translate_tiled(image, identity, "x", max_pixels=64 * 64, multiple=4)
+    out = _tiled(image, identity, "x", max_pixels=64 * 64, multiple=4)
     assert out.shape == image.shape
     torch.testing.assert_close(out, image, atol=1e-6, rtol=0)
 
@@ -86,7 +94,7 @@ def test_every_tile_gets_its_own_key():
         seen.extend(keys)
         return tiles
 
-    translate_tiled(_photo(64, 96), run, "dir/img.png", max_pixels=32 * 32, multiple=32)
+    _tiled(_photo(64, 96), run, "dir/img.png", max_pixels=32 * 32, multiple=32)
     assert len(seen) == len(set(seen)) == len(plan_tiles(64, 96, 32 * 32, 32)) == 12
     assert all(k.startswith("dir/img.png@") for k in seen)
 
@@ -114,7 +122,7 @@ def test_tiles_with_running_statistics_match_the_whole_image():
     image = _photo(128, 256)
     run = _runner(net, paper=False)
     whole = _untiled(run, image, 128)
-    tiled = translate_tiled(image, run, "x", max_pixels=128 * 128, multiple=128)
+    tiled = _tiled(image, run, "x", max_pixels=128 * 128, multiple=128)
     assert (tiled - whole).abs().max() < 2e-3
 
 
@@ -127,9 +135,9 @@ def test_instance_norm_tiles_use_whole_image_statistics():
     image = _photo(128, 256)
     run = _runner(net, paper=False)
     whole = _untiled(run, image, 4)
-    options = {"max_pixels": 120 * 120, "multiple": 4, "resize": resize_bicubic}
-    own = translate_tiled(image, run, "x", image_statistics=False, **options)
-    shared = translate_tiled(image, run, "x", image_statistics=True, **options)
+    options = {"max_pixels": 120 * 120, "multiple": 4}
+    own = _tiled(image, run, "x", image_statistics=False, **options)
+    shared = _tiled(image, run, "x", image_statistics=True, **options)
     own_error, shared_error = (own - whole).abs().mean(), (shared - whole).abs().mean()
     assert shared_error < own_error
     assert shared_error < 0.03
@@ -162,3 +170,21 @@ def test_thumbnail_keeps_the_aspect_and_the_budget():
     h, w = thumbnail_size(3000, 1000, 256 * 256, 64)
     assert abs(h / w - 3) < 0.05
     assert (-(-h // 64) * 64) * (-(-w // 64) * 64) <= 256 * 256
+
+
+def test_a_uint8_canvas_gives_the_values_of_the_padded_float_image(monkeypatch):
+    """Windows (reflect padding included) and the band-by-band thumbnail equal what padding
+    and resizing the whole float image give, bit for bit."""
+    import img2img.infer.canvas as canvas_module
+
+    monkeypatch.setattr(canvas_module, "_BAND_VALUES", 3 * 517 * 7)  # uneven bands of 7 rows
+    pixels = (_photo(301, 517) * 255).round().to(torch.uint8)
+    as_float = pixels.float().div_(255.0)
+    canvas = Canvas.padded({"image": pixels}, {"image": "image"}, 32)
+    padded, size = pad_to_multiple(as_float[None], 32)
+    assert canvas.shape == tuple(padded.shape[-2:]) and canvas.crop[2:] == size
+    for top, left in [(0, 0), (64, 96), (320 - 64, 544 - 96)]:
+        window = canvas.window(top, left, 64, 96)["image"]
+        assert torch.equal(window, padded[..., top : top + 64, left : left + 96])
+    for hw in [(100, 171), (301, 40)]:
+        assert torch.equal(canvas.thumbnail(hw)["image"], resize_bicubic(as_float, hw))
