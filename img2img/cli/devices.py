@@ -12,7 +12,7 @@ from pathlib import Path
 import typer
 
 from img2img.cli.errors import PROCESS_ERRORS_ENV, report_process_errors
-from img2img.engine.lifeline import LAUNCHER_PID_ENV
+from img2img.lifeline import LAUNCHER_PID_ENV
 
 #: set by torchrun in every process it starts
 _TORCHRUN_ENV = "WORLD_SIZE"

@@ -279,7 +279,7 @@ def _reporter():
 def _prepare_process() -> None:
     """Allocator settings; a process ``--devices N`` started ends with its launcher."""
     from img2img.cli.memory import tune_allocator
-    from img2img.engine.lifeline import follow_launcher
+    from img2img.lifeline import follow_launcher
 
     follow_launcher()
     tune_allocator()

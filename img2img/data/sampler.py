@@ -18,7 +18,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler, default_collate, get_worker_info
 
 from img2img.data.seeding import mix_seed
-from img2img.engine.lifeline import die_with_parent
+from img2img.lifeline import die_with_parent
 
 
 class EpochSampler(Sampler[tuple[int, int]]):
@@ -123,7 +123,7 @@ def worker_init(worker_id: int) -> None:
     needs its workers while it finishes the step in progress and writes its checkpoint (a
     worker ended by a signal makes torch raise an error in the trainer wherever it is). The
     trainer ends its workers itself (:meth:`Loader.close`), on every way out, and a worker whose
-    trainer is killed ends with it (:func:`~img2img.engine.lifeline.die_with_parent`).
+    trainer is killed ends with it (:func:`~img2img.lifeline.die_with_parent`).
 
     OpenCV's thread pool is left alone: reconfiguring it in a forked worker after the parent has
     used it can deadlock, and the loader path only uses OpenCV for single-threaded decoding.

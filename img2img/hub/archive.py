@@ -22,7 +22,7 @@ import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import IO, Any
+from typing import IO, Any, Self
 
 from img2img.hub.space import (
     DiskFullError,
@@ -220,18 +220,25 @@ def _write_file(source: IO[bytes], dest: Path, declared: int, name: str) -> None
 
 
 # --- tar -------------------------------------------------------------------------------------
-class _TarReader:
+class _Reader:
+    """An open archive, closed when its ``with`` block ends."""
+
+    archive: Path
+    handle: tarfile.TarFile | zipfile.ZipFile
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.handle.close()
+
+
+class _TarReader(_Reader):
     """Members of a tar archive: folders and regular files only, each past ``data_filter``."""
 
     def __init__(self, archive: Path) -> None:
         self.archive = archive
-        self.tar = tarfile.open(archive)  # noqa: SIM115 - closed by __exit__
-
-    def __enter__(self) -> _TarReader:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.tar.close()
+        self.tar = self.handle = tarfile.open(archive)  # noqa: SIM115 - closed by __exit__
 
     def members(self, target: Path) -> list[_Member]:
         out = []
@@ -277,18 +284,12 @@ class _TarReader:
 
 
 # --- zip -------------------------------------------------------------------------------------
-class _ZipReader:
+class _ZipReader(_Reader):
     """Members of a zip archive: folders and files only."""
 
     def __init__(self, archive: Path) -> None:
         self.archive = archive
-        self.zf = zipfile.ZipFile(archive)  # noqa: SIM115 - closed by __exit__
-
-    def __enter__(self) -> _ZipReader:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.zf.close()
+        self.zf = self.handle = zipfile.ZipFile(archive)  # noqa: SIM115 - closed by __exit__
 
     def members(self, target: Path) -> list[_Member]:
         del target  # zip members are checked by name only
