@@ -27,10 +27,10 @@ from run import make_images, matmul_peak
 
 from img2img.cli.memory import tune_allocator
 from img2img.export import export_model
+from img2img.families.loading import load_inference_model
 from img2img.infer.plan import plan_outputs
 from img2img.infer.translate import translate_files
 from img2img.models.inference import InferenceModel
-from img2img.models.loading import load_inference_model
 from img2img.nn import create_generator
 
 

@@ -33,7 +33,7 @@ from startup import one_image_run, save_pix2pix_checkpoint
 
 from img2img.cli.memory import tune_allocator
 from img2img.config import CycleGANConfig, DataConfig, Pix2PixConfig, RunConfig, TrainConfig
-from img2img.families import run_config
+from img2img.families import get_family, run_config
 from img2img.infer import stochastic
 from img2img.infer.plan import plan_outputs
 from img2img.infer.translate import translate_files
@@ -248,7 +248,8 @@ def main() -> None:
 
         recipe = build_recipe(family_config("pix2pix", args.device, args.precision,
                                             args.channels_last))
-        model = recipe.inference_model(recipe.config, {"G": recipe.G})  # paper test mode
+        description = get_family(recipe.family).describe()
+        model = description.inference_model(recipe.config, {"G": recipe.G})  # paper test mode
         peak = matmul_peak(device, peak_dtype)
         fwd = forward_benchmark(model, device, args.batch_size, args.forward_repeats)
         gflop = fwd["flops"] / 1e9

@@ -137,18 +137,19 @@ def _prepare(config: RunConfig) -> _Prepared:
     Raises:
         UnreadableDatasetError: not one example of the training split can be decoded.
     """
-    recipe_class = get_family(config.family).recipe_class()
-    config, notes = recipe_class.resolve_config(config)
-    recipe_class.validate(config)
-    check_fits(recipe_class, config, resolve_device(config.train.device))
+    family = get_family(config.family)
+    description = family.describe()
+    config, notes = description.resolve_config(config)
+    description.validate(config)
+    check_fits(family.recipe_class(), config, resolve_device(config.train.device))
     if config.train.tensorboard:
         check_tensorboard()
-    dataset = recipe_class.build_dataset(config)
+    dataset = description.build_dataset(config)
     dataset[0]  # the first readable example: fails here, not in a run, if there is none
     samples, split = dataset, config.data.phase
     if config.data.phase != "val":
         with contextlib.suppress(DatasetLayoutError, FileNotFoundError, UnreadableDatasetError):
-            val = recipe_class.build_dataset(config, phase="val")
+            val = description.build_dataset(config, phase="val")
             val[0]
             samples, split = val, "val"
     return _Prepared(config, dataset, samples, split, notes)

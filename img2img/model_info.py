@@ -103,7 +103,7 @@ def describe_model_file(path: str | os.PathLike) -> dict[str, Any]:
 
 def _weights(source: Path, state: dict[str, Any], kind: str) -> dict[str, Any]:
     """Bare generator weights, recognised from their layout."""
-    from img2img.models.published import summarize_weights
+    from img2img.families.published import summarize_weights
 
     try:
         summary = summarize_weights(state)

@@ -7,7 +7,7 @@ import io
 import pytest
 import torch
 
-from img2img.features import (
+from img2img.families.pix2pixhd.features import (
     FeatureClusters,
     cluster_features,
     feature_map,
@@ -16,7 +16,7 @@ from img2img.features import (
     kmeans_centres,
     large_instances,
 )
-from img2img.nn.pix2pixhd import instance_segments
+from img2img.families.pix2pixhd.networks import instance_segments
 
 
 def _map() -> torch.Tensor:

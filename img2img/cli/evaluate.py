@@ -119,8 +119,8 @@ def _evaluate_model(model, data, phase, direction, limit, out, plan_for, device,
         evaluation_model,
         evaluation_split,
     )
+    from img2img.families.loading import load_inference_model
     from img2img.hub.datasets import resolve_dataset
-    from img2img.models.loading import load_inference_model
 
     tune_allocator()
     loaded = load_inference_model(model, device, **test_options)

@@ -44,7 +44,7 @@ def export(
 
     with user_errors():
         from img2img.export import export_model, format_for
-        from img2img.models.loading import load_inference_model
+        from img2img.families.loading import load_inference_model
 
         fmt = format_for(output, fmt)
         if output.exists() and not overwrite:

@@ -35,7 +35,7 @@ def features(
 
     from img2img.config import check_device
     from img2img.engine.device import resolve_device
-    from img2img.features import encode_run_features
+    from img2img.families.pix2pixhd.features import encode_run_features
 
     with user_errors():
         check_device(device)

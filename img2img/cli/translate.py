@@ -129,9 +129,9 @@ def _run(
     from img2img.data.io import set_max_image_pixels
     from img2img.engine.device import resolve_device
     from img2img.engine.signals import sigterm_as_interrupt
+    from img2img.families.loading import load_inference_model
     from img2img.infer.plan import plan_outputs
     from img2img.infer.translate import translate_files
-    from img2img.models.loading import load_inference_model
 
     target = resolve_device(device)
     tune_allocator()

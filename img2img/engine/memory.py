@@ -1,11 +1,11 @@
 """Estimate the memory a training step needs, without running it.
 
 The family's recipe is built on the ``meta`` device (shapes only, nothing allocated) and its
-:meth:`~img2img.models.base.Recipe.forward_losses` runs on a batch of the training size while
-every tensor autograd saves for the backward pass is counted once. The peak of a step is then
-about: weights (every network, frozen ones included) + their gradients + Adam's two moments +
-the saved activations. Half precision (bf16/fp16 autocast) is accounted for by halving the
-activations, as convolutions save their inputs in the autocast dtype.
+:meth:`~img2img.engine.recipe.TrainingRecipe.forward_losses` runs on a batch of the training
+size while every tensor autograd saves for the backward pass is counted once. The peak of a
+step is then about: weights (every network, frozen ones included) + their gradients + Adam's
+two moments + the saved activations. Half precision (bf16/fp16 autocast) is accounted for by
+halving the activations, as convolutions save their inputs in the autocast dtype.
 
 :func:`check_fits` refuses, before anything is allocated, a run whose weights, gradients and
 Adam moments alone exceed the memory free on its device (``--ngf 100000``).

@@ -1,54 +1,153 @@
-"""What the training engine needs of a model family's recipe, and nothing more."""
+"""What trains: a family's networks, optimizers, schedules and one training step.
+
+A family's training recipe subclasses :class:`TrainingRecipe`; the engine sees nothing else of
+the family. The recipe owns its networks, optimizers and schedulers (by name) and takes one
+step; the engine owns data order, devices, precision, checkpoints and logging. Families with
+several networks (CycleGAN's four) or extra state (an image pool) fit by filling the dicts and
+overriding :meth:`TrainingRecipe.extra_state` / :meth:`TrainingRecipe.rank_state`.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Protocol
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
 from img2img.config import RunConfig
+from img2img.engine.device import Precision
 
 
-class TrainingRecipe(Protocol):
-    """A family's networks, optimizers and training step, as the trainer drives them.
+def linear_decay(n_epochs: int, n_epochs_decay: int):
+    """Learning-rate factor of epoch ``e`` (0-based): the pix2pix/CycleGAN linear decay.
 
-    :class:`img2img.models.base.Recipe` implements it for every family.
+    The factor is 1 for the first ``n_epochs`` epochs, then falls by ``1 / (n_epochs_decay + 1)``
+    per epoch: epoch ``n_epochs`` runs at ``1 - 1/(n_epochs_decay + 1)`` and the last epoch
+    (``n_epochs + n_epochs_decay - 1``) at ``1 / (n_epochs_decay + 1)``; it never reaches 0.
+    The scheduler steps at the end of each epoch. The reference code steps at the start of
+    each epoch instead, so its decay begins one epoch earlier and its last epoch runs at 0.
     """
 
-    family: str
-    config: RunConfig
-    device: torch.device
-    nets: dict[str, nn.Module]
+    def factor(epoch: int) -> float:
+        return 1.0 - max(0, epoch + 1 - n_epochs) / float(n_epochs_decay + 1)
+
+    return factor
+
+
+def set_requires_grad(net: nn.Module, flag: bool) -> None:
+    """Freeze or unfreeze every parameter of ``net``."""
+    for p in net.parameters():
+        p.requires_grad_(flag)
+
+
+class TrainingRecipe:
+    """Base class of a family's training recipe: built for a run, on a device and precision."""
+
+    family: str = ""
+
+    def __init__(self, config: RunConfig, device: torch.device, precision: Precision) -> None:
+        self.config = config
+        self.device = device
+        self.precision = precision
+        self.nets: dict[str, nn.Module] = {}
+        self.optimizers: dict[str, torch.optim.Optimizer] = {}
+        self.schedulers: dict[str, torch.optim.lr_scheduler.LRScheduler] = {}
+        #: what the engine did to the recipe's networks (data-parallel setup), for the user
+        self.notes: list[str] = []
+
+    def adam(self, params, lr: float | None = None) -> torch.optim.Optimizer:
+        """Adam with the run's betas; the fused kernel (one pass over memory) where available."""
+        train = self.config.train
+        fused = self.device.type in ("cpu", "cuda")
+        return torch.optim.Adam(
+            params, lr=lr or train.lr, betas=(train.beta1, train.beta2), fused=fused
+        )
+
+    def linear_schedule(
+        self, optimizer: torch.optim.Optimizer
+    ) -> torch.optim.lr_scheduler.LambdaLR:
+        train = self.config.train
+        return torch.optim.lr_scheduler.LambdaLR(
+            optimizer, linear_decay(train.n_epochs, train.n_epochs_decay)
+        )
+
+    def inputs(self, batch: Mapping[str, Any], *names: str) -> tuple[Tensor, ...]:
+        """The streams ``names`` of ``batch`` on the run's device, channels-last if asked for."""
+        memory_format = (
+            torch.channels_last if self.config.train.channels_last else torch.contiguous_format
+        )
+        return tuple(batch[name].to(self.device, non_blocking=True, memory_format=memory_format)
+                     for name in names)
+
+    # --- the step -------------------------------------------------------------------------------
+    def warm_start(self) -> list[str]:
+        """Load starting weights a fresh run asks for (never on resume); says what it did."""
+        return []
+
+    def forward_losses(self, batch: Mapping[str, Any]) -> dict[str, Tensor]:
+        """The losses of one step without backward (memory estimates); optional."""
+        raise NotImplementedError
 
     def train_step(self, batch: Mapping[str, Any]) -> dict[str, Tensor]:
-        """One optimisation step; detached scalar losses by name."""
-        ...
+        """One optimisation step on ``batch``; returns detached scalar losses by name."""
+        raise NotImplementedError
 
+    @torch.no_grad()
     def sample(self, batch: Mapping[str, Any]) -> list[Tensor]:
-        """Sample-grid columns, each ``[N, C, H, W]`` in [-1, 1]."""
-        ...
+        """Sample-grid columns (input | output | target), each ``[N,C,H,W]`` in [-1, 1]."""
+        raise NotImplementedError
 
     def end_epoch(self) -> None:
         """Advance the learning-rate schedules by one epoch."""
-        ...
+        for scheduler in self.schedulers.values():
+            scheduler.step()
 
     @property
-    def learning_rate(self) -> float: ...
+    def learning_rate(self) -> float:
+        first = next(iter(self.optimizers.values()))
+        return float(first.param_groups[0]["lr"])
 
-    def train(self, mode: bool = True) -> None: ...
+    def train(self, mode: bool = True) -> None:
+        for net in self.nets.values():
+            net.train(mode)
 
-    def state_dict(self) -> dict[str, Any]: ...
+    # --- state --------------------------------------------------------------------------------
+    def extra_state(self) -> dict[str, Any]:
+        """Family-specific state to checkpoint (plain types and tensors)."""
+        return {}
+
+    def load_extra_state(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`extra_state` returned."""
 
     def rank_state(self) -> dict[str, Any]:
-        """What this process keeps for itself (saved for every process, by rank)."""
-        ...
+        """State each data-parallel process keeps for itself (plain types and tensors), saved
+        for every process by rank; keys name what it is (``image_pools``)."""
+        return {}
 
-    def load_rank_state(self, state: dict[str, Any]) -> None: ...
+    def load_rank_state(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`rank_state` returned in this process before the stop."""
 
     def seed_rank(self, rank: int) -> None:
-        """Give this process's own random draws their own stream (data-parallel rank > 0)."""
-        ...
+        """Give the random draws this process keeps for itself (:meth:`rank_state`) their own
+        stream in data-parallel process ``rank`` (> 0; rank 0 keeps the run's)."""
 
-    def load_state_dict(self, state: Mapping[str, Any]) -> None: ...
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "nets": {k: v.state_dict() for k, v in self.nets.items()},
+            "optimizers": {k: v.state_dict() for k, v in self.optimizers.items()},
+            "schedulers": {k: v.state_dict() for k, v in self.schedulers.items()},
+            "scaler": self.precision.state_dict(),
+            "extra": self.extra_state(),
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        for group in ("nets", "optimizers", "schedulers"):
+            own: dict = getattr(self, group)
+            missing = set(own) - set(state[group])
+            if missing:
+                raise ValueError(f"checkpoint lacks {group} {sorted(missing)}")
+            for name, obj in own.items():
+                obj.load_state_dict(state[group][name])
+        self.precision.load_state_dict(state.get("scaler"))
+        self.load_extra_state(state.get("extra", {}))

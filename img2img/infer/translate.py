@@ -379,7 +379,7 @@ def translate_files(
     (:func:`~img2img.infer.stale.remove_stale_outputs`).
 
     Args:
-        model: the inference model (:func:`img2img.models.loading.load_inference_model`).
+        model: the inference model (:func:`img2img.families.loading.load_inference_model`).
         jobs: from :func:`plan_outputs`.
         batch_size: images per forward pass (fewer for large images, see ``max_pixels``).
         device: ``cpu``, ``cuda``, ``cuda:N`` ...

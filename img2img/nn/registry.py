@@ -2,16 +2,18 @@
 
 The registry is a table of names -> builders that imports nothing heavy: builders are
 ``"module:function"`` strings resolved on first use, so the command line can list and
-validate names without importing torch.
+validate names without importing torch. The shared building blocks (U-Nets, ResNets,
+PatchGANs) are registered here; a family registers the networks only it uses, and every
+network is tagged with the families that use it (their ``netG`` / ``netD`` choices).
 """
 
 from __future__ import annotations
 
 import importlib
 import inspect
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from torch import nn
@@ -19,7 +21,9 @@ if TYPE_CHECKING:
 NORMS = ("batch", "syncbatch", "instance", "none")
 INIT_TYPES = ("normal", "xavier", "kaiming", "orthogonal")
 
-Kind = Literal["generator", "discriminator", "encoder"]
+#: what a network is for: ``generator``, ``discriminator``, ``encoder`` (pix2pixHD's feature
+#: encoder) or any kind a family adds
+Kind = str
 
 
 @dataclass(frozen=True)
@@ -28,7 +32,7 @@ class NetworkEntry:
 
     Attributes:
         name: the public name (``unet_256``, ``basic`` ...).
-        kind: ``generator``, ``discriminator`` or ``encoder`` (pix2pixHD's feature encoder).
+        kind: ``generator``, ``discriminator``, ``encoder`` ... (:data:`Kind`).
         target: ``"module:callable"`` that builds the network.
         defaults: keyword arguments fixed by the name (``num_downs=8`` for ``unet_256``).
         description: one line for ``--help`` and ``info``.
@@ -45,9 +49,9 @@ class NetworkEntry:
         return getattr(importlib.import_module(module_name), attr)
 
 
-_REGISTRY: dict[Kind, dict[str, NetworkEntry]] = {
-    "generator": {}, "discriminator": {}, "encoder": {}
-}
+_REGISTRY: dict[Kind, dict[str, NetworkEntry]] = {}
+#: the families that use each network, by kind and name
+_FAMILY_TAGS: dict[tuple[Kind, str], set[str]] = {}
 
 
 class UnknownNetworkError(ValueError):
@@ -56,35 +60,62 @@ class UnknownNetworkError(ValueError):
 
 def register(entry: NetworkEntry) -> NetworkEntry:
     """Add ``entry`` to the registry; names are unique per kind."""
-    table = _REGISTRY[entry.kind]
+    table = _REGISTRY.setdefault(entry.kind, {})
     if entry.name in table:
         raise ValueError(f"{entry.kind} {entry.name!r} is already registered")
     table[entry.name] = entry
     return entry
 
 
+def unregister(kind: Kind, name: str) -> None:
+    """Remove a network and its tags (a family that is unregistered again)."""
+    _REGISTRY.get(kind, {}).pop(name, None)
+    _FAMILY_TAGS.pop((kind, name), None)
+
+
+def tag(kind: Kind, names: Iterable[str], family: str) -> None:
+    """Record that ``family`` uses the registered networks ``names`` of ``kind``."""
+    for name in names:
+        get_entry(kind, name)
+        _FAMILY_TAGS.setdefault((kind, name), set()).add(family)
+
+
+def untag(family: str) -> None:
+    """Forget every network ``family`` was recorded to use."""
+    for families in _FAMILY_TAGS.values():
+        families.discard(family)
+
+
+def list_networks(kind: Kind, family: str | None = None) -> list[str]:
+    """Names of the registered networks of ``kind`` (those ``family`` uses, if given), sorted."""
+    table = _REGISTRY.get(kind, {})
+    if family is None:
+        return sorted(table)
+    return sorted(n for n in table if family in _FAMILY_TAGS.get((kind, n), ()))
+
+
 def get_entry(kind: Kind, name: str) -> NetworkEntry:
     """Look up a registered network, failing with the list of valid names."""
-    table = _REGISTRY[kind]
+    table = _REGISTRY.get(kind, {})
     if name not in table:
         valid = ", ".join(sorted(table))
         raise UnknownNetworkError(f"unknown {kind} {name!r}; expected one of: {valid}")
     return table[name]
 
 
-def list_generators() -> list[str]:
-    """Names of all registered generators, sorted."""
-    return sorted(_REGISTRY["generator"])
+def list_generators(family: str | None = None) -> list[str]:
+    """Names of the registered generators (those ``family`` uses, if given), sorted."""
+    return list_networks("generator", family)
 
 
-def list_discriminators() -> list[str]:
-    """Names of all registered discriminators, sorted."""
-    return sorted(_REGISTRY["discriminator"])
+def list_discriminators(family: str | None = None) -> list[str]:
+    """Names of the registered discriminators (those ``family`` uses, if given), sorted."""
+    return list_networks("discriminator", family)
 
 
-def list_encoders() -> list[str]:
-    """Names of all registered feature encoders, sorted."""
-    return sorted(_REGISTRY["encoder"])
+def list_encoders(family: str | None = None) -> list[str]:
+    """Names of the registered feature encoders (those ``family`` uses, if given), sorted."""
+    return list_networks("encoder", family)
 
 
 def _alternatives(entry: NetworkEntry, key: str, value: Any) -> str:
@@ -178,11 +209,3 @@ _builtin("discriminator", "n_layers", "img2img.nn.patchgan:NLayerDiscriminator",
          "PatchGAN with --n-layers-D layers")
 _builtin("discriminator", "pixel", "img2img.nn.patchgan:PixelDiscriminator",
          "1x1 PixelGAN")
-_builtin("generator", "global", "img2img.nn.pix2pixhd:GlobalGenerator",
-         "pix2pixHD global generator (4 downsamplings, 9 residual blocks)")
-_builtin("generator", "local", "img2img.nn.pix2pixhd:LocalEnhancer",
-         "pix2pixHD local enhancer around a global generator (coarse to fine)")
-_builtin("discriminator", "multiscale", "img2img.nn.pix2pixhd:MultiscaleDiscriminator",
-         "pix2pixHD multi-scale PatchGAN with intermediate features")
-_builtin("encoder", "encoder", "img2img.nn.pix2pixhd:Encoder",
-         "pix2pixHD feature encoder with instance-wise average pooling")

@@ -244,7 +244,7 @@ def check_run_data(
     Raises:
         DatasetLayoutError: (and the family's other discovery errors) the data cannot be found.
     """
-    recipe = get_family(config.family).recipe_class()
+    recipe = get_family(config.family).describe()
     dataset = _checkable(recipe.build_dataset(config), config.family)
     label_nc = getattr(config.model, "label_nc", None)
     report = CheckReport(Path(config.data.root), config.family, thorough, label_nc=label_nc)
@@ -270,7 +270,7 @@ def discover_splits(
 
     A layout without split folders gives the same files for every phase; it is listed once.
     """
-    recipe = get_family(config.family).recipe_class()
+    recipe = get_family(config.family).describe()
     splits: list[tuple[str, Any]] = []
     seen: list[frozenset[Path]] = []
     failures: list[str] = []

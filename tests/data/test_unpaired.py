@@ -13,7 +13,7 @@ from PIL import Image
 from img2img.config import DataConfig
 from img2img.data.discover import DatasetLayoutError, find_pairs
 from img2img.data.unpaired import UnpairedImageDataset, find_unpaired
-from img2img.models.cyclegan import CycleGANRecipe
+from img2img.families.cyclegan.description import CycleGANDescription
 from img2img.prep.check import check_dataset
 
 SIZE = 8
@@ -134,7 +134,7 @@ def test_evaluation_reads_the_models_input_side_and_the_other_as_real_images(tmp
 
     def split(direction, data_direction="AtoB"):
         model = SimpleNamespace(options={"direction": direction})
-        return CycleGANRecipe.evaluation_split(replace(data, direction=data_direction), model)
+        return CycleGANDescription.evaluation_split(replace(data, direction=data_direction), model)
 
     forward = split("AtoB")
     assert [e.key for e in forward.examples] == [f"horse_{i}.png" for i in range(5)]
@@ -144,7 +144,7 @@ def test_evaluation_reads_the_models_input_side_and_the_other_as_real_images(tmp
     assert split("AtoB", data_direction="BtoA").examples[0].key == "zebra_0.png"
 
     Image.new("RGB", (2 * SIZE, SIZE)).save(tmp_path / "ab.png")
-    halves = CycleGANRecipe.evaluation_split(DataConfig(root=str(tmp_path), phase="x"),
-                                             SimpleNamespace(options={}))
+    halves = CycleGANDescription.evaluation_split(DataConfig(root=str(tmp_path), phase="x"),
+                                                  SimpleNamespace(options={}))
     assert halves.input_half == "A" and [str(r) for r in halves.references] == [
         f"{tmp_path / 'ab.png'} [B half]"]

@@ -23,7 +23,7 @@ from img2img.engine.device import Precision, resolve_device
 from img2img.engine.distributed import World, world_from_env
 from img2img.engine.rundir import RunDir, create_run_dir
 from img2img.engine.trainer import NonFiniteLossError, Trainer
-from img2img.families import load_run_config, run_config
+from img2img.families import get_family, load_run_config, run_config
 from img2img.launch import build_recipe, resume
 from tests.conftest import tiny_pix2pix_config, tiny_pix2pixhd_config
 
@@ -161,8 +161,7 @@ def test_resuming_on_another_number_of_processes_drops_or_starts_pools(two_proce
     _assert_same_pools(one["rank_states"][0], _own(out, "resumed", 0))
     # and back to two processes: rank 1 starts with empty pools
     recipe = build_recipe(load_run_config(one["config"]))
-    trainer = Trainer(recipe, type(recipe).build_dataset(recipe.config), RunDir(run),
-                      world=World(1, 2))
+    trainer = Trainer(recipe, _dataset(recipe.config), RunDir(run), world=World(1, 2))
     caplog.clear()
     with caplog.at_level(logging.INFO, "img2img.engine.trainer"):
         trainer.resume(one)
@@ -327,7 +326,7 @@ def test_non_finite_loss_stops_training_naming_the_step(gray2color, tmp_path):
 
     recipe.train_step = poisoned
     run = create_run_dir(tmp_path, "nan")
-    trainer = Trainer(recipe, type(recipe).build_dataset(config), run)
+    trainer = Trainer(recipe, _dataset(config), run)
     with pytest.raises(NonFiniteLossError, match=r"step 2: a loss is not finite \(G_L1"):
         trainer.fit()
     assert not run.latest_checkpoint.exists()  # the broken state is never saved
@@ -338,7 +337,7 @@ def test_bf16_step_keeps_fp32_weights_and_losses(gray2color):
     config = config.replace(train=dataclasses.replace(config.train, precision="bf16"))
     recipe = build_recipe(config)
     batch = next(iter(torch.utils.data.DataLoader(
-        [type(recipe).build_dataset(config)[(i, 0)] for i in range(2)], batch_size=2)))
+        [_dataset(config)[(i, 0)] for i in range(2)], batch_size=2)))
     before = [p.clone() for p in recipe.G.parameters()]
     losses = recipe.train_step(batch)
     assert all(v.dtype == torch.float32 and torch.isfinite(v) for v in losses.values())
@@ -352,7 +351,7 @@ def test_fp16_one_scaler_updated_once_per_iteration(gray2color):
     recipe = build_recipe(config)
     recipe.precision.scaler = torch.amp.GradScaler("cpu", init_scale=2.0**10, growth_interval=1)
     batch = next(iter(torch.utils.data.DataLoader(
-        [type(recipe).build_dataset(config)[(i, 0)] for i in range(2)], batch_size=2)))
+        [_dataset(config)[(i, 0)] for i in range(2)], batch_size=2)))
     recipe.train_step(batch)
     # both optimizers stepped through the one scaler, which grew once (not twice)
     assert recipe.precision.scaler.get_scale() == 2.0**11
@@ -376,3 +375,7 @@ def test_compile_keeps_the_networks_checkpoint_keys(gray2color):
     for name, net in compiled.nets.items():
         assert net._compiled_call_impl is not None  # compiled in place, on first call
         assert list(net.state_dict()) == list(plain.nets[name].state_dict())
+
+
+def _dataset(config):
+    return get_family(config.family).describe().build_dataset(config)

@@ -15,6 +15,7 @@ from img2img.families import get_family
 from tests.conftest import tiny_pix2pixhd_config
 
 RECIPE = get_family("pix2pixhd").recipe_class()
+DESCRIPTION = get_family("pix2pixhd").describe()
 
 
 def _bytes(tensors) -> int:
@@ -23,7 +24,7 @@ def _bytes(tensors) -> int:
 
 def test_estimate_equals_what_a_real_cpu_step_holds(synthetic_city) -> None:
     config = tiny_pix2pixhd_config(synthetic_city)
-    sample = RECIPE.build_dataset(config)[0]
+    sample = DESCRIPTION.build_dataset(config)[0]
     estimate = estimate_training_memory(RECIPE, config, sample)
     cpu = torch.device("cpu")
     recipe = RECIPE(config, cpu, Precision("fp32", cpu))
@@ -41,7 +42,7 @@ def test_estimate_equals_what_a_real_cpu_step_holds(synthetic_city) -> None:
 
 def test_half_precision_halves_the_activations_and_batch_scales_them(synthetic_city) -> None:
     config = tiny_pix2pixhd_config(synthetic_city)
-    sample = RECIPE.build_dataset(config)[0]
+    sample = DESCRIPTION.build_dataset(config)[0]
     full = estimate_training_memory(RECIPE, config, sample)
     half = estimate_training_memory(
         RECIPE, config.replace(train=dataclasses.replace(config.train, precision="bf16")),

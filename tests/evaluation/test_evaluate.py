@@ -12,9 +12,9 @@ from typer.testing import CliRunner
 
 from img2img.cli import app
 from img2img.evaluation.weights import inception_weights
+from img2img.families.loading import load_inference_model
 from img2img.infer.plan import plan_outputs
 from img2img.infer.translate import translate_files
-from img2img.models.loading import load_inference_model
 
 runner = CliRunner()
 

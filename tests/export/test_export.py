@@ -15,10 +15,10 @@ from typer.testing import CliRunner
 from img2img.cli import app
 from img2img.export import export_model, format_for
 from img2img.export.torchscript import read_torchscript_metadata, torchscript_runner
+from img2img.families.loading import load_inference_model
 from img2img.infer.plan import plan_outputs
 from img2img.infer.translate import translate_files
 from img2img.models.inference import InferenceModel
-from img2img.models.loading import load_inference_model
 from img2img.models.onnx_runtime import METADATA_KEY, OnnxModel
 from img2img.nn import create_generator
 

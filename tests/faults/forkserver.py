@@ -44,11 +44,11 @@ import img2img.cli.app  # noqa: F401
 import img2img.cli.memory  # noqa: F401
 import img2img.cli.show  # noqa: F401
 import img2img.engine.trainer  # noqa: F401
+import img2img.families.loading  # noqa: F401
+import img2img.families.pix2pix.training  # noqa: F401
 import img2img.hub.datasets  # noqa: F401
 import img2img.infer.translate  # noqa: F401
 import img2img.launch  # noqa: F401
-import img2img.models.loading  # noqa: F401
-import img2img.models.pix2pix  # noqa: F401
 import img2img.nn.patchgan  # noqa: F401
 import img2img.nn.resnet  # noqa: F401
 import img2img.nn.unet  # noqa: F401

@@ -26,8 +26,8 @@ from img2img.engine.checkpoint import (
     save_checkpoint,
 )
 from img2img.families import load_run_config
-from img2img.models.loading import load_inference_model
-from img2img.models.pix2pix import Pix2PixRecipe
+from img2img.families.loading import load_inference_model
+from img2img.families.pix2pix.description import Pix2PixDescription
 from img2img.nn import create_generator
 
 runner = CliRunner()
@@ -133,7 +133,7 @@ def test_a_flipped_bit_is_refused_where_it_matters(reference_run, tmp_path):
 def test_weights_that_do_not_fit_the_config_are_named(reference_run, tmp_path):
     payload = _payload(reference_run)
     model = load_run_config(payload["config"]).model
-    other = Pix2PixRecipe.build_generator(dataclasses.replace(model, ngf=8))
+    other = Pix2PixDescription.build_generator(dataclasses.replace(model, ngf=8))
     path = save_checkpoint(tmp_path / "swapped.pt",
                            {**payload, "nets": {**payload["nets"], "G": other.state_dict()}})
     with pytest.raises(CheckpointError, match=r"network 'G' do not fit .*\[8, 1, 7, 7\] in the "

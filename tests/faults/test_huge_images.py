@@ -18,6 +18,7 @@ import torch
 from PIL import Image
 
 from img2img.data.io import read_image, to_uint8
+from img2img.families.loading import load_inference_model
 from img2img.infer.batch import Translator
 from img2img.infer.padding import crop_back, pad_to_multiple
 from img2img.infer.plan import Job
@@ -28,7 +29,6 @@ from img2img.infer.tiling import (
     plan_tiles,
     thumbnail_size,
 )
-from img2img.models.loading import load_inference_model
 from img2img.nn import create_generator
 from tests.faults import processes
 

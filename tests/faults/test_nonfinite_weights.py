@@ -18,8 +18,8 @@ from img2img.cli import app
 from img2img.engine.checkpoint import load_checkpoint, save_checkpoint
 from img2img.export import export_model
 from img2img.export.api import output_difference
+from img2img.families.loading import load_inference_model
 from img2img.models.finite import NonFiniteWeightsError, check_finite
-from img2img.models.loading import load_inference_model
 from img2img.models.released import save_release
 from img2img.nn import create_generator
 

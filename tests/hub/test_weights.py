@@ -12,6 +12,7 @@ import torch
 
 from img2img.engine.checkpoint import CheckpointError
 from img2img.families import list_families
+from img2img.families.loading import load_inference_model
 from img2img.hub import weights as registry
 from img2img.hub.download import DownloadError, checksum_path, partial_path
 from img2img.hub.weights import (
@@ -24,7 +25,6 @@ from img2img.hub.weights import (
     resolve_model,
     weights_root,
 )
-from img2img.models.loading import load_inference_model
 from img2img.nn import create_generator, list_generators
 
 CYCLEGAN = ["apple2orange", "orange2apple", "summer2winter_yosemite", "winter2summer_yosemite",

@@ -7,9 +7,10 @@ import torch
 
 from img2img.config import ConfigError, CycleGANConfig, DataConfig, TrainConfig
 from img2img.families import run_config
+from img2img.families.cyclegan.description import CycleGANDescription
+from img2img.families.cyclegan.training import ImagePool
+from img2img.families.pix2pix.description import Pix2PixDescription
 from img2img.launch import build_recipe
-from img2img.models.cyclegan import CycleGANRecipe, ImagePool
-from img2img.models.pix2pix import Pix2PixRecipe
 from tests.conftest import tiny_pix2pix_config
 
 
@@ -110,16 +111,16 @@ def test_without_identity_loss_it_is_zero_and_channels_may_differ():
 def test_inference_model_picks_the_generator_of_the_direction():
     config = _config(input_nc=1, output_nc=3, lambda_identity=0.0)
     recipe = build_recipe(config)
-    forward = CycleGANRecipe.inference_model(config, recipe.nets)
-    backward = CycleGANRecipe.inference_model(config, recipe.nets, direction="BtoA")
+    forward = CycleGANDescription.inference_model(config, recipe.nets)
+    backward = CycleGANDescription.inference_model(config, recipe.nets, direction="BtoA")
     assert forward.net is recipe.G_A and (forward.in_channels, forward.out_channels) == (1, 3)
     assert backward.net is recipe.G_B and (backward.in_channels, backward.out_channels) == (3, 1)
     assert forward.test_mode == "eval" and "direction BtoA" in backward.describe_mode()
     with pytest.raises(ValueError, match="direction: 'CtoD' is not valid"):
-        CycleGANRecipe.inference_model(config, recipe.nets, direction="CtoD")
+        CycleGANDescription.inference_model(config, recipe.nets, direction="CtoD")
     pix2pix = tiny_pix2pix_config(".")
     with pytest.raises(ValueError, match="--direction: not used by pix2pix models"):
-        Pix2PixRecipe.inference_model(pix2pix, {"G": recipe.G_A}, direction="BtoA")
+        Pix2PixDescription.inference_model(pix2pix, {"G": recipe.G_A}, direction="BtoA")
 
 
 def test_each_process_draws_its_own_pool_swaps():

@@ -10,8 +10,9 @@ from img2img.config import CycleGANConfig, DataConfig, TrainConfig
 from img2img.data.io import LUMA_WEIGHTS, read_image
 from img2img.engine.checkpoint import load_checkpoint
 from img2img.families import run_config
+from img2img.families.cyclegan.description import CycleGANDescription
+from img2img.families.loading import load_inference_model
 from img2img.launch import build_recipe, resume, train
-from img2img.models.loading import load_inference_model
 
 
 def tiny_cyclegan_config(root, model=None, data=None, **train_options):
@@ -87,7 +88,7 @@ def test_cyclegan_learns_colour_to_gray_without_pairs(color2gray, tmp_path):
     run, result = train(config, tmp_path)
     assert result.step == 48
     model = load_inference_model(run.path)
-    untrained = build_recipe(config).inference_model(config, build_recipe(config).nets)
+    untrained = CycleGANDescription.inference_model(config, build_recipe(config).nets)
     trained_error, untrained_error = _held_out_error(model, color2gray), _held_out_error(
         untrained, color2gray)
     targets = [read_image(p) for p in sorted((color2gray / "testA").glob("*.png"))]

@@ -10,9 +10,9 @@ from torch import nn
 
 from img2img.engine.checkpoint import save_checkpoint
 from img2img.engine.rng import rng_state
+from img2img.families import loading
+from img2img.families.loading import load_inference_model
 from img2img.launch import build_recipe
-from img2img.models import loading
-from img2img.models.loading import load_inference_model
 from tests.conftest import tiny_pix2pix_config
 
 

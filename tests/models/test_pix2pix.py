@@ -6,9 +6,9 @@ import torch
 
 from img2img.config import DataConfig
 from img2img.data.dataset import PairedImageDataset
+from img2img.families.loading import load_inference_model
 from img2img.infer.stochastic import paper_test_mode
 from img2img.launch import build_recipe, train
-from img2img.models.loading import load_inference_model
 from tests.conftest import tiny_pix2pix_config
 
 

@@ -22,13 +22,14 @@ from img2img.data.labelmaps import LabelValueError
 from img2img.engine.checkpoint import load_checkpoint
 from img2img.engine.device import Precision
 from img2img.families import get_family
-from img2img.features import stored_clusters
+from img2img.families.loading import load_inference_model
+from img2img.families.pix2pixhd.builders import build_generator
+from img2img.families.pix2pixhd.features import stored_clusters
+from img2img.families.pix2pixhd.training import hd_linear_decay
 from img2img.infer.plan import plan_outputs
 from img2img.infer.translate import translate_files
 from img2img.launch import build_recipe, resume, train
 from img2img.losses.vgg import VGG19_FILE
-from img2img.models.loading import load_inference_model
-from img2img.models.pix2pixhd import hd_linear_decay
 from tests.conftest import tiny_pix2pixhd_config
 
 runner = CliRunner()
@@ -82,7 +83,7 @@ def test_one_step_trains_every_network_with_every_loss(city, vgg_file) -> None:
                                    instance_feat=True)
     recipe = build_recipe(config)
     before = {k: [p.detach().clone() for p in net.parameters()] for k, net in recipe.nets.items()}
-    dataset = type(recipe).build_dataset(config)
+    dataset = get_family("pix2pixhd").describe().build_dataset(config)
     losses = recipe.train_step(_batch(dataset))
     assert set(losses) == {"G_GAN", "G_GAN_Feat", "G_VGG", "D_real", "D_fake"}
     assert all(torch.isfinite(v) for v in losses.values())
@@ -104,10 +105,10 @@ def test_one_step_trains_every_network_with_every_loss(city, vgg_file) -> None:
 def test_loss_options_choose_the_terms(city, options: dict, terms: set[str]) -> None:
     meta = torch.device("meta")  # shapes only: which terms a step computes
     config = tiny_pix2pixhd_config(city, **options)
-    recipe_class = get_family("pix2pixhd").recipe_class()
-    batch = _batch(recipe_class.build_dataset(config))
+    family = get_family("pix2pixhd")
+    batch = _batch(family.describe().build_dataset(config))
     with meta:
-        recipe = recipe_class(config, meta, Precision("fp32", meta))
+        recipe = family.recipe_class()(config, meta, Precision("fp32", meta))
     batch = {k: v.to(meta) for k, v in batch.items() if isinstance(v, torch.Tensor)}
     losses = recipe.forward_losses(batch)
     assert set(losses) == terms | {"G", "D"}
@@ -247,7 +248,7 @@ def test_init_from_a_generator_that_does_not_fit_fails_before_the_run(
 
 def test_published_generator_translates_label_maps(city, tmp_path) -> None:
     config = tiny_pix2pixhd_config(city)
-    net = type(build_recipe(config)).build_generator(config.model, init=True)
+    net = build_generator(config.model, init=True)
     torch.save(net.state_dict(), tmp_path / "latest_net_G.pth")  # a bare state_dict
     labels, instances = _test_labels(city, tmp_path, count=2)
     model = load_inference_model(tmp_path / "latest_net_G.pth", instances=instances)

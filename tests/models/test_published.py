@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from img2img.engine.checkpoint import CheckpointError
-from img2img.models.loading import load_inference_model
-from img2img.models.published import recognise_generator
+from img2img.families.loading import load_inference_model
+from img2img.families.published import recognise_generator
 from img2img.nn import create_generator
 
 CASES = [

@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from img2img.engine.checkpoint import CheckpointError
-from img2img.models.loading import load_inference_model
-from img2img.models.published import summarize_weights
+from img2img.families.loading import load_inference_model
+from img2img.families.published import summarize_weights
 from img2img.nn import create_generator
 from tests.nn.test_reference_layouts import REFERENCE
 

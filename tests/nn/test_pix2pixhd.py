@@ -6,13 +6,13 @@ import pytest
 import torch
 from torch import nn
 
-from img2img.nn import create_discriminator, create_encoder, create_generator
-from img2img.nn.pix2pixhd import (
+from img2img.families.pix2pixhd.networks import (
     downsample,
     instance_mean,
     instance_means,
     instance_segments,
 )
+from img2img.nn import create_discriminator, create_encoder, create_generator
 
 
 def _instances() -> torch.Tensor:

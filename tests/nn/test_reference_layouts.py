@@ -60,7 +60,7 @@ CASES = [pytest.param(entry, build, id=f"{entry}-as-{build[1]}")
 REGISTERED = [("generator", n) for n in list_generators()] + [
     ("discriminator", n) for n in list_discriminators()
 ] + [("encoder", n) for n in list_encoders()]
-PIX2PIXHD_MODULE = "img2img.nn.pix2pixhd:"
+PIX2PIXHD_MODULE = "img2img.families.pix2pixhd.networks:"
 # Small enough to build for real and load a full checkpoint into.
 LOADABLE = ["pix2pix/D_basic_6ch", "pix2pix/D_pixel_6ch", "cyclegan/resnet_6blocks",
             "cyclegan/D_basic_3ch", "pix2pixhd/D_multiscale", "pix2pixhd/encoder"]
@@ -202,7 +202,7 @@ def test_full_size_unet_256_forward_shape_on_meta() -> None:
                                              ("pix2pixhd/local", "local")])
 def test_published_pix2pixhd_generator_layouts_are_recognised(entry: str, name: str) -> None:
     """A label2city ``latest_net_G.pth`` is recognised from its keys and shapes alone."""
-    from img2img.models.published import recognise_generator
+    from img2img.families.published import recognise_generator
 
     state = {k: torch.empty(shape, device="meta") for k, shape in _reference(entry)["state_dict"]}
     spec = recognise_generator(state)

@@ -33,19 +33,19 @@ SIGNATURES = {
         "in_channels": 6, "ndf": 64, "n_layers": 3, "norm": "batch",
     },
     "img2img.nn.patchgan:PixelDiscriminator": {"in_channels": 6, "ndf": 64, "norm": "batch"},
-    "img2img.nn.pix2pixhd:GlobalGenerator": {
+    "img2img.families.pix2pixhd.networks:GlobalGenerator": {
         "in_channels": 36, "out_channels": 3, "ngf": 64, "norm": "instance", "dropout": False,
         "n_downsampling": 4, "n_blocks": 9, "padding_type": "reflect",
     },
-    "img2img.nn.pix2pixhd:LocalEnhancer": {
+    "img2img.families.pix2pixhd.networks:LocalEnhancer": {
         "in_channels": 36, "out_channels": 3, "ngf": 32, "norm": "instance", "dropout": False,
         "n_downsample_global": 4, "n_blocks_global": 9, "n_local_enhancers": 1,
         "n_blocks_local": 3, "padding_type": "reflect",
     },
-    "img2img.nn.pix2pixhd:MultiscaleDiscriminator": {
+    "img2img.families.pix2pixhd.networks:MultiscaleDiscriminator": {
         "in_channels": 39, "ndf": 64, "n_layers": 3, "norm": "instance", "num_D": 2,
     },
-    "img2img.nn.pix2pixhd:Encoder": {
+    "img2img.families.pix2pixhd.networks:Encoder": {
         "in_channels": 3, "out_channels": 3, "nef": 16, "norm": "instance", "n_downsampling": 4,
     },
 }

@@ -105,7 +105,7 @@ class LabelsConfig:
     label_nc: int = 0
 
 
-class LabelsRecipe:
+class LabelsDescription:
     """``PHASE_label/`` + ``PHASE_img/`` paired by stem, as a label-map family would read them."""
 
     @classmethod
@@ -125,10 +125,11 @@ class LabelsRecipe:
 @pytest.fixture
 def label_family(monkeypatch: pytest.MonkeyPatch) -> str:
     family = families.Family(
-        name="labels_test", config=LabelsConfig, recipe=f"{__name__}:LabelsRecipe",
+        name="labels_test", config=LabelsConfig, description=f"{__name__}:LabelsDescription",
+        recipe=f"{__name__}:LabelsDescription",
         cli="img2img.cli.pix2pix:model_options", summary="label maps -> photos (test)",
     )
-    monkeypatch.setitem(families._FAMILIES, family.name, family)
+    monkeypatch.setitem(families.registry._FAMILIES, family.name, family)
     return family.name
 
 
@@ -168,9 +169,10 @@ def test_a_family_whose_dataset_cannot_be_read_is_named(monkeypatch, tmp_path: P
         def build_dataset(cls, config, phase=None):
             return object()
 
-    monkeypatch.setitem(families._FAMILIES, "opaque", families.Family(
-        name="opaque", config=LabelsConfig, recipe=f"{__name__}:LabelsRecipe",
-        cli="img2img.cli.pix2pix:model_options", summary="test"))
-    monkeypatch.setattr(families.Family, "recipe_class", lambda self: Opaque)
+    monkeypatch.setitem(families.registry._FAMILIES, "opaque", families.Family(
+        name="opaque", config=LabelsConfig, description=f"{__name__}:LabelsDescription",
+        recipe=f"{__name__}:LabelsDescription", cli="img2img.cli.pix2pix:model_options",
+        summary="test"))
+    monkeypatch.setattr(families.Family, "describe", lambda self: Opaque)
     with pytest.raises(TypeError, match="'opaque': its dataset .object. lacks streams, items"):
         check_dataset(tmp_path, "opaque")

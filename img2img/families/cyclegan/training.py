@@ -1,4 +1,4 @@
-"""CycleGAN: G_A (A -> B) and G_B (B -> A) trained with cycle consistency against D_A and D_B.
+"""CycleGAN training: G_A (A -> B) and G_B (B -> A) with cycle consistency against D_A and D_B.
 
 D_A judges B images (real B against G_A(A)), D_B judges A images (real A against G_B(B)), as
 in the reference code, whose network names (``G_A``, ``G_B``, ``D_A``, ``D_B``) the checkpoint
@@ -15,7 +15,6 @@ fakes through an :class:`ImagePool` of the last 50 generated images.
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 from collections.abc import Mapping
 from typing import Any
@@ -24,18 +23,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from img2img.config import DIRECTIONS, CycleGANConfig, DataConfig, RunConfig, check_choice
-from img2img.data.evaluation import EvalSplit, unpaired_split
+from img2img.config import CycleGANConfig, RunConfig
 from img2img.data.seeding import mix_seed
-from img2img.data.unpaired import UnpairedImageDataset, find_unpaired
 from img2img.engine.device import Precision
+from img2img.engine.recipe import TrainingRecipe, set_requires_grad
+from img2img.families.cyclegan.description import CycleGANDescription
 from img2img.losses.gan import GANLoss, gradient_penalty
-from img2img.models.base import Recipe, set_requires_grad
-from img2img.models.inference import InferenceModel, check_test_mode, take_options
-from img2img.models.networks import build_discriminator, build_generator, check_training_size
-
-#: test-time options of CycleGAN models (``translate`` flags without the dashes)
-TEST_OPTIONS = ("direction", "test_mode", "dropout", "seed")
+from img2img.models.networks import build_discriminator, build_generator
 
 #: seeds the pools' random draws apart from everything else the run seed drives
 _POOL_SEED = 0xB001
@@ -101,7 +95,7 @@ class ImagePool:
         self.generator.set_state(state["generator"])
 
 
-class CycleGANRecipe(Recipe):
+class CycleGANRecipe(TrainingRecipe):
     """The CycleGAN objective with the reference code's network, optimizer and loss names."""
 
     family = "cyclegan"
@@ -124,61 +118,6 @@ class CycleGANRecipe(Recipe):
             for i, name in enumerate(("fake_A", "fake_B"))
         }
         self.gan_loss = GANLoss(m.gan_mode)
-
-    # --- what the family is ------------------------------------------------------------------
-    @classmethod
-    def validate(cls, config: RunConfig) -> None:
-        """Check that the training crops suit the generators and discriminators."""
-        m: CycleGANConfig = config.model
-        check_training_size(config, lambda: [
-            build_generator(m, m.input_nc, m.output_nc), build_discriminator(m, m.output_nc)
-        ])
-
-    @classmethod
-    def build_dataset(cls, config: RunConfig, phase: str | None = None) -> UnpairedImageDataset:
-        m: CycleGANConfig = config.model
-        data = config.data if phase is None else dataclasses.replace(config.data, phase=phase)
-        return UnpairedImageDataset(data, input_nc=m.input_nc, output_nc=m.output_nc,
-                                    seed=config.train.seed, serial_batches=m.serial_batches)
-
-    @classmethod
-    def evaluation_split(cls, data: DataConfig, model: InferenceModel) -> EvalSplit:
-        """The input side of the model's direction (A for G_A; the data's ``BtoA`` swaps the
-        sides, as in training), no targets, the other side as the real set."""
-        backward = model.options.get("direction") == "BtoA"
-        swap = backward != (data.direction == "BtoA")
-        return unpaired_split(find_unpaired(data.root, data.phase), swap=swap)
-
-    @classmethod
-    def inference_networks(cls, model_config: CycleGANConfig) -> dict[str, nn.Module]:
-        m = model_config
-        return {
-            "G_A": build_generator(m, m.input_nc, m.output_nc),
-            "G_B": build_generator(m, m.output_nc, m.input_nc),
-        }
-
-    @classmethod
-    def inference_model(
-        cls, config: RunConfig, nets: Mapping[str, nn.Module], **options: Any
-    ) -> InferenceModel:
-        """G_A for ``direction`` AtoB (the default), G_B for BtoA; eval test mode by default."""
-        take_options(cls.family, options, TEST_OPTIONS)
-        m: CycleGANConfig = config.model
-        direction = options.get("direction") or "AtoB"
-        check_choice("--direction", direction, DIRECTIONS)
-        forward = direction == "AtoB"
-        dropout = options.get("dropout")
-        return InferenceModel(
-            nets["G_A" if forward else "G_B"], cls.family, m.netG,
-            in_channels=m.input_nc if forward else m.output_nc,
-            out_channels=m.output_nc if forward else m.input_nc,
-            test_mode=check_test_mode(options.get("test_mode") or "eval"),
-            dropout=True if dropout is None else bool(dropout),
-            seed=options.get("seed") or 0,
-            config=config,
-            options={"direction": direction},
-            family_networks={"G_A": nets["G_A"], "G_B": nets["G_B"]},
-        )
 
     # --- training ----------------------------------------------------------------------------
     def train_step(self, batch: Mapping[str, Any]) -> dict[str, Tensor]:
@@ -245,8 +184,8 @@ class CycleGANRecipe(Recipe):
     def sample(self, batch: Mapping[str, Any]) -> list[Tensor]:
         """Columns A | G_A(A) | G_B(G_A(A)) | B | G_B(B) | G_A(G_B(B)), as at test time."""
         real_a, real_b = self.inputs(batch, "A", "B")
-        forward = self.inference_model(self.config, self.nets, direction="AtoB")
-        backward = self.inference_model(self.config, self.nets, direction="BtoA")
+        forward = CycleGANDescription.inference_model(self.config, self.nets, direction="AtoB")
+        backward = CycleGANDescription.inference_model(self.config, self.nets, direction="BtoA")
         keys = [str(i) for i in range(real_a.shape[0])]
         with self.precision.autocast():
             fake_b = forward.run(real_a, keys)

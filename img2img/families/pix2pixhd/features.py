@@ -34,7 +34,8 @@ from img2img.engine.checkpoint import (
     save_checkpoint,
 )
 from img2img.families import get_family, load_run_config
-from img2img.nn.pix2pixhd import InstanceSegments, instance_means, instance_segments
+from img2img.families.pix2pixhd.builders import build_encoder
+from img2img.families.pix2pixhd.networks import InstanceSegments, instance_means, instance_segments
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +66,7 @@ def instance_classes(
     """``[S]``: the class of every instance of ``segments`` under ``rule``.
 
     Args:
-        segments: from :func:`~img2img.nn.pix2pixhd.instance_segments`.
+        segments: from :func:`~img2img.families.pix2pixhd.networks.instance_segments`.
         rule: ``cityscapes`` or ``label``.
         labels: ``[N, 1, H, W]`` class ids, needed by the ``label`` rule.
     """
@@ -312,11 +313,10 @@ def encode_run_features(
         raise CheckpointError(
             f"{file}: already holds feature centres; pass --overwrite to replace them"
         )
-    recipe = get_family(config.family).recipe_class()
-    encoder = recipe.build_encoder(config.model)
+    encoder = build_encoder(config.model)
     encoder.load_state_dict(data["nets"]["E"])
     encoder.to(device).eval()
-    dataset = recipe.build_feature_dataset(config)
+    dataset = get_family(config.family).describe().build_feature_dataset(config)
     by_class: dict[int, list[Tensor]] = {}
     with torch.inference_mode():
         for i in range(len(dataset)):

@@ -1,13 +1,13 @@
-"""The model families, each declared once.
+"""The registry of model families.
 
 A :class:`Family` names everything the rest of the tool needs to know about a family: its
-model config class, its recipe (networks, optimizers, one training step, inference model) and
-the function that declares its model options on the command line. Config loading, ``train``,
-``translate``, ``info`` and the CLI all look families up here; adding a family is one
-:func:`register_family` call and never edits the engine or translate.
+model config class, its description (what it is: validation, dataset, evaluation, inference
+model, published weights), its training recipe (what trains), the networks it uses and its
+command-line extras. Config loading, ``train``, ``translate``, ``info`` and the CLI all look
+families up here.
 
-The recipe and CLI targets are ``"module:attribute"`` strings resolved on first use, so listing
-families and loading configs imports neither torch nor the CLI.
+The description, recipe and CLI targets are ``"module:attribute"`` strings resolved on first
+use, so listing families and loading configs imports neither torch nor the CLI.
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from img2img.config import ConfigError, CycleGANConfig, Pix2PixConfig, Pix2PixHDConfig, RunConfig
+from img2img.config import ConfigError, RunConfig
+from img2img.nn.registry import Kind, NetworkEntry, register, tag
 
 
 @dataclass(frozen=True)
@@ -27,7 +28,10 @@ class Family:
     Attributes:
         name: the public name (``pix2pix``), used by ``img2img train NAME`` and in checkpoints.
         config: the frozen dataclass holding the family's model options.
-        recipe: ``"module:Class"`` of its recipe (a :class:`img2img.models.base.Recipe`).
+        description: ``"module:Class"`` of what it is (a
+            :class:`img2img.families.description.FamilyDescription`).
+        recipe: ``"module:Class"`` of what trains it (a
+            :class:`img2img.engine.recipe.TrainingRecipe`).
         cli: ``"module:function"`` whose signature declares the family's model options for
             ``img2img train NAME`` and which returns a ``config`` instance.
         summary: one line for ``--help`` and ``info``.
@@ -36,18 +40,28 @@ class Family:
         translate_cli: ``"module:function"`` whose signature declares the family's own
             ``img2img translate`` options (``--direction``, ``--style`` ...) and which returns
             them as test-time options for the family's inference model; None when it has none.
+        networks: the shared registered networks it uses, by kind (its ``netG`` / ``netD``
+            choices).
+        own_networks: networks only it uses, registered with it.
     """
 
     name: str
     config: type
+    description: str
     recipe: str
     cli: str
     summary: str
     cli_defaults: Mapping[str, Any] = field(default_factory=dict)
     translate_cli: str | None = None
+    networks: Mapping[Kind, tuple[str, ...]] = field(default_factory=dict)
+    own_networks: tuple[NetworkEntry, ...] = ()
+
+    def describe(self) -> Any:
+        """The family's description class (imports torch)."""
+        return _resolve(self.description)
 
     def recipe_class(self) -> type:
-        """The recipe class (imports torch)."""
+        """The family's training recipe class (imports torch)."""
         return _resolve(self.recipe)
 
     def cli_model_options(self) -> Any:
@@ -67,11 +81,26 @@ _FAMILIES: dict[str, Family] = {}
 
 
 def register_family(family: Family) -> Family:
-    """Add ``family``; names are unique."""
+    """Add ``family`` and its networks; names are unique."""
     if family.name in _FAMILIES:
         raise ValueError(f"model family {family.name!r} is already registered")
+    for entry in family.own_networks:
+        register(entry)
+        tag(entry.kind, (entry.name,), family.name)
+    for kind, names in family.networks.items():
+        tag(kind, names, family.name)
     _FAMILIES[family.name] = family
     return family
+
+
+def unregister_family(name: str) -> None:
+    """Remove the family ``name`` and its own networks (a family registered for a while)."""
+    from img2img.nn.registry import unregister, untag
+
+    family = _FAMILIES.pop(name)
+    for entry in family.own_networks:
+        unregister(entry.kind, entry.name)
+    untag(name)
 
 
 def get_family(name: str) -> Family:
@@ -107,39 +136,3 @@ def load_run_config(d: Mapping[str, Any]) -> RunConfig:
 def _resolve(target: str) -> Any:
     module_name, _, attr = target.partition(":")
     return getattr(importlib.import_module(module_name), attr)
-
-
-register_family(
-    Family(
-        name="pix2pix",
-        config=Pix2PixConfig,
-        recipe="img2img.models.pix2pix:Pix2PixRecipe",
-        cli="img2img.cli.pix2pix:model_options",
-        summary="U-Net generator, PatchGAN on (A, B), cGAN + L1 (paired data)",
-    )
-)
-
-register_family(
-    Family(
-        name="pix2pixhd",
-        config=Pix2PixHDConfig,
-        recipe="img2img.models.pix2pixhd:Pix2PixHDRecipe",
-        cli="img2img.cli.pix2pixhd:model_options",
-        summary="coarse-to-fine generator, multi-scale D, feature matching + VGG (label maps)",
-        cli_defaults={"preprocess": "scale_width", "load_size": 1024, "crop_size": 512},
-        translate_cli="img2img.cli.pix2pixhd:translate_options",
-    )
-)
-
-# last: its discovery accepts any two folders of images, so datasets check tries it after the
-# families whose layouts say more
-register_family(
-    Family(
-        name="cyclegan",
-        config=CycleGANConfig,
-        recipe="img2img.models.cyclegan:CycleGANRecipe",
-        cli="img2img.cli.cyclegan:model_options",
-        summary="two ResNet generators and two PatchGANs, LSGAN + cycle + identity (unpaired data)",
-        translate_cli="img2img.cli.cyclegan:translate_options",
-    )
-)

@@ -1,6 +1,6 @@
 """Rebuild a trained model for inference from a checkpoint, released or published weights.
 
-An img2img checkpoint carries its config, which names the family; the family's recipe says
+An img2img checkpoint carries its config, which names the family; the family's description says
 which networks inference needs and builds the :class:`InferenceModel` around them. A bare
 published ``state_dict`` is recognised from its keys and shapes. A published model's name
 (``horse2zebra``) is looked up in the weights registry and downloaded on first use; the file
@@ -39,18 +39,13 @@ from img2img.engine.checkpoint import (
     verify_checksums,
 )
 from img2img.families import get_family, list_families, load_run_config
+from img2img.families.published import recognise_generator
 from img2img.hub.download import ProgressFn
 from img2img.hub.weights import PublishedWeights, resolve_model
 from img2img.models.finite import check_finite
 from img2img.models.inference import InferenceModel, check_test_mode, take_options
 from img2img.models.onnx_runtime import OnnxModel, load_onnx_model
-from img2img.models.published import (
-    drop_legacy_stats,
-    family_of,
-    is_bare_state_dict,
-    recognise_generator,
-    strip_parallel_prefix,
-)
+from img2img.models.published import drop_legacy_stats, is_bare_state_dict, strip_parallel_prefix
 from img2img.models.released import SUFFIX as RELEASE_SUFFIX
 from img2img.models.released import read_release
 from img2img.nn import create_generator
@@ -121,7 +116,7 @@ def _from_checkpoint(data: dict, source: Any, options: dict[str, Any]) -> Infere
 
 def _network_layouts(config: Any) -> dict[str, nn.Module]:
     """The networks inference needs for ``config``, on the meta device (no memory)."""
-    recipe = get_family(config.family).recipe_class()
+    recipe = get_family(config.family).describe()
     with torch.device("meta"):
         return recipe.inference_networks(config.model)
 
@@ -136,7 +131,7 @@ def _from_config(
     layouts = _network_layouts(config)
     check_layouts(layouts, states, source)
     check_finite(states, source, names=[name for name in layouts if name in states])
-    recipe = get_family(config.family).recipe_class()
+    recipe = get_family(config.family).describe()
     nets = _with_weights(lambda: recipe.inference_networks(config.model), states)
     state = recipe.inference_state(extra or {})
     model = recipe.inference_model(config, nets, **state, **options)
@@ -164,7 +159,7 @@ def _reference_model(metadata: dict[str, Any], options: dict[str, Any]) -> Infer
     """
     config = load_run_config(metadata["config"]) if metadata.get("config") else None
     family = config.family if config is not None else metadata["family"]
-    recipe = get_family(family).recipe_class() if family in list_families() else None
+    recipe = get_family(family).describe() if family in list_families() else None
     accepted = recipe.input_options if recipe is not None else ()
     given = sorted(k for k, v in options.items() if v is not None and k not in accepted)
     if given:
@@ -217,12 +212,14 @@ def _from_published(
         state = drop_legacy_stats(state, spec.build())
     check_finite({"G": state}, source)
     net = _with_weights(lambda: {"G": spec.build()}, {"G": state}, names={"G": "generator"})["G"]
-    if spec.family is not None:  # a family whose generators need their own input encoding
-        recipe = get_family(spec.family).recipe_class()
-        return recipe.published_inference_model(net, spec.name, **options)
+    try:  # a family whose generators need their own input encoding
+        return get_family(spec.family).describe().published_inference_model(net, spec.name,
+                                                                             **options)
+    except NotImplementedError:
+        pass
     o = spec.options
     take_options("published", options, PUBLISHED_OPTIONS)
-    family = published.family if published is not None else family_of(spec)
+    family = published.family if published is not None else spec.family
     reference = dict(published.test) if published is not None else {}
     default_mode = reference.get("test_mode") or ("paper" if o["norm"] == "batch" else "eval")
     dropout = options.get("dropout")
