@@ -1,7 +1,9 @@
 """Frozen run configurations, saved into every run directory and checkpoint.
 
 Each class validates itself on construction, so a bad value fails before any work starts
-with a message naming the field and what was expected. Nothing here imports torch.
+with a message naming the field and what was expected. A field the command line sets
+declares its option (flag, help, choices, whether a resume may change it) in its metadata
+(:mod:`img2img.options`). Nothing here imports torch.
 """
 
 from __future__ import annotations
@@ -12,10 +14,12 @@ import types
 import typing
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from img2img.losses.modes import GAN_MODES
 from img2img.nn.registry import INIT_TYPES, NORMS, list_discriminators, list_generators
+from img2img.options import DATA, MODEL, OPTIM, RUN, option, options_of
 
 PREPROCESS_MODES = ("resize_and_crop", "crop", "scale_width", "scale_width_and_crop", "none")
 DIRECTIONS = ("AtoB", "BtoA")
@@ -37,6 +41,15 @@ def check_choice(field_name: str, value: str, choices: tuple[str, ...] | list[st
         raise ConfigError(
             f"{field_name}: {value!r} is not valid; expected one of: {', '.join(choices)}"
         )
+
+
+def check_choices(config: Any) -> None:
+    """Fail naming the first field of the dataclass ``config`` whose value is not one of the
+    choices its option declares."""
+    for declared in options_of(config):
+        choices = declared.option.choice_list()
+        if choices is not None:
+            check_choice(declared.field, getattr(config, declared.field), choices)
 
 
 def check_positive(field_name: str, value: float, *, allow_zero: bool = False) -> None:
@@ -126,11 +139,7 @@ def patch_discriminators() -> list[str]:
 
 def check_image_networks(model: Any) -> None:
     """Check the network options pix2pix and CycleGAN share (``netG`` ... ``output_nc``)."""
-    check_choice("netG", model.netG, image_generators())
-    check_choice("netD", model.netD, patch_discriminators())
-    check_choice("norm", model.norm, NORMS)
-    check_choice("init_type", model.init_type, INIT_TYPES)
-    check_choice("gan_mode", model.gan_mode, GAN_MODES)
+    check_choices(model)
     for name in ("input_nc", "output_nc", "ngf", "ndf", "n_layers_D"):
         check_positive(name, getattr(model, name))
     check_channels("input_nc", model.input_nc)
@@ -138,23 +147,39 @@ def check_image_networks(model: Any) -> None:
     check_positive("init_gain", model.init_gain)
 
 
+# --- the options pix2pix and CycleGAN share (each with its own default) ------------------------
+NET_G = option("--netG", "Generator: {choices}.", MODEL, choices=image_generators)
+NET_D = option("--netD", "Discriminator: {choices}.", MODEL, choices=patch_discriminators)
+NGF = option("--ngf", "Generator filters in the last conv layer.", MODEL)
+NDF = option("--ndf", "Discriminator filters in the first conv layer.", MODEL)
+N_LAYERS_D = option("--n-layers-D", "Layers of the 'n_layers' discriminator.", MODEL)
+NORM = option("--norm", "Normalisation: {choices}.", MODEL, choices=NORMS)
+INIT_TYPE = option("--init-type", "Weight init: {choices}.", MODEL, choices=INIT_TYPES)
+INIT_GAIN = option("--init-gain", "Scale of the weight init.", MODEL)
+GAN_MODE = option("--gan-mode", "GAN objective: {choices}.", MODEL, choices=GAN_MODES)
+INPUT_NC = option("--input-nc", "Input channels (1 or 3).", MODEL)
+OUTPUT_NC = option("--output-nc", "Output channels (1 or 3).", MODEL)
+
+
 @dataclass(frozen=True)
 class Pix2PixConfig:
     """pix2pix: conditional GAN with a U-Net generator, a PatchGAN on (A, B) and an L1 term."""
 
-    netG: str = "unet_256"
-    netD: str = "basic"
-    input_nc: int = 3
-    output_nc: int = 3
-    ngf: int = 64
-    ndf: int = 64
-    n_layers_D: int = 3
-    norm: str = "batch"
-    dropout: bool = True
-    init_type: str = "normal"
-    init_gain: float = 0.02
-    gan_mode: str = "vanilla"
-    lambda_l1: float = 100.0
+    netG: str = field(default="unet_256", metadata=NET_G)
+    netD: str = field(default="basic", metadata=NET_D)
+    ngf: int = field(default=64, metadata=NGF)
+    ndf: int = field(default=64, metadata=NDF)
+    n_layers_D: int = field(default=3, metadata=N_LAYERS_D)
+    norm: str = field(default="batch", metadata=NORM)
+    dropout: bool = field(default=True, metadata=option(
+        "--no-dropout", "No dropout in the generator.", MODEL))
+    init_type: str = field(default="normal", metadata=INIT_TYPE)
+    init_gain: float = field(default=0.02, metadata=INIT_GAIN)
+    gan_mode: str = field(default="vanilla", metadata=GAN_MODE)
+    lambda_l1: float = field(default=100.0, metadata=option(
+        "--lambda-l1", "Weight of the L1 term.", MODEL))
+    input_nc: int = field(default=3, metadata=INPUT_NC)
+    output_nc: int = field(default=3, metadata=OUTPUT_NC)
 
     def __post_init__(self) -> None:
         check_image_networks(self)
@@ -162,6 +187,26 @@ class Pix2PixConfig:
 
 
 PIX2PIXHD_GAN_MODES = ("lsgan", "vanilla", "hinge")
+
+
+def parse_label_nc(text: str) -> int | None:
+    """``--label-nc``: a number of classes, 0 (image inputs) or ``auto`` (None: scan the data)."""
+    if text == "auto":
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise ConfigError(
+            f"--label-nc: {text!r} is not valid; expected a number of classes, 0 (image "
+            "inputs) or auto"
+        ) from None
+
+
+def parse_init_from(path: Path) -> str:
+    """``--init-from``: a run directory or checkpoint that exists."""
+    if not path.exists():
+        raise ConfigError(f"--init-from {path}: no such run directory or checkpoint")
+    return str(path)
 
 
 @dataclass(frozen=True)
@@ -177,41 +222,71 @@ class Pix2PixHDConfig:
     ``fix_global_epochs`` trains only the outermost enhancer of a ``local`` generator for that
     many epochs, then everything; ``init_from`` names a run (or checkpoint) whose generator
     initialises this one (a ``global`` one goes into a ``local`` one's global part).
+    ``ngf`` left None is the reference's for ``netG``: 32 for ``local``, 64 for ``global``.
     """
 
-    netG: str = "global"
-    label_nc: int | None = 35
-    input_nc: int = 3
-    output_nc: int = 3
-    instance: bool = True
-    ngf: int = 64
-    n_downsample_global: int = 4
-    n_blocks_global: int = 9
-    n_local_enhancers: int = 1
-    n_blocks_local: int = 3
-    ndf: int = 64
-    n_layers_D: int = 3
-    num_D: int = 2
-    norm: str = "instance"
-    init_type: str = "normal"
-    init_gain: float = 0.02
-    gan_mode: str = "lsgan"
-    lambda_feat: float = 10.0
-    ganfeat_loss: bool = True
-    vgg_loss: bool = True
-    vgg_weights: str | None = None
-    instance_feat: bool = False
-    feat_num: int = 3
-    nef: int = 16
-    n_downsample_E: int = 4
-    fix_global_epochs: int = 0
-    init_from: str | None = None
+    netG: str = field(default="global", metadata=option(
+        "--netG", "Generator: {choices} (coarse-to-fine).", MODEL,
+        choices=PIX2PIXHD_GENERATORS))
+    label_nc: int | None = field(default=35, metadata=option(
+        "--label-nc", "Classes of the label maps (values 0..N-1, one-hot encoded); 0: the "
+        "inputs are images; auto: scan the training labels.", MODEL,
+        type=str, parse=parse_label_nc))
+    instance: bool = field(default=True, metadata=option(
+        "--no-instance", "No instance maps (no boundary channel).", MODEL))
+    ngf: int | None = field(default=None, metadata=option(
+        "--ngf", "Generator filters: 64 for global, 32 for local (its global part has twice "
+        "as many).", MODEL))
+    n_downsample_global: int = field(default=4, metadata=option(
+        "--n-downsample-global", "Downsamplings of the global generator.", MODEL))
+    n_blocks_global: int = field(default=9, metadata=option(
+        "--n-blocks-global", "Residual blocks of the global generator.", MODEL))
+    n_local_enhancers: int = field(default=1, metadata=option(
+        "--n-local-enhancers", "Local enhancers (each doubles the resolution).", MODEL))
+    n_blocks_local: int = field(default=3, metadata=option(
+        "--n-blocks-local", "Residual blocks of each local enhancer.", MODEL))
+    ndf: int = field(default=64, metadata=NDF)
+    n_layers_D: int = field(default=3, metadata=option(
+        "--n-layers-D", "Stride-2 layers of each scale's PatchGAN.", MODEL))
+    num_D: int = field(default=2, metadata=option(
+        "--num-D", "Discriminator scales (2; 3 at 1024p).", MODEL))
+    norm: str = field(default="instance", metadata=NORM)
+    init_type: str = field(default="normal", metadata=INIT_TYPE)
+    init_gain: float = field(default=0.02, metadata=INIT_GAIN)
+    gan_mode: str = field(default="lsgan", metadata=option(
+        "--gan-mode", "GAN objective: {choices}.", MODEL, choices=PIX2PIXHD_GAN_MODES))
+    lambda_feat: float = field(default=10.0, metadata=option(
+        "--lambda-feat", "Weight of feature matching and of the VGG loss.", MODEL))
+    ganfeat_loss: bool = field(default=True, metadata=option(
+        "--no-ganfeat-loss", "No discriminator feature matching.", MODEL))
+    vgg_loss: bool = field(default=True, metadata=option(
+        "--no-vgg-loss", "No VGG19 perceptual loss (needs no ImageNet weights).", MODEL))
+    vgg_weights: str | None = field(default=None, metadata=option(
+        "--vgg-weights", "torchvision's VGG19 ImageNet weights (vgg19-dcbb9e9d.pth); default: "
+        "the torch hub cache.", MODEL, type=Path, parse=str))
+    instance_feat: bool = field(default=False, metadata=option(
+        "--instance-feat", "Train the feature encoder; its instance-pooled features feed the "
+        "generator (styles).", MODEL))
+    feat_num: int = field(default=3, metadata=option(
+        "--feat-num", "Encoder feature channels.", MODEL))
+    nef: int = field(default=16, metadata=option(
+        "--nef", "Encoder filters in its first conv layer.", MODEL))
+    n_downsample_E: int = field(default=4, metadata=option(
+        "--n-downsample-E", "Downsamplings of the encoder.", MODEL))
+    fix_global_epochs: int = field(default=0, metadata=option(
+        "--fix-global-epochs", "With --netG local: train only the local enhancer for N "
+        "epochs, then everything.", MODEL))
+    init_from: str | None = field(default=None, metadata=option(
+        "--init-from", "Start from this run's generator (a global run's goes into a local "
+        "generator's global part).", MODEL, type=Path, parse=parse_init_from))
+    input_nc: int = field(default=3, metadata=option(
+        "--input-nc", "Channels of image inputs (with --label-nc 0).", MODEL))
+    output_nc: int = field(default=3, metadata=OUTPUT_NC)
 
     def __post_init__(self) -> None:
-        check_choice("netG", self.netG, PIX2PIXHD_GENERATORS)
-        check_choice("norm", self.norm, NORMS)
-        check_choice("init_type", self.init_type, INIT_TYPES)
-        check_choice("gan_mode", self.gan_mode, PIX2PIXHD_GAN_MODES)
+        if self.ngf is None:
+            object.__setattr__(self, "ngf", 32 if self.netG == "local" else 64)
+        check_choices(self)
         if self.label_nc is not None:
             check_positive("label_nc", self.label_nc, allow_zero=True)
         check_channels("input_nc", self.input_nc)
@@ -260,23 +335,33 @@ class CycleGANConfig:
     A image ``i`` with B image ``i mod |B|`` instead of a random B.
     """
 
-    netG: str = "resnet_9blocks"
-    netD: str = "basic"
-    input_nc: int = 3
-    output_nc: int = 3
-    ngf: int = 64
-    ndf: int = 64
-    n_layers_D: int = 3
-    norm: str = "instance"
-    dropout: bool = False
-    init_type: str = "normal"
-    init_gain: float = 0.02
-    gan_mode: str = "lsgan"
-    lambda_A: float = 10.0
-    lambda_B: float = 10.0
-    lambda_identity: float = 0.5
-    pool_size: int = 50
-    serial_batches: bool = False
+    netG: str = field(default="resnet_9blocks", metadata=NET_G)
+    netD: str = field(default="basic", metadata=NET_D)
+    ngf: int = field(default=64, metadata=NGF)
+    ndf: int = field(default=64, metadata=NDF)
+    n_layers_D: int = field(default=3, metadata=N_LAYERS_D)
+    norm: str = field(default="instance", metadata=NORM)
+    dropout: bool = field(default=False, metadata=option(
+        "--dropout", "Dropout(0.5) in the generators' residual blocks (off in the paper).",
+        MODEL))
+    init_type: str = field(default="normal", metadata=INIT_TYPE)
+    init_gain: float = field(default=0.02, metadata=INIT_GAIN)
+    gan_mode: str = field(default="lsgan", metadata=GAN_MODE)
+    lambda_A: float = field(default=10.0, metadata=option(
+        "--lambda-A", "Weight of the cycle loss A -> B -> A.", MODEL))
+    lambda_B: float = field(default=10.0, metadata=option(
+        "--lambda-B", "Weight of the cycle loss B -> A -> B.", MODEL))
+    lambda_identity: float = field(default=0.5, metadata=option(
+        "--lambda-identity", "Weight of the identity loss, relative to --lambda-A/--lambda-B "
+        "(0: none; needs --input-nc = --output-nc).", MODEL))
+    pool_size: int = field(default=50, metadata=option(
+        "--pool-size", "Generated images each discriminator keeps in its pool (0: no pool).",
+        MODEL))
+    serial_batches: bool = field(default=False, metadata=option(
+        "--serial-batches", "Pair A image i with B image i mod |B| instead of a random B.",
+        MODEL))
+    input_nc: int = field(default=3, metadata=INPUT_NC)
+    output_nc: int = field(default=3, metadata=OUTPUT_NC)
 
     def __post_init__(self) -> None:
         check_image_networks(self)
@@ -299,21 +384,32 @@ class DataConfig:
     typed, for display; ``phase`` picks its ``train``/``val``/``test`` split.
     """
 
-    root: str
-    phase: str = "train"
-    direction: str = "AtoB"
-    preprocess: str = "resize_and_crop"
-    load_size: int = 286
-    crop_size: int = 256
-    flip: bool = True
-    num_workers: int = 2
-    max_dataset_size: int | None = None
+    root: str = field(metadata=option(
+        "--data", "Dataset folder, or the name of one under datasets/ (with --resume: where "
+        "the run's dataset is now, if it moved).", DATA, resume=True,
+        resume_help="With --resume: where the run's dataset is now, if it moved."))
+    direction: str = field(default="AtoB", metadata=option(
+        "--direction", "{choices}.", DATA, choices=DIRECTIONS))
+    preprocess: str = field(default="resize_and_crop", metadata=option(
+        "--preprocess", "{choices}.", DATA, choices=PREPROCESS_MODES))
+    load_size: int = field(default=286, metadata=option(
+        "--load-size", "Resize to this size first.", DATA))
+    crop_size: int = field(default=256, metadata=option(
+        "--crop-size", "Then crop to this size.", DATA))
+    flip: bool = field(default=True, metadata=option(
+        "--no-flip", "No random horizontal flips.", DATA))
+    phase: str = field(default="train", metadata=option(
+        "--phase", "Dataset split to train on.", DATA))
+    max_dataset_size: int | None = field(default=None, metadata=option(
+        "--max-dataset-size", "Use at most this many samples.", DATA))
+    num_workers: int = field(default=2, metadata=option(
+        "--num-workers", "Data loading processes.", DATA, resume=True))
     root_given: str | None = None
 
     def __post_init__(self) -> None:
         if not self.root:
             raise ConfigError("root: expected a dataset folder, got an empty path")
-        check_choice("direction", self.direction, DIRECTIONS)
+        check_choices(self)
         check_preprocess_sizes(self.preprocess, self.load_size, self.crop_size)
         check_positive("num_workers", self.num_workers, allow_zero=True)
         if self.max_dataset_size is not None:
@@ -329,26 +425,51 @@ class DataConfig:
 class TrainConfig:
     """Optimisation, schedule, device and bookkeeping."""
 
-    batch_size: int = 1
-    lr: float = 2e-4
-    beta1: float = 0.5
+    batch_size: int = field(default=1, metadata=option(
+        "--batch-size", "Images per step (per process when data-parallel).", OPTIM))
+    lr: float = field(default=2e-4, metadata=option("--lr", "Adam learning rate.", OPTIM))
+    beta1: float = field(default=0.5, metadata=option("--beta1", "Adam beta1.", OPTIM))
     beta2: float = 0.999
-    n_epochs: int = 100
-    n_epochs_decay: int = 100
-    max_steps: int | None = None
-    seed: int = 0
-    device: str = "auto"
-    precision: str = "fp32"
-    channels_last: bool = False
-    compile: bool = False  # torch.compile the networks (static shapes)
+    n_epochs: int = field(default=100, metadata=option(
+        "--n-epochs", "Epochs at the initial learning rate.", OPTIM, resume=True))
+    n_epochs_decay: int = field(default=100, metadata=option(
+        "--n-epochs-decay", "Epochs of linear decay (to 1/(N+1) of the rate in the last one).",
+        OPTIM))
+    max_steps: int | None = field(default=None, metadata=option(
+        "--max-steps", "Stop after this many steps (also caps a resumed run).", OPTIM,
+        resume=True))
+    seed: int = field(default=0, metadata=option(
+        "--seed", "Seed for weights, data order and augmentation.", RUN))
+    device: str = field(default="auto", metadata=option(
+        "--device", "auto, cpu, cuda, cuda:N or mps.", RUN, resume=True))
+    precision: str = field(default="fp32", metadata=option(
+        "--precision", "{choices}.", RUN, choices=PRECISIONS))
+    channels_last: bool = field(default=False, metadata=option(
+        "--channels-last", "Channels-last memory format.", RUN))
+    compile: bool = field(default=False, metadata=option(
+        "--compile", "torch.compile the networks (static shapes; slower start, faster steps on "
+        "a GPU).", RUN))
     world_size: int = 1  # data-parallel processes; batch_size is per process
-    log_every: int = 10
-    sample_every: int = 500
-    checkpoint_every: int = 1000
-    keep_checkpoints: int = 0  # also keep the newest N step-named periodic checkpoints
-    save_every_epochs: int = 0  # also keep a checkpoint at the end of every K-th epoch
-    tensorboard: bool = False  # also write TensorBoard events into the run directory
-    report_every: int = 0  # refresh report.html every N steps (it is always written at the end)
+    log_every: int = field(default=10, metadata=option(
+        "--log-every", "Steps between metric lines.", RUN, resume=True))
+    sample_every: int = field(default=500, metadata=option(
+        "--sample-every", "Steps between sample grids.", RUN, resume=True))
+    checkpoint_every: int = field(default=1000, metadata=option(
+        "--checkpoint-every", "Steps between checkpoints (checkpoints/latest.pt).", RUN,
+        resume=True))
+    keep_checkpoints: int = field(default=0, metadata=option(
+        "--keep-checkpoints", "Also keep the last N checkpoints as checkpoints/step_*.pt.", RUN,
+        resume=True))
+    save_every_epochs: int = field(default=0, metadata=option(
+        "--save-every-epochs", "Also keep checkpoints/epoch_*.pt every N epochs (0: never).",
+        RUN, resume=True))
+    tensorboard: bool = field(default=False, metadata=option(
+        "--tensorboard", "Also write losses, learning rate, images/s and sample grids as "
+        "TensorBoard events into the run directory (needs the tensorboard extra).", RUN,
+        resume=True))
+    report_every: int = field(default=0, metadata=option(
+        "--report-every", "Steps between refreshes of the run's report.html (0: only at the "
+        "end).", RUN, resume=True))
 
     def __post_init__(self) -> None:
         check_positive("batch_size", self.batch_size)
@@ -364,7 +485,7 @@ class TrainConfig:
         if self.max_steps is not None:
             check_positive("max_steps", self.max_steps)
         check_device(self.device)
-        check_choice("precision", self.precision, PRECISIONS)
+        check_choices(self)
         for name in ("log_every", "sample_every", "checkpoint_every"):
             check_positive(name, getattr(self, name))
         for name in ("keep_checkpoints", "save_every_epochs", "report_every"):
@@ -392,7 +513,8 @@ class RunConfig:
     model: Any
     data: DataConfig
     train: TrainConfig = field(default_factory=TrainConfig)
-    name: str = "run"
+    name: str = field(default="run", metadata=option(
+        "--name", "Run name (default: <dataset>_<family>).", RUN, default=None))
 
     def __post_init__(self) -> None:
         if dataclasses.is_dataclass(self.model):

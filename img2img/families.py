@@ -1,10 +1,11 @@
 """The model families, each declared once.
 
 A :class:`Family` names everything the rest of the tool needs to know about a family: its
-model config class, its recipe (networks, optimizers, one training step, inference model) and
-the function that declares its model options on the command line. Config loading, ``train``,
-``translate``, ``info`` and the CLI all look families up here; adding a family is one
-:func:`register_family` call and never edits the engine or translate.
+model config class (whose fields declare the family's model options; ``img2img train NAME``
+is generated from them), its recipe (networks, optimizers, one training step, inference
+model) and its command help. Config loading, ``train``, ``translate``, ``info`` and the CLI
+all look families up here; adding a family is one :func:`register_family` call and never
+edits the engine or translate.
 
 The recipe and CLI targets are ``"module:attribute"`` strings resolved on first use, so listing
 families and loading configs imports neither torch nor the CLI.
@@ -26,11 +27,12 @@ class Family:
 
     Attributes:
         name: the public name (``pix2pix``), used by ``img2img train NAME`` and in checkpoints.
-        config: the frozen dataclass holding the family's model options.
+        config: the frozen dataclass holding the family's model options, each declared on
+            its field (:mod:`img2img.options`).
         recipe: ``"module:Class"`` of its recipe (a :class:`img2img.models.base.Recipe`).
-        cli: ``"module:function"`` whose signature declares the family's model options for
-            ``img2img train NAME`` and which returns a ``config`` instance.
         summary: one line for ``--help`` and ``info``.
+        help: the help of ``img2img train NAME`` (rich markup); None: made from ``summary``.
+        examples: ``"module:attribute"`` of the examples shown below that help, or None.
         cli_defaults: shared command-line options whose default differs for this family
             (for example a preprocess mode).
         translate_cli: ``"module:function"`` whose signature declares the family's own
@@ -41,8 +43,9 @@ class Family:
     name: str
     config: type
     recipe: str
-    cli: str
     summary: str
+    help: str | None = None
+    examples: str | None = None
     cli_defaults: Mapping[str, Any] = field(default_factory=dict)
     translate_cli: str | None = None
 
@@ -50,9 +53,13 @@ class Family:
         """The recipe class (imports torch)."""
         return _resolve(self.recipe)
 
-    def cli_model_options(self) -> Any:
-        """The function declaring the family's model options on the command line."""
-        return _resolve(self.cli)
+    def command_help(self) -> str:
+        """The help of ``img2img train NAME``."""
+        return self.help or f"Train [bold]{self.name}[/]: {self.summary}."
+
+    def cli_examples(self) -> str | None:
+        """The examples of ``img2img train NAME``, or None."""
+        return None if self.examples is None else _resolve(self.examples)
 
     def cli_translate_options(self) -> Any:
         """The function declaring the family's ``translate`` options, or None."""
@@ -71,6 +78,13 @@ def register_family(family: Family) -> Family:
     if family.name in _FAMILIES:
         raise ValueError(f"model family {family.name!r} is already registered")
     _FAMILIES[family.name] = family
+    return family
+
+
+def unregister_family(name: str) -> Family:
+    """Remove the family called ``name`` (one a test or a plugin registered); returns it."""
+    family = get_family(name)
+    del _FAMILIES[name]
     return family
 
 
@@ -114,8 +128,8 @@ register_family(
         name="pix2pix",
         config=Pix2PixConfig,
         recipe="img2img.models.pix2pix:Pix2PixRecipe",
-        cli="img2img.cli.pix2pix:model_options",
         summary="U-Net generator, PatchGAN on (A, B), cGAN + L1 (paired data)",
+        examples="img2img.cli.pix2pix:EXAMPLES",
     )
 )
 
@@ -124,8 +138,11 @@ register_family(
         name="pix2pixhd",
         config=Pix2PixHDConfig,
         recipe="img2img.models.pix2pixhd:Pix2PixHDRecipe",
-        cli="img2img.cli.pix2pixhd:model_options",
         summary="coarse-to-fine generator, multi-scale D, feature matching + VGG (label maps)",
+        help="Train [bold]pix2pixHD[/]: label maps (+ instance boundaries) to photos with a "
+             "coarse-to-fine generator, a multi-scale discriminator, feature matching and a "
+             "VGG19 loss.",
+        examples="img2img.cli.pix2pixhd:EXAMPLES",
         cli_defaults={"preprocess": "scale_width", "load_size": 1024, "crop_size": 512},
         translate_cli="img2img.cli.pix2pixhd:translate_options",
     )
@@ -138,8 +155,10 @@ register_family(
         name="cyclegan",
         config=CycleGANConfig,
         recipe="img2img.models.cyclegan:CycleGANRecipe",
-        cli="img2img.cli.cyclegan:model_options",
         summary="two ResNet generators and two PatchGANs, LSGAN + cycle + identity (unpaired data)",
+        help="Train [bold]CycleGAN[/]: two ResNet generators and two PatchGANs, LSGAN + cycle + "
+             "identity (unpaired data).",
+        examples="img2img.cli.cyclegan:EXAMPLES",
         translate_cli="img2img.cli.cyclegan:translate_options",
     )
 )

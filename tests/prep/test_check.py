@@ -126,7 +126,7 @@ class LabelsRecipe:
 def label_family(monkeypatch: pytest.MonkeyPatch) -> str:
     family = families.Family(
         name="labels_test", config=LabelsConfig, recipe=f"{__name__}:LabelsRecipe",
-        cli="img2img.cli.pix2pix:model_options", summary="label maps -> photos (test)",
+        summary="label maps -> photos (test)",
     )
     monkeypatch.setitem(families._FAMILIES, family.name, family)
     return family.name
@@ -170,7 +170,7 @@ def test_a_family_whose_dataset_cannot_be_read_is_named(monkeypatch, tmp_path: P
 
     monkeypatch.setitem(families._FAMILIES, "opaque", families.Family(
         name="opaque", config=LabelsConfig, recipe=f"{__name__}:LabelsRecipe",
-        cli="img2img.cli.pix2pix:model_options", summary="test"))
+        summary="test"))
     monkeypatch.setattr(families.Family, "recipe_class", lambda self: Opaque)
     with pytest.raises(TypeError, match="'opaque': its dataset .object. lacks streams, items"):
         check_dataset(tmp_path, "opaque")
