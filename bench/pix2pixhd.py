@@ -27,9 +27,10 @@ from run import matmul_peak, median_step, sync
 from torch.utils.data import default_collate
 
 from img2img.cli.memory import tune_allocator
-from img2img.config import DataConfig, Pix2PixHDConfig, RunConfig, TrainConfig
+from img2img.config import DataConfig, RunConfig, TrainConfig
 from img2img.engine.memory import estimate_training_memory
 from img2img.families import get_family, run_config
+from img2img.families.pix2pixhd.config import Pix2PixHDConfig
 from img2img.launch import build_recipe
 
 LABEL_NC = 35

@@ -32,8 +32,10 @@ from report import Table, append_results
 from startup import one_image_run, save_pix2pix_checkpoint
 
 from img2img.cli.memory import tune_allocator
-from img2img.config import CycleGANConfig, DataConfig, Pix2PixConfig, RunConfig, TrainConfig
+from img2img.config import DataConfig, RunConfig, TrainConfig
 from img2img.families import get_family, run_config
+from img2img.families.cyclegan.config import CycleGANConfig
+from img2img.families.pix2pix.config import Pix2PixConfig
 from img2img.infer import stochastic
 from img2img.infer.plan import plan_outputs
 from img2img.infer.translate import translate_files

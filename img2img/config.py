@@ -1,7 +1,9 @@
 """Frozen run configurations, saved into every run directory and checkpoint.
 
 Each class validates itself on construction, so a bad value fails before any work starts
-with a message naming the field and what was expected. Nothing here imports torch.
+with a message naming the field and what was expected. A field the command line sets
+declares its option (flag, help, choices, whether a resume may change it) in its metadata
+(:mod:`img2img.options`). Nothing here imports torch.
 """
 
 from __future__ import annotations
@@ -14,8 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from img2img.losses.modes import GAN_MODES
-from img2img.nn.registry import INIT_TYPES, NORMS, list_discriminators, list_generators
+from img2img.options import DATA, OPTIM, RUN, option, options_of
 
 PREPROCESS_MODES = ("resize_and_crop", "crop", "scale_width", "scale_width_and_crop", "none")
 DIRECTIONS = ("AtoB", "BtoA")
@@ -37,6 +38,15 @@ def check_choice(field_name: str, value: str, choices: tuple[str, ...] | list[st
         raise ConfigError(
             f"{field_name}: {value!r} is not valid; expected one of: {', '.join(choices)}"
         )
+
+
+def check_choices(config: Any) -> None:
+    """Fail naming the first field of the dataclass ``config`` whose value is not one of the
+    choices its option declares."""
+    for declared in options_of(config):
+        choices = declared.option.choice_list()
+        if choices is not None:
+            check_choice(declared.field, getattr(config, declared.field), choices)
 
 
 def check_positive(field_name: str, value: float, *, allow_zero: bool = False) -> None:
@@ -109,187 +119,6 @@ def check_device(value: str) -> None:
     )
 
 
-#: pix2pixHD's networks: label-map generators and the multi-scale discriminator
-PIX2PIXHD_GENERATORS = ("global", "local")
-PIX2PIXHD_DISCRIMINATORS = ("multiscale",)
-
-
-def image_generators() -> list[str]:
-    """Registered generators of the image-to-image families: all but pix2pixHD's."""
-    return [n for n in list_generators() if n not in PIX2PIXHD_GENERATORS]
-
-
-def patch_discriminators() -> list[str]:
-    """Registered single-scale discriminators: all but pix2pixHD's multi-scale one."""
-    return [n for n in list_discriminators() if n not in PIX2PIXHD_DISCRIMINATORS]
-
-
-def check_image_networks(model: Any) -> None:
-    """Check the network options pix2pix and CycleGAN share (``netG`` ... ``output_nc``)."""
-    check_choice("netG", model.netG, image_generators())
-    check_choice("netD", model.netD, patch_discriminators())
-    check_choice("norm", model.norm, NORMS)
-    check_choice("init_type", model.init_type, INIT_TYPES)
-    check_choice("gan_mode", model.gan_mode, GAN_MODES)
-    for name in ("input_nc", "output_nc", "ngf", "ndf", "n_layers_D"):
-        check_positive(name, getattr(model, name))
-    check_channels("input_nc", model.input_nc)
-    check_channels("output_nc", model.output_nc)
-    check_positive("init_gain", model.init_gain)
-
-
-@dataclass(frozen=True)
-class Pix2PixConfig:
-    """pix2pix: conditional GAN with a U-Net generator, a PatchGAN on (A, B) and an L1 term."""
-
-    netG: str = "unet_256"
-    netD: str = "basic"
-    input_nc: int = 3
-    output_nc: int = 3
-    ngf: int = 64
-    ndf: int = 64
-    n_layers_D: int = 3
-    norm: str = "batch"
-    dropout: bool = True
-    init_type: str = "normal"
-    init_gain: float = 0.02
-    gan_mode: str = "vanilla"
-    lambda_l1: float = 100.0
-
-    def __post_init__(self) -> None:
-        check_image_networks(self)
-        check_positive("lambda_l1", self.lambda_l1, allow_zero=True)
-
-
-PIX2PIXHD_GAN_MODES = ("lsgan", "vanilla", "hinge")
-
-
-@dataclass(frozen=True)
-class Pix2PixHDConfig:
-    """pix2pixHD: label maps (+ instance boundaries, + encoder features) to photos.
-
-    The defaults are the reference's 512p Cityscapes recipe. ``label_nc`` is the number of
-    classes a single-channel label map one-hot encodes to (values 0 .. label_nc - 1); 0 takes
-    ``input_nc``-channel images as input instead; None asks for a scan of the training labels
-    (``--label-nc auto``), resolved before training starts. ``instance`` adds the boundary map
-    of the instance maps as one more input channel; ``instance_feat`` trains the feature
-    encoder jointly and feeds its ``feat_num`` instance-pooled features to the generator.
-    ``fix_global_epochs`` trains only the outermost enhancer of a ``local`` generator for that
-    many epochs, then everything; ``init_from`` names a run (or checkpoint) whose generator
-    initialises this one (a ``global`` one goes into a ``local`` one's global part).
-    """
-
-    netG: str = "global"
-    label_nc: int | None = 35
-    input_nc: int = 3
-    output_nc: int = 3
-    instance: bool = True
-    ngf: int = 64
-    n_downsample_global: int = 4
-    n_blocks_global: int = 9
-    n_local_enhancers: int = 1
-    n_blocks_local: int = 3
-    ndf: int = 64
-    n_layers_D: int = 3
-    num_D: int = 2
-    norm: str = "instance"
-    init_type: str = "normal"
-    init_gain: float = 0.02
-    gan_mode: str = "lsgan"
-    lambda_feat: float = 10.0
-    ganfeat_loss: bool = True
-    vgg_loss: bool = True
-    vgg_weights: str | None = None
-    instance_feat: bool = False
-    feat_num: int = 3
-    nef: int = 16
-    n_downsample_E: int = 4
-    fix_global_epochs: int = 0
-    init_from: str | None = None
-
-    def __post_init__(self) -> None:
-        check_choice("netG", self.netG, PIX2PIXHD_GENERATORS)
-        check_choice("norm", self.norm, NORMS)
-        check_choice("init_type", self.init_type, INIT_TYPES)
-        check_choice("gan_mode", self.gan_mode, PIX2PIXHD_GAN_MODES)
-        if self.label_nc is not None:
-            check_positive("label_nc", self.label_nc, allow_zero=True)
-        check_channels("input_nc", self.input_nc)
-        check_channels("output_nc", self.output_nc)
-        for name in ("ngf", "n_downsample_global", "n_local_enhancers", "ndf", "n_layers_D",
-                     "num_D", "feat_num", "nef", "n_downsample_E"):
-            check_positive(name, getattr(self, name))
-        for name in ("n_blocks_global", "n_blocks_local", "fix_global_epochs", "lambda_feat"):
-            check_positive(name, getattr(self, name), allow_zero=True)
-        if self.instance_feat and not self.instance:
-            raise ConfigError(
-                "instance_feat: the feature encoder pools over instance maps; expected "
-                "instance maps (drop --no-instance) with --instance-feat"
-            )
-        if self.fix_global_epochs and self.netG != "local":
-            raise ConfigError(
-                f"fix_global_epochs: {self.fix_global_epochs} needs netG 'local' (it trains "
-                f"the local enhancer alone first); got netG {self.netG!r}"
-            )
-
-    @property
-    def label_channels(self) -> int:
-        """Channels of the encoded label input: one-hot classes (or the image) + boundary."""
-        if self.label_nc is None:
-            raise ConfigError("label_nc: 'auto' is resolved by scanning the data first")
-        return (self.label_nc or self.input_nc) + int(self.instance)
-
-    @property
-    def generator_in_channels(self) -> int:
-        """The generator's input: the encoded labels, plus the encoder's features."""
-        return self.label_channels + (self.feat_num if self.instance_feat else 0)
-
-    @property
-    def discriminator_in_channels(self) -> int:
-        """The discriminator's input: the encoded labels and an image."""
-        return self.label_channels + self.output_nc
-
-
-@dataclass(frozen=True)
-class CycleGANConfig:
-    """CycleGAN: two generators (G_A: A -> B, G_B: B -> A) and two PatchGANs on single images.
-
-    The objective is LSGAN for both directions, plus cycle consistency weighted ``lambda_A`` and
-    ``lambda_B`` and an identity term ``lambda_identity`` times those weights. ``pool_size``
-    fakes per discriminator are kept in an image pool (0: no pool). ``serial_batches`` pairs
-    A image ``i`` with B image ``i mod |B|`` instead of a random B.
-    """
-
-    netG: str = "resnet_9blocks"
-    netD: str = "basic"
-    input_nc: int = 3
-    output_nc: int = 3
-    ngf: int = 64
-    ndf: int = 64
-    n_layers_D: int = 3
-    norm: str = "instance"
-    dropout: bool = False
-    init_type: str = "normal"
-    init_gain: float = 0.02
-    gan_mode: str = "lsgan"
-    lambda_A: float = 10.0
-    lambda_B: float = 10.0
-    lambda_identity: float = 0.5
-    pool_size: int = 50
-    serial_batches: bool = False
-
-    def __post_init__(self) -> None:
-        check_image_networks(self)
-        for name in ("lambda_A", "lambda_B", "lambda_identity", "pool_size"):
-            check_positive(name, getattr(self, name), allow_zero=True)
-        if self.lambda_identity > 0 and self.input_nc != self.output_nc:
-            raise ConfigError(
-                f"lambda_identity: {self.lambda_identity} needs as many input as output channels "
-                f"(input_nc {self.input_nc}, output_nc {self.output_nc}): G_A(B) must be "
-                "comparable to B; expected lambda_identity 0 or equal channel counts"
-            )
-
-
 @dataclass(frozen=True)
 class DataConfig:
     """Where the images are and how they are prepared.
@@ -299,21 +128,32 @@ class DataConfig:
     typed, for display; ``phase`` picks its ``train``/``val``/``test`` split.
     """
 
-    root: str
-    phase: str = "train"
-    direction: str = "AtoB"
-    preprocess: str = "resize_and_crop"
-    load_size: int = 286
-    crop_size: int = 256
-    flip: bool = True
-    num_workers: int = 2
-    max_dataset_size: int | None = None
+    root: str = field(metadata=option(
+        "--data", "Dataset folder, or the name of one under datasets/ (with --resume: where "
+        "the run's dataset is now, if it moved).", DATA, resume=True,
+        resume_help="With --resume: where the run's dataset is now, if it moved."))
+    direction: str = field(default="AtoB", metadata=option(
+        "--direction", "{choices}.", DATA, choices=DIRECTIONS))
+    preprocess: str = field(default="resize_and_crop", metadata=option(
+        "--preprocess", "{choices}.", DATA, choices=PREPROCESS_MODES))
+    load_size: int = field(default=286, metadata=option(
+        "--load-size", "Resize to this size first.", DATA))
+    crop_size: int = field(default=256, metadata=option(
+        "--crop-size", "Then crop to this size.", DATA))
+    flip: bool = field(default=True, metadata=option(
+        "--no-flip", "No random horizontal flips.", DATA))
+    phase: str = field(default="train", metadata=option(
+        "--phase", "Dataset split to train on.", DATA))
+    max_dataset_size: int | None = field(default=None, metadata=option(
+        "--max-dataset-size", "Use at most this many samples.", DATA))
+    num_workers: int = field(default=2, metadata=option(
+        "--num-workers", "Data loading processes.", DATA, resume=True))
     root_given: str | None = None
 
     def __post_init__(self) -> None:
         if not self.root:
             raise ConfigError("root: expected a dataset folder, got an empty path")
-        check_choice("direction", self.direction, DIRECTIONS)
+        check_choices(self)
         check_preprocess_sizes(self.preprocess, self.load_size, self.crop_size)
         check_positive("num_workers", self.num_workers, allow_zero=True)
         if self.max_dataset_size is not None:
@@ -329,26 +169,51 @@ class DataConfig:
 class TrainConfig:
     """Optimisation, schedule, device and bookkeeping."""
 
-    batch_size: int = 1
-    lr: float = 2e-4
-    beta1: float = 0.5
+    batch_size: int = field(default=1, metadata=option(
+        "--batch-size", "Images per step (per process when data-parallel).", OPTIM))
+    lr: float = field(default=2e-4, metadata=option("--lr", "Adam learning rate.", OPTIM))
+    beta1: float = field(default=0.5, metadata=option("--beta1", "Adam beta1.", OPTIM))
     beta2: float = 0.999
-    n_epochs: int = 100
-    n_epochs_decay: int = 100
-    max_steps: int | None = None
-    seed: int = 0
-    device: str = "auto"
-    precision: str = "fp32"
-    channels_last: bool = False
-    compile: bool = False  # torch.compile the networks (static shapes)
+    n_epochs: int = field(default=100, metadata=option(
+        "--n-epochs", "Epochs at the initial learning rate.", OPTIM, resume=True))
+    n_epochs_decay: int = field(default=100, metadata=option(
+        "--n-epochs-decay", "Epochs of linear decay (to 1/(N+1) of the rate in the last one).",
+        OPTIM))
+    max_steps: int | None = field(default=None, metadata=option(
+        "--max-steps", "Stop after this many steps (also caps a resumed run).", OPTIM,
+        resume=True))
+    seed: int = field(default=0, metadata=option(
+        "--seed", "Seed for weights, data order and augmentation.", RUN))
+    device: str = field(default="auto", metadata=option(
+        "--device", "auto, cpu, cuda, cuda:N or mps.", RUN, resume=True))
+    precision: str = field(default="fp32", metadata=option(
+        "--precision", "{choices}.", RUN, choices=PRECISIONS))
+    channels_last: bool = field(default=False, metadata=option(
+        "--channels-last", "Channels-last memory format.", RUN))
+    compile: bool = field(default=False, metadata=option(
+        "--compile", "torch.compile the networks (static shapes; slower start, faster steps on "
+        "a GPU).", RUN))
     world_size: int = 1  # data-parallel processes; batch_size is per process
-    log_every: int = 10
-    sample_every: int = 500
-    checkpoint_every: int = 1000
-    keep_checkpoints: int = 0  # also keep the newest N step-named periodic checkpoints
-    save_every_epochs: int = 0  # also keep a checkpoint at the end of every K-th epoch
-    tensorboard: bool = False  # also write TensorBoard events into the run directory
-    report_every: int = 0  # refresh report.html every N steps (it is always written at the end)
+    log_every: int = field(default=10, metadata=option(
+        "--log-every", "Steps between metric lines.", RUN, resume=True))
+    sample_every: int = field(default=500, metadata=option(
+        "--sample-every", "Steps between sample grids.", RUN, resume=True))
+    checkpoint_every: int = field(default=1000, metadata=option(
+        "--checkpoint-every", "Steps between checkpoints (checkpoints/latest.pt).", RUN,
+        resume=True))
+    keep_checkpoints: int = field(default=0, metadata=option(
+        "--keep-checkpoints", "Also keep the last N checkpoints as checkpoints/step_*.pt.", RUN,
+        resume=True))
+    save_every_epochs: int = field(default=0, metadata=option(
+        "--save-every-epochs", "Also keep checkpoints/epoch_*.pt every N epochs (0: never).",
+        RUN, resume=True))
+    tensorboard: bool = field(default=False, metadata=option(
+        "--tensorboard", "Also write losses, learning rate, images/s and sample grids as "
+        "TensorBoard events into the run directory (needs the tensorboard extra).", RUN,
+        resume=True))
+    report_every: int = field(default=0, metadata=option(
+        "--report-every", "Steps between refreshes of the run's report.html (0: only at the "
+        "end).", RUN, resume=True))
 
     def __post_init__(self) -> None:
         check_positive("batch_size", self.batch_size)
@@ -364,7 +229,7 @@ class TrainConfig:
         if self.max_steps is not None:
             check_positive("max_steps", self.max_steps)
         check_device(self.device)
-        check_choice("precision", self.precision, PRECISIONS)
+        check_choices(self)
         for name in ("log_every", "sample_every", "checkpoint_every"):
             check_positive(name, getattr(self, name))
         for name in ("keep_checkpoints", "save_every_epochs", "report_every"):
@@ -392,7 +257,8 @@ class RunConfig:
     model: Any
     data: DataConfig
     train: TrainConfig = field(default_factory=TrainConfig)
-    name: str = "run"
+    name: str = field(default="run", metadata=option(
+        "--name", "Run name (default: <dataset>_<family>).", RUN, default=None))
 
     def __post_init__(self) -> None:
         if dataclasses.is_dataclass(self.model):

@@ -25,7 +25,7 @@ from typing import Any
 import torch
 from torch.utils.data import Dataset
 
-from img2img.config import ConfigError, RunConfig, option_flags
+from img2img.config import ConfigError, DataConfig, RunConfig, TrainConfig, option_flags
 from img2img.data.dataset import UnreadableDatasetError
 from img2img.data.discover import DatasetLayoutError
 from img2img.data.seeding import mix_seed
@@ -47,18 +47,15 @@ from img2img.engine.tensorboard import TensorBoardObserver, check_tensorboard
 from img2img.engine.trainer import Trainer, TrainResult
 from img2img.families import get_family, load_run_config
 from img2img.nn.cpu_fast import use_cpu_fast_path
+from img2img.options import resumable
 from img2img.report.observer import ReportObserver
 
 log = logging.getLogger(__name__)
 
-#: what ``--resume`` may change, by config section; everything else is the run's own
-#: (``data`` is the dataset folder: the same dataset, moved)
-RESUME_CHANGEABLE: dict[str, tuple[str, ...]] = {
-    "train": ("max_steps", "n_epochs", "log_every", "sample_every", "checkpoint_every",
-              "keep_checkpoints", "save_every_epochs", "device", "tensorboard",
-              "report_every"),
-    "data": ("num_workers", "data"),
-}
+#: what ``--resume`` may change, by config section, as its options declare it (option names;
+#: ``data`` is the dataset folder: the same dataset, moved); everything else is the run's own
+RESUME_CHANGEABLE: dict[str, tuple[str, ...]] = resumable({"train": TrainConfig,
+                                                           "data": DataConfig})
 RESUMES_FILE = "resumes.jsonl"
 #: the entries a checkpoint needs to be resumed, with their types
 RESUMABLE = {"family": str, "config": dict, "step": int, "epoch": int, "epoch_step": int,

@@ -133,7 +133,8 @@ def write_clip(path: Path, frames: int = 6, h: int = 28, w: int = 44, fps: float
 
 def tiny_pix2pix_config(root: Path, **train_overrides):
     """A pix2pix run at test size: unet_128 with ngf 8 on 64 px crops padded to 128."""
-    from img2img.config import DataConfig, Pix2PixConfig, RunConfig, TrainConfig
+    from img2img.config import DataConfig, RunConfig, TrainConfig
+    from img2img.families.pix2pix.config import Pix2PixConfig
 
     train = {
         "batch_size": 2,
@@ -262,7 +263,8 @@ def vgg_file(tmp_path_factory: pytest.TempPathFactory):
 
 def tiny_pix2pixhd_config(root: Path, train: dict | None = None, **model):
     """A pix2pixHD run at test size: ngf 8, 2 residual blocks, 64x128 images (width 128)."""
-    from img2img.config import DataConfig, Pix2PixHDConfig, RunConfig, TrainConfig
+    from img2img.config import DataConfig, RunConfig, TrainConfig
+    from img2img.families.pix2pixhd.config import Pix2PixHDConfig
 
     train_options = {
         "batch_size": 2, "n_epochs": 1, "n_epochs_decay": 2, "device": "cpu", "log_every": 2,

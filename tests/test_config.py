@@ -7,8 +7,9 @@ import json
 
 import pytest
 
-from img2img.config import ConfigError, DataConfig, Pix2PixConfig, RunConfig, TrainConfig
+from img2img.config import ConfigError, DataConfig, RunConfig, TrainConfig
 from img2img.families import load_run_config, run_config
+from img2img.families.pix2pix.config import Pix2PixConfig
 
 
 def test_round_trip_through_json():

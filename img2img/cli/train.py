@@ -1,8 +1,12 @@
 """``img2img train <family>`` (one command per registered family) and ``img2img train --resume``.
 
-A family command's options are its own model options (declared by the family's CLI function)
-followed by the shared data, optimisation and run options of :mod:`img2img.cli.options`; the
-command is composed from those two signatures, so no option is declared twice.
+A family command's options are generated from the fields of its model config class, then of
+:class:`DataConfig`, :class:`TrainConfig` and :class:`RunConfig` (each field declares its own
+option, see :mod:`img2img.options`), then the control options of
+:func:`img2img.cli.options.control_options`; the values it is given build those configs. The
+options of ``train --resume`` are the ones a resume may change, from the same declarations.
+The family commands are made from the family registry whenever the command line is built, so
+a family registered later has its command too.
 """
 
 from __future__ import annotations
@@ -10,21 +14,53 @@ from __future__ import annotations
 import contextlib
 import inspect
 import os
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import typer
+from typer.models import CommandInfo
 
 from img2img.cli import options as o
 from img2img.cli.compose import compose, parameters
 from img2img.cli.devices import run_on_devices
 from img2img.cli.errors import user_errors
 from img2img.cli.group import CommandGroup
+from img2img.config import DataConfig, RunConfig, TrainConfig
 from img2img.families import Family, get_family, list_families
+from img2img.options import build
 
-app = CommandGroup(
+#: the config sections whose options every family's command takes after its model options
+SHARED_SECTIONS = (DataConfig, TrainConfig, RunConfig)
+
+
+class FamilyCommands(CommandGroup):
+    """A command group with one command per registered family (``family_command``), made
+    when the command line is built, after the group's own commands."""
+
+    def __init__(self, **settings: Any) -> None:
+        self._made: dict[str, tuple[Family, CommandInfo]] = {}
+        super().__init__(**settings)
+
+    @property
+    def registered_commands(self) -> list[CommandInfo]:  # type: ignore[override]
+        return [*self._own, *(self._family_command(get_family(name)) for name in list_families())]
+
+    @registered_commands.setter
+    def registered_commands(self, commands: list[CommandInfo]) -> None:
+        self._own = commands
+
+    def _family_command(self, family: Family) -> CommandInfo:
+        made = self._made.get(family.name)
+        if made is None or made[0] is not family:
+            scratch = CommandGroup()
+            scratch.command(family.name, help=family.command_help(),
+                            epilog=family.cli_examples())(family_command(family))
+            made = self._made[family.name] = (family, scratch.registered_commands[0])
+        return made[1]
+
+
+app = FamilyCommands(
     help="Train a model: one sub-command per family; [bold]--resume RUN[/] continues any run.",
     invoke_without_command=True,
 )
@@ -42,31 +78,21 @@ RESUME_EXAMPLES = """\
 """
 
 #: options that steer a command rather than describe the run
-_CONTROL = ("ctx", "resume", "dry_run", "runs_dir", "yes", "devices")
+_CONTROL = ("ctx", *(p.name for p in parameters(o.control_options)))
+_CTX = inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=typer.Context)
 
 
-@app.callback(epilog=RESUME_EXAMPLES)
-def train(
-    ctx: typer.Context,
-    resume: o.Resume = None,
-    data: o.ResumeData = None,
-    max_steps: o.MaxSteps = None,
-    n_epochs: o.NEpochs = None,
-    device: o.Device = None,
-    num_workers: o.NumWorkers = None,
-    log_every: o.LogEvery = None,
-    sample_every: o.SampleEvery = None,
-    checkpoint_every: o.CheckpointEvery = None,
-    keep_checkpoints: o.KeepCheckpoints = None,
-    save_every_epochs: o.SaveEveryEpochs = None,
-    tensorboard: o.Tensorboard = None,
-    report_every: o.ReportEvery = None,
-    devices: o.Devices = 1,
-    dry_run: o.DryRun = False,
-) -> None:
-    """Train a model ([bold]img2img train FAMILY --data ...[/]) or continue one
-    ([bold]img2img train --resume RUN[/]: the family and settings are the run's own; the
-    options here may change)."""
+def _resume_parameters() -> list[inspect.Parameter]:
+    """``--resume``, the options a resume may change (None: unchanged), ``--devices`` and
+    ``--dry-run``."""
+    control = {p.name: p for p in parameters(o.control_options)}
+    changeable = [p for cls in (DataConfig, TrainConfig)
+                  for p in o.config_parameters(cls, resuming=True)]
+    return [_CTX, control["resume"], *changeable, control["devices"], control["dry_run"]]
+
+
+def _train(ctx: typer.Context, resume: Path | None, devices: int, dry_run: bool,
+           **changeable: Any) -> None:
     if ctx.invoked_subcommand is not None:
         if resume is not None:
             raise typer.BadParameter("give --resume after the family, or without one")
@@ -74,29 +100,26 @@ def train(
     if resume is None:
         typer.echo(ctx.get_help())
         raise typer.Exit(0)
-    changes = {
-        "data": data, "max_steps": max_steps, "n_epochs": n_epochs, "device": device,
-        "num_workers": num_workers, "log_every": log_every, "sample_every": sample_every,
-        "checkpoint_every": checkpoint_every, "keep_checkpoints": keep_checkpoints,
-        "save_every_epochs": save_every_epochs, "tensorboard": tensorboard,
-        "report_every": report_every,
-    }
+    changes = {k: v for k, v in changeable.items() if v is not None}
     with user_errors():
-        _resume(resume, {k: v for k, v in changes.items() if v is not None}, None, dry_run,
-                devices, device)
+        _resume(resume, changes, None, dry_run, devices, changeable.get("device"))
+
+
+train = app.callback(epilog=RESUME_EXAMPLES)(compose(
+    "train",
+    """Train a model ([bold]img2img train FAMILY --data ...[/]) or continue one
+    ([bold]img2img train --resume RUN[/]: the family and settings are the run's own; the
+    options here may change).""",
+    _resume_parameters(), _train,
+))
 
 
 def family_command(family: Family) -> Callable[..., None]:
-    """The ``train <family>`` command: the family's model options, then the shared ones."""
-    model_options = family.cli_model_options()
-    model_params = parameters(model_options)
-    shared_params = [
-        p.replace(default=family.cli_defaults.get(p.name, p.default))
-        for p in parameters(o.shared_training_options)
-    ]
-    ctx_param = inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD,
-                                  annotation=typer.Context)
-    model_names = [p.name for p in model_params]
+    """The ``train <family>`` command: the family's model options, the shared ones (with the
+    family's ``cli_defaults``), then the control options."""
+    model_params = o.config_parameters(family.config)
+    shared_params = [p for cls in SHARED_SECTIONS
+                     for p in o.config_parameters(cls, family.cli_defaults)]
 
     def run(ctx: typer.Context, **values: Any) -> None:
         with user_errors():
@@ -106,11 +129,11 @@ def family_command(family: Family) -> Callable[..., None]:
                 _resume(values["resume"], given, family.name, values["dry_run"],
                         values["devices"], values["device"])
                 return
-            model = model_options(**{k: values[k] for k in model_names})
+            model = build(family.config, values)
             _start(family, model, values)
 
-    return compose(family.name, model_options.__doc__,
-                   [ctx_param, *model_params, *shared_params], run)
+    return compose(family.name, family.command_help(),
+                   [_CTX, *model_params, *shared_params, *parameters(o.control_options)], run)
 
 
 def _from_command_line(ctx: typer.Context, name: str) -> bool:
@@ -121,7 +144,6 @@ def _from_command_line(ctx: typer.Context, name: str) -> bool:
 def _start(family: Family, model: Any, v: dict[str, Any]) -> None:
     from img2img.cli import show
     from img2img.cli.datasets import ensure_dataset
-    from img2img.config import DataConfig, TrainConfig
     from img2img.engine.rundir import check_run_name, safe_run_name
     from img2img.families import run_config
 
@@ -131,23 +153,8 @@ def _start(family: Family, model: Any, v: dict[str, Any]) -> None:
     config = run_config(
         family.name,
         model,
-        data=DataConfig(
-            root=os.path.abspath(root), root_given=v["data"], phase=v["phase"],
-            direction=v["direction"],
-            preprocess=v["preprocess"], load_size=v["load_size"], crop_size=v["crop_size"],
-            flip=not v["no_flip"], num_workers=v["num_workers"],
-            max_dataset_size=v["max_dataset_size"],
-        ),
-        train=TrainConfig(
-            batch_size=v["batch_size"], lr=v["lr"], beta1=v["beta1"], n_epochs=v["n_epochs"],
-            n_epochs_decay=v["n_epochs_decay"], max_steps=v["max_steps"], seed=v["seed"],
-            device=v["device"], precision=v["precision"], channels_last=v["channels_last"],
-            compile=v["compile"],
-            log_every=v["log_every"], sample_every=v["sample_every"],
-            checkpoint_every=v["checkpoint_every"], keep_checkpoints=v["keep_checkpoints"],
-            save_every_epochs=v["save_every_epochs"], tensorboard=v["tensorboard"],
-            report_every=v["report_every"],
-        ),
+        data=build(DataConfig, v, root=os.path.abspath(root), root_given=v["data"]),
+        train=build(TrainConfig, v),
         name=v["name"] or safe_run_name(f"{root.resolve().name}_{family.name}"),
     )
     check_run_name(config.name)
@@ -283,14 +290,3 @@ def _prepare_process() -> None:
 
     follow_launcher()
     tune_allocator()
-
-
-def _register_families() -> None:
-    for name in list_families():
-        family = get_family(name)
-        command = family_command(family)
-        examples = getattr(sys.modules[family.cli_model_options().__module__], "EXAMPLES", None)
-        app.command(name, epilog=examples)(command)
-
-
-_register_families()

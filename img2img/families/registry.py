@@ -1,10 +1,11 @@
 """The registry of model families.
 
 A :class:`Family` names everything the rest of the tool needs to know about a family: its
-model config class, its description (what it is: validation, dataset, evaluation, inference
-model, published weights), its training recipe (what trains), the networks it uses and its
-command-line extras. Config loading, ``train``, ``translate``, ``info`` and the CLI all look
-families up here.
+model config class (whose fields declare the family's model options; ``img2img train NAME``
+is generated from them), its description (what it is: validation, dataset, evaluation,
+inference model, published weights), its training recipe (what trains), the networks it uses
+and its command-line extras. Config loading, ``train``, ``translate``, ``info`` and the CLI all
+look families up here.
 
 The description, recipe and CLI targets are ``"module:attribute"`` strings resolved on first
 use, so listing families and loading configs imports neither torch nor the CLI.
@@ -27,14 +28,15 @@ class Family:
 
     Attributes:
         name: the public name (``pix2pix``), used by ``img2img train NAME`` and in checkpoints.
-        config: the frozen dataclass holding the family's model options.
+        config: the frozen dataclass holding the family's model options, each declared on
+            its field (:mod:`img2img.options`).
         description: ``"module:Class"`` of what it is (a
             :class:`img2img.families.description.FamilyDescription`).
         recipe: ``"module:Class"`` of what trains it (a
             :class:`img2img.engine.recipe.TrainingRecipe`).
-        cli: ``"module:function"`` whose signature declares the family's model options for
-            ``img2img train NAME`` and which returns a ``config`` instance.
         summary: one line for ``--help`` and ``info``.
+        help: the help of ``img2img train NAME`` (rich markup); None: made from ``summary``.
+        examples: ``"module:attribute"`` of the examples shown below that help, or None.
         cli_defaults: shared command-line options whose default differs for this family
             (for example a preprocess mode).
         translate_cli: ``"module:function"`` whose signature declares the family's own
@@ -49,8 +51,9 @@ class Family:
     config: type
     description: str
     recipe: str
-    cli: str
     summary: str
+    help: str | None = None
+    examples: str | None = None
     cli_defaults: Mapping[str, Any] = field(default_factory=dict)
     translate_cli: str | None = None
     networks: Mapping[Kind, tuple[str, ...]] = field(default_factory=dict)
@@ -64,9 +67,13 @@ class Family:
         """The family's training recipe class (imports torch)."""
         return _resolve(self.recipe)
 
-    def cli_model_options(self) -> Any:
-        """The function declaring the family's model options on the command line."""
-        return _resolve(self.cli)
+    def command_help(self) -> str:
+        """The help of ``img2img train NAME``."""
+        return self.help or f"Train [bold]{self.name}[/]: {self.summary}."
+
+    def cli_examples(self) -> str | None:
+        """The examples of ``img2img train NAME``, or None."""
+        return None if self.examples is None else _resolve(self.examples)
 
     def cli_translate_options(self) -> Any:
         """The function declaring the family's ``translate`` options, or None."""
@@ -93,14 +100,17 @@ def register_family(family: Family) -> Family:
     return family
 
 
-def unregister_family(name: str) -> None:
-    """Remove the family ``name`` and its own networks (a family registered for a while)."""
+def unregister_family(name: str) -> Family:
+    """Remove the family called ``name`` (one a test or a plugin registered) and its own
+    networks; returns it."""
     from img2img.nn.registry import unregister, untag
 
-    family = _FAMILIES.pop(name)
+    family = get_family(name)
+    del _FAMILIES[name]
     for entry in family.own_networks:
         unregister(entry.kind, entry.name)
     untag(name)
+    return family
 
 
 def get_family(name: str) -> Family:

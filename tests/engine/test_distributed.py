@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from img2img.cli.devices import launch_processes, torchrun_args
-from img2img.config import ConfigError, CycleGANConfig, DataConfig, Pix2PixConfig, TrainConfig
+from img2img.config import ConfigError, DataConfig, TrainConfig
 from img2img.engine import distributed as ddp
 from img2img.engine.checkpoint import load_checkpoint
 from img2img.engine.device import Precision, resolve_device
@@ -24,6 +24,8 @@ from img2img.engine.distributed import World, world_from_env
 from img2img.engine.rundir import RunDir, create_run_dir
 from img2img.engine.trainer import NonFiniteLossError, Trainer
 from img2img.families import get_family, load_run_config, run_config
+from img2img.families.cyclegan.config import CycleGANConfig
+from img2img.families.pix2pix.config import Pix2PixConfig
 from img2img.launch import build_recipe, resume
 from tests.conftest import tiny_pix2pix_config, tiny_pix2pixhd_config
 

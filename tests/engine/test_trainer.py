@@ -11,10 +11,10 @@ import shutil
 import pytest
 import torch
 
-from img2img.config import Pix2PixConfig
 from img2img.engine.checkpoint import load_checkpoint
 from img2img.engine.progress import PlainReporter
 from img2img.engine.trainer import NonFiniteLossError, _LossGuard
+from img2img.families.pix2pix.config import Pix2PixConfig
 from img2img.launch import resume, summarize, train
 from tests.conftest import tiny_pix2pix_config
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from img2img.config import ConfigError, CycleGANConfig, DataConfig, TrainConfig
+from img2img.config import ConfigError, DataConfig, TrainConfig
 from img2img.families import run_config
+from img2img.families.cyclegan.config import CycleGANConfig
 from img2img.families.cyclegan.description import CycleGANDescription
 from img2img.families.cyclegan.training import ImagePool
 from img2img.families.pix2pix.description import Pix2PixDescription

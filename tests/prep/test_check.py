@@ -126,8 +126,7 @@ class LabelsDescription:
 def label_family(monkeypatch: pytest.MonkeyPatch) -> str:
     family = families.Family(
         name="labels_test", config=LabelsConfig, description=f"{__name__}:LabelsDescription",
-        recipe=f"{__name__}:LabelsDescription",
-        cli="img2img.cli.pix2pix:model_options", summary="label maps -> photos (test)",
+        recipe=f"{__name__}:LabelsDescription", summary="label maps -> photos (test)",
     )
     monkeypatch.setitem(families.registry._FAMILIES, family.name, family)
     return family.name
@@ -171,8 +170,7 @@ def test_a_family_whose_dataset_cannot_be_read_is_named(monkeypatch, tmp_path: P
 
     monkeypatch.setitem(families.registry._FAMILIES, "opaque", families.Family(
         name="opaque", config=LabelsConfig, description=f"{__name__}:LabelsDescription",
-        recipe=f"{__name__}:LabelsDescription", cli="img2img.cli.pix2pix:model_options",
-        summary="test"))
+        recipe=f"{__name__}:LabelsDescription", summary="test"))
     monkeypatch.setattr(families.Family, "describe", lambda self: Opaque)
     with pytest.raises(TypeError, match="'opaque': its dataset .object. lacks streams, items"):
         check_dataset(tmp_path, "opaque")

@@ -8,9 +8,10 @@ from typing import Any
 
 from torch import nn
 
-from img2img.config import DIRECTIONS, CycleGANConfig, DataConfig, RunConfig, check_choice
+from img2img.config import DIRECTIONS, DataConfig, RunConfig, check_choice
 from img2img.data.evaluation import EvalSplit, unpaired_split
 from img2img.data.unpaired import UnpairedImageDataset, find_unpaired
+from img2img.families.cyclegan.config import CycleGANConfig
 from img2img.families.description import FamilyDescription
 from img2img.models.inference import InferenceModel, check_test_mode, take_options
 from img2img.models.networks import build_discriminator, build_generator, check_training_size

@@ -23,10 +23,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from img2img.config import CycleGANConfig, RunConfig
+from img2img.config import RunConfig
 from img2img.data.seeding import mix_seed
 from img2img.engine.device import Precision
 from img2img.engine.recipe import TrainingRecipe, set_requires_grad
+from img2img.families.cyclegan.config import CycleGANConfig
 from img2img.families.cyclegan.description import CycleGANDescription
 from img2img.losses.gan import GANLoss, gradient_penalty
 from img2img.models.networks import build_discriminator, build_generator

@@ -1,6 +1,6 @@
 """pix2pix: a U-Net generator against a PatchGAN on (A, B) pairs, cGAN + L1 (paired data)."""
 
-from img2img.config import Pix2PixConfig
+from img2img.families.pix2pix.config import Pix2PixConfig
 from img2img.families.registry import Family
 
 #: the shared image-to-image networks pix2pix and CycleGAN choose from
@@ -14,7 +14,7 @@ FAMILY = Family(
     config=Pix2PixConfig,
     description="img2img.families.pix2pix.description:Pix2PixDescription",
     recipe="img2img.families.pix2pix.training:Pix2PixRecipe",
-    cli="img2img.cli.pix2pix:model_options",
     summary="U-Net generator, PatchGAN on (A, B), cGAN + L1 (paired data)",
+    examples="img2img.families.pix2pix.cli:EXAMPLES",
     networks=IMAGE_NETWORKS,
 )

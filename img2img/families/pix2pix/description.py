@@ -8,11 +8,12 @@ from typing import Any
 
 from torch import nn
 
-from img2img.config import DataConfig, Pix2PixConfig, RunConfig
+from img2img.config import DataConfig, RunConfig
 from img2img.data.dataset import PairedImageDataset
 from img2img.data.discover import find_pairs
 from img2img.data.evaluation import EvalSplit, paired_split
 from img2img.families.description import FamilyDescription
+from img2img.families.pix2pix.config import Pix2PixConfig
 from img2img.models.inference import InferenceModel, check_test_mode, take_options
 from img2img.models.networks import build_discriminator, build_generator, check_training_size
 from img2img.models.published import GeneratorSpec, image_generator_candidates

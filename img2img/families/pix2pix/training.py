@@ -9,9 +9,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from img2img.config import Pix2PixConfig, RunConfig
+from img2img.config import RunConfig
 from img2img.engine.device import Precision
 from img2img.engine.recipe import TrainingRecipe, set_requires_grad
+from img2img.families.pix2pix.config import Pix2PixConfig
 from img2img.families.pix2pix.description import Pix2PixDescription
 from img2img.losses.gan import GANLoss, gradient_penalty
 

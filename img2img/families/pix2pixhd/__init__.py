@@ -1,6 +1,6 @@
 """pix2pixHD: label maps (+ instance maps, + styles) to photos, coarse to fine."""
 
-from img2img.config import Pix2PixHDConfig
+from img2img.families.pix2pixhd.config import Pix2PixHDConfig
 from img2img.families.registry import Family
 from img2img.nn.registry import NetworkEntry
 
@@ -11,10 +11,13 @@ FAMILY = Family(
     config=Pix2PixHDConfig,
     description="img2img.families.pix2pixhd.description:Pix2PixHDDescription",
     recipe="img2img.families.pix2pixhd.training:Pix2PixHDRecipe",
-    cli="img2img.cli.pix2pixhd:model_options",
+    help="Train [bold]pix2pixHD[/]: label maps (+ instance boundaries) to photos with a "
+         "coarse-to-fine generator, a multi-scale discriminator, feature matching and a "
+         "VGG19 loss.",
+    examples="img2img.families.pix2pixhd.cli:EXAMPLES",
     summary="coarse-to-fine generator, multi-scale D, feature matching + VGG (label maps)",
     cli_defaults={"preprocess": "scale_width", "load_size": 1024, "crop_size": 512},
-    translate_cli="img2img.cli.pix2pixhd:translate_options",
+    translate_cli="img2img.families.pix2pixhd.cli:translate_options",
     own_networks=(
         NetworkEntry("global", "generator", f"{_NETWORKS}:GlobalGenerator",
                      description="pix2pixHD global generator (4 downsamplings, 9 residual "

@@ -6,7 +6,7 @@ from typing import Any
 
 from torch import nn
 
-from img2img.config import Pix2PixHDConfig
+from img2img.families.pix2pixhd.config import Pix2PixHDConfig
 from img2img.nn import create_discriminator, create_encoder, create_generator
 
 

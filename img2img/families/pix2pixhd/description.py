@@ -9,7 +9,7 @@ from typing import Any
 
 from torch import Tensor, nn
 
-from img2img.config import ConfigError, DataConfig, Pix2PixHDConfig, RunConfig
+from img2img.config import ConfigError, DataConfig, RunConfig
 from img2img.data.discover import DatasetLayoutError
 from img2img.data.evaluation import EvalExample, EvalSplit, ImageRef
 from img2img.data.labelmaps import (
@@ -22,6 +22,7 @@ from img2img.data.labelmaps import (
 from img2img.data.transforms import StreamTransform
 from img2img.families.description import FamilyDescription
 from img2img.families.pix2pixhd.builders import build_generator, size_multiple
+from img2img.families.pix2pixhd.config import Pix2PixHDConfig
 from img2img.families.pix2pixhd.features import stored_clusters
 from img2img.families.pix2pixhd.inference import TEST_OPTIONS, LabelMapInferenceModel
 from img2img.families.pix2pixhd.published import label_map_generator_candidates

@@ -13,11 +13,12 @@ import torch
 from torch import Tensor, nn
 
 from img2img.boundary import boundary_map
-from img2img.config import Pix2PixHDConfig, RunConfig
+from img2img.config import RunConfig
 from img2img.data.discover import find_images
 from img2img.data.labelmaps import one_hot, pair_key
 from img2img.data.ranges import to_model_range
 from img2img.data.streams import Stream
+from img2img.families.pix2pixhd.config import Pix2PixHDConfig
 from img2img.families.pix2pixhd.features import FeatureClusters, exported_clusters, feature_map
 from img2img.infer.stochastic import image_seed
 from img2img.models.inference import InferenceModel, check_test_mode

@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from img2img.config import Pix2PixHDConfig, RunConfig
+from img2img.config import RunConfig
 from img2img.data.labelmaps import colourise
 from img2img.engine.device import Precision
 from img2img.engine.recipe import TrainingRecipe, set_requires_grad
@@ -24,6 +24,7 @@ from img2img.families.pix2pixhd.builders import (
     build_encoder,
     build_generator,
 )
+from img2img.families.pix2pixhd.config import Pix2PixHDConfig
 from img2img.families.pix2pixhd.inference import encode_labels
 from img2img.families.pix2pixhd.warm_start import same_layout, warm_start_weights
 from img2img.losses.gan import GANLoss, feature_matching_loss

@@ -7,13 +7,14 @@ from collections.abc import Mapping
 import torch
 from torch import Tensor, nn
 
-from img2img.config import ConfigError, Pix2PixHDConfig
+from img2img.config import ConfigError
 from img2img.engine.checkpoint import (
     check_checkpoint,
     read_checkpoint_file,
     resolve_checkpoint,
 )
 from img2img.families.pix2pixhd.builders import build_generator
+from img2img.families.pix2pixhd.config import Pix2PixHDConfig
 
 
 def same_layout(net: nn.Module, state: Mapping[str, Tensor] | None) -> bool:
