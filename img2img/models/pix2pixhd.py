@@ -21,6 +21,11 @@ import torch
 from torch import Tensor, nn
 
 from img2img.boundary import boundary_map
+from img2img.checkpoints import (
+    check_checkpoint,
+    read_checkpoint_file,
+    resolve_checkpoint,
+)
 from img2img.config import ConfigError, DataConfig, Pix2PixHDConfig, RunConfig
 from img2img.data.discover import DatasetLayoutError, find_images
 from img2img.data.evaluation import EvalExample, EvalSplit, ImageRef
@@ -37,11 +42,6 @@ from img2img.data.labelmaps import (
 from img2img.data.ranges import to_model_range
 from img2img.data.streams import Stream
 from img2img.data.transforms import StreamTransform
-from img2img.engine.checkpoint import (
-    check_checkpoint,
-    read_checkpoint_file,
-    resolve_checkpoint,
-)
 from img2img.engine.device import Precision
 from img2img.features import (
     FeatureClusters,

@@ -11,8 +11,8 @@ import shutil
 import pytest
 import torch
 
+from img2img.checkpoints import load_checkpoint
 from img2img.config import Pix2PixConfig
-from img2img.engine.checkpoint import load_checkpoint
 from img2img.engine.progress import PlainReporter
 from img2img.engine.trainer import NonFiniteLossError, _LossGuard
 from img2img.launch import resume, summarize, train
