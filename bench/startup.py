@@ -51,7 +51,7 @@ def one_image_run(checkpoint: Path, image: Path, out: Path, repeats: int = 3) ->
 
 def save_pix2pix_checkpoint(recipe, path: Path) -> Path:
     """A real checkpoint of ``recipe`` (networks, optimizers, config), as training writes it."""
-    from img2img.engine.checkpoint import save_checkpoint
+    from img2img.checkpoints import save_checkpoint
     from img2img.engine.rng import rng_state
 
     payload = {"family": recipe.family, "config": recipe.config.to_dict(), "step": 0,

@@ -25,17 +25,17 @@ from typing import Any
 import torch
 from torch.utils.data import Dataset
 
-from img2img.config import ConfigError, DataConfig, RunConfig, TrainConfig, option_flags
-from img2img.data.dataset import UnreadableDatasetError
-from img2img.data.discover import DatasetLayoutError
-from img2img.data.seeding import mix_seed
-from img2img.engine import distributed as ddp
-from img2img.engine.checkpoint import (
+from img2img.checkpoints import (
     check_layouts,
     load_checkpoint,
     require_entries,
     resolve_checkpoint,
 )
+from img2img.config import ConfigError, DataConfig, RunConfig, TrainConfig, option_flags
+from img2img.data.dataset import UnreadableDatasetError
+from img2img.data.discover import DatasetLayoutError
+from img2img.data.seeding import mix_seed
+from img2img.engine import distributed as ddp
 from img2img.engine.device import Precision, resolve_device
 from img2img.engine.distributed import World
 from img2img.engine.memory import MemoryEstimate, check_fits, estimate_training_memory

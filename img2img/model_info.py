@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from img2img.engine.checkpoint import (
+from img2img.checkpoints import (
     FORMAT,
     CheckpointError,
     read_checkpoint_file,

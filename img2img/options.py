@@ -25,8 +25,8 @@ from dataclasses import MISSING, dataclass
 from typing import Any
 
 __all__ = [
-    "DATA", "MODEL", "OPTIM", "RUN", "FieldOption", "Option", "build", "option", "options_of",
-    "resumable",
+    "DATA", "MODEL", "OPTIM", "RUN", "FieldOption", "Option", "build", "command_words", "option",
+    "options_of", "resumable",
 ]
 
 #: the help panels of ``img2img train``
@@ -68,6 +68,8 @@ class Option:
             for a name made from the dataset's); a field without a default has None.
         resume: ``train --resume`` may change it.
         resume_help: its help text in ``train --resume``, where it differs.
+        unparse: the command-line text of a field value, where :attr:`parse` does more than
+            convert (``--label-nc``: None is ``auto``).
     """
 
     flag: str
@@ -79,6 +81,7 @@ class Option:
     default: Any = UNSET
     resume: bool = False
     resume_help: str | None = None
+    unparse: Callable[[Any], str] | None = None
 
     @property
     def name(self) -> str:
@@ -173,6 +176,28 @@ def build(cls: type, values: Mapping[str, Any], **given: Any) -> Any:
     fields = {o.field: o.to_field(values[o.name]) for o in options_of(cls)
               if o.field not in given}
     return cls(**fields, **given)
+
+
+def command_words(cls: type, values: Mapping[str, Any],
+                  defaults: Mapping[str, Any] | None = None) -> list[str]:
+    """The command-line words that give the fields of ``values`` (a saved config section of
+    ``cls``) wherever they differ from what the command line would make by default
+    (``defaults``: command-line defaults by option name, where the family changes them)."""
+    words: list[str] = []
+    for o in options_of(cls):
+        if o.field not in values:
+            continue
+        value = values[o.field]
+        default = (defaults or {}).get(o.name, o.default)
+        if value == o.to_field(default):
+            continue
+        if o.type is bool or o.negated:
+            if value is (not o.negated):
+                words.append(o.flag)
+            continue
+        text = o.option.unparse(value) if o.option.unparse else str(value)
+        words += [o.flag, text]
+    return words
 
 
 def resumable(sections: Mapping[str, type]) -> dict[str, tuple[str, ...]]:

@@ -76,7 +76,7 @@ def user_errors() -> Iterator[None]:
     except (ValueError, OSError) as exc:
         if os.environ.get("IMG2IMG_DEBUG"):
             raise
-        raise fail(str(exc)) from exc
+        raise fail(_with_remedy(exc)) from exc
     except RuntimeError as exc:
         if os.environ.get("IMG2IMG_DEBUG"):
             raise
@@ -85,6 +85,17 @@ def user_errors() -> Iterator[None]:
         if not _failed_on_main(exc):
             raise
         raise typer.Exit(EXIT_USAGE) from exc  # rank 0 reports it: one line, not one a process
+
+
+def _with_remedy(exc: BaseException) -> str:
+    """The error's message, with how to start again a run that stopped before its first
+    checkpoint (the command its ``config.json`` gives)."""
+    run_dir = getattr(exc, "run_dir", None)
+    if run_dir is None:
+        return str(exc)
+    from img2img.cli.restart import restart_hint
+
+    return f"{exc}; {restart_hint(run_dir)}"
 
 
 def _download_failed(exc: BaseException) -> bool:

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from img2img.engine.checkpoint import (
+from img2img.checkpoints import (
     CHECKPOINT_DIR,
     LATEST,
     CheckpointError,

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from img2img.atomic import atomic_write, remove_stale_temps
-from img2img.engine.checkpoint import CHECKPOINT_DIR, LATEST
+from img2img.checkpoints import CHECKPOINT_DIR, LATEST
 
 log = logging.getLogger(__name__)
 

@@ -37,10 +37,7 @@ from typing import Any
 import torch
 from torch.utils.data import Dataset, default_collate
 
-from img2img.data.dataset import SKIPPED_SEPARATOR
-from img2img.data.sampler import make_loader
-from img2img.engine import distributed as ddp
-from img2img.engine.checkpoint import (
+from img2img.checkpoints import (
     CheckpointWriteError,
     epoch_checkpoint_name,
     keep_copy,
@@ -48,6 +45,9 @@ from img2img.engine.checkpoint import (
     save_checkpoint,
     step_checkpoint_name,
 )
+from img2img.data.dataset import SKIPPED_SEPARATOR
+from img2img.data.sampler import make_loader
+from img2img.engine import distributed as ddp
 from img2img.engine.distributed import World
 from img2img.engine.observers import Observer
 from img2img.engine.progress import NullReporter, Reporter
@@ -246,7 +246,7 @@ class Trainer:
     def resume(self, data: dict[str, Any]) -> None:
         """Restore networks, optimizers, schedules, RNG and data position from a checkpoint.
 
-        ``data`` is what :func:`~img2img.engine.checkpoint.load_checkpoint` returned.
+        ``data`` is what :func:`~img2img.checkpoints.load_checkpoint` returned.
         """
         if data["family"] != self.recipe.family:
             raise ValueError(

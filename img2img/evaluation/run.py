@@ -22,9 +22,9 @@ from typing import Any
 
 from img2img import __version__
 from img2img.atomic import atomic_write
+from img2img.checkpoints import CHECKPOINT_DIR
 from img2img.config import DataConfig
 from img2img.data.evaluation import EvalSplit, ImageRef, pair_folders
-from img2img.engine.checkpoint import CHECKPOINT_DIR
 from img2img.engine.rundir import CONFIG_FILE
 from img2img.evaluation.score import Evaluation, MetricPlan, Progress, ref_fields, score
 from img2img.families import get_family

@@ -8,12 +8,13 @@ must then hold the generator the registry lists, and runs with the registry's te
 Released ``.safetensors`` weights carry the same config as metadata; an exported ``.onnx``
 model runs under onnxruntime.
 
-Nothing is allocated before it is known to fit: the networks are first built on the meta
-device and their layout compared with the saved weights, so a damaged or crafted checkpoint
+Nothing is allocated before it is known to fit: the networks are built once, on the meta
+device, and their layout compared with the saved weights, so a damaged or crafted checkpoint
 (an absurd ``ngf``, weights of another network) is refused with a message instead of
-exhausting memory or failing deep inside ``load_state_dict``. The checksums of the config and
-of the networks used are verified (the optimizer states are never read), and weights holding
-NaN or infinite values are refused (:mod:`img2img.models.finite`).
+exhausting memory or failing deep inside ``load_state_dict``; the saved tensors then become
+the parameters of those same networks. The checksums of the config and of the networks used
+are verified (the optimizer states are never read), and weights holding NaN or infinite values
+are refused (:mod:`img2img.models.finite`).
 """
 
 from __future__ import annotations
@@ -27,8 +28,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from img2img.config import ConfigError, option_flags
-from img2img.engine.checkpoint import (
+from img2img.checkpoints import (
     FORMAT,
     CheckpointError,
     check_checkpoint,
@@ -38,6 +38,7 @@ from img2img.engine.checkpoint import (
     resolve_checkpoint,
     verify_checksums,
 )
+from img2img.config import ConfigError, option_flags
 from img2img.families import get_family, list_families, load_run_config
 from img2img.families.published import recognise_generator
 from img2img.hub.download import ProgressFn
@@ -109,9 +110,10 @@ def _from_checkpoint(data: dict, source: Any, options: dict[str, Any]) -> Infere
         config = load_run_config(data["config"])
     except ConfigError as exc:
         raise CheckpointError(f"{source}: its config is not valid: {exc}") from exc
-    names = _network_layouts(config)
-    verify_checksums(data, source, [f"nets/{name}" for name in names if name in data["nets"]])
-    return _from_config(config, data["nets"], options, data["step"], data.get("extra"), source)
+    layouts = _network_layouts(config)
+    verify_checksums(data, source, [f"nets/{name}" for name in layouts if name in data["nets"]])
+    return _from_config(config, data["nets"], options, data["step"], data.get("extra"), source,
+                        layouts=layouts)
 
 
 def _network_layouts(config: Any) -> dict[str, nn.Module]:
@@ -124,15 +126,20 @@ def _network_layouts(config: Any) -> dict[str, nn.Module]:
 def _from_config(
     config: Any, states: Mapping[str, dict], options: dict[str, Any], step: int | None,
     extra: Mapping[str, Any] | None = None, source: Any = None,
+    layouts: dict[str, nn.Module] | None = None,
 ) -> InferenceModel:
     """The family's inference model for ``config`` with the networks' saved ``states`` (and
-    the checkpoint's ``extra`` state, such as pix2pixHD's feature centres); the layouts are
-    compared on the meta device before any network is allocated."""
-    layouts = _network_layouts(config)
+    the checkpoint's ``extra`` state, such as pix2pixHD's feature centres).
+
+    ``layouts`` are the networks of :func:`_network_layouts` if the caller built them already:
+    built once on the meta device, they are compared with ``states`` before anything is
+    allocated and then become the model's networks, holding the saved tensors.
+    """
+    layouts = _network_layouts(config) if layouts is None else layouts
     check_layouts(layouts, states, source)
     check_finite(states, source, names=[name for name in layouts if name in states])
     recipe = get_family(config.family).describe()
-    nets = _with_weights(lambda: recipe.inference_networks(config.model), states)
+    nets = _with_weights(layouts, lambda: recipe.inference_networks(config.model), states)
     state = recipe.inference_state(extra or {})
     model = recipe.inference_model(config, nets, **state, **options)
     model.step = step
@@ -209,9 +216,11 @@ def _from_published(
             "file to download it again"
         )
     with torch.device("meta"):
-        state = drop_legacy_stats(state, spec.build())
+        layout = spec.build()
+    state = drop_legacy_stats(state, layout)
     check_finite({"G": state}, source)
-    net = _with_weights(lambda: {"G": spec.build()}, {"G": state}, names={"G": "generator"})["G"]
+    net = _with_weights({"G": layout}, lambda: {"G": spec.build()}, {"G": state},
+                        names={"G": "generator"})["G"]
     try:  # a family whose generators need their own input encoding
         return get_family(spec.family).describe().published_inference_model(net, spec.name,
                                                                              **options)
@@ -236,19 +245,19 @@ def _from_published(
 
 
 def _with_weights(
-    build: Callable[[], dict[str, nn.Module]], states: Mapping[str, dict],
-    names: Mapping[str, str] | None = None,
+    layouts: dict[str, nn.Module], build: Callable[[], dict[str, nn.Module]],
+    states: Mapping[str, dict], names: Mapping[str, str] | None = None,
 ) -> dict[str, nn.Module]:
-    """The networks ``build`` makes, holding the weights in ``states`` (by network name).
+    """The networks ``layouts`` (built by ``build`` on the meta device), holding the weights
+    in ``states`` (by network name).
 
-    The networks are built on the meta device (no memory, no initialisation that the weights
-    would overwrite) and the checkpoint's tensors become their parameters and buffers as they
-    are: memory-mapped from the file, copied on write, cast only where the checkpoint's dtype
-    differs from the network's. A network with state that no checkpoint holds (a buffer left
-    out of its ``state_dict``) is built and loaded the ordinary way instead.
+    Built on the meta device, the networks cost no memory and ran no initialisation that the
+    weights would overwrite; the checkpoint's tensors become their parameters and buffers as
+    they are: memory-mapped from the file, copied on write, cast only where the checkpoint's
+    dtype differs from the network's. A network with state that no checkpoint holds (a buffer
+    left out of its ``state_dict``) is built by ``build`` and loaded the ordinary way instead.
     """
-    with torch.device("meta"):
-        nets = build()
+    nets = dict(layouts)
     plain = None
     for name, net in nets.items():
         if name not in states:

@@ -30,7 +30,7 @@ from pathlib import Path
 import torch
 
 from img2img import launch
-from img2img.engine import checkpoint
+from img2img.checkpoints import writer as checkpoint_writer
 from img2img.engine import distributed as ddp
 from img2img.engine.distributed import shutdown, world_from_env
 from img2img.engine.trainer import Trainer
@@ -119,7 +119,7 @@ def _command(argv: list[str], rank: int) -> dict:
     from img2img.cli import app
 
     checks: list[int] = []
-    check_data, write = check.check_run_data, checkpoint.atomic_write
+    check_data, write = check.check_run_data, checkpoint_writer.atomic_write
 
     def counted(*args, **kwargs):
         checks.append(1)
@@ -127,14 +127,14 @@ def _command(argv: list[str], rank: int) -> dict:
 
     check.check_run_data = counted
     if rank == 0:
-        checkpoint.atomic_write = _full_disk(write)
+        checkpoint_writer.atomic_write = _full_disk(write)
     try:
         app(args=argv, prog_name="img2img")
         code = 0
     except SystemExit as exc:
         code = exc.code
     finally:
-        check.check_run_data, checkpoint.atomic_write = check_data, write
+        check.check_run_data, checkpoint_writer.atomic_write = check_data, write
     return {"code": code, "checks": len(checks)}
 
 

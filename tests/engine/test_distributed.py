@@ -15,10 +15,10 @@ import pytest
 import torch
 from torch import nn
 
+from img2img.checkpoints import load_checkpoint
 from img2img.cli.devices import launch_processes, torchrun_args
 from img2img.config import ConfigError, DataConfig, TrainConfig
 from img2img.engine import distributed as ddp
-from img2img.engine.checkpoint import load_checkpoint
 from img2img.engine.device import Precision, resolve_device
 from img2img.engine.distributed import World, world_from_env
 from img2img.engine.rundir import RunDir, create_run_dir

@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 
-from img2img.engine.checkpoint import CheckpointError, keep_copy, save_checkpoint
+from img2img.checkpoints import CheckpointError, keep_copy, save_checkpoint
 from img2img.engine.inspect import describe, run_checkpoints
 
 CONFIG = {"family": "pix2pix", "name": "t", "model": {"netG": "unet_128", "ngf": 8}, "data": {}}

@@ -11,7 +11,7 @@ import shutil
 import pytest
 import torch
 
-from img2img.engine.checkpoint import load_checkpoint
+from img2img.checkpoints import load_checkpoint
 from img2img.engine.progress import PlainReporter
 from img2img.engine.trainer import NonFiniteLossError, _LossGuard
 from img2img.families.pix2pix.config import Pix2PixConfig

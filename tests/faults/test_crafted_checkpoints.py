@@ -19,12 +19,12 @@ import torch
 from typer.testing import CliRunner
 
 from img2img import launch
-from img2img.cli import app
-from img2img.engine.checkpoint import (
+from img2img.checkpoints import (
     CheckpointError,
     load_checkpoint,
     save_checkpoint,
 )
+from img2img.cli import app
 from img2img.families import load_run_config
 from img2img.families.loading import load_inference_model
 from img2img.families.pix2pix.description import Pix2PixDescription

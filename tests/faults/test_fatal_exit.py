@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from img2img.checkpoints import load_checkpoint, save_checkpoint
 from img2img.data.labelmaps import LabelValueError
 from img2img.data.sampler import SampleError, make_loader
-from img2img.engine.checkpoint import load_checkpoint, save_checkpoint
 from tests.faults import processes, proctree
 from tests.faults.conftest import TOTAL_STEPS
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from img2img.engine.checkpoint import load_checkpoint
+from img2img.checkpoints import load_checkpoint
 from tests.faults import processes
 from tests.faults.conftest import TOTAL_STEPS
 
@@ -135,7 +135,7 @@ def test_sigterm_before_the_first_checkpoint_leaves_a_resumable_run(gray2color, 
 _KILL_WRITER = """
 import json, os, signal, sys, time
 from pathlib import Path
-from img2img.engine.checkpoint import load_checkpoint, save_checkpoint
+from img2img.checkpoints import load_checkpoint, save_checkpoint
 
 latest = Path(sys.argv[1])
 payload = {k: v for k, v in load_checkpoint(latest).items()

@@ -14,8 +14,8 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
+from img2img.checkpoints import load_checkpoint, save_checkpoint
 from img2img.cli import app
-from img2img.engine.checkpoint import load_checkpoint, save_checkpoint
 from img2img.export import export_model
 from img2img.export.api import output_difference
 from img2img.families.loading import load_inference_model

@@ -6,7 +6,7 @@ import signal
 
 import pytest
 
-from img2img.engine.checkpoint import load_checkpoint
+from img2img.checkpoints import load_checkpoint
 from tests.faults import processes, proctree
 
 pytestmark = pytest.mark.slow

@@ -19,7 +19,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from img2img.cli import app
-from img2img.engine.restart import train_command
+from img2img.cli.restart import train_command
 from img2img.infer.plan import plan_outputs
 from tests.faults import processes
 

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 import pytest
 import torch
 
-from img2img.engine.checkpoint import CheckpointError
+from img2img.checkpoints import CheckpointError
 from img2img.families import list_families
 from img2img.families.loading import load_inference_model
 from img2img.hub import weights as registry

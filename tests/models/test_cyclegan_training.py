@@ -6,9 +6,9 @@ import json
 
 import torch
 
+from img2img.checkpoints import load_checkpoint
 from img2img.config import DataConfig, TrainConfig
 from img2img.data.io import LUMA_WEIGHTS, read_image
-from img2img.engine.checkpoint import load_checkpoint
 from img2img.families import run_config
 from img2img.families.cyclegan.config import CycleGANConfig
 from img2img.families.cyclegan.description import CycleGANDescription

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import pytest
 import torch
 from torch import nn
 
-from img2img.engine.checkpoint import save_checkpoint
+from img2img.checkpoints import save_checkpoint
 from img2img.engine.rng import rng_state
+from img2img.export import export_model
 from img2img.families import loading
 from img2img.families.loading import load_inference_model
 from img2img.launch import build_recipe
+from img2img.nn import registry
 from tests.conftest import tiny_pix2pix_config
 
 
@@ -67,6 +70,43 @@ class _WithUnsavedBuffer(nn.Module):
 
 def test_state_no_checkpoint_holds_is_built_for_real() -> None:
     source = _WithUnsavedBuffer()
-    nets = loading._with_weights(lambda: {"G": _WithUnsavedBuffer()}, {"G": source.state_dict()})
+    with torch.device("meta"):
+        layouts = {"G": _WithUnsavedBuffer()}
+    nets = loading._with_weights(layouts, lambda: {"G": _WithUnsavedBuffer()},
+                                 {"G": source.state_dict()})
     assert nets["G"].scale.item() == 3.0
     assert torch.equal(nets["G"].conv.weight, source.conv.weight)
+
+
+def _counted_builds(monkeypatch: pytest.MonkeyPatch) -> Counter:
+    """Every network the registry builds from now on, by name and where (meta or not)."""
+    built: Counter = Counter()
+    create = registry._create
+
+    def counted(kind, name, *args, **kwargs):
+        net = create(kind, name, *args, **kwargs)
+        built[name, "meta" if all(p.is_meta for p in net.parameters()) else "memory"] += 1
+        return net
+
+    monkeypatch.setattr(registry, "_create", counted)
+    return built
+
+
+@pytest.mark.parametrize("given", ["run directory", "release"])
+def test_one_load_builds_each_network_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, given: str
+) -> None:
+    """The networks' layouts are built once on the meta device: compared with the saved
+    weights, then given them; nothing else is built (pix2pix: the generator alone)."""
+    file, expected = _checkpoint(tmp_path)
+    run = tmp_path / "run"
+    (run / "checkpoints").mkdir(parents=True)
+    file.rename(run / "checkpoints" / "latest.pt")
+    model = run
+    if given == "release":
+        model = export_model(load_inference_model(run), tmp_path / "G.safetensors",
+                             "safetensors").path
+    built = _counted_builds(monkeypatch)
+    got = load_inference_model(model).net.state_dict()
+    assert dict(built) == {("unet_128", "meta"): 1}
+    assert all(torch.equal(got[k], expected[k]) for k in expected)

@@ -16,10 +16,10 @@ from PIL import Image
 from torch.utils.data import default_collate
 from typer.testing import CliRunner
 
+from img2img.checkpoints import load_checkpoint
 from img2img.cli.app import app
 from img2img.config import ConfigError
 from img2img.data.labelmaps import LabelValueError
-from img2img.engine.checkpoint import load_checkpoint
 from img2img.engine.device import Precision
 from img2img.families import get_family
 from img2img.families.loading import load_inference_model

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from img2img.engine.checkpoint import CheckpointError
+from img2img.checkpoints import CheckpointError
 from img2img.families.loading import load_inference_model
 from img2img.families.published import recognise_generator
 from img2img.nn import create_generator

@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 
-from img2img.engine.checkpoint import CheckpointError
+from img2img.checkpoints import CheckpointError
 from img2img.families.loading import load_inference_model
 from img2img.families.published import summarize_weights
 from img2img.nn import create_generator

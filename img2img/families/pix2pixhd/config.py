@@ -56,7 +56,7 @@ class Pix2PixHDConfig:
     label_nc: int | None = field(default=35, metadata=option(
         "--label-nc", "Classes of the label maps (values 0..N-1, one-hot encoded); 0: the "
         "inputs are images; auto: scan the training labels.", MODEL,
-        type=str, parse=parse_label_nc))
+        type=str, parse=parse_label_nc, unparse=lambda n: "auto" if n is None else str(n)))
     instance: bool = field(default=True, metadata=option(
         "--no-instance", "No instance maps (no boundary channel).", MODEL))
     ngf: int | None = field(default=None, metadata=option(

@@ -26,7 +26,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from img2img.engine.checkpoint import (
+from img2img.checkpoints import (
     CheckpointError,
     check_checkpoint,
     read_checkpoint_file,

@@ -7,12 +7,12 @@ from collections.abc import Mapping
 import torch
 from torch import Tensor, nn
 
-from img2img.config import ConfigError
-from img2img.engine.checkpoint import (
+from img2img.checkpoints import (
     check_checkpoint,
     read_checkpoint_file,
     resolve_checkpoint,
 )
+from img2img.config import ConfigError
 from img2img.families.pix2pixhd.builders import build_generator
 from img2img.families.pix2pixhd.config import Pix2PixHDConfig
 

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 import torch
 
+import img2img
 from img2img.atomic import atomic_write
-from img2img.config import ConfigError, TrainConfig
-from img2img.engine.checkpoint import (
+from img2img.checkpoints import (
     LATEST,
     CheckpointError,
     epoch_checkpoint_name,
@@ -19,6 +24,7 @@ from img2img.engine.checkpoint import (
     save_checkpoint,
     step_checkpoint_name,
 )
+from img2img.config import ConfigError, TrainConfig
 
 
 def test_round_trip_loads_with_weights_only(tmp_path):
@@ -134,3 +140,26 @@ def test_retention_options_must_not_be_negative(name):
     message = f"{name}: -1 is not valid; expected a finite number >= 0"
     with pytest.raises(ConfigError, match=message):
         TrainConfig(**{name: -1})
+
+
+def test_the_format_imports_neither_the_engine_nor_the_families(tmp_path):
+    """Inference, export and warm starts read checkpoints without the training engine (and the
+    format knows no family): reading, the layout check and the restart hint import neither."""
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.json").write_text("{}")
+    code = (
+        "import sys, img2img.checkpoints as c\n"
+        "try:\n"
+        f"    c.resolve_checkpoint({str(run)!r})\n"
+        "except c.CheckpointError as exc:\n"
+        "    assert 'stopped before its first checkpoint' in str(exc), exc\n"
+        "bad = sorted(m for m in sys.modules if m.startswith(('img2img.engine', "
+        "'img2img.models')))\n"
+        "sys.exit(str(bad) if bad else 0)\n"
+    )
+    root = str(Path(img2img.__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                          check=False)
+    assert done.returncode == 0, done.stderr

@@ -8,45 +8,15 @@ spelled as the command line spells it (``--load-size 142``, ``--no-flip``, ``--n
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import shlex
 from pathlib import Path
 from typing import Any
 
-from img2img.config import DataConfig, TrainConfig, option_flags
+from img2img.config import DataConfig, TrainConfig
+from img2img.options import command_words
 
 __all__ = ["restart_hint", "train_command"]
-
-#: config entries that are no command-line option (or are given separately)
-_NOT_OPTIONS = {"root", "root_given", "world_size", "global_batch_size"}
-#: options whose command-line default depends on other options (pix2pixHD's ``--ngf`` is 32
-#: for ``local``, 64 otherwise), so they are always spelled out
-_ALWAYS = {"ngf"}
-
-
-def _defaults(cls: type, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
-    values = {f.name: f.default for f in dataclasses.fields(cls)
-              if f.default is not dataclasses.MISSING}
-    return {**values, **(overrides or {})}
-
-
-def _flags(values: dict[str, Any], defaults: dict[str, Any]) -> list[str]:
-    """The options of ``values`` that differ from ``defaults``, as command-line words."""
-    words: list[str] = []
-    for name, value in values.items():
-        if name in _NOT_OPTIONS or name not in defaults:
-            continue
-        if value == defaults[name] and name not in _ALWAYS:
-            continue
-        if isinstance(value, bool):
-            words.append(option_flags([name]) if value else option_flags([f"no_{name}"]))
-        elif value is None:
-            if name == "label_nc":  # resolved from the data when None
-                words += [option_flags([name]), "auto"]
-        else:
-            words += [option_flags([name]), str(value)]
-    return words
 
 
 def train_command(config: dict[str, Any], runs_dir: str | Path, name: str | None = None) -> str:
@@ -63,9 +33,10 @@ def train_command(config: dict[str, Any], runs_dir: str | Path, name: str | None
     family = get_family(config["family"])
     data, train = config["data"], config["train"]
     words = ["img2img", "train", family.name, "--data", str(data["root"])]
-    words += _flags(config["model"], _defaults(family.config))
-    words += _flags(data, _defaults(DataConfig, dict(family.cli_defaults)))
-    words += _flags(train, _defaults(TrainConfig))
+    words += command_words(family.config, config["model"])
+    words += command_words(DataConfig, {k: v for k, v in data.items() if k != "root"},
+                           family.cli_defaults)
+    words += command_words(TrainConfig, train)
     if train.get("world_size", 1) > 1:
         words += ["--devices", str(train["world_size"])]
     words += ["--name", name or str(config.get("name", "run")), "--runs-dir", str(runs_dir)]
