@@ -7,10 +7,10 @@ label or instance map as its raw integer ids; :func:`write_image`
 (:mod:`img2img.data.image_write`) writes a ``[0, 1]`` tensor (or an ``H x W x C`` array)
 atomically.
 
-An image over :func:`max_image_pixels` pixels (by its header, before anything is decoded) is
-refused as a possible decompression bomb, naming the option that lifts the limit; this check
-replaces Pillow's own (its ``DecompressionBombWarning`` and error), so every reader in the
-process follows the one limit.
+An image over the pixel limit (:func:`set_max_image_pixels`; by its header, before anything is
+decoded) is refused as a possible decompression bomb, naming the option that lifts the limit;
+this check replaces Pillow's own (its ``DecompressionBombWarning`` and error), so every reader
+in the process follows the one limit.
 """
 
 from __future__ import annotations
@@ -40,7 +40,6 @@ __all__ = [
     "ImageReadError",
     "ImageTooLargeError",
     "is_image_file",
-    "max_image_pixels",
     "open_regular_file",
     "pixels_to_float",
     "read_header",
@@ -60,8 +59,8 @@ _INT32_MAX = float(np.iinfo(np.int32).max)
 #: pixels converted at a time from a decoded image to an array, and from uint8 to float:
 #: converting a whole huge image at once would hold two more copies of it
 _BAND_PIXELS = 1 << 22
-#: the default of :func:`max_image_pixels`: Pillow's own refusal threshold (twice the size at
-#: which it starts to warn)
+#: the default pixel limit (:func:`set_max_image_pixels`): Pillow's own refusal threshold
+#: (twice the size at which it starts to warn)
 DEFAULT_MAX_IMAGE_PIXELS = 2 * 89_478_485
 _max_image_pixels: int | None = DEFAULT_MAX_IMAGE_PIXELS
 Image.MAX_IMAGE_PIXELS = None  # Pillow's own check: replaced by _check_size
@@ -91,7 +90,7 @@ class ImageReadError(OSError, ValueError):
 
 
 class ImageTooLargeError(ImageReadError):
-    """An image with more pixels than :func:`max_image_pixels` allows (refused unread).
+    """An image with more pixels than :func:`set_max_image_pixels` allows (refused unread).
 
     Attributes:
         pixels: the image's pixel count, by its header.
@@ -112,13 +111,8 @@ class ImageTooLargeError(ImageReadError):
         return (ImageReadError, (self.path, self.reason))
 
 
-def max_image_pixels() -> int | None:
-    """The most pixels an image read in this process may have (None: no limit)."""
-    return _max_image_pixels
-
-
 def set_max_image_pixels(limit: int | None) -> None:
-    """Set :func:`max_image_pixels` for the whole process; 0 or None: no limit.
+    """Set the most pixels an image read in this process may have; 0 or None: no limit.
 
     Raises:
         ValueError: ``limit`` is negative.

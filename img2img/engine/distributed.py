@@ -73,14 +73,6 @@ def world_from_env(env: dict[str, str] | None = None) -> World:
     return World(rank, size, local)
 
 
-def current_world() -> World:
-    """The initialised process group's world, else the environment's."""
-    if dist.is_available() and dist.is_initialized():
-        env = world_from_env()
-        return World(dist.get_rank(), dist.get_world_size(), env.local_rank)
-    return world_from_env()
-
-
 def backend_for(device: torch.device) -> str:
     """``nccl`` for CUDA devices, ``gloo`` for everything else."""
     return "nccl" if device.type == "cuda" else "gloo"

@@ -6,7 +6,6 @@ name. Needs the ``tensorboard`` package (the ``tensorboard`` extra).
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +13,6 @@ from torch import Tensor
 
 from img2img.engine.observers import Observer
 from img2img.extras import install_hint
-
-log = logging.getLogger(__name__)
 
 #: metrics.jsonl fields that are not plotted
 NOT_PLOTTED = ("step", "epoch", "time")

@@ -248,13 +248,13 @@ def _conv_stand_in(module: nn.Module) -> nn.Module | None:
     return _ImageByImageConv(module) if isinstance(module, _CONVS) else None
 
 
-def _paper_stand_in(streams: _ImageStreams, dropout: bool) -> StandIn:
+def _paper_stand_in(streams: _ImageStreams, dropout: bool, convolutions: bool) -> StandIn:
     def stand_in(module: nn.Module) -> nn.Module | None:
         if isinstance(module, BATCH_NORMS):
             return _ImageStatsBatchNorm(module)
         if isinstance(module, nn.Dropout):
             return _PerImageDropout(module, streams, dropout)
-        return _conv_stand_in(module)
+        return _conv_stand_in(module) if convolutions else None
 
     return stand_in
 
@@ -283,11 +283,16 @@ def _replace(net: nn.Module, stand_in: StandIn) -> list[tuple[nn.Module, str, nn
 
 @contextmanager
 def _swapped(net: nn.Module, stand_in: StandIn, what: str) -> Iterator[nn.Module]:
-    """Replace the descendants of ``net`` that ``stand_in`` covers, and put them back."""
+    """Replace the descendants of ``net`` that ``stand_in`` covers, and put them back.
+
+    Fails when a layer ``stand_in`` covers is already stood in for (the stand-in's own layer
+    is then among the descendants): the two modes would wrap it twice.
+    """
     if stand_in(net) is not None:
         raise ValueError(f"{what} needs a network containing its layers, "
                          f"got a bare {type(net).__name__}")
-    if any(isinstance(m, _WRAPPERS) for m in net.modules()):
+    if any(isinstance(m, _WRAPPERS) and stand_in(next(m.children())) is not None
+           for m in net.modules()):
         raise RuntimeError(f"{what}: batch_invariant or paper_test_mode is already active "
                            "on this network")
     swapped: list[tuple[nn.Module, str, nn.Module]] = []
@@ -339,7 +344,8 @@ def batch_invariant(net: nn.Module) -> Iterator[nn.Module]:
 
 @contextmanager
 def paper_test_mode(
-    net: nn.Module, seeds: Sequence[int] | None = None, dropout: bool = True
+    net: nn.Module, seeds: Sequence[int] | None = None, dropout: bool = True, *,
+    convolutions: bool = True,
 ) -> Iterator[nn.Module]:
     """Run ``net`` the way the pix2pix paper tests, image by image, for the ``with`` block.
 
@@ -347,7 +353,8 @@ def paper_test_mode(
     image with that image's own per-channel statistics (its affine weight, bias and ``eps``
     are used; running statistics are neither used nor updated), and every ``nn.Dropout``
     zeroes activations with a mask drawn per image from a ``torch.Generator`` seeded with
-    ``seeds[i]`` on the data's device. Convolutions behave as under :func:`batch_invariant`.
+    ``seeds[i]`` on the data's device. Convolutions behave as under :func:`batch_invariant`
+    (unless ``convolutions`` is False).
     An image's output therefore depends only on the image and its seed, not on the batch
     size, the order or the other images (bit for bit on the CPU; on a GPU up to the rounding
     of the convolution algorithms cuDNN picks per shape). The layers are swapped
@@ -360,6 +367,9 @@ def paper_test_mode(
             :func:`image_seed`). ``None`` draws masks from PyTorch's global generator, which
             makes the result depend on the batch.
         dropout: ``False`` turns dropout off entirely (statistics stay per image).
+        convolutions: ``False`` leaves the convolutions as they are, for a caller that makes
+            them batch-invariant itself where it wants to (inside :func:`batch_invariant`,
+            which this mode then does not refuse) or runs them plain (off the CPU).
 
     Yields:
         ``net`` itself.
@@ -367,10 +377,12 @@ def paper_test_mode(
     Raises:
         ValueError: when ``net`` is itself a ``BatchNorm2d``, ``Dropout`` or convolution (it
             cannot be swapped from inside), or a batch's size differs from ``len(seeds)``.
-        RuntimeError: when this mode or :func:`batch_invariant` is already active on ``net``.
+        RuntimeError: when this mode is already active on ``net``, or :func:`batch_invariant`
+            is and ``convolutions`` is True.
     """
+    stand_in = _paper_stand_in(_ImageStreams(seeds), dropout, convolutions)
     try:
-        with _swapped(net, _paper_stand_in(_ImageStreams(seeds), dropout), "paper_test_mode"):
+        with _swapped(net, stand_in, "paper_test_mode"):
             yield net
     finally:
         _remember_verdicts()

@@ -5,13 +5,14 @@ sample grids, or ones loaded from a checkpoint for ``translate``). ``translate``
 grids only talk to this object: how an input file is read (``input_kind``, ``in_channels``),
 how a batch becomes the network's input (:meth:`InferenceModel.encode`), what size multiple
 the network needs (read from the built network) and how it runs at test time
-(:attr:`InferenceModel.test_mode`).
+(:attr:`InferenceModel.test_mode`). Whether it runs through the CPU-only paths is decided in
+one place, :func:`cpu_inference`, from the device of the batch.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -250,16 +251,36 @@ class InferenceModel:
 
         The network is put in eval mode for the call (each module's mode is restored after).
         An image's output depends only on the image and its key, never on the rest of the
-        batch (bit for bit on the CPU).
+        batch (bit for bit on the CPU, where :func:`cpu_inference` makes the convolutions
+        batch-invariant; on other devices up to the rounding of the kernels picked per shape).
         """
-        with eval_mode(self.net), cpu_fast_path(self.net), self._test_time(keys):
+        with eval_mode(self.net), cpu_inference(self.net, x.device), self._test_time(keys):
             return self.net(x)
 
     def _test_time(self, keys: Sequence[str]) -> contextlib.AbstractContextManager:
         if self.test_mode == "paper":
             seeds = [image_seed(self.seed, key) for key in keys]
-            return paper_test_mode(self.net, seeds, dropout=self.dropout)
-        return batch_invariant(self.net)
+            # the convolutions are cpu_inference's: batch-invariant on the CPU, plain elsewhere
+            return paper_test_mode(self.net, seeds, dropout=self.dropout, convolutions=False)
+        return contextlib.nullcontext()
+
+
+@contextlib.contextmanager
+def cpu_inference(net: nn.Module, device: str | torch.device) -> Iterator[nn.Module]:
+    """Run ``net`` through the CPU-only inference paths for the block, where ``device`` is the CPU.
+
+    The one place inference decides on them. On the CPU, ``net``'s convolutions switch to the
+    fast layers of :mod:`img2img.nn.cpu_fast` (weights packed once, channels-last, sub-pixel
+    output layers) and run batch-invariant (:func:`~img2img.infer.stochastic.batch_invariant`:
+    probed once per shape, with the verdicts remembered on disk by
+    :mod:`img2img.infer.verdicts`); both are undone on exit. On any other device (CUDA, MPS,
+    meta) ``net`` is left as it is: the plain torch layers run.
+    """
+    if torch.device(device).type != "cpu":
+        yield net
+        return
+    with cpu_fast_path(net), batch_invariant(net):
+        yield net
 
 
 @contextlib.contextmanager

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import logging
 import os
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
@@ -42,8 +41,6 @@ from img2img.data.io import ImageHeader, ImageReadError, read_header, read_ids
 from img2img.data.streams import Stream
 from img2img.families import get_family, list_families, run_config
 from img2img.prep.parallel import run_jobs
-
-log = logging.getLogger(__name__)
 
 Severity = Literal["error", "warning"]
 

@@ -13,7 +13,8 @@ import torch
 from torch import nn
 
 from img2img.infer.stochastic import batch_invariant, image_seed, paper_test_mode
-from img2img.nn.cpu_fast import cpu_fast_path, use_cpu_fast_path
+from img2img.models.inference import InferenceModel, cpu_inference
+from img2img.nn.cpu_fast import FastConv2d, FastConvTranspose2d, cpu_fast_path, use_cpu_fast_path
 
 SEEDS = [image_seed(7, f"folder/img_{i}.png") for i in range(8)]
 
@@ -271,6 +272,64 @@ def test_fast_path_layers_are_wrapped_too(unet128: nn.Module) -> None:
     batched = _run(net, x, SEEDS[:4])
     singles = torch.cat([_run(net, x[i : i + 1], SEEDS[i : i + 1]) for i in range(4)])
     assert torch.equal(batched, singles)
+
+
+def test_paper_mode_leaves_convolutions_to_batch_invariant_when_asked(unet128: nn.Module) -> None:
+    layout = _module_layout(unet128)
+    with paper_test_mode(unet128, [1], convolutions=False):
+        kinds = {type(m) for m in unet128.modules()}
+        assert {nn.Conv2d, nn.ConvTranspose2d} <= kinds and nn.BatchNorm2d in kinds
+        assert not any(type(parent).__name__.endswith("Conv") for parent in unet128.modules())
+    assert _module_layout(unet128) == layout
+    x = torch.rand(4, 3, 128, 128) * 2 - 1
+    with torch.inference_mode(), batch_invariant(unet128), \
+            paper_test_mode(unet128, SEEDS[:4], convolutions=False):
+        composed = unet128(x.clone())
+    assert torch.equal(composed, _run(unet128, x, SEEDS[:4]))  # what one paper_test_mode gives
+    assert _module_layout(unet128) == layout
+
+
+@pytest.mark.parametrize("device", ["cuda", "mps", "meta"])
+def test_cpu_inference_leaves_other_devices_plain(unet128: nn.Module, device: str) -> None:
+    layout = _module_layout(unet128)
+    with cpu_inference(unet128, torch.device(device)) as net:
+        assert net is unet128 and _module_layout(unet128) == layout
+    assert _module_layout(unet128) == layout
+
+
+def test_cpu_inference_takes_the_cpu_paths_on_the_cpu(unet128: nn.Module) -> None:
+    layout = _module_layout(unet128)
+    with cpu_inference(unet128, "cpu"):
+        wrappers = [m for m in unet128.modules() if type(m).__name__ == "_ImageByImageConv"]
+        assert wrappers and {type(m.conv) for m in wrappers} == {FastConv2d, FastConvTranspose2d}
+        assert not any(type(m) in (nn.Conv2d, nn.ConvTranspose2d) for m in unet128.modules())
+    assert _module_layout(unet128) == layout
+
+
+def _layers_while_running(model: InferenceModel, device: str) -> set[type]:
+    """The classes of the network's modules while ``model.run`` computes a batch on ``device``."""
+    seen: set[type] = set()
+    hook = model.net.register_forward_pre_hook(
+        lambda net, _: seen.update(type(m) for m in net.modules()))
+    try:
+        with torch.inference_mode():
+            model.to(device).run(torch.zeros(2, 3, 128, 128, device=device), ["a", "b"])
+    finally:
+        hook.remove()
+    return seen
+
+
+@pytest.mark.parametrize("test_mode", ["paper", "eval"])
+def test_inference_runs_the_plain_network_off_the_cpu(unet128: nn.Module, test_mode: str) -> None:
+    model = InferenceModel(unet128, "pix2pix", "unet_128", 3, 3, test_mode=test_mode,
+                           dropout=False)
+    cpu_only = {FastConv2d, FastConvTranspose2d}
+    on_cpu = _layers_while_running(model, "cpu")
+    assert cpu_only <= on_cpu and "_ImageByImageConv" in {c.__name__ for c in on_cpu}
+    on_meta = _layers_while_running(model, "meta")  # a device that is not the CPU
+    assert {nn.Conv2d, nn.ConvTranspose2d} <= on_meta and not cpu_only & on_meta
+    assert "_ImageByImageConv" not in {c.__name__ for c in on_meta}
+    assert ("_ImageStatsBatchNorm" in {c.__name__ for c in on_meta}) == (test_mode == "paper")
 
 
 AVX2_CHECK = """
