@@ -3,9 +3,11 @@
 Everything that can fail on bad input (config checks a family adds, dataset discovery, a first
 decoded sample, network construction) runs before a run directory is made, so a failed start
 leaves nothing behind; a run that fails before writing its first checkpoint has its directory
-removed. A resume checks the checkpoint's checksums and that its networks fit its config
-(compared on the meta device, before any memory is allocated), holds the run's lock, clears
-unfinished writes a kill left behind and drops metric lines logged after the checkpoint.
+removed. The training split is discovered once per run: a command's own check of its files
+(``check_data``) reads what that discovery found. A resume checks the checkpoint's checksums
+and that its networks fit its config (compared on the meta device, before any memory is
+allocated), holds the run's lock, clears unfinished writes a kill left behind and drops metric
+lines logged after the checkpoint.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import logging
 import os
 import shutil
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -60,6 +62,9 @@ RESUMES_FILE = "resumes.jsonl"
 #: the entries a checkpoint needs to be resumed, with their types
 RESUMABLE = {"family": str, "config": dict, "step": int, "epoch": int, "epoch_step": int,
              "nets": dict, "optimizers": dict, "schedulers": dict, "rng": dict}
+#: what a command checks in the training split a run found, before anything decodes it:
+#: ``check_data(config, dataset)``, with the config as given (before the family resolves it)
+DataCheck = Callable[[RunConfig, Dataset], object]
 
 
 @dataclass(frozen=True)
@@ -127,13 +132,15 @@ def _data_parallel(recipe: Any, world: World) -> list[str]:
     return notes
 
 
-def _prepare(config: RunConfig) -> _Prepared:
+def _prepare(config: RunConfig, check_data: DataCheck | None = None) -> _Prepared:
     """Resolve and validate ``config`` (networks that cannot fit in the device's memory
-    included), find its data and decode a first sample; writes nothing.
+    included), find its data (``check_data`` then checks it), decode a first sample and find
+    the split sample grids show; writes nothing.
 
     Raises:
         UnreadableDatasetError: not one example of the training split can be decoded.
     """
+    given = config
     family = get_family(config.family)
     description = family.describe()
     config, notes = description.resolve_config(config)
@@ -141,7 +148,9 @@ def _prepare(config: RunConfig) -> _Prepared:
     check_fits(family.recipe_class(), config, resolve_device(config.train.device))
     if config.train.tensorboard:
         check_tensorboard()
-    dataset = description.build_dataset(config)
+    dataset = description.build_dataset(config)  # the run's one discovery of its split
+    if check_data is not None:
+        check_data(given, dataset)
     dataset[0]  # the first readable example: fails here, not in a run, if there is none
     samples, split = dataset, config.data.phase
     if config.data.phase != "val":
@@ -169,15 +178,17 @@ def _memory(prepared: _Prepared) -> MemoryEstimate | None:
         return None
 
 
-def check_config(config: RunConfig) -> list[str]:
-    """Everything a run checks before it starts (options, data layout, a first example),
-    without building networks or writing anything; returns the resolution notes."""
-    return list(_prepare(config).notes)
+def check_config(config: RunConfig, check_data: DataCheck | None = None) -> list[str]:
+    """Everything a run checks before it starts (options, data layout, ``check_data`` on the
+    data found, a first example), without building networks or writing anything; returns the
+    resolution notes."""
+    return list(_prepare(config, check_data).notes)
 
 
-def summarize(config: RunConfig) -> Summary:
-    """Build everything a run needs, write nothing, and describe it."""
-    prepared = _prepare(config)
+def summarize(config: RunConfig, check_data: DataCheck | None = None) -> Summary:
+    """Build everything a run needs (``check_data`` checks the data found), write nothing,
+    and describe it."""
+    prepared = _prepare(config, check_data)
     return _summary(prepared, build_recipe(prepared.config))
 
 
@@ -188,15 +199,17 @@ def train(
     num_workers: int | None = None,
     reporter: Reporter | None = None,
     world: World | None = None,
+    check_data: DataCheck | None = None,
 ) -> tuple[RunDir, TrainResult]:
     """Create a new run directory under ``runs_dir`` and train ``config`` in it.
 
     Under ``torchrun`` (``world`` defaults to the environment's) every process calls this;
-    rank 0 alone creates the run directory and writes into it.
+    rank 0 alone creates the run directory and writes into it. ``check_data`` checks the
+    training split this process found, before anything decodes it (every process calls it).
     """
     world = world or ddp.world_from_env()
     config = config.replace(train=dataclasses.replace(config.train, world_size=world.size))
-    prepared = _prepare(config)
+    prepared = _prepare(config, check_data)
     config = prepared.config
     recipe = build_recipe(config, world)
     notes = [*prepared.notes, *recipe.notes, *recipe.warm_start()]

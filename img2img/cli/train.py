@@ -161,18 +161,16 @@ def _start(family: Family, model: Any, v: dict[str, Any]) -> None:
     from img2img import launch
 
     if v["dry_run"]:
-        _check_data(config)
-        show.summary(launch.summarize(config))
+        show.summary(launch.summarize(config, check_data=_check_data))
         return
     def check() -> None:  # options and data, once, before the processes start
-        _check_data(config)
-        launch.check_config(config)
+        launch.check_config(config, check_data=_check_data)
 
     run_on_devices(v["devices"], v["device"], check)
-    _prepare_process()
+    launched = _prepare_process()  # by --devices N, whose check() has checked the data
     with _process_group(), _setup_interruptible():
-        _check_data_once(config)
-        run, result = launch.train(config, v["runs_dir"], reporter=_reporter())
+        run, result = launch.train(config, v["runs_dir"], reporter=_reporter(),
+                                   check_data=None if launched else _check_data_once)
     _finished(run, result)
 
 
@@ -231,14 +229,16 @@ def _finished(run, result) -> None:
         raise typer.Exit(exit_status(signal.Signals[result.stopped_by]))
 
 
-def _check_data(config) -> None:
-    """The fast part of ``datasets check`` on the split the run reads; fails on errors."""
+def _check_data(config, dataset) -> None:
+    """The fast part of ``datasets check`` on the split the run reads (``dataset``, as the run
+    found it); fails on errors."""
     from img2img.cli import datasets_show
     from img2img.prep.check import check_run_data
     from img2img.prep.parallel import default_workers
 
     with datasets_show.check_progress(plain=False) as progress:
-        report = check_run_data(config, workers=default_workers(), progress=progress)
+        report = check_run_data(config, dataset=dataset, workers=default_workers(),
+                                progress=progress)
     datasets_show.run_check(report)
     if not report.ok:
         errors = "; ".join(f"{p.path}: {p.message}" if p.path else p.message
@@ -249,7 +249,7 @@ def _check_data(config) -> None:
         )
 
 
-def _check_data_once(config) -> None:
+def _check_data_once(config, dataset) -> None:
     """:func:`_check_data` on rank 0 alone, the other data-parallel processes waiting for its
     verdict (a failed check stops them all; rank 0 reports it)."""
     from img2img.engine import distributed as ddp
@@ -257,7 +257,7 @@ def _check_data_once(config) -> None:
 
     world = ddp.world_from_env()
     ddp.init_process_group(world, resolve_device(config.train.device))
-    ddp.on_main(lambda: _check_data(config))
+    ddp.on_main(lambda: _check_data(config, dataset))
 
 
 @contextlib.contextmanager
@@ -283,10 +283,12 @@ def _reporter():
     return make_reporter()
 
 
-def _prepare_process() -> None:
-    """Allocator settings; a process ``--devices N`` started ends with its launcher."""
+def _prepare_process() -> bool:
+    """Allocator settings; a process ``--devices N`` started ends with its launcher. Returns
+    whether this is such a process."""
     from img2img.cli.memory import tune_allocator
     from img2img.lifeline import follow_launcher
 
-    follow_launcher()
+    launched = follow_launcher()
     tune_allocator()
+    return launched

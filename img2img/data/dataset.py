@@ -23,10 +23,6 @@ log = logging.getLogger(__name__)
 
 Sample = dict[str, Any]
 
-#: joins the unreadable files a sample was substituted for, in its ``"skipped"`` entry
-SKIPPED_SEPARATOR = "\n"
-
-
 class UnreadableDatasetError(ValueError):
     """Not one example of a dataset could be decoded."""
 
@@ -78,7 +74,9 @@ class StreamDataset(Dataset[Sample]):
     sample is a pure function of its key.
 
     A file that fails to decode is logged once, remembered, listed in :attr:`skipped`, and the
-    sample is replaced by the next readable example (wrapping around), with the same seed.
+    sample is replaced by the next readable example (wrapping around), with the same seed. A
+    loader's workers report the files their copies skipped (see
+    :attr:`~img2img.data.sampler.Loader.skipped`).
 
     Args:
         items: one :class:`StreamFiles` per example, e.g. from a discovery step.
@@ -91,8 +89,7 @@ class StreamDataset(Dataset[Sample]):
         unmatched: files discovery left out because they have no partner (reported by
             ``datasets check``).
 
-    Returns from ``__getitem__``: ``{stream name: tensor, "key": the example's key, "skipped":
-    unreadable files passed over to reach it, joined by SKIPPED_SEPARATOR (usually "")}``. Image
+    Returns from ``__getitem__``: ``{stream name: tensor, "key": the example's key}``. Image
     streams are float32 ``C x H x W`` in ``[-1, 1]``, id streams int64 ``1 x H x W``.
 
     Raises:
@@ -124,7 +121,7 @@ class StreamDataset(Dataset[Sample]):
                     f"{source}: example {item.key!r} has no file for stream(s) "
                     f"{', '.join(missing)}; expected one file per stream ({', '.join(self.kinds)})"
                 )
-        self._bad: dict[int, str] = {}  # index -> the file that failed
+        self._bad: set[int] = set()  # examples with a file that failed
         self._skipped: dict[Path, str] = {}
 
     @property
@@ -146,24 +143,20 @@ class StreamDataset(Dataset[Sample]):
     def __getitem__(self, key: int | tuple[int, int]) -> Sample:
         index, sample_seed = self._parse_key(key)
         count = len(self.items)
-        passed_over: list[str] = []
         for offset in range(count):
             i = (index + offset) % count
             if i in self._bad:
-                passed_over.append(self._bad[i])
                 continue
             item = self.items[i]
             try:
                 decoded = self.load(item)
             except ImageReadError as exc:
                 self._mark_bad(i, exc)
-                passed_over.append(self._bad[i])
                 continue
             generator = torch.Generator().manual_seed(sample_seed)
             out = self.transform(decoded, self.kinds, generator)
             sample: Sample = {s.name: s.to_sample(out[s.name]) for s in self.streams}
             sample["key"] = item.key
-            sample["skipped"] = SKIPPED_SEPARATOR.join(passed_over)
             return sample
         first = "; ".join(f"{p}: {reason}" for p, reason in list(self._skipped.items())[:3])
         raise UnreadableDatasetError(
@@ -175,7 +168,7 @@ class StreamDataset(Dataset[Sample]):
         return parse_sample_key(key, len(self.items), self.seed)
 
     def _mark_bad(self, index: int, exc: ImageReadError) -> None:
-        self._bad[index] = str(exc.path)
+        self._bad.add(index)
         if exc.path not in self._skipped:
             self._skipped[exc.path] = exc.reason
             log.warning("skipping %s: %s", exc.path, exc.reason)
@@ -209,9 +202,7 @@ class PairedImageDataset(StreamDataset):
         seed: base seed for integer keys.
 
     Returns from ``__getitem__``: ``{"A": input_nc x H x W, "B": output_nc x H x W`` float32 in
-    ``[-1, 1]``, ``"key": relative stem, "skipped": unreadable files passed over to reach this
-    pair, joined by SKIPPED_SEPARATOR (usually "")}``; the trainer reports them, also when
-    they were met in a loader worker.
+    ``[-1, 1]``, ``"key": relative stem}``; unreadable files are listed in :attr:`skipped`.
     """
 
     def __init__(

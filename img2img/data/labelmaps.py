@@ -300,7 +300,7 @@ class LabelMapDataset(StreamDataset):
 
     Samples hold ``"label"`` (int64 ``1 x H x W`` class ids, or a ``[-1, 1]`` image when
     ``label_nc`` is 0), ``"instance"`` (int64 ids, when used) and ``"image"`` (the photo in
-    ``[-1, 1]``, when used), plus ``"key"`` and ``"skipped"`` (see :class:`StreamDataset`).
+    ``[-1, 1]``, when used), plus ``"key"`` (see :class:`StreamDataset`).
     A label map with an id outside ``0 .. label_nc - 1`` fails naming the file and the id;
     unreadable files are skipped like any others.
 

@@ -13,6 +13,7 @@ import signal
 import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler, default_collate, get_worker_info
@@ -147,30 +148,51 @@ class _Failure:
     message: str
 
 
+class _Skipping(NamedTuple):
+    """A sample or batch from a worker, with the files the worker's copy of the dataset newly
+    found unreadable (listed in its ``skipped``); they travel back beside it, not in it."""
+
+    value: object
+    skipped: tuple[str, ...]
+
+
 class _Guarded(Dataset):
     """``dataset`` whose bad-input errors (ValueError, OSError) raised in a loader worker travel
     back as a :class:`_Failure` instead of a worker traceback; in the main process they are
-    raised as they are."""
+    raised as they are. In a worker, the files the dataset newly skipped come back beside the
+    sample (:class:`_Skipping`)."""
 
     def __init__(self, dataset: Dataset) -> None:
         self.dataset = dataset
+        self._reported: set[str] = set()  # skipped files a worker has reported (its own copy)
 
     def __len__(self) -> int:
         return len(self.dataset)  # type: ignore[arg-type]
 
     def __getitem__(self, key: object) -> object:
         try:
-            return self.dataset[key]
+            sample = self.dataset[key]
         except (ValueError, OSError) as exc:
             if get_worker_info() is None:
                 raise
             return _Failure(str(exc))
+        if get_worker_info() is None:
+            return sample
+        met = [str(p) for p in getattr(self.dataset, "skipped", ())]
+        new = tuple(dict.fromkeys(p for p in met if p not in self._reported))
+        self._reported.update(new)
+        return _Skipping(sample, new) if new else sample
 
 
 def _collate(samples: list) -> object:
-    """The batch, or the first failure among its samples."""
+    """The batch (beside the files its workers newly skipped), or the first failure among its
+    samples."""
     failed = next((s for s in samples if isinstance(s, _Failure)), None)
-    return failed if failed is not None else default_collate(samples)
+    if failed is not None:
+        return failed
+    skipped = tuple(p for s in samples if isinstance(s, _Skipping) for p in s.skipped)
+    batch = default_collate([s.value if isinstance(s, _Skipping) else s for s in samples])
+    return _Skipping(batch, skipped) if skipped else batch
 
 
 #: every loader made here that may have workers, for the exit backstop
@@ -178,12 +200,14 @@ _LOADERS: weakref.WeakSet[Loader] = weakref.WeakSet()
 
 
 class Loader(DataLoader):
-    """A DataLoader that raises a worker's bad-input error as one :class:`SampleError` and can
-    end its workers at once (:meth:`close`)."""
+    """A DataLoader that raises a worker's bad-input error as one :class:`SampleError`, keeps
+    the files its dataset could not read (:attr:`skipped`, also those met in its workers) and
+    can end its workers at once (:meth:`close`)."""
 
     def __init__(self, dataset: Dataset, **options: object) -> None:
         super().__init__(_Guarded(dataset), collate_fn=_collate, **options)  # type: ignore[arg-type]
         self._iterators: weakref.WeakSet = weakref.WeakSet()
+        self._skipped_in_workers: dict[str, None] = {}
         if self.num_workers:
             _LOADERS.add(self)
 
@@ -196,7 +220,17 @@ class Loader(DataLoader):
         for batch in super().__iter__():
             if isinstance(batch, _Failure):
                 raise SampleError(batch.message)
+            if isinstance(batch, _Skipping):
+                self._skipped_in_workers.update(dict.fromkeys(batch.skipped))
+                batch = batch.value
             yield batch
+
+    @property
+    def skipped(self) -> list[str]:
+        """The files the dataset could not read so far, each once: in this process (a
+        dataset's ``skipped``), and in this loader's workers as their batches arrived."""
+        here = [str(p) for p in getattr(self.dataset.dataset, "skipped", ())]
+        return list(dict.fromkeys([*here, *self._skipped_in_workers]))
 
     def close(self) -> None:
         """End this loader's workers now (a no-op without workers, or when already ended).

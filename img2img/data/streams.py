@@ -24,7 +24,7 @@ StreamKind = Literal["image", "label", "instance"]
 STREAM_KINDS: tuple[str, ...] = get_args(StreamKind)
 #: kinds whose values are integer ids (resized nearest, never blended)
 ID_KINDS: frozenset[str] = frozenset({"label", "instance"})
-#: sample entries that are not streams
+#: names a stream cannot take (``key`` is the sample's own entry)
 RESERVED_NAMES: frozenset[str] = frozenset({"key", "skipped"})
 
 

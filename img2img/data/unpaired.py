@@ -18,7 +18,6 @@ from torch.utils.data import Dataset
 
 from img2img.config import DataConfig
 from img2img.data.dataset import (
-    SKIPPED_SEPARATOR,
     Sample,
     StreamDataset,
     StreamFiles,
@@ -95,8 +94,7 @@ class UnpairedImageDataset(Dataset[Sample]):
         serial_batches: take B images in order instead of at random.
 
     Returns from ``__getitem__``: ``{"A": input_nc x H x W, "B": output_nc x H' x W'`` float32
-    in ``[-1, 1]``, ``"key"``: the A image's relative stem, ``"key_B"``: the B image's,
-    ``"skipped"``: unreadable files passed over, joined by SKIPPED_SEPARATOR``}``.
+    in ``[-1, 1]``, ``"key"``: the A image's relative stem, ``"key_B"``: the B image's``}``.
     """
 
     def __init__(self, cfg: DataConfig, input_nc: int = 3, output_nc: int = 3, seed: int = 0,
@@ -182,14 +180,7 @@ class UnpairedImageDataset(Dataset[Sample]):
         index, sample_seed = parse_sample_key(key, len(self), self.seed)
         a = self.sides["A"][(index % len(self.sides["A"]), mix_seed(sample_seed, 0))]
         b = self.sides["B"][(self.b_index(index, sample_seed), mix_seed(sample_seed, 2))]
-        skipped = [s for s in (a["skipped"], b["skipped"]) if s]
-        return {
-            "A": a["A"],
-            "B": b["B"],
-            "key": a["key"],
-            "key_B": b["key"],
-            "skipped": SKIPPED_SEPARATOR.join(skipped),
-        }
+        return {"A": a["A"], "B": b["B"], "key": a["key"], "key_B": b["key"]}
 
     def __repr__(self) -> str:
         return (

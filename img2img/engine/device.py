@@ -59,6 +59,14 @@ def release_memory(device: torch.device) -> None:
     return_freed_memory()
 
 
+def device_text(device: torch.device) -> str:
+    """``cpu``, or ``cuda:0 (NVIDIA H100 80GB HBM3)`` with the accelerator's name."""
+    if device.type != "cuda":
+        return str(device)
+    index = device.index if device.index is not None else torch.cuda.current_device()
+    return f"cuda:{index} ({torch.cuda.get_device_name(index)})"
+
+
 def _local_rank() -> int | None:
     """``LOCAL_RANK`` as torchrun sets it for each process of a machine, else None."""
     value = os.environ.get("LOCAL_RANK")

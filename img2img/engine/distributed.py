@@ -210,6 +210,34 @@ def on_main(action: Callable[[], T]) -> T:
     return result
 
 
+def regroup_epoch(saved: int, size: int, epoch: int, epoch_step: int, batch_size: int,
+                  rank_state: dict[str, Any]) -> tuple[int, str]:
+    """Where a run ``saved`` processes trained continues on ``size`` processes: the same
+    samples of the epoch are done, shared among the new number of processes. Returns the
+    step into the epoch to continue at, and a note saying so and what happens to the state of
+    the processes gone or new (``rank_state``: rank 0's own state, for its kinds)."""
+    done = epoch_step * batch_size * saved
+    epoch_step = done // (batch_size * size)
+    note = (f"resuming {saved}-process training on {size} processes: {done} samples of epoch "
+            f"{epoch} done, continuing at step {epoch_step} of the epoch; "
+            + _world_change_note(saved, size, rank_state))
+    return epoch_step, note
+
+
+def _world_change_note(saved: int, size: int, rank_state: dict[str, Any]) -> str:
+    """What happens to the per-process state (random streams, and the recipe's own, such as
+    image pools) of processes that are gone or new after a change of the process count."""
+    kinds = ["random state", *(key.replace("_", " ") for key in rank_state)]
+    if size < saved:
+        gone = ", ".join(str(r) for r in range(size, saved))
+        return (f"the saved {' and '.join(kinds)} of process{'es' if saved - size > 1 else ''}"
+                f" {gone} are dropped")
+    new = ", ".join(str(r) for r in range(saved, size))
+    empty = "".join(f" and empty {kind}" for kind in kinds[1:])
+    many = size - saved > 1
+    return f"process{'es' if many else ''} {new} start{'' if many else 's'} from fresh seeds{empty}"
+
+
 def sync_batch_norms(nets: dict[str, nn.Module], device: torch.device) -> list[str]:
     """Batch statistics over all processes: BatchNorm becomes SyncBatchNorm on CUDA.
 

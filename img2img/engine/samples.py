@@ -6,9 +6,22 @@ from pathlib import Path
 
 import torch
 from torch import Tensor
+from torch.utils.data import Dataset, default_collate
 
 from img2img.data.io import write_image
 from img2img.data.ranges import from_model_range
+
+#: rows of a training run's sample grids, and the augmentation seed of their images
+SAMPLE_ROWS = 4
+SAMPLE_SEED = 0
+
+
+def fixed_batch(dataset: Dataset) -> dict:
+    """The batch a run's sample grids show: :data:`SAMPLE_ROWS` examples spread evenly over
+    ``dataset``, always augmented alike."""
+    count = min(SAMPLE_ROWS, len(dataset))
+    picks = [i * len(dataset) // count for i in range(count)]
+    return default_collate([dataset[(i, SAMPLE_SEED)] for i in picks])
 
 
 def make_grid(columns: list[Tensor], max_rows: int = 4, padding: int = 2) -> Tensor:

@@ -9,11 +9,10 @@ one family, and gives every family the same guarantees:
   the checkpoint never holds part of a step, so a resume continues exactly. Data-parallel
   processes agree after every step, so all stop after the same one.
 * **Never saves a broken model.** Every loss a recipe returns is checked; once one is NaN or
-  infinite the run stops with :class:`NonFiniteLossError` naming the step (every process
-  together), before anything else is logged or saved, so the last checkpoint stays the last
-  good one. The networks'
-  weights and buffers are checked before each checkpoint too: a huge learning rate can send
-  batch norm's running variance to infinity while every training loss stays finite.
+  infinite the run stops with :class:`~img2img.engine.guard.NonFiniteLossError` naming the
+  step (every process together), before anything else is logged or saved, so the last
+  checkpoint stays the last good one; the weights are checked before each checkpoint too
+  (:mod:`img2img.engine.guard`).
 * **Fails together.** A checkpoint rank 0 cannot write (disk full, read-only folder) stops
   every data-parallel process after the same step, rank 0 with the error, the previous
   checkpoint kept.
@@ -26,7 +25,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import math
 import signal
 import time
 from collections.abc import Sequence
@@ -35,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch.utils.data import Dataset, default_collate
+from torch.utils.data import Dataset
 
 from img2img.checkpoints import (
     CheckpointWriteError,
@@ -45,38 +43,21 @@ from img2img.checkpoints import (
     save_checkpoint,
     step_checkpoint_name,
 )
-from img2img.data.dataset import SKIPPED_SEPARATOR
 from img2img.data.sampler import make_loader
 from img2img.engine import distributed as ddp
-from img2img.engine.distributed import World
+from img2img.engine.device import device_text
+from img2img.engine.distributed import World, regroup_epoch
+from img2img.engine.guard import LossGuard, NonFiniteLossError, check_weights, with_advice
 from img2img.engine.observers import Observer
 from img2img.engine.progress import NullReporter, Reporter
 from img2img.engine.recipe import TrainingRecipe
 from img2img.engine.rng import rng_state, set_rng_state
 from img2img.engine.rundir import RunDir
-from img2img.engine.samples import save_grid
+from img2img.engine.samples import fixed_batch, save_grid
 from img2img.engine.signals import StopSignals
+from img2img.engine.window import LossWindow
 
 log = logging.getLogger(__name__)
-
-SAMPLE_ROWS = 4
-SAMPLE_SEED = 0
-
-
-class NonFiniteLossError(ValueError):
-    """A loss, or a network's weights, became NaN or infinite; the run stopped without saving
-    the broken weights.
-
-    Attributes:
-        step: the first step whose losses were not finite (or the step after which the weights
-            were found not to be).
-        losses: the names of those losses (or of the network tensors, ``"D.model.3.weight"``).
-    """
-
-    def __init__(self, message: str, step: int, losses: list[str]) -> None:
-        super().__init__(message)
-        self.step = step
-        self.losses = losses
 
 
 @dataclass
@@ -139,9 +120,8 @@ class Trainer:
         self._sync_buffers = self.world.distributed and any(
             True for net in recipe.nets.values() for _ in net.buffers())
         self._saved_at: Position | None = None  # where latest.pt was last written
-        self.skipped_files: set[str] = set()
-        self.window = _Window()
-        self.loss_guard = _LossGuard(recipe.device)
+        self.window = LossWindow()
+        self.loss_guard = LossGuard(recipe.device)
         self.loader, self.sampler = make_loader(
             dataset,
             batch_size=self.cfg.batch_size,
@@ -190,7 +170,7 @@ class Trainer:
             CheckpointWriteError: the file could not be written; the previous one is kept.
         """
         self.loss_guard.check()
-        _check_weights(self.recipe.nets, self.position.step, self.recipe.device)
+        check_weights(self.recipe.nets, self.position.step, self.recipe.device)
         ranks = ddp.gather_to_main(self._own_state())  # one collective; rank 0 writes them
         window = self.window.state_dict()  # collective: every process's sums
         path = self.run.latest_checkpoint
@@ -265,15 +245,9 @@ class Trainer:
         epoch_step = data["epoch_step"]
         rank_states = data.get("rank_states")
         if saved_world != self.world.size:
-            # the same samples of the epoch are done, shared among a different number of processes
-            done = epoch_step * self.cfg.batch_size * saved_world
-            epoch_step = done // (self.cfg.batch_size * self.world.size)
-            note = (
-                f"resuming {saved_world}-process training on {self.world.size} processes: "
-                f"{done} samples of epoch {data['epoch']} done, continuing at step "
-                f"{epoch_step} of the epoch; "
-                + _world_change_note(saved_world, self.world.size, (rank_states or [{}])[0])
-            )
+            epoch_step, note = regroup_epoch(saved_world, self.world.size, data["epoch"],
+                                             epoch_step, self.cfg.batch_size,
+                                             (rank_states or [{}])[0])
             self.reporter.message(note)
             log.info("%s", note)
         self.position = Position(data["step"], data["epoch"], epoch_step)
@@ -323,30 +297,27 @@ class Trainer:
                 finally:
                     self.loader.close()  # its workers end here, whatever ended the run
         except NonFiniteLossError as exc:
-            kept = (
-                f"the last checkpoint (step {self._saved_at.step}) holds the last good weights"
-                if self._saved_at is not None else "no checkpoint was written before it"
-            )
-            message = f"{exc}; {kept}. A lower --lr, or --precision fp32/bf16, usually helps"
+            error = with_advice(exc, None if self._saved_at is None else self._saved_at.step)
             if self.world.is_main:
-                self.reporter.message(message)
-            raise NonFiniteLossError(message, exc.step, exc.losses) from None
-        if self.skipped_files:
-            log.warning("%d unreadable files were skipped", len(self.skipped_files))
+                self.reporter.message(str(error))
+            raise error from None
+        skipped = self.loader.skipped  # met here or in the loader's workers
+        if skipped:
+            log.warning("%d unreadable files were skipped", len(skipped))
         return TrainResult(
             self.position.step,
             self.position.epoch,
             time.perf_counter() - started,
             path,
             last,
-            sorted(self.skipped_files),
+            sorted(skipped),
             self.window.data_time_total / max(1, self.window.steps_total),
             stop.requested.name if stop.requested is not None else None,
         )
 
     def _fit(self, stop: StopSignals) -> tuple[Path, dict[str, float]]:
         """:meth:`fit` inside its signal handlers: the checkpoint and the last losses."""
-        sample_batch = self._sample_batch()
+        sample_batch = fixed_batch(self.sample_dataset)
         for line in self._plan():
             self.reporter.message(line)
         self.reporter.start(self.total_steps, self.position.step, self.position.epoch)
@@ -387,25 +358,18 @@ class Trainer:
             for batch in self.loader:
                 data_time = time.perf_counter() - waited
                 losses = self.recipe.train_step(batch)
-                if self._sync_buffers:
-                    ddp.broadcast_from_main(self.recipe.nets.values(), parameters=False)
+                self._follow_main()
                 self.position.step += 1
                 self.position.epoch_step += 1
                 self.loss_guard.add(self.position.step, losses)
                 self.window.add(losses, _batch_size(batch), data_time)
-                self._note_skipped(batch)
                 last = self._after_step(sample_batch) or last
-                for observer in self.observers:
-                    observer.on_step(self.position.step)
                 stopping = self._stopping(stop)
                 if self.position.step >= self.total_steps or stopping:
                     break
                 waited = time.perf_counter()
             if self.position.epoch_step >= self.steps_per_epoch:
-                self.recipe.end_epoch()
-                self.position.epoch += 1
-                self.position.epoch_step = 0
-                self._save_epoch()
+                self._end_epoch()
         if stopping and stop.requested is not None:
             self.reporter.message(
                 f"{stop.requested.name}: stopping after step {self.position.step} (the step in "
@@ -417,10 +381,17 @@ class Trainer:
         for observer in self.observers:
             observer.on_end(self.position.step)
 
-    def _note_skipped(self, batch: dict) -> None:
-        for entry in batch.get("skipped", ()):
-            if entry:
-                self.skipped_files.update(entry.split(SKIPPED_SEPARATOR))
+    def _follow_main(self) -> None:
+        """Running statistics follow rank 0's after every step (data-parallel processes whose
+        batch norm is not synchronised)."""
+        if self._sync_buffers:
+            ddp.broadcast_from_main(self.recipe.nets.values(), parameters=False)
+
+    def _end_epoch(self) -> None:
+        self.recipe.end_epoch()
+        self.position.epoch += 1
+        self.position.epoch_step = 0
+        self._save_epoch()
 
     def _after_step(self, sample_batch: dict) -> dict[str, float] | None:
         step, cfg = self.position.step, self.cfg
@@ -433,6 +404,8 @@ class Trainer:
             self._write_samples(sample_batch)
         if save_due:
             self._save_periodic()
+        for observer in self.observers:
+            observer.on_step(step)
         return logged
 
     def _plan(self) -> list[str]:
@@ -445,7 +418,7 @@ class Trainer:
             else f"stopping after {self.total_steps} of {planned} steps (max_steps)"
         )
         lines = [
-            f"training on {_device_text(self.recipe.device)} in {self.cfg.precision}: "
+            f"training on {device_text(self.recipe.device)} in {self.cfg.precision}: "
             f"{per_epoch} steps per epoch, {epochs} epochs, {length}"
         ]
         if pos.step:
@@ -477,13 +450,6 @@ class Trainer:
                              data_time=data_time)
         return losses
 
-    def _sample_batch(self) -> dict:
-        """A fixed batch spread evenly over the dataset."""
-        source = self.sample_dataset
-        count = min(SAMPLE_ROWS, len(source))
-        picks = [i * len(source) // count for i in range(count)]
-        return default_collate([source[(i, SAMPLE_SEED)] for i in picks])
-
     def _write_samples(self, batch: dict) -> None:
         # every process translates (synchronised batch norm needs them all); rank 0 writes
         columns = self.recipe.sample(batch)
@@ -494,173 +460,6 @@ class Trainer:
         log.info("samples written: %s", path)
         for observer in self.observers:
             observer.on_samples(self.position.step, path, grid)
-
-
-class _Window:
-    """Losses and throughput accumulated between two log lines."""
-
-    def __init__(self) -> None:
-        self._reset()
-
-    steps_total = 0
-    data_time_total = 0.0
-
-    def _reset(self) -> None:
-        self.sums: dict[str, torch.Tensor] = {}
-        self.count = 0
-        self.images = 0
-        self.data_time = 0.0
-        self.started = time.perf_counter()
-
-    def add(self, losses: dict[str, torch.Tensor], images: int, data_time: float = 0.0) -> None:
-        for k, v in losses.items():
-            self.sums[k] = self.sums[k] + v.float() if k in self.sums else v.float().clone()
-        self.count += 1
-        self.images += images
-        self.data_time += data_time
-        self.steps_total += 1
-        self.data_time_total += data_time
-
-    def state_dict(self) -> dict[str, Any]:
-        """The loss sums and step count since the last log line over all processes (not the
-        clock), for a checkpoint; every process calls this."""
-        names = list(self.sums)
-        local = [self.sums[k].detach().reshape(()).cpu().double() for k in names]
-        totals = ddp.sum_over_ranks(
-            torch.stack([*local, torch.tensor(float(self.count), dtype=torch.float64)])
-            .to(self._device())
-        ).cpu()
-        return {"sums": dict(zip(names, totals[:-1].float(), strict=True)),
-                "count": int(totals[-1].item())}
-
-    def load_state_dict(self, state: dict[str, Any] | None, device: torch.device) -> None:
-        """Continue the window a checkpoint saved (checkpoints without one start empty).
-
-        Throughput restarts from the resume: only the loss sums carry over.
-        """
-        self._reset()
-        if state:
-            self.sums = {k: v.to(device) for k, v in state["sums"].items()}
-            self.count = int(state["count"])
-
-    def _device(self) -> torch.device | str:
-        return next(iter(self.sums.values())).device if self.sums else "cpu"
-
-    def flush(self) -> tuple[dict[str, float], float, float]:
-        """Mean losses over the window and all processes, images/s of all processes together,
-        and the mean data time per step."""
-        elapsed = max(time.perf_counter() - self.started, 1e-9)
-        names = list(self.sums)
-        local = [self.sums[k].detach().reshape(()).cpu().double() for k in names]
-        totals = ddp.sum_over_ranks(
-            torch.stack([*local, torch.tensor(float(self.count), dtype=torch.float64),
-                         torch.tensor(float(self.images), dtype=torch.float64),
-                         torch.tensor(self.data_time, dtype=torch.float64)])
-            .to(self._device())
-        ).cpu().tolist()
-        count, images, data_time = totals[-3:]
-        means = {k: v / count for k, v in zip(names, totals[:-3], strict=True)}
-        ips = images / elapsed
-        self._reset()
-        finite = {k: (v if math.isfinite(v) else float("nan")) for k, v in means.items()}
-        return finite, ips, data_time / max(count, 1.0)
-
-
-#: a non-finite finding: the step, the message, the names of the bad losses or tensors
-_Finding = tuple[int, str, list[str]]
-
-
-def _raise_first(found: _Finding | None, device: torch.device) -> None:
-    """Raise :class:`NonFiniteLossError` for the earliest finding of any process (every
-    process calls this, and all raise together)."""
-    if not ddp.any_rank(found is not None, device):
-        return
-    step, message, names = min((f for f in ddp.gather_objects(found) if f is not None),
-                               key=lambda f: f[0])
-    raise NonFiniteLossError(message, step, names)
-
-
-class _LossGuard:
-    """Remembers whether each step's losses were finite; :meth:`check` raises on the first not.
-
-    Checking costs a device synchronisation, so steps are only recorded (a tiny device
-    reduction each) and checked together before anything is logged or saved.
-    """
-
-    def __init__(self, device: torch.device) -> None:
-        self.device = device
-        self._pending: list[tuple[int, dict[str, torch.Tensor], torch.Tensor]] = []
-
-    def add(self, step: int, losses: dict[str, torch.Tensor]) -> None:
-        if not losses:
-            return
-        values = torch.cat([torch.as_tensor(v).detach().reshape(-1).float()
-                            for v in losses.values()])
-        self._pending.append((step, losses, torch.isfinite(values).all()))
-
-    def check(self) -> None:
-        """Raise :class:`NonFiniteLossError` for the first recorded step with a bad loss (on
-        any process; every process calls this at the same steps)."""
-        pending, self._pending = self._pending, []
-        _raise_first(_first_bad_loss(pending), self.device)
-
-
-def _first_bad_loss(
-    pending: list[tuple[int, dict[str, torch.Tensor], torch.Tensor]],
-) -> _Finding | None:
-    if not pending:
-        return None
-    finite = torch.stack([flag for _, _, flag in pending]).cpu()
-    if bool(finite.all()):
-        return None
-    step, losses, _ = pending[int((~finite).nonzero()[0])]
-    values = {k: torch.as_tensor(v).detach().float().reshape(-1).cpu() for k, v in losses.items()}
-    bad = [k for k, v in values.items() if not bool(torch.isfinite(v).all())]
-    shown = ", ".join(f"{k} = {values[k][~torch.isfinite(values[k])][0].item()}" for k in bad)
-    return (step, f"step {step}: a loss is not finite ({shown}); training stopped without "
-            "saving these weights", bad)
-
-
-def _check_weights(nets: dict[str, torch.nn.Module], step: int, device: torch.device) -> None:
-    """Raise :class:`NonFiniteLossError` if a weight or buffer of ``nets`` is NaN or infinite
-    (on any process; every process calls this)."""
-    names, flags = [], []
-    for net_name, net in nets.items():
-        for key, tensor in net.state_dict().items():
-            if tensor.is_floating_point():
-                names.append(f"{net_name}.{key}")
-                flags.append(torch.isfinite(tensor).all())
-    found = None
-    if flags:
-        finite = torch.stack(flags).cpu()
-        bad = [name for name, ok in zip(names, finite.tolist(), strict=True) if not ok]
-        if bad:
-            shown = ", ".join(bad[:3]) + (f" and {len(bad) - 3} more" if len(bad) > 3 else "")
-            found = (step, f"step {step}: the weights are not finite ({shown}) although the "
-                     "losses were; training stopped without saving these weights", bad)
-    _raise_first(found, device)
-
-
-def _world_change_note(saved: int, size: int, rank_state: dict[str, Any]) -> str:
-    """What happens to the per-process state (random streams, and the recipe's own, such as
-    image pools) of processes that are gone or new after a change of the process count."""
-    kinds = ["random state", *(key.replace("_", " ") for key in rank_state)]
-    if size < saved:
-        gone = ", ".join(str(r) for r in range(size, saved))
-        return (f"the saved {' and '.join(kinds)} of process{'es' if saved - size > 1 else ''}"
-                f" {gone} are dropped")
-    new = ", ".join(str(r) for r in range(saved, size))
-    empty = "".join(f" and empty {kind}" for kind in kinds[1:])
-    many = size - saved > 1
-    return f"process{'es' if many else ''} {new} start{'' if many else 's'} from fresh seeds{empty}"
-
-
-def _device_text(device: torch.device) -> str:
-    """``cpu``, or ``cuda:0 (NVIDIA H100 80GB HBM3)`` with the accelerator's name."""
-    if device.type != "cuda":
-        return str(device)
-    index = device.index if device.index is not None else torch.cuda.current_device()
-    return f"cuda:{index} ({torch.cuda.get_device_name(index)})"
 
 
 def _batch_size(batch: dict) -> int:

@@ -27,11 +27,11 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import torch
 
@@ -40,9 +40,15 @@ from img2img.data.discover import KNOWN_PHASES
 from img2img.data.io import ImageHeader, ImageReadError, read_header, read_ids
 from img2img.data.streams import Stream
 from img2img.families import get_family, list_families, run_config
+from img2img.prep.dataset_report import (
+    CheckReport,
+    Problem,
+    Severity,
+    SplitSummary,
+    StreamSummary,
+    value_ranges,
+)
 from img2img.prep.parallel import run_jobs
-
-Severity = Literal["error", "warning"]
 
 #: ``progress(stage, done, total)``; ``stage`` says what is being read, e.g. ``"train: headers"``
 CheckProgress = Callable[[str, int, int], None]
@@ -50,133 +56,6 @@ CheckProgress = Callable[[str, int, int], None]
 #: formats that change pixel values when saving (bad for label and instance maps)
 _LOSSY_FORMATS = frozenset({"JPEG", "WEBP", "MPO"})
 _HASH_CHUNK = 1 << 20
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One thing wrong with a dataset.
-
-    Attributes:
-        severity: ``error`` (training would fail) or ``warning``.
-        message: what is wrong and what it means for training.
-        path: the file concerned, if one.
-        split: the split it was found in.
-    """
-
-    severity: Severity
-    message: str
-    path: Path | None = None
-    split: str = ""
-
-
-@dataclass
-class StreamSummary:
-    """What the files of one stream of one split look like.
-
-    Attributes:
-        name: the stream (``A``, ``B``, ``label`` ...).
-        kind: ``image``, ``label`` or ``instance``.
-        files: files read (a side-by-side file counts once per stream it holds).
-        formats: ``"PNG L 8-bit"`` -> count.
-        sizes: ``(height, width)`` -> count, as the stream sees them (half a side-by-side file).
-        label_values: every value found in a label stream (thorough check only).
-    """
-
-    name: str
-    kind: str
-    files: int = 0
-    formats: Counter[str] = field(default_factory=Counter)
-    sizes: Counter[tuple[int, int]] = field(default_factory=Counter)
-    label_values: set[int] = field(default_factory=set)
-
-
-@dataclass
-class SplitSummary:
-    """One split of the dataset.
-
-    Attributes:
-        split: its name (``train``, ``val``, ``test``).
-        layout: the layout discovery recognised.
-        examples: examples found.
-        streams: one summary per stream.
-        unmatched: files left out for want of a partner.
-        unreadable: examples that cannot be read.
-    """
-
-    split: str
-    layout: str
-    examples: int
-    streams: list[StreamSummary]
-    unmatched: int = 0
-    unreadable: int = 0
-
-
-@dataclass
-class CheckReport:
-    """The result of a dataset check.
-
-    Attributes:
-        root: the dataset folder.
-        family: the family whose discovery read it ("" when none could).
-        thorough: every example was decoded (not only the file headers).
-        splits: one summary per split found.
-        problems: everything found wrong, by file.
-        also_readable_by: other families whose discovery also accepts the folder.
-        label_nc: the label count label values were checked against, if any.
-    """
-
-    root: Path
-    family: str
-    thorough: bool
-    splits: list[SplitSummary] = field(default_factory=list)
-    problems: list[Problem] = field(default_factory=list)
-    also_readable_by: list[str] = field(default_factory=list)
-    label_nc: int | None = None
-
-    @property
-    def errors(self) -> list[Problem]:
-        return [p for p in self.problems if p.severity == "error"]
-
-    @property
-    def warnings(self) -> list[Problem]:
-        return [p for p in self.problems if p.severity == "warning"]
-
-    @property
-    def ok(self) -> bool:
-        """True when training would not fail on this data."""
-        return not self.errors
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain types, for ``--json``."""
-        return {
-            "root": str(self.root),
-            "family": self.family,
-            "thorough": self.thorough,
-            "ok": self.ok,
-            "label_nc": self.label_nc,
-            "also_readable_by": self.also_readable_by,
-            "splits": [
-                {
-                    "split": s.split, "layout": s.layout, "examples": s.examples,
-                    "unmatched": s.unmatched, "unreadable": s.unreadable,
-                    "streams": [
-                        {
-                            "name": st.name, "kind": st.kind, "files": st.files,
-                            "formats": dict(st.formats),
-                            "sizes": {f"{h}x{w}": n for (h, w), n in st.sizes.items()},
-                            "label_values": sorted(st.label_values),
-                        }
-                        for st in s.streams
-                    ],
-                }
-                for s in self.splits
-            ],
-            "problems": [
-                {"severity": p.severity, "split": p.split, "message": p.message,
-                 "path": None if p.path is None else str(p.path)}
-                for p in self.problems
-            ],
-        }
 
 
 def check_dataset(
@@ -232,17 +111,22 @@ def check_dataset(
 def check_run_data(
     config: RunConfig,
     *,
+    dataset: Any = None,
     thorough: bool = False,
     workers: int = 1,
     progress: CheckProgress | None = None,
 ) -> CheckReport:
     """Check the split a training run will read (``config.data``), by its family's discovery.
 
+    ``dataset`` is that split as the run found it (a run discovers its data once); None finds
+    it here.
+
     Raises:
         DatasetLayoutError: (and the family's other discovery errors) the data cannot be found.
     """
-    recipe = get_family(config.family).describe()
-    dataset = _checkable(recipe.build_dataset(config), config.family)
+    if dataset is None:
+        dataset = get_family(config.family).describe().build_dataset(config)
+    dataset = _checkable(dataset, config.family)
     label_nc = getattr(config.model, "label_nc", None)
     report = CheckReport(Path(config.data.root), config.family, thorough, label_nc=label_nc)
     _check_splits(report, [(config.data.phase, dataset)], workers, progress)
@@ -492,20 +376,3 @@ def _digest(path: Path) -> str:
         for chunk in iter(lambda: f.read(_HASH_CHUNK), b""):
             digest.update(chunk)
     return digest.hexdigest()
-
-
-def value_ranges(values: Iterable[int]) -> str:
-    """The values as ranges, e.g. ``0..33`` or ``3, 7..9, 40``; ``-`` when there are none."""
-    ordered = sorted(set(values))
-    if not ordered:
-        return "-"
-    parts: list[str] = []
-    start = prev = ordered[0]
-    for v in [*ordered[1:], None]:
-        if v is not None and v == prev + 1:
-            prev = v
-            continue
-        parts.append(str(start) if start == prev else f"{start}..{prev}")
-        if v is not None:
-            start = prev = v
-    return ", ".join(parts)

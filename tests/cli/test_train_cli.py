@@ -149,3 +149,58 @@ def test_devices_checks_a_resume_once_before_starting_processes(gray2color, tmp_
     assert good.exit_code == 0, good.output
     assert started == [(2, sys.argv[1:])]
     assert not (runs / "run" / "resumes.jsonl").exists()  # the check wrote nothing
+
+
+def _count_discoveries(monkeypatch) -> tuple[list[str], list[int]]:
+    """The splits pix2pix's discovery is asked for, and one entry per check of a run's data."""
+    import img2img.data.dataset as dataset
+    import img2img.prep.check as check
+
+    phases: list[str] = []
+    checks: list[int] = []
+    find, check_run_data = dataset.find_pairs, check.check_run_data
+
+    def counted_find(root, phase):
+        phases.append(phase)
+        return find(root, phase)
+
+    def counted_check(*args, **kwargs):
+        checks.append(1)
+        return check_run_data(*args, **kwargs)
+
+    monkeypatch.setattr(dataset, "find_pairs", counted_find)
+    monkeypatch.setattr(check, "check_run_data", counted_check)
+    return phases, checks
+
+
+def test_a_run_discovers_and_checks_its_data_once(gray2color, tmp_path, monkeypatch):
+    phases, checks = _count_discoveries(monkeypatch)
+    result = _train(gray2color, tmp_path / "runs", "--max-steps", "1")
+    assert result.exit_code == 0, result.output
+    assert "data: " in result.output  # the check's line
+    assert phases.count("train") == 1 and checks == [1]
+    assert phases.count("val") == 1  # the split sample grids come from, looked for once
+    phases.clear(), checks.clear()
+    dry = _train(gray2color, tmp_path / "runs", "--dry-run")
+    assert dry.exit_code == 0, dry.output
+    assert phases.count("train") == 1 and checks == [1]
+
+
+def test_devices_discovers_and_checks_once_and_its_processes_only_discover(
+        gray2color, tmp_path, monkeypatch):
+    import img2img.cli.devices as devices
+    import img2img.lifeline as lifeline
+
+    phases, checks = _count_discoveries(monkeypatch)
+    monkeypatch.setattr(devices, "launch_processes", lambda *args: 0)
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    launcher = _train(gray2color, tmp_path / "runs", "--devices", "2", "--max-steps", "1")
+    assert launcher.exit_code == 0, launcher.output
+    assert phases.count("train") == 1 and checks == [1]
+    # a process the launcher started (here the only one): its data was checked already
+    phases.clear(), checks.clear()
+    monkeypatch.setenv("WORLD_SIZE", "1")
+    monkeypatch.setattr(lifeline, "follow_launcher", lambda: True)
+    process = _train(gray2color, tmp_path / "runs", "--devices", "2", "--max-steps", "1")
+    assert process.exit_code == 0, process.output
+    assert phases.count("train") == 1 and checks == []

@@ -132,6 +132,21 @@ def test_loader_resume_mid_epoch(tmp_path: Path) -> None:
     assert tail[0][0] == full[2][0] and torch.equal(tail[0][1], full[2][1])
 
 
+@pytest.mark.parametrize("workers", [0, 2])
+def test_loader_reports_unreadable_files_beside_its_batches(tmp_path: Path, workers: int) -> None:
+    ds = _dataset(tmp_path)
+    broken = tmp_path / "train" / "3.png"
+    broken.write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    loader, _ = make_loader(ds, batch_size=2, num_workers=workers, seed=0, timeout=60)
+    assert loader.skipped == []
+    batches = list(loader)
+    assert all(set(batch) == {"A", "B", "key"} for batch in batches)  # no "skipped" entry
+    assert loader.skipped == [str(broken)]
+    list(loader)  # met again (every worker keeps its own list): reported once
+    assert loader.skipped == [str(broken)]
+    loader.close()
+
+
 def test_workers_start_after_opencv_use(tmp_path: Path) -> None:
     edges_from_photo(np.zeros((64, 64, 3), np.uint8))  # OpenCV's pool is now live in the parent
     loader, _ = make_loader(_dataset(tmp_path), batch_size=3, num_workers=2, seed=0, timeout=60)

@@ -12,8 +12,8 @@ import pytest
 import torch
 
 from img2img.checkpoints import load_checkpoint
+from img2img.engine.guard import LossGuard, NonFiniteLossError
 from img2img.engine.progress import PlainReporter
-from img2img.engine.trainer import NonFiniteLossError, _LossGuard
 from img2img.families.pix2pix.config import Pix2PixConfig
 from img2img.launch import resume, summarize, train
 from tests.conftest import tiny_pix2pix_config
@@ -194,7 +194,7 @@ def test_weights_that_go_non_finite_stop_the_run_and_keep_the_last_good_checkpoi
 
 
 def test_the_first_non_finite_loss_is_named_with_its_step():
-    guard = _LossGuard(torch.device("cpu"))
+    guard = LossGuard(torch.device("cpu"))
     finite = {"G_GAN": torch.tensor(0.7), "G_L1": torch.tensor(0.2)}
     guard.add(4, finite)
     guard.check()
