@@ -118,9 +118,9 @@ def _from_checkpoint(data: dict, source: Any, options: dict[str, Any]) -> Infere
 
 def _network_layouts(config: Any) -> dict[str, nn.Module]:
     """The networks inference needs for ``config``, on the meta device (no memory)."""
-    recipe = get_family(config.family).describe()
+    description = get_family(config.family).describe()
     with torch.device("meta"):
-        return recipe.inference_networks(config.model)
+        return description.inference_networks(config.model)
 
 
 def _from_config(
@@ -138,10 +138,10 @@ def _from_config(
     layouts = _network_layouts(config) if layouts is None else layouts
     check_layouts(layouts, states, source)
     check_finite(states, source, names=[name for name in layouts if name in states])
-    recipe = get_family(config.family).describe()
-    nets = _with_weights(layouts, lambda: recipe.inference_networks(config.model), states)
-    state = recipe.inference_state(extra or {})
-    model = recipe.inference_model(config, nets, **state, **options)
+    description = get_family(config.family).describe()
+    nets = _with_weights(layouts, lambda: description.inference_networks(config.model), states)
+    state = description.inference_state(extra or {})
+    model = description.inference_model(config, nets, **state, **options)
     model.step = step
     return model
 
@@ -166,8 +166,8 @@ def _reference_model(metadata: dict[str, Any], options: dict[str, Any]) -> Infer
     """
     config = load_run_config(metadata["config"]) if metadata.get("config") else None
     family = config.family if config is not None else metadata["family"]
-    recipe = get_family(family).describe() if family in list_families() else None
-    accepted = recipe.input_options if recipe is not None else ()
+    description = get_family(family).describe() if family in list_families() else None
+    accepted = description.input_options if description is not None else ()
     given = sorted(k for k, v in options.items() if v is not None and k not in accepted)
     if given:
         raise ValueError(
@@ -175,11 +175,11 @@ def _reference_model(metadata: dict[str, Any], options: dict[str, Any]) -> Infer
             "was exported; export again with other options instead"
         )
     if config is not None:
-        state = recipe.inference_state(metadata.get("extra") or {})
-        return recipe.inference_model(config, _network_layouts(config), **state, **options)
-    if recipe is not None:  # published weights: a family with its own input encoding
+        state = description.inference_state(metadata.get("extra") or {})
+        return description.inference_model(config, _network_layouts(config), **state, **options)
+    if description is not None:  # published weights: a family with its own input encoding
         try:
-            return recipe.published_inference_model(_exported_layout(metadata),
+            return description.published_inference_model(_exported_layout(metadata),
                                                      metadata["network"], **options)
         except NotImplementedError:
             pass

@@ -5,20 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from img2img.config import ConfigError, check_positive
-from img2img.families.image_options import (
-    GAN_MODE,
-    INIT_GAIN,
-    INIT_TYPE,
-    INPUT_NC,
-    N_LAYERS_D,
-    NDF,
-    NGF,
-    NORM,
-    OUTPUT_NC,
-    check_image_networks,
-    net_d,
-    net_g,
-)
+from img2img.families import image_options as shared
 from img2img.options import MODEL, option
 
 
@@ -32,18 +19,18 @@ class CycleGANConfig:
     A image ``i`` with B image ``i mod |B|`` instead of a random B.
     """
 
-    netG: str = field(default="resnet_9blocks", metadata=net_g("cyclegan"))
-    netD: str = field(default="basic", metadata=net_d("cyclegan"))
-    ngf: int = field(default=64, metadata=NGF)
-    ndf: int = field(default=64, metadata=NDF)
-    n_layers_D: int = field(default=3, metadata=N_LAYERS_D)
-    norm: str = field(default="instance", metadata=NORM)
+    netG: str = field(default="resnet_9blocks", metadata=shared.net_g("cyclegan"))
+    netD: str = field(default="basic", metadata=shared.net_d("cyclegan"))
+    ngf: int = field(default=64, metadata=shared.NGF)
+    ndf: int = field(default=64, metadata=shared.NDF)
+    n_layers_D: int = field(default=3, metadata=shared.N_LAYERS_D)
+    norm: str = field(default="instance", metadata=shared.NORM)
     dropout: bool = field(default=False, metadata=option(
         "--dropout", "Dropout(0.5) in the generators' residual blocks (off in the paper).",
         MODEL))
-    init_type: str = field(default="normal", metadata=INIT_TYPE)
-    init_gain: float = field(default=0.02, metadata=INIT_GAIN)
-    gan_mode: str = field(default="lsgan", metadata=GAN_MODE)
+    init_type: str = field(default="normal", metadata=shared.INIT_TYPE)
+    init_gain: float = field(default=0.02, metadata=shared.INIT_GAIN)
+    gan_mode: str = field(default="lsgan", metadata=shared.GAN_MODE)
     lambda_A: float = field(default=10.0, metadata=option(
         "--lambda-A", "Weight of the cycle loss A -> B -> A.", MODEL))
     lambda_B: float = field(default=10.0, metadata=option(
@@ -57,11 +44,11 @@ class CycleGANConfig:
     serial_batches: bool = field(default=False, metadata=option(
         "--serial-batches", "Pair A image i with B image i mod |B| instead of a random B.",
         MODEL))
-    input_nc: int = field(default=3, metadata=INPUT_NC)
-    output_nc: int = field(default=3, metadata=OUTPUT_NC)
+    input_nc: int = field(default=3, metadata=shared.INPUT_NC)
+    output_nc: int = field(default=3, metadata=shared.OUTPUT_NC)
 
     def __post_init__(self) -> None:
-        check_image_networks(self)
+        shared.check_image_networks(self)
         for name in ("lambda_A", "lambda_B", "lambda_identity", "pool_size"):
             check_positive(name, getattr(self, name), allow_zero=True)
         if self.lambda_identity > 0 and self.input_nc != self.output_nc:
