@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import atexit
 import math
+import multiprocessing
 import signal
+import sys
 import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -133,7 +135,21 @@ def worker_init(worker_id: int) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, signal.SIG_IGN)
     die_with_parent()
+    sys.excepthook = _silent_when_the_trainer_hangs_up(sys.excepthook)
     torch.set_num_threads(1)
+
+
+def _silent_when_the_trainer_hangs_up(hook):
+    """``hook``, except for a lost connection: a trainer stopped at once (a second Ctrl-C)
+    may hang up while fetching a batch's shared tensors, and the worker's sharing thread would
+    print a traceback before the worker ends with its parent; the trainer reports the stop."""
+
+    def excepthook(kind, value, traceback) -> None:
+        if issubclass(kind, (EOFError, ConnectionError, multiprocessing.AuthenticationError)):
+            return
+        hook(kind, value, traceback)
+
+    return excepthook
 
 
 class SampleError(ValueError):
