@@ -72,7 +72,7 @@ def images_per_second(config: RunConfig, batch: dict, steps: int) -> float:
 
 def translate_ips(device: str, images: int, batch_size: int) -> float:
     recipe = build_recipe(family_config("pix2pix", device, "bf16", False))
-    model = get_family(recipe.family).describe().inference_model(
+    model = get_family(recipe.family).description_class().inference_model(
         recipe.config, {"G": recipe.G}, test_mode="eval")
     with tempfile.TemporaryDirectory() as tmp:
         src, dst = Path(tmp) / "in", Path(tmp) / "out"

@@ -250,7 +250,7 @@ def main() -> None:
 
         recipe = build_recipe(family_config("pix2pix", args.device, args.precision,
                                             args.channels_last))
-        description = get_family(recipe.family).describe()
+        description = get_family(recipe.family).description_class()
         model = description.inference_model(recipe.config, {"G": recipe.G})  # paper test mode
         peak = matmul_peak(device, peak_dtype)
         fwd = forward_benchmark(model, device, args.batch_size, args.forward_repeats)

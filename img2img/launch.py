@@ -142,7 +142,7 @@ def _prepare(config: RunConfig, check_data: DataCheck | None = None) -> _Prepare
     """
     given = config
     family = get_family(config.family)
-    description = family.describe()
+    description = family.description_class()
     config, notes = description.resolve_config(config)
     description.validate(config)
     check_fits(family.recipe_class(), config, resolve_device(config.train.device))

@@ -163,6 +163,7 @@ def _start(family: Family, model: Any, v: dict[str, Any]) -> None:
     if v["dry_run"]:
         show.summary(launch.summarize(config, check_data=_check_data))
         return
+
     def check() -> None:  # options and data, once, before the processes start
         launch.check_config(config, check_data=_check_data)
 

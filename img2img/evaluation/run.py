@@ -83,15 +83,15 @@ def _family_model(model: Translatable) -> InferenceModel:
 def evaluation_model(model: Translatable, data: DataConfig) -> Translatable:
     """``model`` as it translates ``data``'s split (its family may point it at the split's
     companion files, such as pix2pixHD's instance maps; an export keeps its graph)."""
-    recipe = get_family(model.family).describe()
-    own = recipe.evaluation_model(_family_model(model), data)
+    description = get_family(model.family).description_class()
+    own = description.evaluation_model(_family_model(model), data)
     return model.with_reference(own) if isinstance(model, OnnxModel) else own
 
 
 def evaluation_split(model: Translatable, data: DataConfig, limit: int | None) -> EvalSplit:
     """The family's :class:`EvalSplit` of ``data`` for ``model`` (its first ``limit`` examples)."""
-    recipe = get_family(model.family).describe()
-    split = recipe.evaluation_split(data, _family_model(model)).head(limit)
+    description = get_family(model.family).description_class()
+    split = description.evaluation_split(data, _family_model(model)).head(limit)
     if not split.examples:
         raise ValueError(f"{data.root} [{data.phase}]: no images to evaluate")
     return split

@@ -77,9 +77,11 @@ class FamilyDescription:
     @classmethod
     def published_inference_model(
         cls, net: nn.Module, network: str, **options: Any
-    ) -> InferenceModel:
-        """The inference model over a published generator ``net`` (registry name ``network``)."""
-        raise NotImplementedError(f"{cls.family} has no published generators")
+    ) -> InferenceModel | None:
+        """The inference model over a published generator ``net`` (registry name ``network``)
+        for a family whose generators read more than plain images; None (the default): the
+        plain image model serves."""
+        return None
 
     @classmethod
     def evaluation_model(cls, model: InferenceModel, data: DataConfig) -> InferenceModel:

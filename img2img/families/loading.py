@@ -40,11 +40,11 @@ from img2img.checkpoints import (
 )
 from img2img.config import ConfigError, option_flags
 from img2img.families import get_family, list_families, load_run_config
-from img2img.families.published import recognise_generator
+from img2img.families.published import match_generator
 from img2img.hub.download import ProgressFn
 from img2img.hub.weights import PublishedWeights, resolve_model
 from img2img.models.finite import check_finite
-from img2img.models.inference import InferenceModel, check_test_mode, take_options
+from img2img.models.inference import InferenceModel, image_model, take_options
 from img2img.models.onnx_runtime import OnnxModel, load_onnx_model
 from img2img.models.published import drop_legacy_stats, is_bare_state_dict, strip_parallel_prefix
 from img2img.models.released import SUFFIX as RELEASE_SUFFIX
@@ -118,7 +118,7 @@ def _from_checkpoint(data: dict, source: Any, options: dict[str, Any]) -> Infere
 
 def _network_layouts(config: Any) -> dict[str, nn.Module]:
     """The networks inference needs for ``config``, on the meta device (no memory)."""
-    description = get_family(config.family).describe()
+    description = get_family(config.family).description_class()
     with torch.device("meta"):
         return description.inference_networks(config.model)
 
@@ -138,7 +138,7 @@ def _from_config(
     layouts = _network_layouts(config) if layouts is None else layouts
     check_layouts(layouts, states, source)
     check_finite(states, source, names=[name for name in layouts if name in states])
-    description = get_family(config.family).describe()
+    description = get_family(config.family).description_class()
     nets = _with_weights(layouts, lambda: description.inference_networks(config.model), states)
     state = description.inference_state(extra or {})
     model = description.inference_model(config, nets, **state, **options)
@@ -166,7 +166,7 @@ def _reference_model(metadata: dict[str, Any], options: dict[str, Any]) -> Infer
     """
     config = load_run_config(metadata["config"]) if metadata.get("config") else None
     family = config.family if config is not None else metadata["family"]
-    description = get_family(family).describe() if family in list_families() else None
+    description = get_family(family).description_class() if family in list_families() else None
     accepted = description.input_options if description is not None else ()
     given = sorted(k for k, v in options.items() if v is not None and k not in accepted)
     if given:
@@ -177,12 +177,10 @@ def _reference_model(metadata: dict[str, Any], options: dict[str, Any]) -> Infer
     if config is not None:
         state = description.inference_state(metadata.get("extra") or {})
         return description.inference_model(config, _network_layouts(config), **state, **options)
-    if description is not None:  # published weights: a family with its own input encoding
-        try:
-            return description.published_inference_model(_exported_layout(metadata),
-                                                     metadata["network"], **options)
-        except NotImplementedError:
-            pass
+    own = None if description is None else description.published_inference_model(
+        _exported_layout(metadata), metadata["network"], **options)
+    if own is not None:  # published weights of a family with its own input encoding
+        return own
     return InferenceModel(
         nn.Identity(), family=metadata["family"], network=metadata["network"],
         in_channels=metadata["in_channels"], out_channels=metadata["out_channels"],
@@ -204,7 +202,7 @@ def _from_published(
 ) -> InferenceModel:
     state = strip_parallel_prefix(state)
     try:
-        spec = recognise_generator(state)
+        spec, layout = match_generator(state)
     except ValueError as exc:
         raise CheckpointError(f"{source}: {exc}") from exc
     if published is not None and (spec.name, spec.options) != (
@@ -215,33 +213,21 @@ def _from_published(
             f"({dict(published.options)}) published as {published.qualified_name}; delete the "
             "file to download it again"
         )
-    with torch.device("meta"):
-        layout = spec.build()
     state = drop_legacy_stats(state, layout)
     check_finite({"G": state}, source)
     net = _with_weights({"G": layout}, lambda: {"G": spec.build()}, {"G": state},
                         names={"G": "generator"})["G"]
-    try:  # a family whose generators need their own input encoding
-        return get_family(spec.family).describe().published_inference_model(net, spec.name,
-                                                                             **options)
-    except NotImplementedError:
-        pass
+    description = get_family(spec.family).description_class()
+    own = description.published_inference_model(net, spec.name, **options)
+    if own is not None:  # a family whose generators need their own input encoding
+        return own
     o = spec.options
     take_options("published", options, PUBLISHED_OPTIONS)
     family = published.family if published is not None else spec.family
     reference = dict(published.test) if published is not None else {}
     default_mode = reference.get("test_mode") or ("paper" if o["norm"] == "batch" else "eval")
-    dropout = options.get("dropout")
-    return InferenceModel(
-        net,
-        family=family,
-        network=spec.name,
-        in_channels=o["in_channels"],
-        out_channels=o["out_channels"],
-        test_mode=check_test_mode(options.get("test_mode") or default_mode),
-        dropout=True if dropout is None else bool(dropout),
-        seed=options.get("seed") or 0,
-    )
+    return image_model(net, family, spec.name, o["in_channels"], o["out_channels"], options,
+                       default_mode)
 
 
 def _with_weights(

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from img2img.families.registry import get_family, list_families
 from img2img.models.published import (
@@ -28,7 +28,7 @@ from img2img.nn import list_generators
 
 def _candidates(state: Mapping[str, Tensor]) -> list[GeneratorSpec]:
     """Every family's proposals, in recognition order (registration order among equals)."""
-    descriptions = sorted((get_family(name).describe() for name in list_families()),
+    descriptions = sorted((get_family(name).description_class() for name in list_families()),
                           key=lambda d: d.recognition_order)
     return [spec for d in descriptions for spec in d.published_generators(state)]
 
@@ -41,6 +41,12 @@ def recognise_generator(state: Mapping[str, Tensor]) -> GeneratorSpec:
     Raises:
         ValueError: no registered generator has this layout; the message says what was found.
     """
+    return match_generator(state)[0]
+
+
+def match_generator(state: Mapping[str, Tensor]) -> tuple[GeneratorSpec, nn.Module]:
+    """:func:`recognise_generator`, with the matching network as built on the meta device
+    (its layout, to load the weights into without building it again)."""
     state = strip_parallel_prefix(state)
     wanted = {k: tuple(v.shape) for k, v in state.items()}
     for spec in _candidates(state):
@@ -50,7 +56,7 @@ def recognise_generator(state: Mapping[str, Tensor]) -> GeneratorSpec:
         except ValueError:
             continue
         if layout(net) == {k: wanted[k] for k in drop_legacy_stats(state, net)}:
-            return spec
+            return spec, net
     raise ValueError(
         f"the weights match no known generator layout (found {describe_layout(state)}); "
         f"expected the state_dict of one of: {', '.join(list_generators())} "
@@ -65,9 +71,7 @@ def summarize_weights(state: Mapping[str, Tensor]) -> dict[str, Any]:
         ValueError: the layout is not recognised (see :func:`recognise_generator`).
     """
     plain = strip_parallel_prefix(state)
-    spec = recognise_generator(plain)
-    with torch.device("meta"):
-        net = spec.build()
+    spec, net = match_generator(plain)
     return {
         "family": spec.family,
         "network": spec.name,

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from img2img.config import ConfigError, RunConfig
-from img2img.nn.registry import Kind, NetworkEntry, register, tag
+from img2img.nn.registry import Kind, NetworkEntry, register, tag, unregister, untag
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,7 @@ class Family:
     networks: Mapping[Kind, tuple[str, ...]] = field(default_factory=dict)
     own_networks: tuple[NetworkEntry, ...] = ()
 
-    def describe(self) -> Any:
+    def description_class(self) -> Any:
         """The family's description class (imports torch)."""
         return _resolve(self.description)
 
@@ -103,8 +103,6 @@ def register_family(family: Family) -> Family:
 def unregister_family(name: str) -> Family:
     """Remove the family called ``name`` (one a test or a plugin registered) and its own
     networks; returns it."""
-    from img2img.nn.registry import unregister, untag
-
     family = get_family(name)
     del _FAMILIES[name]
     for entry in family.own_networks:

@@ -296,6 +296,23 @@ def eval_mode(*nets: nn.Module):
             module.training = training
 
 
+def image_model(
+    net: nn.Module, family: str, network: str, in_channels: int, out_channels: int,
+    test_options: Mapping[str, Any], default_mode: str, **attributes: Any,
+) -> InferenceModel:
+    """The inference model of an image generator ``net`` under ``test_options``
+    (``test_mode``, default ``default_mode``; ``dropout``, default on; ``seed``, default 0);
+    ``attributes`` are the model's others (``config``, ``options`` ...)."""
+    dropout = test_options.get("dropout")
+    return InferenceModel(
+        net, family, network, in_channels, out_channels,
+        test_mode=check_test_mode(test_options.get("test_mode") or default_mode),
+        dropout=True if dropout is None else bool(dropout),
+        seed=test_options.get("seed") or 0,
+        **attributes,
+    )
+
+
 def take_options(
     family: str, options: Mapping[str, Any], accepted: Sequence[str]
 ) -> dict[str, Any]:

@@ -1,8 +1,8 @@
 """Will this folder train, and what is wrong with which file: ``img2img datasets check``.
 
-Layouts are found by each family's own data discovery (its recipe's ``build_dataset``), so a
-folder is checked by the code that will read it in training, and a new family's layouts are
-checked without any code here. The check reads a dataset through what every family's dataset
+Layouts are found by each family's own data discovery (its description's ``build_dataset``),
+so a folder is checked by the code that will read it in training, and a new family's layouts
+are checked without any code here. The check reads a dataset through what every family's dataset
 offers (:class:`~img2img.data.dataset.StreamDataset`): ``streams`` (names and kinds),
 ``items`` (the files of each example, by stream), ``load(item)`` (the family's own decoding),
 ``layout`` and ``unmatched`` (files left out for want of a partner).
@@ -125,7 +125,7 @@ def check_run_data(
         DatasetLayoutError: (and the family's other discovery errors) the data cannot be found.
     """
     if dataset is None:
-        dataset = get_family(config.family).describe().build_dataset(config)
+        dataset = get_family(config.family).description_class().build_dataset(config)
     dataset = _checkable(dataset, config.family)
     label_nc = getattr(config.model, "label_nc", None)
     report = CheckReport(Path(config.data.root), config.family, thorough, label_nc=label_nc)
@@ -151,13 +151,13 @@ def discover_splits(
 
     A layout without split folders gives the same files for every phase; it is listed once.
     """
-    recipe = get_family(config.family).describe()
+    description = get_family(config.family).description_class()
     splits: list[tuple[str, Any]] = []
     seen: list[frozenset[Path]] = []
     failures: list[str] = []
     for phase in phases:
         try:
-            dataset = recipe.build_dataset(config, phase)
+            dataset = description.build_dataset(config, phase)
         except (ValueError, OSError) as exc:
             failures.append(f"[{phase}] {exc}")
             continue

@@ -380,4 +380,4 @@ def test_compile_keeps_the_networks_checkpoint_keys(gray2color):
 
 
 def _dataset(config):
-    return get_family(config.family).describe().build_dataset(config)
+    return get_family(config.family).description_class().build_dataset(config)

@@ -15,7 +15,7 @@ from img2img.families import get_family
 from tests.conftest import tiny_pix2pixhd_config
 
 RECIPE = get_family("pix2pixhd").recipe_class()
-DESCRIPTION = get_family("pix2pixhd").describe()
+DESCRIPTION = get_family("pix2pixhd").description_class()
 
 
 def _bytes(tensors) -> int:

@@ -83,7 +83,7 @@ def test_one_step_trains_every_network_with_every_loss(city, vgg_file) -> None:
                                    instance_feat=True)
     recipe = build_recipe(config)
     before = {k: [p.detach().clone() for p in net.parameters()] for k, net in recipe.nets.items()}
-    dataset = get_family("pix2pixhd").describe().build_dataset(config)
+    dataset = get_family("pix2pixhd").description_class().build_dataset(config)
     losses = recipe.train_step(_batch(dataset))
     assert set(losses) == {"G_GAN", "G_GAN_Feat", "G_VGG", "D_real", "D_fake"}
     assert all(torch.isfinite(v) for v in losses.values())
@@ -106,7 +106,7 @@ def test_loss_options_choose_the_terms(city, options: dict, terms: set[str]) -> 
     meta = torch.device("meta")  # shapes only: which terms a step computes
     config = tiny_pix2pixhd_config(city, **options)
     family = get_family("pix2pixhd")
-    batch = _batch(family.describe().build_dataset(config))
+    batch = _batch(family.description_class().build_dataset(config))
     with meta:
         recipe = family.recipe_class()(config, meta, Precision("fp32", meta))
     batch = {k: v.to(meta) for k, v in batch.items() if isinstance(v, torch.Tensor)}

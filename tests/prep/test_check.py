@@ -171,6 +171,6 @@ def test_a_family_whose_dataset_cannot_be_read_is_named(monkeypatch, tmp_path: P
     monkeypatch.setitem(families.registry._FAMILIES, "opaque", families.Family(
         name="opaque", config=LabelsConfig, description=f"{__name__}:LabelsDescription",
         recipe=f"{__name__}:LabelsDescription", summary="test"))
-    monkeypatch.setattr(families.Family, "describe", lambda self: Opaque)
+    monkeypatch.setattr(families.Family, "description_class", lambda self: Opaque)
     with pytest.raises(TypeError, match="'opaque': its dataset .object. lacks streams, items"):
         check_dataset(tmp_path, "opaque")

@@ -13,7 +13,7 @@ from img2img.data.evaluation import EvalSplit, unpaired_split
 from img2img.data.unpaired import UnpairedImageDataset, find_unpaired
 from img2img.families.cyclegan.config import CycleGANConfig
 from img2img.families.description import FamilyDescription
-from img2img.models.inference import InferenceModel, check_test_mode, take_options
+from img2img.models.inference import InferenceModel, image_model, take_options
 from img2img.models.networks import build_discriminator, build_generator, check_training_size
 from img2img.models.published import GeneratorSpec, image_generator_candidates
 
@@ -67,16 +67,10 @@ class CycleGANDescription(FamilyDescription):
         direction = options.get("direction") or "AtoB"
         check_choice("--direction", direction, DIRECTIONS)
         forward = direction == "AtoB"
-        dropout = options.get("dropout")
-        return InferenceModel(
+        return image_model(
             nets["G_A" if forward else "G_B"], cls.family, m.netG,
-            in_channels=m.input_nc if forward else m.output_nc,
-            out_channels=m.output_nc if forward else m.input_nc,
-            test_mode=check_test_mode(options.get("test_mode") or "eval"),
-            dropout=True if dropout is None else bool(dropout),
-            seed=options.get("seed") or 0,
-            config=config,
-            options={"direction": direction},
+            m.input_nc if forward else m.output_nc, m.output_nc if forward else m.input_nc,
+            options, "eval", config=config, options={"direction": direction},
             family_networks={"G_A": nets["G_A"], "G_B": nets["G_B"]},
         )
 

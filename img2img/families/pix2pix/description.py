@@ -14,7 +14,7 @@ from img2img.data.discover import find_pairs
 from img2img.data.evaluation import EvalSplit, paired_split
 from img2img.families.description import FamilyDescription
 from img2img.families.pix2pix.config import Pix2PixConfig
-from img2img.models.inference import InferenceModel, check_test_mode, take_options
+from img2img.models.inference import InferenceModel, image_model, take_options
 from img2img.models.networks import build_discriminator, build_generator, check_training_size
 from img2img.models.published import GeneratorSpec, image_generator_candidates
 
@@ -65,15 +65,8 @@ class Pix2PixDescription(FamilyDescription):
         """The generator G; test mode ``paper`` (default) or ``eval``, dropout, seed."""
         take_options(cls.family, options, TEST_OPTIONS)
         m: Pix2PixConfig = config.model
-        mode = options.get("test_mode") or "paper"
-        dropout = options.get("dropout")
-        return InferenceModel(
-            nets["G"], cls.family, m.netG, m.input_nc, m.output_nc,
-            test_mode=check_test_mode(mode),
-            dropout=True if dropout is None else bool(dropout),
-            seed=options.get("seed") or 0,
-            config=config,
-        )
+        return image_model(nets["G"], cls.family, m.netG, m.input_nc, m.output_nc, options,
+                           "paper", config=config)
 
     @classmethod
     def published_generators(cls, state: Mapping[str, Any]) -> list[GeneratorSpec]:

@@ -316,7 +316,7 @@ def encode_run_features(
     encoder = build_encoder(config.model)
     encoder.load_state_dict(data["nets"]["E"])
     encoder.to(device).eval()
-    dataset = get_family(config.family).describe().build_feature_dataset(config)
+    dataset = get_family(config.family).description_class().build_feature_dataset(config)
     by_class: dict[int, list[Tensor]] = {}
     with torch.inference_mode():
         for i in range(len(dataset)):
