@@ -345,6 +345,7 @@ def check_networks_fit(config: RunConfig, nets: Mapping[str, Any], source: Any) 
     except Exception as exc:  # noqa: BLE001 - a family that cannot be built on meta: no check
         log.debug("networks not checked on the meta device: %s", exc)
         return
+    recipe.build_from_state(nets)
     check_layouts(recipe.nets, nets, source)
 
 

@@ -36,7 +36,7 @@ def train_command(config: dict[str, Any], runs_dir: str | Path, name: str | None
     words += command_words(family.config, config["model"])
     words += command_words(DataConfig, {k: v for k, v in data.items() if k != "root"},
                            family.cli_defaults)
-    words += command_words(TrainConfig, train)
+    words += command_words(TrainConfig, train, family.shared_defaults(config["model"]))
     if train.get("world_size", 1) > 1:
         words += ["--devices", str(train["world_size"])]
     words += ["--name", name or str(config.get("name", "run")), "--runs-dir", str(runs_dir)]

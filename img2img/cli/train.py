@@ -12,6 +12,7 @@ a family registered later has its command too.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import inspect
 import os
 from collections.abc import Callable, Iterator
@@ -130,6 +131,8 @@ def family_command(family: Family) -> Callable[..., None]:
                         values["devices"], values["device"])
                 return
             model = build(family.config, values)
+            values.update({k: v for k, v in family.shared_defaults(dataclasses.asdict(model))
+                           .items() if k in values and not _from_command_line(ctx, k)})
             _start(family, model, values)
 
     return compose(family.name, family.command_help(),

@@ -139,6 +139,10 @@ class Precision:
             self.scaler.step(optimizer)
         else:
             optimizer.step()
+        # a fused Adam writes the parameters without bumping their version counters, which
+        # tell autograd and the CPU fast path's packed weights that a tensor changed
+        torch.autograd.graph.increment_version(
+            [p for group in optimizer.param_groups for p in group["params"]])
 
     def update(self) -> None:
         if self.scaler:

@@ -141,7 +141,13 @@ class TrainingRecipe:
             "extra": self.extra_state(),
         }
 
+    def build_from_state(self, nets: Mapping[str, Mapping[str, Tensor]]) -> None:
+        """Create what this recipe otherwise makes from its first batch (CUT's projection
+        head) as the saved network states ``nets`` hold it; before they are checked and
+        loaded. Nothing by default."""
+
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self.build_from_state(state["nets"])
         for group in ("nets", "optimizers", "schedulers"):
             own: dict = getattr(self, group)
             missing = set(own) - set(state[group])

@@ -32,8 +32,8 @@ from img2img.families.registry import (
 )
 
 #: the families shipped with img2img, in the order ``datasets check`` tries their layouts
-#: (CycleGAN last: its discovery accepts any two folders of images)
-BUILT_IN = ("pix2pix", "pix2pixhd", "cyclegan")
+#: (the unpaired ones last: their discovery accepts any two folders of images)
+BUILT_IN = ("pix2pix", "pix2pixhd", "cyclegan", "cut")
 
 for _name in BUILT_IN:
     register_family(importlib.import_module(f"{__name__}.{_name}").FAMILY)

@@ -39,6 +39,9 @@ class Family:
         examples: ``"module:attribute"`` of the examples shown below that help, or None.
         cli_defaults: shared command-line options whose default differs for this family
             (for example a preprocess mode).
+        mode_defaults: ``"module:function"`` giving, for the family's model options (a
+            mapping of field values), the shared options whose default follows them
+            (FastCUT's epochs); None when none do.
         translate_cli: ``"module:function"`` whose signature declares the family's own
             ``img2img translate`` options (``--direction``, ``--style`` ...) and which returns
             them as test-time options for the family's inference model; None when it has none.
@@ -55,6 +58,7 @@ class Family:
     help: str | None = None
     examples: str | None = None
     cli_defaults: Mapping[str, Any] = field(default_factory=dict)
+    mode_defaults: str | None = None
     translate_cli: str | None = None
     networks: Mapping[Kind, tuple[str, ...]] = field(default_factory=dict)
     own_networks: tuple[NetworkEntry, ...] = ()
@@ -70,6 +74,13 @@ class Family:
     def command_help(self) -> str:
         """The help of ``img2img train NAME``."""
         return self.help or f"Train [bold]{self.name}[/]: {self.summary}."
+
+    def shared_defaults(self, model: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """The defaults of shared options that differ for this family, for the model options
+        ``model`` (field values) where they follow them."""
+        follow = {} if model is None or self.mode_defaults is None else _resolve(
+            self.mode_defaults)(model)
+        return {**self.cli_defaults, **follow}
 
     def cli_examples(self) -> str | None:
         """The examples of ``img2img train NAME``, or None."""

@@ -1,10 +1,11 @@
-"""The ResNet encoder-decoder generator of CycleGAN (and pix2pix's ``resnet_*`` option)."""
+"""The ResNet encoder-decoder generator of CycleGAN and CUT (and pix2pix's ``resnet_*`` option)."""
 
 from __future__ import annotations
 
 import torch
 from torch import nn
 
+from img2img.nn.antialias import BlurDownsample, BlurUpsample
 from img2img.nn.norms import NormFactory, conv_bias, get_norm_layer
 from img2img.nn.sizes import check_input
 
@@ -72,6 +73,11 @@ class ResnetGenerator(nn.Module):
     padding 1), norm, ReLU; ReflectionPad(3), conv 7x7, Tanh. Height and width of the input must
     be multiples of 4 and at least 8.
 
+    CUT's antialiased sampling (the layout of its published weights): with ``antialias`` each
+    downsampling is conv 3x3 stride 1, norm, ReLU, :class:`~img2img.nn.antialias.BlurDownsample`;
+    with ``antialias_up`` each upsampling is :class:`~img2img.nn.antialias.BlurUpsample`,
+    conv 3x3 stride 1, norm, ReLU.
+
     Args:
         in_channels: channels of the input image.
         out_channels: channels of the output image (Tanh, in [-1, 1]).
@@ -80,6 +86,8 @@ class ResnetGenerator(nn.Module):
         dropout: Dropout(0.5) inside each residual block.
         n_blocks: number of residual blocks (``resnet_6blocks``: 6, ``resnet_9blocks``: 9).
         padding_type: padding inside the residual blocks: ``reflect``, ``replicate`` or ``zero``.
+        antialias: blur-pool downsampling instead of stride-2 convolutions.
+        antialias_up: blur upsampling and a convolution instead of transposed convolutions.
 
     Raises:
         ValueError: a non-positive size, negative ``n_blocks``, unknown norm or padding type.
@@ -94,6 +102,8 @@ class ResnetGenerator(nn.Module):
         dropout: bool = False,
         n_blocks: int = 9,
         padding_type: str = "reflect",
+        antialias: bool = False,
+        antialias_up: bool = False,
     ) -> None:
         super().__init__()
         for field, value in (("in_channels", in_channels), ("out_channels", out_channels),
@@ -119,16 +129,22 @@ class ResnetGenerator(nn.Module):
         ]
         for i in range(N_DOWNSAMPLING):
             c = ngf * 2**i
-            layers += [nn.Conv2d(c, c * 2, 3, stride=2, padding=1, bias=use_bias),
+            layers += [nn.Conv2d(c, c * 2, 3, stride=1 if antialias else 2, padding=1,
+                                 bias=use_bias),
                        norm_layer(c * 2), nn.ReLU(inplace=True)]
+            if antialias:
+                layers.append(BlurDownsample(c * 2))
         dim = ngf * 2**N_DOWNSAMPLING
         layers += [ResnetBlock(dim, padding_type, norm_layer, dropout, use_bias)
                    for _ in range(n_blocks)]
         for i in range(N_DOWNSAMPLING):
             c = ngf * 2 ** (N_DOWNSAMPLING - i)
-            layers += [nn.ConvTranspose2d(c, c // 2, 3, stride=2, padding=1, output_padding=1,
-                                          bias=use_bias),
-                       norm_layer(c // 2), nn.ReLU(inplace=True)]
+            if antialias_up:
+                layers += [BlurUpsample(c), nn.Conv2d(c, c // 2, 3, padding=1, bias=use_bias)]
+            else:
+                layers.append(nn.ConvTranspose2d(c, c // 2, 3, stride=2, padding=1,
+                                                 output_padding=1, bias=use_bias))
+            layers += [norm_layer(c // 2), nn.ReLU(inplace=True)]
         layers += [nn.ReflectionPad2d(3), nn.Conv2d(ngf, out_channels, 7, padding=0), nn.Tanh()]
         self.model = nn.Sequential(*layers)
 

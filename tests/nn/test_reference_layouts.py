@@ -1,4 +1,5 @@
-"""Our networks' state dicts equal the published pix2pix/CycleGAN/pix2pixHD layouts, key for key.
+"""Our networks' state dicts equal the published pix2pix/CycleGAN/pix2pixHD/CUT layouts, key for
+key.
 
 The layouts come from ``../shared/reference/state_dicts.json`` next to the repository when it
 exists (as in CI), else from the copy in ``tests/data``; when both exist the copy must equal the
@@ -53,8 +54,16 @@ BUILDS: dict[str, list[Build]] = {
     "pix2pixhd/D_multiscale": [("discriminator", "multiscale", {})],
     "pix2pixhd/D_multiscale_3": [("discriminator", "multiscale", {"num_D": 3})],
     "pix2pixhd/encoder": [("encoder", "encoder", {})],
+    # CUT: the CycleGAN networks with antialiased sampling (blur filters as buffers)
+    "cut/resnet_9blocks": [("generator", "resnet_9blocks",
+                            {"norm": "instance", "antialias": True, "antialias_up": True})],
+    "cut/D_basic_3ch": [
+        ("discriminator", "basic", {"in_channels": 3, "norm": "instance", "antialias": True}),
+        ("discriminator", "n_layers",
+         {"in_channels": 3, "norm": "instance", "n_layers": 3, "antialias": True}),
+    ],
 }
-FAMILIES = ("pix2pix", "cyclegan", "pix2pixhd")
+FAMILIES = ("pix2pix", "cyclegan", "pix2pixhd", "cut")
 CASES = [pytest.param(entry, build, id=f"{entry}-as-{build[1]}")
          for entry, builds in BUILDS.items() for build in builds]
 REGISTERED = [("generator", n) for n in list_generators()] + [
@@ -63,7 +72,8 @@ REGISTERED = [("generator", n) for n in list_generators()] + [
 PIX2PIXHD_MODULE = "img2img.families.pix2pixhd.networks:"
 # Small enough to build for real and load a full checkpoint into.
 LOADABLE = ["pix2pix/D_basic_6ch", "pix2pix/D_pixel_6ch", "cyclegan/resnet_6blocks",
-            "cyclegan/D_basic_3ch", "pix2pixhd/D_multiscale", "pix2pixhd/encoder"]
+            "cyclegan/D_basic_3ch", "pix2pixhd/D_multiscale", "pix2pixhd/encoder",
+            "cut/D_basic_3ch"]
 CREATE = {"generator": create_generator, "discriminator": create_discriminator,
           "encoder": create_encoder}
 

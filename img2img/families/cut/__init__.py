@@ -1,0 +1,21 @@
+"""CUT / FastCUT: one antialiased ResNet generator against a PatchGAN, LSGAN + PatchNCE (unpaired
+data)."""
+
+from img2img.families.cut.config import CUTConfig
+from img2img.families.registry import Family
+
+FAMILY = Family(
+    name="cut",
+    config=CUTConfig,
+    description="img2img.families.cut.description:CUTDescription",
+    recipe="img2img.families.cut.training:CUTRecipe",
+    summary="one antialiased ResNet generator and a PatchGAN, LSGAN + patchwise contrastive "
+            "loss (unpaired data; --cut-mode fastcut for FastCUT)",
+    examples="img2img.families.cut.cli:EXAMPLES",
+    cli_defaults={"n_epochs": 200, "n_epochs_decay": 200},
+    mode_defaults="img2img.families.cut.config:train_defaults",
+    networks={
+        "generator": ("resnet_6blocks", "resnet_9blocks"),
+        "discriminator": ("basic", "n_layers", "pixel"),
+    },
+)
