@@ -70,13 +70,21 @@ class _Member:
 def archive_kind(path: str | os.PathLike) -> str:
     """``zip`` or ``tar`` from the file's contents.
 
+    A file that starts like a zip is one; any other is taken for a tar archive before a zip,
+    because :func:`zipfile.is_zipfile` looks at the end of a file only, where a plain tar
+    whose last member is a zip (a ``torch.save`` file ...) looks like that zip.
+
     Raises:
         UnsafeArchiveError: neither a zip nor a tar archive.
     """
-    if zipfile.is_zipfile(path):
+    with open(path, "rb") as f:
+        head = f.read(4)
+    if head in (b"PK\x03\x04", b"PK\x05\x06"):
         return "zip"
     if tarfile.is_tarfile(path):
         return "tar"
+    if zipfile.is_zipfile(path):
+        return "zip"
     raise UnsafeArchiveError(f"{path}: not a zip or tar archive (.zip, .tar, .tar.gz, .tgz ...)")
 
 

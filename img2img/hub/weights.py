@@ -12,6 +12,11 @@ beside each (``<name>.pth.sha256``); the ``weights/`` folder of the img2img chec
 searched for files already there. Downloads resume, write atomically, go through
 ``$IMG2IMG_MIRROR`` when it is set, and are checked against the registry's SHA-256 when it
 knows one (see :mod:`img2img.hub.download`).
+
+Models published together in one archive (the CUT and FastCUT generators) share its URL, and
+their entries name the folder in it holding each file (``archive_folder``). The first fetch of
+one of them downloads the archive once and keeps the file of every such entry not yet local,
+then removes the archive (see :mod:`img2img.hub.bundles`).
 """
 
 from __future__ import annotations
@@ -26,8 +31,10 @@ from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import img2img
+from img2img.hub.bundles import unpack_members
 from img2img.hub.download import (
     ProgressFn,
     download,
@@ -42,6 +49,9 @@ WEIGHTS_ENV = "IMG2IMG_WEIGHTS"
 REGISTRY_FILE = "weights.json"
 SUFFIX = ".pth"
 _REQUIRED = ("name", "family", "url", "network", "options", "description")
+
+#: the file taken from an entry's ``archive_folder`` (the reference code's generator file)
+ARCHIVE_MEMBER = "latest_net_G.pth"
 
 
 class WeightsError(ValueError):
@@ -64,6 +74,8 @@ class PublishedWeights:
         sha256: the file's SHA-256, when published; else None.
         manual: the file cannot be downloaded by a program (``note`` says how to get it).
         note: how to get a ``manual`` file, or anything else a user must know.
+        archive_folder: for a file published inside an archive (``url``), the name of the
+            folder in it holding the file (:data:`ARCHIVE_MEMBER`), at any depth; else None.
     """
 
     name: str
@@ -77,6 +89,7 @@ class PublishedWeights:
     sha256: str | None = None
     manual: bool = False
     note: str = ""
+    archive_folder: str | None = None
 
     @property
     def qualified_name(self) -> str:
@@ -104,6 +117,12 @@ def _entry(raw: Mapping[str, Any], index: int) -> PublishedWeights:
     entry = PublishedWeights(**raw)
     if entry.manual and not entry.note:
         raise WeightsError(f"{REGISTRY_FILE}: {entry.qualified_name} is manual but has no note")
+    folder = entry.archive_folder
+    if folder is not None and (not folder or "/" in folder or folder in (".", "..")):
+        raise WeightsError(
+            f"{REGISTRY_FILE}: {entry.qualified_name}: archive_folder {folder!r} is not the "
+            "name of one folder"
+        )
     return entry
 
 
@@ -227,7 +246,9 @@ def fetch(
     """``entry``'s file: the downloaded one if there is one, else downloaded now.
 
     A download goes to :func:`weights_root`, resumes an earlier partial transfer, appears
-    atomically, and has its SHA-256 recorded (and checked, when the registry knows it).
+    atomically, and has its SHA-256 recorded (and checked, when the registry knows it). An
+    entry published inside an archive is taken from it, with the other entries of that
+    archive not yet local (see :func:`fetch_from_archive`).
 
     Args:
         entry: the registry entry.
@@ -236,9 +257,11 @@ def fetch(
         force: download again even when the file is there.
 
     Raises:
-        WeightsError: the entry is manual and its file is absent, or a present file's digest
-            differs from the registry's.
+        WeightsError: the entry is manual and its file is absent, a present file's digest
+            differs from the registry's, or the entry's archive lacks its folder.
         DownloadError: the download failed (a later call resumes it).
+        UnsafeArchiveError: the entry's archive holds a member that would land outside the
+            folder it is unpacked into, or a link.
     """
     existing = None if force else local_path(entry, weights_dir)
     if existing is not None:
@@ -250,11 +273,73 @@ def fetch(
             f"{entry.qualified_name} cannot be downloaded automatically: {entry.note} "
             f"(expected at {target}; source: {entry.url})"
         )
+    if entry.archive_folder is not None:
+        return fetch_from_archive(entry, weights_dir, progress=progress)
     dest = weights_root(weights_dir) / entry.relative_path
     done = download(entry.url, dest, sha256=entry.sha256, kind="weights", progress=progress)
     if done.resumed_from:
         log.info("%s: resumed a partial download at byte %d", dest, done.resumed_from)
     return done.path
+
+
+def archive_path(entry: PublishedWeights, weights_dir: str | os.PathLike | None = None) -> Path:
+    """Where the archive holding ``entry`` is downloaded to: beside the entry's file, under
+    the archive's published name (``weights/cut/pretrained_models.tar``)."""
+    name = Path(urlsplit(entry.url).path).name or "archive"
+    return weights_root(weights_dir) / entry.family / name
+
+
+def fetch_from_archive(
+    entry: PublishedWeights,
+    weights_dir: str | os.PathLike | None = None,
+    *,
+    progress: ProgressFn | None = None,
+) -> Path:
+    """Download ``entry``'s archive and take out its file (replacing one already there).
+
+    The files of the other entries in the same archive that are not local yet are kept too
+    (each at its own place in the weights folder), so the archive is downloaded once; it is
+    removed afterwards.
+
+    Raises:
+        WeightsError: the archive has no folder ``entry.archive_folder`` holding
+            :data:`ARCHIVE_MEMBER` (or more than one); the message lists those it has.
+        DownloadError: the download failed (a later call resumes it).
+        UnsafeArchiveError: the archive holds a member that would land outside the folder it
+            is unpacked into, or a link; it is removed.
+    """
+    if entry.archive_folder is None:
+        raise WeightsError(f"{entry.qualified_name} is not published inside an archive")
+    root = weights_root(weights_dir)
+    entries = {entry.archive_folder: entry}
+    for other in load_registry():
+        if (other.url == entry.url and other.archive_folder is not None
+                and other.archive_folder not in entries and local_path(other, weights_dir) is None):
+            entries[other.archive_folder] = other
+    wanted = {folder: root / e.relative_path for folder, e in entries.items()}
+    unpacked = unpack_members(entry.url, archive_path(entry, weights_dir), wanted,
+                              ARCHIVE_MEMBER, progress=progress)
+    for folder, other in entries.items():
+        if other is not entry and folder not in unpacked.paths:
+            log.warning("%s", _missing(other, unpacked.folders))
+    if entry.archive_folder not in unpacked.paths:
+        raise WeightsError(_missing(entry, unpacked.folders))
+    path = unpacked.paths[entry.archive_folder]
+    verify(entry, path)
+    return path
+
+
+def _missing(entry: PublishedWeights, folders: tuple[str, ...]) -> str:
+    """Why ``entry``'s archive gave no file for it, with the folders the archive has."""
+    folder = entry.archive_folder
+    source = f"{entry.qualified_name}: the archive {mirror_url(entry.url)}"
+    twice = [f for f in folders if f.rpartition("/")[2] == folder]
+    if twice:
+        return (f"{source} holds {folder}/{ARCHIVE_MEMBER} more than once ({', '.join(twice)}); "
+                "none was taken")
+    found = ", ".join(folders) if folders else "none"
+    return (f"{source} has no folder {folder!r} holding {ARCHIVE_MEMBER} (folders holding "
+            f"one: {found})")
 
 
 def describe_published(
@@ -278,6 +363,7 @@ def describe_published(
         "sha256": entry.sha256,
         "manual": entry.manual,
         "note": entry.note,
+        "archive_folder": entry.archive_folder,
         "path": None if path is None else str(path),
         "file_size": None if path is None else path.stat().st_size,
         "recorded_sha256": None if path is None else recorded_sha256(path),

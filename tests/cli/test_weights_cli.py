@@ -22,7 +22,7 @@ def _words(text: str) -> str:
 def test_list_shows_every_model_and_what_is_downloaded(tmp_path):
     rows = json.loads(runner.invoke(app, ["weights", "list", "--json", "--weights-dir",
                                           str(tmp_path)]).output)
-    assert len(rows) == 24 and not any(r["path"] for r in rows)
+    assert len(rows) == 30 and not any(r["path"] for r in rows)
     (tmp_path / "cyclegan").mkdir()
     (tmp_path / "cyclegan" / "style_monet.pth").write_bytes(b"x" * 2_000_000)
     result = runner.invoke(app, ["weights", "list", "--weights-dir", str(tmp_path)],
@@ -128,3 +128,42 @@ def test_translate_reports_a_failed_download_by_its_url(mirror, tmp_path):
     text = _words(result.output)
     assert "/mirror/cyclegan/pretrained_models/zebra2horse.pth" in text and "HTTP 404" in text
     assert not (tmp_path / "out.png").exists()
+
+
+def test_models_published_in_one_archive_download_once(mirror, tmp_path):
+    import io
+
+    import torch
+
+    from tests.archives import make_tar
+
+    def state(value: float) -> bytes:
+        buffer = io.BytesIO()
+        torch.save({"w": torch.full((2, 2), value)}, buffer)
+        return buffer.getvalue()
+
+    members = [("checkpoints/horse2zebra_cut_pretrained/latest_net_G.pth", state(1.0)),
+               ("checkpoints/horse2zebra_cut_pretrained/latest_net_D.pth", state(2.0)),
+               ("checkpoints/cat2dog_fastcut_pretrained/latest_net_G.pth", state(3.0))]
+    path = mirror.publish(get_published("horse2zebra_cut"),
+                          make_tar(io.BytesIO(), members, mode="w").getvalue())
+    weights = tmp_path / "w"
+    result = runner.invoke(app, ["weights", "download", "horse2zebra_cut", "cat2dog_fastcut",
+                                 "--weights-dir", str(weights)])
+    assert result.exit_code == 0, result.output
+    assert [r.path for r in mirror.requests] == [path]
+    assert (weights / "cut" / "cat2dog_fastcut.pth").read_bytes() == members[2][1]
+    assert sorted(p.name for p in (weights / "cut").iterdir()) == [
+        "cat2dog_fastcut.pth", "cat2dog_fastcut.pth.sha256", "horse2zebra_cut.pth",
+        "horse2zebra_cut.pth.sha256"]
+
+    result = runner.invoke(app, ["weights", "info", "cat2dog_fastcut", "--weights-dir",
+                                 str(weights)], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "archive_folder: cat2dog_fastcut_pretrained" in _words(result.output)
+    assert "cat photos -> dog photos (AFHQ), FastCUT" in result.output
+
+    result = runner.invoke(app, ["weights", "download", "cat2dog_cut", "--weights-dir",
+                                 str(weights)])
+    assert result.exit_code == 1 and "has no folder 'cat2dog_cut_pretrained'" in _words(
+        result.output)

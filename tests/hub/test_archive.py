@@ -44,6 +44,17 @@ def test_zip_unpacks(tmp_path: Path) -> None:
     assert (target / "horse2zebra/trainB").is_dir()
 
 
+def test_a_plain_tar_ending_in_a_zip_is_unpacked_as_the_tar(tmp_path: Path) -> None:
+    inner = tmp_path / "inner.zip"  # a torch.save file is a zip too
+    with zipfile.ZipFile(inner, "w") as zf:
+        zf.writestr("archive/data.pkl", b"pickled")
+    members = [("models/a/notes.txt", b"a"), ("models/a/latest_net_G.pth", inner.read_bytes())]
+    target = tmp_path / "out"
+    assert extract_archive(_tar(tmp_path / "models.tar", members, mode="w"), target) == [
+        "models/a/notes.txt", "models/a/latest_net_G.pth"]
+    assert (target / "models/a/latest_net_G.pth").read_bytes() == inner.read_bytes()
+
+
 @pytest.mark.parametrize(
     ("entries", "message"),
     [

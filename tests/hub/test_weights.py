@@ -33,17 +33,20 @@ CYCLEGAN = ["apple2orange", "orange2apple", "summer2winter_yosemite", "winter2su
             "cityscapes_label2photo", "facades_photo2label", "facades_label2photo",
             "iphone2dslr_flower"]
 PIX2PIX = ["edges2shoes", "sat2map", "map2sat", "facades_label2photo", "day2night"]
+CUT = ["horse2zebra_cut", "horse2zebra_fastcut", "cat2dog_cut", "cat2dog_fastcut",
+       "cityscapes_cut", "cityscapes_fastcut"]
 SHARED_NAMES = {"sat2map", "map2sat", "facades_label2photo"}
 
 
 def test_registry_lists_every_published_model():
     entries = load_registry()
-    by_family = {f: [e.name for e in entries if e.family == f] for f in ("cyclegan", "pix2pix")}
-    assert by_family == {"cyclegan": CYCLEGAN, "pix2pix": PIX2PIX}
+    by_family = {f: [e.name for e in entries if e.family == f]
+                 for f in ("cyclegan", "pix2pix", "cut")}
+    assert by_family == {"cyclegan": CYCLEGAN, "pix2pix": PIX2PIX, "cut": CUT}
     hd = [e.qualified_name for e in entries if e.family == "pix2pixhd"]
     assert hd == ["pix2pixhd/label2city"]
     names = list_published()
-    assert len(names) == len(set(names)) == 24
+    assert len(names) == len(set(names)) == 30
     for name in SHARED_NAMES:
         assert name not in names and f"pix2pix/{name}" in names and f"cyclegan/{name}" in names
 
@@ -52,20 +55,28 @@ def test_registry_lists_every_published_model():
 def test_entries_are_well_formed(entry):
     path = urlsplit(entry.url).path
     if entry.manual:
-        assert entry.note and entry.url.startswith("https://")
+        assert entry.note and entry.url.startswith("https://") and entry.archive_folder is None
         return
-    assert entry.family in list_families() and entry.network in list_generators()
     expected = {"cyclegan": f"/cyclegan/pretrained_models/{entry.name}.pth",
-                "pix2pix": f"/pix2pix/models-pytorch/{entry.name}.pth"}[entry.family]
+                "pix2pix": f"/pix2pix/models-pytorch/{entry.name}.pth",
+                "cut": "/CUT/pretrained_models.tar"}[entry.family]
     assert urlsplit(entry.url).netloc == "efrosgans.eecs.berkeley.edu" and path == expected
+    pix2pix = entry.family == "pix2pix"
+    assert entry.archive_folder == (f"{entry.name}_pretrained" if entry.family == "cut" else None)
+    assert entry.options["in_channels"] == 3
+    assert entry.options["norm"] == ("batch" if pix2pix else "instance")
+    assert entry.options["dropout"] is pix2pix
+    assert entry.options.get("antialias", False) is (entry.family == "cut")
+    assert entry.test["test_mode"] == ("paper" if pix2pix else "eval")
+    assert entry.sha256 is None or len(entry.sha256) == 64
+
+
+@pytest.mark.parametrize("entry", load_registry(), ids=lambda e: e.qualified_name)
+def test_entries_build_their_generators(entry):
+    assert entry.family in list_families() and entry.network in list_generators()
     with torch.device("meta"):
         net = create_generator(entry.network, init_type=None, **entry.options)
-    assert net.in_channels == entry.options["in_channels"] == 3
-    cyclegan = entry.family == "cyclegan"
-    assert entry.options["norm"] == ("instance" if cyclegan else "batch")
-    assert entry.options["dropout"] is (not cyclegan)
-    assert entry.test["test_mode"] == ("eval" if cyclegan else "paper")
-    assert entry.sha256 is None or len(entry.sha256) == 64
+    assert net.in_channels == entry.options["in_channels"]
 
 
 def test_names_resolve_and_shared_names_must_be_qualified():
@@ -97,7 +108,8 @@ def test_a_model_not_found_says_what_was_probably_meant(monkeypatch, tmp_path):
         "runs/facade": "'runs' holds: facades/, g.onnx, maps/",
         "empty/latest.pt": "'empty' holds no folder or model file",
         "elsewhere/latest.pt": "no such file (and no folder 'elsewhere')",
-        "horse2zebr": "(did you mean horse2zebra? see 'img2img weights list'; known: ",
+        "horse2zebr": "(did you mean horse2zebra or horse2zebra_cut or horse2zebra_fastcut? "
+                      "see 'img2img weights list'; known: ",
     }
     for model, expected in cases.items():
         with pytest.raises(WeightsError) as error:
