@@ -1,7 +1,12 @@
-"""Benchmarks: the matmul peak, pix2pix and CycleGAN training MFU, translate speed and start-up.
+"""Benchmarks: the matmul peak, pix2pix, CycleGAN, CUT and FastCUT training MFU, translate speed
+and start-up.
 
 Usage: ``python bench/run.py [--device cpu] [--threads N] [--steps 10] [--images 64]
-[--batch-size 8] [--train pix2pix cyclegan] [--results bench/RESULTS.md] [--cpu-time]``.
+[--batch-size 8] [--train pix2pix cyclegan cut fastcut] [--results bench/RESULTS.md]
+[--cpu-time]``.
+
+CUT and FastCUT are measured at CycleGAN's size and each step is also given as a share of
+CycleGAN's (time and FLOPs): CUT trains one generator where CycleGAN trains two.
 
 Every figure is printed with the machine beside it (CPU model, instruction set, threads); the
 matmul peak is measured with the same thread count right before each section and each share of
@@ -34,6 +39,7 @@ from startup import one_image_run, save_pix2pix_checkpoint
 from img2img.cli.memory import tune_allocator
 from img2img.config import DataConfig, RunConfig, TrainConfig
 from img2img.families import get_family, run_config
+from img2img.families.cut.config import CUTConfig
 from img2img.families.cyclegan.config import CycleGANConfig
 from img2img.families.pix2pix.config import Pix2PixConfig
 from img2img.infer import stochastic
@@ -81,35 +87,45 @@ def matmul_peak(
     return best
 
 
-#: the training step each family is measured on: its paper's networks, crop size, batch 1
+#: the training steps measured: (family, its model config, crop size, what it is); the
+#: paper's networks and defaults, batch 1
 TRAIN_BENCHES = {
-    "pix2pix": (Pix2PixConfig, 256, "unet_256 + basic D, 256 px, batch 1"),
-    "cyclegan": (CycleGANConfig, 128, "2 x resnet_9blocks + 2 x basic D, 128 px, batch 1"),
+    "pix2pix": ("pix2pix", Pix2PixConfig(), 256, "unet_256 + basic D, 256 px, batch 1"),
+    "cyclegan": ("cyclegan", CycleGANConfig(), 128,
+                 "2 x resnet_9blocks + 2 x basic D, 128 px, batch 1"),
+    "cut": ("cut", CUTConfig(), 128, "antialiased resnet_9blocks + basic D + F, NCE on 5 "
+            "layers x 256 patches with the identity term, 128 px, batch 1"),
+    "fastcut": ("cut", CUTConfig(cut_mode="fastcut"), 128, "antialiased resnet_9blocks + "
+                "basic D + F, NCE without the identity term, flips, 128 px, batch 1"),
 }
+#: the step the others are compared with
+BASELINE = "cyclegan"
 
 
-def family_config(family: str, device: str, precision: str, channels_last: bool) -> RunConfig:
-    """The paper's defaults of ``family`` (its config class's defaults) for a benchmark run."""
-    config_class, size, _ = TRAIN_BENCHES[family]
+def family_config(bench: str, device: str, precision: str,
+                  channels_last: bool) -> RunConfig:
+    """The paper's defaults of training bench ``bench`` for a benchmark run."""
+    family, model, size, _ = TRAIN_BENCHES[bench]
     return run_config(
         family,
-        config_class(),
+        model,
         data=DataConfig(root=".", load_size=size, crop_size=size),
         train=TrainConfig(device=device, precision=precision, channels_last=channels_last),
         name="bench",
     )
 
 
-def train_step_benchmark(recipe, steps: int, size: int = 256) -> dict:
+def train_step_benchmark(recipe, steps: int, size: int = 256, flop_steps: int = 4) -> dict:
     dev = recipe.device
     g = torch.Generator().manual_seed(0)
     batch = {
         "A": torch.rand(1, 3, size, size, generator=g) * 2 - 1,
         "B": torch.rand(1, 3, size, size, generator=g) * 2 - 1,
     }
-    with FlopCounterMode(display=False) as counter:
-        recipe.train_step(batch)
-    flops = counter.get_total_flops()
+    with FlopCounterMode(display=False) as counter:  # the mean of a few (FastCUT flips)
+        for _ in range(flop_steps):
+            recipe.train_step(batch)
+    flops = counter.get_total_flops() / flop_steps
     for _ in range(2):
         recipe.train_step(batch)
     sync(dev)
@@ -234,19 +250,26 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as cache:
         os.environ["IMG2IMG_CACHE_DIR"] = cache  # first batches probe as on a new machine
-        for family in args.train:
-            recipe = build_recipe(family_config(family, args.device, args.precision,
+        steps = {}
+        for bench in args.train:
+            recipe = build_recipe(family_config(bench, args.device, args.precision,
                                                 args.channels_last))
             peak = matmul_peak(device, peak_dtype)
-            table.add(f"matmul peak ({args.precision}, before the {family} training step)",
+            table.add(f"matmul peak ({args.precision}, before the {bench} training step)",
                       f"{peak:.1f} GFLOP/s")
-            _, size, what = TRAIN_BENCHES[family]
-            step = train_step_benchmark(recipe, args.steps, size)
+            _, _, size, what = TRAIN_BENCHES[bench]
+            step = steps[bench] = train_step_benchmark(recipe, args.steps, size)
             gflop = step["flops"] / 1e9
-            table.add(f"{family} train step ({what}): {gflop:.2f} GFLOP",
+            table.add(f"{bench} train step ({what}): {gflop:.2f} GFLOP",
                       f"{step['seconds']:.3f} s median, {step['best']:.3f} s best, "
                       f"{gflop / step['seconds']:.1f} GFLOP/s", _share(gflop, step, peak))
             table.loads.append(load_average())
+        for bench in ("cut", "fastcut"):
+            if bench in steps and BASELINE in steps:
+                step, base = steps[bench], steps[BASELINE]
+                table.add(f"{bench} step against the {BASELINE} step (same size)",
+                          f"{step['seconds'] / base['seconds']:.2f}x the time (median), "
+                          f"{step['flops'] / base['flops']:.2f}x the FLOPs")
 
         recipe = build_recipe(family_config("pix2pix", args.device, args.precision,
                                             args.channels_last))

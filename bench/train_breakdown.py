@@ -85,7 +85,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     tune_allocator()  # what the img2img command does
     recipe = build_recipe(family_config(args.family, "cpu", "fp32", False))
-    _, size, what = TRAIN_BENCHES[args.family]
+    _, _, size, what = TRAIN_BENCHES[args.family]
     g = torch.Generator().manual_seed(0)
     batch = {side: torch.rand(1, 3, size, size, generator=g) * 2 - 1 for side in "AB"}
     flops = step_flops(recipe, batch)

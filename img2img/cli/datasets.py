@@ -370,11 +370,10 @@ def check(
     from img2img.prep.check import check_dataset
 
     with user_errors():
-        if family is not None:
-            get_family(family)
+        published_as = None if family is None else get_family(family).dataset_family
         if label_nc is not None and label_nc < 0:
             raise ValueError(f"--label-nc: {label_nc} is not valid; expected a number >= 0")
-        root = resolve_dataset(data, family)
+        root = resolve_dataset(data, published_as)
         threads = _workers(workers)
         with datasets_show.check_progress() as progress:
             report = check_dataset(root, family, phases=phases or KNOWN_PHASES,

@@ -152,7 +152,7 @@ def _start(family: Family, model: Any, v: dict[str, Any]) -> None:
 
     if v["data"] is None:
         raise ValueError("--data is required (a dataset folder or name), unless --resume is given")
-    root = ensure_dataset(v["data"], family.name, yes=v["yes"])
+    root = ensure_dataset(v["data"], family.dataset_family, yes=v["yes"])
     config = run_config(
         family.name,
         model,

@@ -48,6 +48,8 @@ class Family:
         networks: the shared registered networks it uses, by kind (its ``netG`` / ``netD``
             choices).
         own_networks: networks only it uses, registered with it.
+        datasets_of: the family whose published datasets it trains on, where they are
+            another's (CUT trains on CycleGAN's unpaired sets); None: its own.
     """
 
     name: str
@@ -62,6 +64,12 @@ class Family:
     translate_cli: str | None = None
     networks: Mapping[Kind, tuple[str, ...]] = field(default_factory=dict)
     own_networks: tuple[NetworkEntry, ...] = ()
+    datasets_of: str | None = None
+
+    @property
+    def dataset_family(self) -> str:
+        """The family name published datasets are looked up under for this family."""
+        return self.datasets_of or self.name
 
     def description_class(self) -> Any:
         """The family's description class (imports torch)."""

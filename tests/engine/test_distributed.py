@@ -24,6 +24,7 @@ from img2img.engine.distributed import World, world_from_env
 from img2img.engine.rundir import RunDir, create_run_dir
 from img2img.engine.trainer import NonFiniteLossError, Trainer
 from img2img.families import get_family, load_run_config, run_config
+from img2img.families.cut.config import CUTConfig
 from img2img.families.cyclegan.config import CycleGANConfig
 from img2img.families.pix2pix.config import Pix2PixConfig
 from img2img.launch import build_recipe, resume
@@ -60,6 +61,13 @@ def _cyclegan(root: Path):
     )
 
 
+def _cut(root: Path):
+    """CUT on the same data: F is made from each process's first batch and must be rank 0's."""
+    config = _cyclegan(root)
+    return config.replace(model=CUTConfig(netG="resnet_6blocks", ngf=4, ndf=4, num_patches=16),
+                          family="cut", name="cut")
+
+
 def _cyclegan_command(data: Path, runs: Path, name: str) -> list[str]:
     """``train cyclegan`` for 2 steps with a checkpoint after each."""
     return ["train", "cyclegan", "--data", str(data), "--netG", "resnet_6blocks", "--ngf", "4",
@@ -80,7 +88,7 @@ def _unreadable(root: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def two_processes(gray2color, city, color2gray, tmp_path_factory):
-    """Three families trained by 2 gloo processes for 2 steps; pix2pix and CycleGAN also
+    """Four families trained by 2 gloo processes for 2 steps; pix2pix, CycleGAN and CUT also
     resumed to 3 and trained 3 steps straight; then ``train cyclegan`` run with rank 0's disk
     full at the second checkpoint, and on a dataset that fails its check."""
     tmp = tmp_path_factory.mktemp("ddp")
@@ -89,7 +97,8 @@ def two_processes(gray2color, city, color2gray, tmp_path_factory):
     jobs.write_text(json.dumps({
         "runs": {"pix2pix": [_pix2pix(gray2color).to_dict(), ["resume", "signal"]],
                  "pix2pixhd": [_pix2pixhd(city).to_dict(), []],
-                 "cyclegan": [_cyclegan(color2gray).to_dict(), ["resume"]]},
+                 "cyclegan": [_cyclegan(color2gray).to_dict(), ["resume"]],
+                 "cut": [_cut(color2gray).to_dict(), ["resume"]]},
         "commands": {"full_disk": _cyclegan_command(color2gray, runs, "full"),
                      "bad_data": _cyclegan_command(_unreadable(tmp / "bad"),
                                                    runs, "bad")},
@@ -115,7 +124,8 @@ def _assert_equal(a: dict, b: dict) -> None:
             assert torch.equal(tensor, b[name][key]), f"{name}.{key}"
 
 
-@pytest.mark.parametrize(("family", "net"), [("pix2pix", "G"), ("cyclegan", "G_A")])
+@pytest.mark.parametrize(("family", "net"), [("pix2pix", "G"), ("cyclegan", "G_A"),
+                                             ("cut", "F")])
 def test_networks_identical_on_both_ranks_and_resume_is_exact(two_processes, family, net):
     _, out, _ = two_processes
     for phase in ("two", "resumed", "straight"):
@@ -213,7 +223,8 @@ def test_pix2pixhd_networks_identical_on_both_ranks(two_processes):
 def test_one_run_directory_written_by_rank_zero(two_processes):
     tmp, out, _ = two_processes
     assert sorted(p.name for p in (tmp / "runs").iterdir()) == [
-        "cg", "cg_straight", "full", "hd", "p2p", "p2p_stopped", "p2p_straight"]
+        "cg", "cg_straight", "cut", "cut_straight", "full", "hd", "p2p", "p2p_stopped",
+        "p2p_straight"]
     run, _ = (Path(p) for p in json.loads((out / "pix2pix_runs.json").read_text()))
     config = json.loads((run / "config.json").read_text())
     assert config["train"]["world_size"] == 2 and config["train"]["global_batch_size"] == 4

@@ -14,6 +14,7 @@ FAMILY = Family(
     examples="img2img.families.cut.cli:EXAMPLES",
     cli_defaults={"n_epochs": 200, "n_epochs_decay": 200},
     mode_defaults="img2img.families.cut.config:train_defaults",
+    datasets_of="cyclegan",
     networks={
         "generator": ("resnet_6blocks", "resnet_9blocks"),
         "discriminator": ("basic", "n_layers", "pixel"),

@@ -13,7 +13,12 @@ from img2img.config import ConfigError, DataConfig, RunConfig
 from img2img.data.evaluation import EvalSplit, unpaired_split
 from img2img.data.unpaired import UnpairedImageDataset, find_unpaired
 from img2img.families.cut.config import CUTConfig
-from img2img.families.cut.networks import build_discriminator, build_generator, check_layer_ids
+from img2img.families.cut.networks import (
+    build_discriminator,
+    build_generator,
+    check_layer_ids,
+    run_with_features,
+)
 from img2img.families.description import FamilyDescription
 from img2img.models.inference import InferenceModel, image_model, take_options
 from img2img.models.networks import check_training_size
@@ -31,6 +36,25 @@ class CUTDescription(FamilyDescription):
     family = "cut"
     #: after CycleGAN: a ResNet without antialiasing is CycleGAN's layout
     recognition_order = 2
+
+    @classmethod
+    def resolve_config(cls, config: RunConfig) -> tuple[RunConfig, list[str]]:
+        """Nothing to resolve; says how large F, made from the first batch, will be."""
+        m: CUTConfig = config.model
+        if m.netF != "mlp_sample" or m.lambda_nce == 0:
+            return config, []
+        with torch.device("meta"):
+            generator = build_generator(m)
+            try:
+                check_layer_ids(generator, m.layer_ids)
+            except ValueError:
+                return config, []  # validate() says what is wrong
+            image = torch.empty(1, m.input_nc, generator.min_size, generator.min_size)
+            _, features = run_with_features(generator, image, m.layer_ids, encode_only=True)
+        size = sum(c * m.netF_nc + m.netF_nc + m.netF_nc * m.netF_nc + m.netF_nc
+                   for c in (f.shape[1] for f in features))
+        return config, [f"F (the projection head) is made from the first batch: "
+                        f"{len(features)} MLPs of {m.netF_nc} units, {size:,} parameters"]
 
     @classmethod
     def validate(cls, config: RunConfig) -> None:
