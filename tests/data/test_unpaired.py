@@ -125,7 +125,7 @@ def test_datasets_check_reads_unpaired_folders_through_cyclegan(color2gray, gray
     train = next(s for s in report.splits if s.split == "train")
     assert [(s.name, s.files) for s in train.streams] == [("A", 48), ("B", 48)]
     paired = check_dataset(gray2color)
-    assert paired.family == "pix2pix" and paired.also_readable_by == ["cyclegan"]
+    assert paired.family == "pix2pix" and paired.also_readable_by == ["cyclegan", "cut"]
 
 
 def test_evaluation_reads_the_models_input_side_and_the_other_as_real_images(tmp_path):

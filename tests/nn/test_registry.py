@@ -27,10 +27,10 @@ SIGNATURES = {
     },
     "img2img.nn.resnet:ResnetGenerator": {
         "in_channels": 3, "out_channels": 3, "ngf": 64, "norm": "batch", "dropout": False,
-        "n_blocks": 9, "padding_type": "reflect",
+        "n_blocks": 9, "padding_type": "reflect", "antialias": False, "antialias_up": False,
     },
     "img2img.nn.patchgan:NLayerDiscriminator": {
-        "in_channels": 6, "ndf": 64, "n_layers": 3, "norm": "batch",
+        "in_channels": 6, "ndf": 64, "n_layers": 3, "norm": "batch", "antialias": False,
     },
     "img2img.nn.patchgan:PixelDiscriminator": {"in_channels": 6, "ndf": 64, "norm": "batch"},
     "img2img.families.pix2pixhd.networks:GlobalGenerator": {
