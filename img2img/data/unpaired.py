@@ -8,6 +8,7 @@ data trains an unpaired model too (the pairing is ignored).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from collections.abc import Sequence
@@ -16,7 +17,7 @@ from pathlib import Path
 import torch
 from torch.utils.data import Dataset
 
-from img2img.config import DataConfig
+from img2img.config import DataConfig, RunConfig
 from img2img.data.dataset import (
     Sample,
     StreamDataset,
@@ -187,3 +188,13 @@ class UnpairedImageDataset(Dataset[Sample]):
             f"{type(self).__name__}(root={self.cfg.root!r}, phase={self.cfg.phase!r}, "
             f"A={len(self.sides['A'])}, B={len(self.sides['B'])}, layout={self.layout!r})"
         )
+
+
+def run_unpaired_dataset(config: RunConfig, phase: str | None = None) -> UnpairedImageDataset:
+    """The unpaired dataset of a run (its ``phase`` split unless one is given), for a model
+    config with ``input_nc``, ``output_nc`` and ``serial_batches`` (CycleGAN, CUT)."""
+    m = config.model
+    data = config.data if phase is None else dataclasses.replace(config.data, phase=phase)
+    return UnpairedImageDataset(data, input_nc=m.input_nc, output_nc=m.output_nc,
+                                seed=config.train.seed, serial_batches=m.serial_batches)
+

@@ -1,4 +1,4 @@
-"""The options of the families whose networks translate images (pix2pix, CycleGAN): each
+"""The options of the families whose networks translate images (pix2pix, CycleGAN, CUT): each
 declared once here, each family giving its own default on its config field."""
 
 from __future__ import annotations
@@ -43,3 +43,5 @@ INIT_GAIN = option("--init-gain", "Scale of the weight init.", MODEL)
 GAN_MODE = option("--gan-mode", "GAN objective: {choices}.", MODEL, choices=GAN_MODES)
 INPUT_NC = option("--input-nc", "Input channels (1 or 3).", MODEL)
 OUTPUT_NC = option("--output-nc", "Output channels (1 or 3).", MODEL)
+SERIAL_BATCHES = option("--serial-batches",
+                        "Pair A image i with B image i mod |B| instead of a random B.", MODEL)

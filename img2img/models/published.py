@@ -40,10 +40,12 @@ class GeneratorSpec:
         return create_generator(self.name, init_type=None, **self.options)
 
     def describe(self) -> str:
-        """``resnet_9blocks (ngf 64, norm instance, 3 -> 3 channels)``."""
+        """``resnet_9blocks (ngf 64, norm instance, 3 -> 3 channels)``, and ``antialiased``
+        sampling where it has it (CUT's)."""
         o = self.options
+        sampling = ", antialiased" if o.get("antialias") or o.get("antialias_up") else ""
         return (f"{self.name} (ngf {o.get('ngf')}, norm {o.get('norm')}, "
-                f"{o.get('in_channels')} -> {o.get('out_channels')} channels)")
+                f"{o.get('in_channels')} -> {o.get('out_channels')} channels{sampling})")
 
 
 def strip_parallel_prefix(state: Mapping[str, Tensor]) -> dict[str, Tensor]:

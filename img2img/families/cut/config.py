@@ -122,9 +122,7 @@ class CUTConfig:
     flip_equivariance: bool | None = field(default=None, metadata=_mode_option(
         "--flip-equivariance", "true/false: flip the input at random and the output's features "
         "back (default: false for cut, true for fastcut)."))
-    serial_batches: bool = field(default=False, metadata=option(
-        "--serial-batches", "Pair A image i with B image i mod |B| instead of a random B.",
-        MODEL))
+    serial_batches: bool = field(default=False, metadata=shared.SERIAL_BATCHES)
     input_nc: int = field(default=3, metadata=shared.INPUT_NC)
     output_nc: int = field(default=3, metadata=shared.OUTPUT_NC)
 

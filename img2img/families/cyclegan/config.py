@@ -41,9 +41,7 @@ class CycleGANConfig:
     pool_size: int = field(default=50, metadata=option(
         "--pool-size", "Generated images each discriminator keeps in its pool (0: no pool).",
         MODEL))
-    serial_batches: bool = field(default=False, metadata=option(
-        "--serial-batches", "Pair A image i with B image i mod |B| instead of a random B.",
-        MODEL))
+    serial_batches: bool = field(default=False, metadata=shared.SERIAL_BATCHES)
     input_nc: int = field(default=3, metadata=shared.INPUT_NC)
     output_nc: int = field(default=3, metadata=shared.OUTPUT_NC)
 

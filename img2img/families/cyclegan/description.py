@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
@@ -10,7 +9,7 @@ from torch import nn
 
 from img2img.config import DIRECTIONS, DataConfig, RunConfig, check_choice
 from img2img.data.evaluation import EvalSplit, unpaired_split
-from img2img.data.unpaired import UnpairedImageDataset, find_unpaired
+from img2img.data.unpaired import UnpairedImageDataset, find_unpaired, run_unpaired_dataset
 from img2img.families.cyclegan.config import CycleGANConfig
 from img2img.families.description import FamilyDescription
 from img2img.models.inference import InferenceModel, image_model, take_options
@@ -36,10 +35,7 @@ class CycleGANDescription(FamilyDescription):
 
     @classmethod
     def build_dataset(cls, config: RunConfig, phase: str | None = None) -> UnpairedImageDataset:
-        m: CycleGANConfig = config.model
-        data = config.data if phase is None else dataclasses.replace(config.data, phase=phase)
-        return UnpairedImageDataset(data, input_nc=m.input_nc, output_nc=m.output_nc,
-                                    seed=config.train.seed, serial_batches=m.serial_batches)
+        return run_unpaired_dataset(config, phase)
 
     @classmethod
     def evaluation_split(cls, data: DataConfig, model: InferenceModel) -> EvalSplit:
