@@ -46,7 +46,13 @@ from img2img.infer import stochastic
 from img2img.infer.plan import plan_outputs
 from img2img.infer.translate import translate_files
 from img2img.launch import build_recipe
-from img2img.nn.cpu_fast import release_packed_weights, restore_plain_layers
+from img2img.nn.cpu_fast import (
+    FastConv2d,
+    FastConvTranspose2d,
+    release_packed_weights,
+    restore_plain_layers,
+    use_cpu_fast_path,
+)
 
 #: the clock of the peak, training and forward timings (``--cpu-time``: the process's CPU time)
 clock = time.perf_counter
@@ -115,6 +121,31 @@ def family_config(bench: str, device: str, precision: str,
     )
 
 
+def has_fast_layers(net: torch.nn.Module) -> bool:
+    """Whether :func:`use_cpu_fast_path` swapped layers of ``net``."""
+    return any(isinstance(m, (FastConv2d, FastConvTranspose2d)) for m in net.modules())
+
+
+def step_flops(recipe, batch: dict, steps: int) -> float:
+    """FLOPs of one training step, the mean of ``steps`` (FastCUT flips half of them).
+
+    They are counted on the plain torch layers: the CPU fast path's packed convolutions (which
+    run wherever a step computes without autograd, as CUT's PatchNCE keys can) are operators
+    the counter does not know.
+    """
+    fast = [net for net in recipe.nets.values() if has_fast_layers(net)]
+    for net in fast:
+        restore_plain_layers(net)
+    try:
+        with FlopCounterMode(display=False) as counter:
+            for _ in range(steps):
+                recipe.train_step(batch)
+    finally:
+        for net in fast:
+            use_cpu_fast_path(net)
+    return counter.get_total_flops() / steps
+
+
 def train_step_benchmark(recipe, steps: int, size: int = 256, flop_steps: int = 4) -> dict:
     dev = recipe.device
     g = torch.Generator().manual_seed(0)
@@ -122,10 +153,7 @@ def train_step_benchmark(recipe, steps: int, size: int = 256, flop_steps: int = 
         "A": torch.rand(1, 3, size, size, generator=g) * 2 - 1,
         "B": torch.rand(1, 3, size, size, generator=g) * 2 - 1,
     }
-    with FlopCounterMode(display=False) as counter:  # the mean of a few (FastCUT flips)
-        for _ in range(flop_steps):
-            recipe.train_step(batch)
-    flops = counter.get_total_flops() / flop_steps
+    flops = step_flops(recipe, batch, flop_steps)
     for _ in range(2):
         recipe.train_step(batch)
     sync(dev)
