@@ -21,6 +21,7 @@ from typing import Any
 
 from img2img.atomic import atomic_write, remove_stale_temps
 from img2img.checkpoints import CHECKPOINT_DIR, LATEST
+from img2img.flock import try_lock
 
 log = logging.getLogger(__name__)
 
@@ -102,23 +103,16 @@ class RunDir:
         Raises:
             RunInUseError: another live process is training in this directory.
         """
-        try:
-            import fcntl
-        except ImportError:  # no flock on this platform: nothing to hold
-            yield
-            return
         fd = os.open(self.path / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
         try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
+            if not try_lock(fd):
                 owner = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
                 raise RunInUseError(
                     f"{self.path}: another process (pid {owner}) is training in this run "
                     "directory; wait for it to finish or stop it first"
                 ) from None
             os.ftruncate(fd, 0)
-            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+            os.write(fd, f"{os.getpid()}\n".encode())  # at 0: the file was just opened
             yield
         finally:
             os.close(fd)  # releases the lock

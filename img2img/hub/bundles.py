@@ -24,6 +24,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from img2img.flock import try_lock
 from img2img.hub.archive import UnsafeArchiveError, extract_archive
 from img2img.hub.download import (
     DownloadError,
@@ -34,11 +35,6 @@ from img2img.hub.download import (
     recorded_sha256,
     sha256_file,
 )
-
-try:  # an advisory lock keeps two processes from unpacking into one folder
-    import fcntl
-except ImportError:  # pragma: no cover - not on Windows
-    fcntl = None  # type: ignore[assignment]
 
 log = logging.getLogger(__name__)
 
@@ -151,18 +147,13 @@ def _remove_archive(archive: Path) -> None:
 def _locked(folder: Path, url: str) -> Iterator[None]:
     """Hold ``folder`` (created if needed) against other processes unpacking into it."""
     folder.mkdir(parents=True, exist_ok=True)
-    if fcntl is None:  # pragma: no cover - not on Windows
-        yield
-        return
     fd = os.open(folder, os.O_RDONLY)
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError as exc:
+        if not try_lock(fd):
             raise DownloadError(
                 f"{url}: another process is downloading or unpacking it in {folder}; wait for "
                 "it to finish (or stop it) and try again"
-            ) from exc
+            )
         yield
     finally:
         os.close(fd)

@@ -30,13 +30,9 @@ from urllib.parse import urlsplit, urlunsplit
 
 import img2img
 from img2img.atomic import atomic_write
+from img2img.flock import try_lock
 from img2img.hub import filekind
 from img2img.hub.space import format_bytes, free_bytes, is_disk_full
-
-try:  # advisory locks keep two processes from appending to one partial file
-    import fcntl
-except ImportError:  # pragma: no cover - not on Windows
-    fcntl = None  # type: ignore[assignment]
 
 log = logging.getLogger(__name__)
 
@@ -221,14 +217,11 @@ def _locked(part: Path, source: str) -> Iterator[IO[bytes]]:
     """
     f = open(part, "a+b")  # noqa: SIM115 - closed below, after the lock is released
     try:
-        if fcntl is not None:
-            try:
-                fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError as exc:
-                raise DownloadError(
-                    f"{source}: another process is downloading it into {part}; wait for it "
-                    "to finish (or stop it) and try again"
-                ) from exc
+        if not try_lock(f.fileno()):  # two processes never append to one partial file
+            raise DownloadError(
+                f"{source}: another process is downloading it into {part}; wait for it "
+                "to finish (or stop it) and try again"
+            )
         try:
             yield f
         finally:

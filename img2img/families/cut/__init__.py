@@ -1,7 +1,7 @@
 """CUT / FastCUT: one antialiased ResNet generator against a PatchGAN, LSGAN + PatchNCE (unpaired
 data)."""
 
-from img2img.families.cut.config import CUTConfig
+from img2img.families.cut.config import MODE_EPOCHS, CUTConfig
 from img2img.families.registry import Family
 
 FAMILY = Family(
@@ -12,7 +12,7 @@ FAMILY = Family(
     summary="one antialiased ResNet generator and a PatchGAN, LSGAN + patchwise contrastive "
             "loss (unpaired data; --cut-mode fastcut for FastCUT)",
     examples="img2img.families.cut.cli:EXAMPLES",
-    cli_defaults={"n_epochs": 200, "n_epochs_decay": 200},
+    cli_defaults=MODE_EPOCHS["cut"],
     mode_defaults="img2img.families.cut.config:train_defaults",
     datasets_of="cyclegan",
     networks={

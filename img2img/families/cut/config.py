@@ -15,13 +15,16 @@ from img2img.options import MODEL, option
 CUT_MODES = ("cut", "fastcut")
 #: how the projection head F treats the sampled features: a 2-layer MLP, or none
 NET_F = ("mlp_sample", "sample")
-#: what each mode changes: the NCE weight, the identity NCE term, flip equivariance, and the
-#: epochs at the initial rate and of decay (the reference's defaults)
+#: the model options each mode sets where they are not given: the NCE weight, the identity NCE
+#: term, flip equivariance (the reference's defaults)
 MODE_DEFAULTS: dict[str, dict[str, Any]] = {
-    "cut": {"lambda_nce": 1.0, "nce_idt": True, "flip_equivariance": False,
-            "n_epochs": 200, "n_epochs_decay": 200},
-    "fastcut": {"lambda_nce": 10.0, "nce_idt": False, "flip_equivariance": True,
-                "n_epochs": 150, "n_epochs_decay": 50},
+    "cut": {"lambda_nce": 1.0, "nce_idt": True, "flip_equivariance": False},
+    "fastcut": {"lambda_nce": 10.0, "nce_idt": False, "flip_equivariance": True},
+}
+#: the epochs at the initial rate and of decay each mode trains by default (the reference's)
+MODE_EPOCHS: dict[str, dict[str, int]] = {
+    "cut": {"n_epochs": 200, "n_epochs_decay": 200},
+    "fastcut": {"n_epochs": 150, "n_epochs_decay": 50},
 }
 _TRUE, _FALSE = ("true", "yes", "1", "on"), ("false", "no", "0", "off")
 
@@ -74,7 +77,7 @@ class CUTConfig:
 
     cut_mode: str = field(default="cut", metadata=option(
         "--cut-mode", "{choices}: CUT (NCE 1 with the identity term) or FastCUT (NCE 10, flip "
-        "equivariance, 150 + 50 epochs).", MODEL, choices=CUT_MODES, parse=str.lower))
+        "equivariance, 150 + 50 epochs).", MODEL, choices=CUT_MODES))
     netG: str = field(default="resnet_9blocks", metadata=shared.net_g("cut"))
     netD: str = field(default="basic", metadata=shared.net_d("cut"))
     netF: str = field(default="mlp_sample", metadata=option(
@@ -131,7 +134,7 @@ class CUTConfig:
         object.__setattr__(self, "cut_mode", mode)
         check_choices(self)
         for name, value in MODE_DEFAULTS[mode].items():
-            if name in _MODEL_FIELDS and getattr(self, name) is None:
+            if getattr(self, name) is None:
                 object.__setattr__(self, name, value)
         for name in ("input_nc", "output_nc", "ngf", "ndf", "n_layers_D", "netF_nc",
                      "num_patches", "nce_t", "init_gain"):
@@ -148,15 +151,11 @@ class CUTConfig:
         return parse_layers(self.nce_layers)
 
 
-_MODEL_FIELDS = ("lambda_nce", "nce_idt", "flip_equivariance")
-
-
 def train_defaults(model: Mapping[str, Any]) -> dict[str, Any]:
     """The shared options whose default follows the model's ``cut_mode``: the epochs (200 +
     200 for CUT, 150 + 50 for FastCUT, as in the reference)."""
-    mode = MODE_DEFAULTS[str(model.get("cut_mode", "cut")).lower()]
-    return {"n_epochs": mode["n_epochs"], "n_epochs_decay": mode["n_epochs_decay"]}
+    return dict(MODE_EPOCHS[str(model.get("cut_mode", "cut")).lower()])
 
 
-__all__ = ["CUTConfig", "CUT_MODES", "MODE_DEFAULTS", "NET_F", "parse_layers", "parse_switch",
-           "train_defaults"]
+__all__ = ["CUTConfig", "CUT_MODES", "MODE_DEFAULTS", "MODE_EPOCHS", "NET_F", "parse_layers",
+           "parse_switch", "train_defaults"]

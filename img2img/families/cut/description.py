@@ -13,6 +13,7 @@ from img2img.data.evaluation import EvalSplit, unpaired_split
 from img2img.data.unpaired import UnpairedImageDataset, find_unpaired, run_unpaired_dataset
 from img2img.families.cut.config import CUTConfig
 from img2img.families.cut.networks import (
+    PatchSampleF,
     build_discriminator,
     build_generator,
     check_layer_ids,
@@ -50,8 +51,9 @@ class CUTDescription(FamilyDescription):
                 return config, []  # validate() says what is wrong
             image = torch.empty(1, m.input_nc, generator.min_size, generator.min_size)
             _, features = run_with_features(generator, image, m.layer_ids, encode_only=True)
-        size = sum(c * m.netF_nc + m.netF_nc + m.netF_nc * m.netF_nc + m.netF_nc
-                   for c in (f.shape[1] for f in features))
+            head = PatchSampleF(nc=m.netF_nc)
+            head.create_mlp([f.shape[1] for f in features])
+        size = sum(p.numel() for p in head.parameters())
         return config, [f"F (the projection head) is made from the first batch: "
                         f"{len(features)} MLPs of {m.netF_nc} units, {size:,} parameters"]
 
@@ -59,9 +61,9 @@ class CUTDescription(FamilyDescription):
     def validate(cls, config: RunConfig) -> None:
         """Check the training crops against G and D, and ``--nce-layers`` against G."""
         m: CUTConfig = config.model
-        check_training_size(config, lambda: [build_generator(m), build_discriminator(m)])
         with torch.device("meta"):
-            generator = build_generator(m)
+            generator, discriminator = build_generator(m), build_discriminator(m)
+        check_training_size(config, lambda: [generator, discriminator])
         try:
             check_layer_ids(generator, m.layer_ids)
         except ValueError as exc:

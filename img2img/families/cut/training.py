@@ -195,7 +195,7 @@ class CUTRecipe(TrainingRecipe):
         """F's MLPs and optimizer as a saved F holds them, when this process has not made F
         from a batch yet (a state saved before F existed holds an empty F)."""
         saved = nets.get("F") or {}
-        if saved and not self.F.layer_channels:
+        if saved and not self.F.built:
             self.F.create_from_state(dict(saved))
             self.F.to(self.device)
             self._add_projection_optimizer()
