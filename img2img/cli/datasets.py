@@ -10,6 +10,7 @@ import typer
 
 from img2img.cli.errors import user_errors
 from img2img.cli.group import CommandGroup
+from img2img.cli.options import TrustSideBySide
 
 app = CommandGroup(
     help="Get and prepare datasets: list, download, combine, split, edges, boundaries, "
@@ -349,22 +350,23 @@ def prepare_cityscapes(
 def check(
     data: Annotated[str, typer.Argument(help="Dataset folder, or the name of an installed one.")],
     family: Annotated[str | None, typer.Option("--family", help="Read the folder as this family's data (default: detect).")] = None,
-    phases: Annotated[list[str] | None, typer.Option("--phase", help="Split(s) to check (default: train, val, test).")] = None,
+    phases: Annotated[list[str] | None, typer.Option("--phase", help="Split(s) to check file by file (default: all); the layout is detected from every split, and the others are listed with their counts.")] = None,
     label_nc: Annotated[int | None, typer.Option("--label-nc", help="Label values must lie in 0..N-1 (families with label maps).")] = None,
     fast: Annotated[bool, typer.Option("--fast", help="Headers, sizes and pairing only (what train checks); no pixel decoding.")] = False,
     strict: Annotated[bool, typer.Option("--strict", help="Exit non-zero on warnings too.")] = False,
+    trust_side_by_side: TrustSideBySide = False,
     show: Annotated[int, typer.Option("--show", help="Problems to list (all with --json).")] = 50,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
     workers: Workers = None,
 ) -> None:
-    """Detect a dataset's layout and check every file before training on it.
+    """Detect a dataset's layout from all of its splits and check every file before training.
 
     Each file: readable, channels and bit depth, sizes (and whether pairs agree), pairing,
-    label values against --label-nc, duplicates. Prints a summary per split and the problems by file; exits 1 when training would fail
-    (errors), or on any problem with --strict.
+    label values against --label-nc, duplicates; side-by-side files must look like A|B
+    pairs. Prints every split with its counts and the problems by file; exits 1 when training
+    would fail (errors) or a file cannot be read, or on any problem with --strict.
     """
     from img2img.cli import datasets_show
-    from img2img.data.discover import KNOWN_PHASES
     from img2img.families import get_family
     from img2img.hub.datasets import resolve_dataset
     from img2img.prep.check import check_dataset
@@ -376,9 +378,9 @@ def check(
         root = resolve_dataset(data, published_as)
         threads = _workers(workers)
         with datasets_show.check_progress() as progress:
-            report = check_dataset(root, family, phases=phases or KNOWN_PHASES,
+            report = check_dataset(root, family, phases=phases or None,
                                    label_nc=label_nc, thorough=not fast, workers=threads,
-                                   progress=progress)
+                                   progress=progress, trust_side_by_side=trust_side_by_side)
     datasets_show.check_report(report, as_json=as_json, show=show)
-    if not report.ok or (strict and report.problems):
+    if not report.passed or (strict and report.problems):
         raise typer.Exit(1)
