@@ -167,7 +167,7 @@ def _interactive() -> bool:
     epilog=_examples(
         "img2img datasets combine photos/ labels/ datasets/labels2photos",
         "img2img datasets combine data/A data/B datasets/mine --resize --ext .png",
-        "img2img datasets combine A/ B/ datasets/mine_256 --size 256",
+        "img2img datasets combine A/ B/ datasets/mine_256 --size 256 --ext .jpg --quality 90",
     ),
 )
 def combine(
@@ -176,7 +176,7 @@ def combine(
     out: Annotated[Path, typer.Argument(help="Output folder for the side-by-side AB images.")],
     resize: Annotated[bool, typer.Option("--resize", help="Resize a B of another size to A's size (bicubic) instead of failing the pair.")] = False,
     size: Annotated[int | None, typer.Option("--size", help="Resize both sides to SIZE x SIZE.")] = None,
-    ext: Ext = ".jpg",
+    ext: Annotated[str | None, typer.Option("--ext", help="Output format by extension: .jpg, .png, .webp ... (default: each A file's own, 16-bit kept in PNG and TIFF).")] = None,
     quality: Quality = 95,
     overwrite: Overwrite = False,
     workers: Workers = None,
@@ -184,8 +184,9 @@ def combine(
     """Write side-by-side A|B images for the files of A_DIR and B_DIR that share a name.
 
     Pairs are matched by relative path without extension, per split when both folders have
-    train/val/test folders. Sizes must agree unless --resize or --size. Unmatched files are
-    reported.
+    train/val/test folders. Sizes must agree unless --resize or --size. Each pair is written
+    in its A file's format (PNG stays lossless PNG, 16-bit stays 16-bit) unless --ext says
+    otherwise; gray stays gray when both sides are gray. Unmatched files are reported.
     """
     from img2img.cli.datasets_show import prep_report
     from img2img.cli.progress import progress_bar

@@ -149,6 +149,12 @@ def test_combine_split_and_edges_commands(tmp_path: Path) -> None:
                                 str(out), "--ext", ".png", "--resize"])
     assert fixed.exit_code == 0 and "1 written (1 train), 2 kept" in _words(fixed.output)
 
+    kept = runner.invoke(app, ["datasets", "combine", str(tmp_path / "A"), str(tmp_path / "B"),
+                               str(tmp_path / "same_format"), "--resize"])
+    assert kept.exit_code == 0, kept.output  # no --ext: PNG in, PNG out
+    assert sorted(p.name for p in (tmp_path / "same_format" / "train").iterdir()) == [
+        "0.png", "1.png", "2.png"]
+
     back = runner.invoke(app, ["datasets", "split", str(out), str(tmp_path / "back")])
     assert back.exit_code == 0 and "3 written" in back.output
     assert (tmp_path / "back" / "B" / "train" / "2.png").is_file()
