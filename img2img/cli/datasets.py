@@ -10,7 +10,7 @@ import typer
 
 from img2img.cli.errors import user_errors
 from img2img.cli.group import CommandGroup
-from img2img.cli.options import TrustSideBySide
+from img2img.cli.options import TRUST_SIDE_BY_SIDE_HELP
 
 app = CommandGroup(
     help="Get and prepare datasets: list, download, combine, split, edges, boundaries, "
@@ -27,6 +27,7 @@ Workers = Annotated[int | None, typer.Option("--workers", "-j", help="Threads fo
 Overwrite = Annotated[bool, typer.Option("--overwrite", help="Replace existing output files (otherwise they are kept).")]
 Ext = Annotated[str, typer.Option("--ext", help="Output format by extension: .jpg, .png, .webp ...")]
 Quality = Annotated[int, typer.Option("--quality", help="JPEG/WEBP quality.")]
+TrustSideBySide = Annotated[bool, typer.Option("--trust-side-by-side", help=TRUST_SIDE_BY_SIDE_HELP)]
 
 
 def _examples(*lines: str) -> str:

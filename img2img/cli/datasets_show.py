@@ -160,9 +160,6 @@ def _verdict(report) -> None:
                       f"{'decoded' if report.thorough else 'read'}: {escape(names)}{more}; "
                       f"training would skip their examples ({counts})",
                       highlight=False, soft_wrap=True)
-    elif not report.files:
-        console.print(f"[bold green]OK[/]: no files checked ({counts})", highlight=False,
-                      soft_wrap=True)
     else:
         depth = "decoded" if report.thorough else "read (headers only, --fast)"
         console.print(f"[bold green]OK[/]: all {report.files} files {depth}; training would not "
