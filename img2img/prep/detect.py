@@ -2,9 +2,9 @@
 
 Each registered family's own discovery reads the folder for every split name the folder
 suggests (:func:`~img2img.data.splits.split_names`). The family that finds the most splits
-wins, a split whose files are mostly left without a partner counting against it (two
-unrelated CycleGAN folders that happen to share a few names are not pairs); equal families
-keep the registry's order (paired before unpaired). Nothing is decoded.
+wins; between equals, one that leaves more files without a partner than it pairs loses (two
+unrelated CycleGAN folders that happen to share a few names are not pairs), and then the
+registry's order decides (paired before unpaired). Nothing is decoded.
 """
 
 from __future__ import annotations
@@ -43,10 +43,14 @@ class FoundSplit:
         return len(self.phases) > 1
 
     @property
-    def mostly_unmatched(self) -> bool:
-        """True when more files were left without a partner than were paired."""
-        paired = sum(len(item.files) for item in self.dataset.items)
-        return len(getattr(self.dataset, "unmatched", ())) > paired
+    def used(self) -> int:
+        """Files its examples read (each file of a pair counted)."""
+        return sum(len(item.files) for item in self.dataset.items)
+
+    @property
+    def unmatched(self) -> int:
+        """Files discovery left out for want of a partner."""
+        return len(getattr(self.dataset, "unmatched", ()))
 
 
 @dataclass
@@ -65,11 +69,13 @@ class Reading:
     failures: list[str] = field(default_factory=list)
     records: list[logging.LogRecord] = field(default_factory=list)
 
-    def fit(self) -> tuple[int, int]:
-        """How well the family explains the folder: (well-paired splits, splits); higher is
-        better."""
-        good = sum(not split.mostly_unmatched for split in self.splits)
-        return good, len(self.splits)
+    def fit(self) -> tuple[int, bool]:
+        """How well the family explains the folder, higher being better: the splits it finds,
+        then whether it pairs most of their files (more files without a partner than with one
+        says the folder is not paired data)."""
+        used = sum(split.used for split in self.splits)
+        unmatched = sum(split.unmatched for split in self.splits)
+        return len(self.splits), unmatched <= used
 
     def split_names(self) -> set[str]:
         return {phase for split in self.splits for phase in split.phases}
@@ -131,10 +137,11 @@ def detect_layout(root: Path, names: Sequence[str], family: str | None = None,
 
 
 def also_readable_by(best: Reading, readings: Sequence[Reading]) -> list[str]:
-    """The other families whose discovery finds every split ``best`` found."""
+    """The other families whose discovery finds every split ``best`` found, pairing most of
+    their files."""
     wanted = best.split_names()
     return [r.family for r in readings if r is not best and r.splits
-            and wanted <= r.split_names()]
+            and wanted <= r.split_names() and r.fit()[1]]
 
 
 def checkable(dataset: Any, family: str) -> Any:

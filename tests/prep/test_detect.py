@@ -105,3 +105,27 @@ def test_split_names_come_from_the_folders(tmp_path: Path) -> None:
         (tmp_path / folder).mkdir(parents=True)
     (tmp_path / "notes.txt").write_text("not a folder")
     assert split_names(tmp_path) == ["train", "val", "test", "extra", "holdout", "trial"]
+
+
+def test_a_few_shared_names_do_not_make_unpaired_folders_paired(tmp_path: Path) -> None:
+    for n, folder in enumerate(("trainA", "trainB", "testA", "testB")):
+        stems = ["shared"] + [f"{folder}_{i}" for i in range(3)]  # one name in common
+        for i, stem in enumerate(stems):
+            _save(tmp_path / folder / f"{stem}.png", 10 * n + i)
+    report = check_dataset(tmp_path, thorough=False)
+    assert report.family == "cyclegan" and report.also_readable_by == ["cut"]
+
+
+def test_paired_data_with_a_poorly_paired_split_stays_paired(tmp_path: Path) -> None:
+    for i in range(6):
+        for side in ("A", "B"):
+            _save(tmp_path / "train" / side / f"{i}.png", 2 * i + (side == "B"))
+    _save(tmp_path / "test" / "A" / "0.png", 20)
+    _save(tmp_path / "test" / "B" / "0.png", 21)
+    for i in range(1, 4):  # most test files lack a partner
+        _save(tmp_path / "test" / "A" / f"a{i}.png", 30 + i)
+        _save(tmp_path / "test" / "B" / f"b{i}.png", 40 + i)
+    report = check_dataset(tmp_path, thorough=False)
+    assert report.family == "pix2pix"
+    assert [(s.split, s.examples, s.unmatched) for s in report.splits] == [
+        ("train", 6, 0), ("test", 1, 6)]
