@@ -214,6 +214,29 @@ def test_check_names_what_could_not_be_decoded_and_fails(tmp_path: Path) -> None
         fast.output)
 
 
+def test_check_detects_the_layout_from_every_split(tmp_path: Path) -> None:
+    stems = {"trainA": ["h1", "h2"], "trainB": ["z1"], "testA": ["0001"], "testB": ["0001"]}
+    for n, (folder, stem) in enumerate((f, s) for f, names in stems.items() for s in names):
+        _png(tmp_path / "ds" / folder / f"{stem}.png", n, size=(16, 16))
+    for phase in ([], ["--phase", "train"], ["--phase", "test"]):
+        result = runner.invoke(app, ["datasets", "check", str(tmp_path / "ds"), *phase])
+        assert result.exit_code == 0, result.output
+        assert "ds: cyclegan layout (also readable as cut data)" in _words(result.output)
+        report = json.loads(runner.invoke(app, ["datasets", "check", str(tmp_path / "ds"),
+                                                *phase, "--json"]).stdout)
+        assert [(s["split"], s["examples"], s["checked"]) for s in report["splits"]] == [
+            ("train", 3, phase != ["--phase", "test"]), ("test", 2, phase != ["--phase", "train"])]
+    missing = runner.invoke(app, ["datasets", "check", str(tmp_path / "ds"), "--phase", "val"])
+    assert missing.exit_code == 1 and "has no 'val' split" in _words(missing.output)
+
+    for i, size in enumerate([(48, 48), (40, 60)]):  # (height, width): photos, not A|B pairs
+        _png(tmp_path / "photos" / f"{i}.png", i, size=size)
+    photos = ["datasets", "check", str(tmp_path / "photos")]
+    assert runner.invoke(app, photos).exit_code == 1
+    trusted = runner.invoke(app, [*photos, "--trust-side-by-side"])
+    assert trusted.exit_code == 0 and "OK: all 2 files decoded" in _words(trusted.output)
+
+
 def test_train_refuses_single_photos_read_as_pairs(tmp_path: Path) -> None:
     for i, size in enumerate([(48, 48), (40, 60), (36, 48)]):  # (height, width)
         _png(tmp_path / "photos" / f"{i}.png", i, size=size)

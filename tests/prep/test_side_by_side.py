@@ -46,7 +46,7 @@ def test_ordinary_photos_are_not_pairs(tmp_path: Path) -> None:
     assert any("read as A|B pairs all the same" in p.message for p in trusted.warnings)
 
 
-def test_pairs_of_one_size_near_two_to_one_pass(tmp_path: Path) -> None:
+def test_one_size_apart_is_reported_and_uniform_pairs_pass(tmp_path: Path) -> None:
     report = check_dataset(_pairs(tmp_path, [(64, 32)] * 3 + [(70, 32)]), thorough=False)
     assert any("sizes vary (2 sizes" in p.message for p in report.errors)
     assert not_pairs_problem({Path(f"{i}.png"): (512, 256) for i in range(3)}) is None
