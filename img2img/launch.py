@@ -34,7 +34,7 @@ from img2img.checkpoints import (
     resolve_checkpoint,
 )
 from img2img.config import ConfigError, DataConfig, RunConfig, TrainConfig, option_flags
-from img2img.data.dataset import UnreadableDatasetError
+from img2img.data.dataset import UnreadableDatasetError, dataset_files
 from img2img.data.discover import DatasetLayoutError
 from img2img.data.seeding import mix_seed
 from img2img.engine import distributed as ddp
@@ -156,9 +156,17 @@ def _prepare(config: RunConfig, check_data: DataCheck | None = None) -> _Prepare
     if config.data.phase != "val":
         with contextlib.suppress(DatasetLayoutError, FileNotFoundError, UnreadableDatasetError):
             val = description.build_dataset(config, phase="val")
-            val[0]
-            samples, split = val, "val"
+            if not _same_files(val, dataset):  # else a layout without split folders
+                val[0]
+                samples, split = val, "val"
     return _Prepared(config, dataset, samples, split, notes)
+
+
+def _same_files(one: Dataset, other: Dataset) -> bool:
+    """Whether two datasets read the same files (False when one does not list them)."""
+    if not (hasattr(one, "items") and hasattr(other, "items")):
+        return False
+    return dataset_files(one) == dataset_files(other)
 
 
 def _summary(prepared: _Prepared, recipe: Any, **extra: Any) -> Summary:

@@ -10,6 +10,7 @@ import typer
 
 from img2img.cli.errors import user_errors
 from img2img.cli.group import CommandGroup
+from img2img.cli.options import TRUST_SIDE_BY_SIDE_HELP
 
 app = CommandGroup(
     help="Get and prepare datasets: list, download, combine, split, edges, boundaries, "
@@ -26,6 +27,7 @@ Workers = Annotated[int | None, typer.Option("--workers", "-j", help="Threads fo
 Overwrite = Annotated[bool, typer.Option("--overwrite", help="Replace existing output files (otherwise they are kept).")]
 Ext = Annotated[str, typer.Option("--ext", help="Output format by extension: .jpg, .png, .webp ...")]
 Quality = Annotated[int, typer.Option("--quality", help="JPEG/WEBP quality.")]
+TrustSideBySide = Annotated[bool, typer.Option("--trust-side-by-side", help=TRUST_SIDE_BY_SIDE_HELP)]
 
 
 def _examples(*lines: str) -> str:
@@ -166,7 +168,7 @@ def _interactive() -> bool:
     epilog=_examples(
         "img2img datasets combine photos/ labels/ datasets/labels2photos",
         "img2img datasets combine data/A data/B datasets/mine --resize --ext .png",
-        "img2img datasets combine A/ B/ datasets/mine_256 --size 256",
+        "img2img datasets combine A/ B/ datasets/mine_256 --size 256 --ext .jpg --quality 90",
     ),
 )
 def combine(
@@ -175,7 +177,7 @@ def combine(
     out: Annotated[Path, typer.Argument(help="Output folder for the side-by-side AB images.")],
     resize: Annotated[bool, typer.Option("--resize", help="Resize a B of another size to A's size (bicubic) instead of failing the pair.")] = False,
     size: Annotated[int | None, typer.Option("--size", help="Resize both sides to SIZE x SIZE.")] = None,
-    ext: Ext = ".jpg",
+    ext: Annotated[str | None, typer.Option("--ext", help="Output format by extension: .jpg, .png, .webp ... (default: each A file's own, 16-bit kept in PNG and TIFF).")] = None,
     quality: Quality = 95,
     overwrite: Overwrite = False,
     workers: Workers = None,
@@ -183,8 +185,9 @@ def combine(
     """Write side-by-side A|B images for the files of A_DIR and B_DIR that share a name.
 
     Pairs are matched by relative path without extension, per split when both folders have
-    train/val/test folders. Sizes must agree unless --resize or --size. Unmatched files are
-    reported.
+    train/val/test folders. Sizes must agree unless --resize or --size. Each pair is written
+    in its A file's format (PNG stays lossless PNG, 16-bit stays 16-bit) unless --ext says
+    otherwise; gray stays gray when both sides are gray. Unmatched files are reported.
     """
     from img2img.cli.datasets_show import prep_report
     from img2img.cli.progress import progress_bar
@@ -349,22 +352,23 @@ def prepare_cityscapes(
 def check(
     data: Annotated[str, typer.Argument(help="Dataset folder, or the name of an installed one.")],
     family: Annotated[str | None, typer.Option("--family", help="Read the folder as this family's data (default: detect).")] = None,
-    phases: Annotated[list[str] | None, typer.Option("--phase", help="Split(s) to check (default: train, val, test).")] = None,
+    phases: Annotated[list[str] | None, typer.Option("--phase", help="Split(s) to check file by file (default: all); the layout is detected from every split, and the others are listed with their counts.")] = None,
     label_nc: Annotated[int | None, typer.Option("--label-nc", help="Label values must lie in 0..N-1 (families with label maps).")] = None,
     fast: Annotated[bool, typer.Option("--fast", help="Headers, sizes and pairing only (what train checks); no pixel decoding.")] = False,
     strict: Annotated[bool, typer.Option("--strict", help="Exit non-zero on warnings too.")] = False,
+    trust_side_by_side: TrustSideBySide = False,
     show: Annotated[int, typer.Option("--show", help="Problems to list (all with --json).")] = 50,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
     workers: Workers = None,
 ) -> None:
-    """Detect a dataset's layout and check every file before training on it.
+    """Detect a dataset's layout from all of its splits and check every file before training.
 
     Each file: readable, channels and bit depth, sizes (and whether pairs agree), pairing,
-    label values against --label-nc, duplicates. Prints a summary per split and the problems by file; exits 1 when training would fail
-    (errors), or on any problem with --strict.
+    label values against --label-nc, duplicates; side-by-side files must look like A|B
+    pairs. Prints every split with its counts and the problems by file; exits 1 when training
+    would fail (errors) or a file cannot be read, or on any problem with --strict.
     """
     from img2img.cli import datasets_show
-    from img2img.data.discover import KNOWN_PHASES
     from img2img.families import get_family
     from img2img.hub.datasets import resolve_dataset
     from img2img.prep.check import check_dataset
@@ -376,9 +380,9 @@ def check(
         root = resolve_dataset(data, published_as)
         threads = _workers(workers)
         with datasets_show.check_progress() as progress:
-            report = check_dataset(root, family, phases=phases or KNOWN_PHASES,
+            report = check_dataset(root, family, phases=phases or None,
                                    label_nc=label_nc, thorough=not fast, workers=threads,
-                                   progress=progress)
+                                   progress=progress, trust_side_by_side=trust_side_by_side)
     datasets_show.check_report(report, as_json=as_json, show=show)
-    if not report.ok or (strict and report.problems):
+    if not report.passed or (strict and report.problems):
         raise typer.Exit(1)

@@ -110,7 +110,8 @@ def check_progress(*, plain: bool = True) -> Iterator[StagedUpdate]:
 
 
 def check_report(report, *, as_json: bool = False, show: int = 50) -> None:
-    """``datasets check``: the layout, a summary per split and stream, the problems by file."""
+    """``datasets check``: the layout, every split and stream with its counts, the problems by
+    file, and a verdict that says what was read and what failed."""
     from img2img.prep.check import value_ranges
 
     if as_json:
@@ -127,7 +128,7 @@ def check_report(report, *, as_json: bool = False, show: int = 50) -> None:
             table.add_column(column, overflow="fold")
         for s in report.splits:
             for i, st in enumerate(s.streams):
-                head = (s.split, s.layout, str(s.examples)) if i == 0 else ("", "", "")
+                head = (_split_name(s), s.layout, str(s.examples)) if i == 0 else ("", "", "")
                 values = value_ranges(st.label_values) if st.kind == "label" else ""
                 table.add_row(*head, f"{st.name} ({st.kind})", str(st.files),
                               _most_common(st.formats), _sizes(st.sizes), values)
@@ -137,12 +138,33 @@ def check_report(report, *, as_json: bool = False, show: int = 50) -> None:
         console.print(f"  --label-nc {report.label_nc}: {report.family} data has no label maps; "
                       "not used", highlight=False)
     _problems(report.problems, show)
-    depth = "every file decoded" if report.thorough else "headers only (--fast)"
-    counts = f"{len(report.errors)} errors, {len(report.warnings)} warnings; {depth}"
-    if report.ok:
-        console.print(f"[bold green]OK[/]: training would not fail on this data ({counts})")
+    _verdict(report)
+
+
+def _split_name(summary) -> str:
+    name = "(no split folders)" if summary.flat else summary.split
+    return name if summary.checked else f"{name} (not checked)"
+
+
+def _verdict(report) -> None:
+    """The last line of ``datasets check``: what was read, what failed, what it means."""
+    counts = (f"{report.file_counts()}; {len(report.errors)} errors, "
+              f"{len(report.warnings)} warnings")
+    if not report.ok:
+        console.print(f"[bold red]FAIL[/]: training would fail on this data ({counts})",
+                      highlight=False, soft_wrap=True)
+    elif report.failed:
+        names = ", ".join(str(p) for p in report.failed[:_LISTED])
+        more = f" and {len(report.failed) - _LISTED} more" if len(report.failed) > _LISTED else ""
+        console.print(f"[bold red]FAIL[/]: {len(report.failed)} file(s) cannot be "
+                      f"{'decoded' if report.thorough else 'read'}: {escape(names)}{more}; "
+                      f"training would skip their examples ({counts})",
+                      highlight=False, soft_wrap=True)
     else:
-        console.print(f"[bold red]FAIL[/]: training would fail on this data ({counts})")
+        depth = "decoded" if report.thorough else "read (headers only, --fast)"
+        console.print(f"[bold green]OK[/]: all {report.files} files {depth}; training would not "
+                      f"fail on this data ({len(report.errors)} errors, "
+                      f"{len(report.warnings)} warnings)", highlight=False, soft_wrap=True)
 
 
 def run_check(report) -> None:
@@ -150,7 +172,8 @@ def run_check(report) -> None:
     examples = sum(s.examples for s in report.splits)
     layouts = ", ".join(s.layout for s in report.splits)
     warnings, errors = report.warnings, report.errors
-    where = escape(f"{report.root} [{', '.join(s.split for s in report.splits)}]")
+    splits = [s.split for s in report.splits if not s.flat]
+    where = escape(f"{report.root}" + (f" [{', '.join(splits)}]" if splits else ""))
     found = [f"[red]{len(errors)} errors[/]"] if errors else []
     found += [f"[yellow]{len(warnings)} warnings[/]"] if warnings else []
     console.print(

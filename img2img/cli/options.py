@@ -3,7 +3,7 @@
 The options that set a config field are declared on the field (:mod:`img2img.options`);
 :func:`config_parameters` makes a command's parameters of them. The options that steer a
 training command rather than describe its run (``--resume``, ``--dry-run``, ``--runs-dir``,
-``--yes``, ``--devices``) are the signature of :func:`control_options`. The option names are
+``--yes``, ``--devices``, ``--trust-side-by-side``) are the signature of :func:`control_options`. The option names are
 the reference code's.
 """
 
@@ -54,6 +54,8 @@ Resume = Annotated[Path | None, Opt("--resume", help="Continue the run in this d
 DryRun = Annotated[bool, Opt("--dry-run", help="Print the resolved config and network sizes; write nothing.", rich_help_panel=RUN)]
 RunsDir = Annotated[Path, Opt("--runs-dir", help="Where run directories are created.", rich_help_panel=RUN)]
 Yes = Annotated[bool, Opt("--yes", "-y", help="Download a missing published --data dataset without asking.", rich_help_panel=DATA)]
+TRUST_SIDE_BY_SIDE_HELP = "Side-by-side files are A|B pairs even though their sizes vary or they are not about twice as wide as high (otherwise the data check stops with an error)."
+TrustSideBySide = Annotated[bool, Opt("--trust-side-by-side", help=TRUST_SIDE_BY_SIDE_HELP, rich_help_panel=DATA)]
 Devices = Annotated[int, Opt("--devices", help="Train data-parallel on N processes of this machine (N GPUs, or N CPU processes); the same as 'torchrun --nproc-per-node N -m img2img train ...'. --batch-size is per process.", rich_help_panel=RUN, min=1)]
 
 
@@ -63,6 +65,7 @@ def control_options(
     resume: Resume = None,
     dry_run: DryRun = False,
     yes: Yes = False,
+    trust_side_by_side: TrustSideBySide = False,
 ) -> None:
     """The template of the control options every family's train command takes after the
     run's options (never called)."""

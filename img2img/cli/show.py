@@ -40,7 +40,10 @@ def summary(s) -> None:
     if s.memory is not None:
         console.print(f"  memory: {s.memory.describe()}")
     console.print(f"  dataset: {s.dataset_size} samples, {s.steps_per_epoch} steps per epoch")
-    console.print(f"  sample grids from the {s.sample_split!r} split")
+    if s.sample_split == s.config.data.phase:
+        console.print("  sample grids from the training images (no other split to show)")
+    else:
+        console.print(f"  sample grids from the {s.sample_split!r} split")
 
 
 def finished(run, result) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import inspect
 import os
 from collections.abc import Callable, Iterator
@@ -163,18 +164,20 @@ def _start(family: Family, model: Any, v: dict[str, Any]) -> None:
     check_run_name(config.name)
     from img2img import launch
 
+    check_data = functools.partial(_check_data, trust_side_by_side=v["trust_side_by_side"])
     if v["dry_run"]:
-        show.summary(launch.summarize(config, check_data=_check_data))
+        show.summary(launch.summarize(config, check_data=check_data))
         return
 
     def check() -> None:  # options and data, once, before the processes start
-        launch.check_config(config, check_data=_check_data)
+        launch.check_config(config, check_data=check_data)
 
     run_on_devices(v["devices"], v["device"], check)
     launched = _prepare_process()  # by --devices N, whose check() has checked the data
+    check_once = functools.partial(_check_data_once, check_data=check_data)
     with _process_group(), _setup_interruptible():
         run, result = launch.train(config, v["runs_dir"], reporter=_reporter(),
-                                   check_data=None if launched else _check_data_once)
+                                   check_data=None if launched else check_once)
     _finished(run, result)
 
 
@@ -233,16 +236,17 @@ def _finished(run, result) -> None:
         raise typer.Exit(exit_status(signal.Signals[result.stopped_by]))
 
 
-def _check_data(config, dataset) -> None:
+def _check_data(config, dataset, *, trust_side_by_side: bool = False) -> None:
     """The fast part of ``datasets check`` on the split the run reads (``dataset``, as the run
-    found it); fails on errors."""
+    found it); fails on errors (side-by-side files that do not look like pairs among them,
+    unless ``trust_side_by_side``)."""
     from img2img.cli import datasets_show
     from img2img.prep.check import check_run_data
     from img2img.prep.parallel import default_workers
 
     with datasets_show.check_progress(plain=False) as progress:
         report = check_run_data(config, dataset=dataset, workers=default_workers(),
-                                progress=progress)
+                                progress=progress, trust_side_by_side=trust_side_by_side)
     datasets_show.run_check(report)
     if not report.ok:
         errors = "; ".join(f"{p.path}: {p.message}" if p.path else p.message
@@ -253,15 +257,15 @@ def _check_data(config, dataset) -> None:
         )
 
 
-def _check_data_once(config, dataset) -> None:
-    """:func:`_check_data` on rank 0 alone, the other data-parallel processes waiting for its
+def _check_data_once(config, dataset, *, check_data: Callable[..., None] = _check_data) -> None:
+    """``check_data`` on rank 0 alone, the other data-parallel processes waiting for its
     verdict (a failed check stops them all; rank 0 reports it)."""
     from img2img.engine import distributed as ddp
     from img2img.engine.device import resolve_device
 
     world = ddp.world_from_env()
     ddp.init_process_group(world, resolve_device(config.train.device))
-    ddp.on_main(lambda: _check_data(config, dataset))
+    ddp.on_main(lambda: check_data(config, dataset))
 
 
 @contextlib.contextmanager

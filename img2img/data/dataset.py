@@ -40,6 +40,12 @@ class StreamFiles:
     files: Mapping[str, Path]
 
 
+def dataset_files(dataset: Any) -> frozenset[Path]:
+    """Every file a dataset reads: one offering ``items`` of :class:`StreamFiles` (a
+    :class:`StreamDataset`, or any family's dataset that lists its files so)."""
+    return frozenset(p for item in dataset.items for p in item.files.values())
+
+
 def parse_sample_key(key: int | tuple[int, int], count: int, seed: int) -> tuple[int, int]:
     """``(index, sample_seed)`` of a dataset key: an index, or ``(index, sample_seed)``.
 

@@ -143,7 +143,7 @@ def _walk(root: Path, accept: Callable[[str], bool]) -> list[Path]:
         for entry in entries:
             if entry.name.startswith("."):
                 continue
-            if not _is_dir(entry):
+            if not is_folder_entry(entry):
                 if accept(entry.name):
                     found.append(Path(entry.path))
                 continue
@@ -159,7 +159,7 @@ def _walk(root: Path, accept: Callable[[str], bool]) -> list[Path]:
     return found
 
 
-def _is_dir(entry: os.DirEntry[str]) -> bool:
+def is_folder_entry(entry: os.DirEntry[str]) -> bool:
     """Whether ``entry`` is a folder or a link to one (a link loop is not)."""
     try:
         return entry.is_dir()

@@ -17,7 +17,8 @@ from PIL import Image
 from img2img.atomic import atomic_write
 from img2img.data.png import write_png
 
-__all__ = ["PNG_COMPRESS_LEVEL", "to_uint8", "write_image"]
+__all__ = ["PNG_COMPRESS_LEVEL", "check_writable_suffix", "to_uint8", "write_image",
+           "writes_16_bit"]
 
 _WRITE_FORMATS = {
     ".png": "PNG",
@@ -65,11 +66,7 @@ def write_image(
     """
     path = Path(path)
     suffix = path.suffix.lower()
-    if suffix not in _WRITE_FORMATS:
-        raise ValueError(
-            f"{path}: cannot write {suffix or 'files without an extension'}; expected one of: "
-            f"{', '.join(sorted(_WRITE_FORMATS))}"
-        )
+    check_writable_suffix(str(path), suffix)
     if bits not in (8, 16):
         raise ValueError(f"bits: {bits!r} is not valid; expected 8 or 16")
     if bits == 16 and suffix not in _SIXTEEN_BIT_SUFFIXES:
@@ -83,6 +80,21 @@ def write_image(
     else:
         atomic_write(path, lambda f: _encode_8bit(f, array, suffix, quality), replace=replace)
     return path
+
+
+def check_writable_suffix(what: str, suffix: str) -> None:
+    """Fail naming ``what`` unless ``suffix`` (``.png`` ...) is a format :func:`write_image`
+    writes."""
+    if suffix.lower() not in _WRITE_FORMATS:
+        raise ValueError(
+            f"{what}: cannot write {suffix or 'files without an extension'}; expected one of: "
+            f"{', '.join(sorted(_WRITE_FORMATS))}"
+        )
+
+
+def writes_16_bit(path: str | os.PathLike[str]) -> bool:
+    """Whether :func:`write_image` can store 16-bit data in ``path``'s format (PNG, TIFF)."""
+    return Path(path).suffix.lower() in _SIXTEEN_BIT_SUFFIXES
 
 
 def to_uint8(image: torch.Tensor | np.ndarray) -> np.ndarray:

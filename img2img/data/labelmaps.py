@@ -325,7 +325,8 @@ class LabelMapDataset(StreamDataset):
             "image": Stream("image", "image", output_nc),
         }
         super().__init__(files.items, [kinds[s] for s in files.streams], transform, seed=seed,
-                         source=f"{files.root} [{files.phase}]")
+                         source=f"{files.root} [{files.phase}]", layout=files.layout,
+                         unmatched=[p for paths in files.unpaired.values() for p in paths])
         log.info("%s [%s]: %d examples, layout %s", files.root, files.phase, len(files),
                  files.layout)
 

@@ -17,14 +17,18 @@ Two depths:
   checks label values against ``label_nc`` (and reports the values found), and finds files
   with identical content, within a split and across splits.
 
-Problems are errors when training would fail (no example readable, a label value the network
-cannot one-hot encode) and warnings otherwise (an unreadable file is skipped in training, a
-size mismatch is resized away, an unpaired file is left out).
+``datasets check`` judges the layout on the whole folder (:mod:`img2img.prep.detect`): every
+split is listed with its counts, and ``--phase`` only picks the splits whose files are read.
+
+Problems are errors when training would fail or would learn nonsense (no example readable, a
+label value the network cannot one-hot encode, side-by-side files that do not look like A|B
+pairs: :mod:`img2img.prep.side_by_side`) and warnings otherwise (an unreadable file is
+skipped in training, a size mismatch is resized away, an unpaired file is left out). The
+report counts the files read and names those that failed.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import os
 from collections import defaultdict
@@ -35,11 +39,12 @@ from typing import Any
 
 import torch
 
-from img2img.config import DataConfig, RunConfig
-from img2img.data.discover import KNOWN_PHASES
+from img2img.config import RunConfig
+from img2img.data.dataset import dataset_files
 from img2img.data.io import ImageHeader, ImageReadError, read_header, read_ids
+from img2img.data.splits import split_names
 from img2img.data.streams import Stream
-from img2img.families import get_family, list_families, run_config
+from img2img.families import get_family
 from img2img.prep.dataset_report import (
     CheckReport,
     Problem,
@@ -48,7 +53,14 @@ from img2img.prep.dataset_report import (
     StreamSummary,
     value_ranges,
 )
+from img2img.prep.detect import (
+    also_readable_by,
+    checkable,
+    detect_layout,
+)
 from img2img.prep.parallel import run_jobs
+from img2img.prep.side_by_side import describe as describe_not_pairs
+from img2img.prep.side_by_side import not_pairs_problem
 
 #: ``progress(stage, done, total)``; ``stage`` says what is being read, e.g. ``"train: headers"``
 CheckProgress = Callable[[str, int, int], None]
@@ -62,49 +74,58 @@ def check_dataset(
     root: str | os.PathLike[str],
     family: str | None = None,
     *,
-    phases: Sequence[str] = KNOWN_PHASES,
+    phases: Sequence[str] | None = None,
     label_nc: int | None = None,
     thorough: bool = True,
     workers: int = 1,
     progress: CheckProgress | None = None,
+    trust_side_by_side: bool = False,
 ) -> CheckReport:
-    """Detect the layout of ``root`` and check every file of its splits.
+    """Detect the layout of ``root`` from all of its splits and check the files of each.
 
     Args:
         root: the dataset folder.
-        family: the family to read it as; None tries every registered family and checks with
-            the first whose discovery finds data (the others that do are listed).
-        phases: the splits to look for.
+        family: the family to read it as; None tries every registered family and keeps the
+            one whose discovery explains the whole folder best (:mod:`img2img.prep.detect`;
+            the others that read the same splits are listed).
+        phases: the splits to check file by file (None: all); the others are listed with
+            their counts. The layout is detected from every split whatever this says; a
+            split named here that the folder does not have is an error.
         label_nc: label values must lie in ``0..label_nc-1`` (for families with label maps);
             None checks nothing and reports the values found; 0 means RGB labels (no check).
         thorough: decode every example (else headers only).
         workers: threads reading files.
         progress: told what is being read.
+        trust_side_by_side: side-by-side files that do not look like A|B pairs (sizes vary,
+            width far from twice the height) are a warning rather than an error.
     """
     root = Path(root)
-    report = CheckReport(root, family or "", thorough, label_nc=label_nc)
+    report = CheckReport(root, family or "", thorough, label_nc=label_nc,
+                         trust_side_by_side=trust_side_by_side)
     if not root.is_dir():
         report.problems.append(Problem("error", f"{root} is not a folder", root))
         return report
-    candidates = [family] if family else list_families()
-    found: dict[str, list[tuple[str, Any]]] = {}
-    failures: list[str] = []
-    for name in candidates:
-        config = family_config(name, root, label_nc)
-        splits, why = discover_splits(config, phases)
-        if splits:
-            found[name] = splits
-        else:
-            more = f" (nor for {len(why) - 1} more splits)" if len(why) > 1 else ""
-            failures.append(f"{name}: {why[0]}{more}")
-    if not found:
+    names = list(dict.fromkeys([*split_names(root), *(phases or ())]))
+    best, readings = detect_layout(root, names, family, label_nc)
+    if best is None:
+        failures = [f"{r.family}: {r.failures[0]}" + (
+            f" (nor for {len(r.failures) - 1} more splits)" if len(r.failures) > 1 else "")
+            for r in readings]
         report.problems.append(Problem(
             "error", "no dataset layout found: " + " | ".join(failures), root
         ))
         return report
-    report.family = next(iter(found))
-    report.also_readable_by = list(found)[1:]
-    _check_splits(report, found[report.family], workers, progress)
+    best.replay_logs()
+    report.family = best.family
+    report.also_readable_by = also_readable_by(best, readings)
+    wanted = set(phases or best.split_names())
+    for phase in sorted(wanted - best.split_names()):
+        found = ", ".join(s.name for s in best.splits)
+        report.problems.append(Problem(
+            "error", f"--phase {phase}: {root} has no {phase!r} split as {best.family} data "
+            f"(it has: {found})", root, phase))
+    _check_splits(report, [(s.name, s.dataset, s.flat, bool(wanted & set(s.phases)))
+                           for s in best.splits], workers, progress)
     return report
 
 
@@ -115,71 +136,40 @@ def check_run_data(
     thorough: bool = False,
     workers: int = 1,
     progress: CheckProgress | None = None,
+    trust_side_by_side: bool = False,
 ) -> CheckReport:
     """Check the split a training run will read (``config.data``), by its family's discovery.
 
     ``dataset`` is that split as the run found it (a run discovers its data once); None finds
-    it here.
+    it here. ``trust_side_by_side`` as in :func:`check_dataset`.
 
     Raises:
         DatasetLayoutError: (and the family's other discovery errors) the data cannot be found.
     """
     if dataset is None:
         dataset = get_family(config.family).description_class().build_dataset(config)
-    dataset = _checkable(dataset, config.family)
+    dataset = checkable(dataset, config.family)
     label_nc = getattr(config.model, "label_nc", None)
-    report = CheckReport(Path(config.data.root), config.family, thorough, label_nc=label_nc)
-    _check_splits(report, [(config.data.phase, dataset)], workers, progress)
+    report = CheckReport(Path(config.data.root), config.family, thorough, label_nc=label_nc,
+                         trust_side_by_side=trust_side_by_side)
+    flat = _no_split_folders(report.root, config.data.phase, dataset)
+    _check_splits(report, [(config.data.phase, dataset, flat, True)], workers, progress)
     return report
 
 
-def family_config(family: str, root: Path, label_nc: int | None = None) -> RunConfig:
-    """A run configuration of ``family`` with its default model options, reading ``root``.
-
-    ``label_nc`` is set on the model options when the family has that option.
-    """
-    model = get_family(family).config()
-    if label_nc is not None and "label_nc" in {f.name for f in dataclasses.fields(model)}:
-        model = dataclasses.replace(model, label_nc=label_nc)
-    return run_config(family, model, data=DataConfig(root=str(root)))
-
-
-def discover_splits(
-    config: RunConfig, phases: Sequence[str]
-) -> tuple[list[tuple[str, Any]], list[str]]:
-    """The datasets the family's discovery finds for each phase, and why the others failed.
-
-    A layout without split folders gives the same files for every phase; it is listed once.
-    """
-    description = get_family(config.family).description_class()
-    splits: list[tuple[str, Any]] = []
-    seen: list[frozenset[Path]] = []
-    failures: list[str] = []
-    for phase in phases:
+def _no_split_folders(root: Path, phase: str, dataset: Any) -> bool:
+    """Whether the run's files lie outside any folder named after its split (``train/``,
+    ``trainA/``, ``A/train/``, ``train_label/`` ...): a layout without split folders. Read
+    from the paths alone, so the run's data is still discovered once."""
+    files = dataset_files(dataset)
+    for path in files:
         try:
-            dataset = description.build_dataset(config, phase)
-        except (ValueError, OSError) as exc:
-            failures.append(f"[{phase}] {exc}")
-            continue
-        _checkable(dataset, config.family)
-        files = frozenset(p for item in dataset.items for p in item.files.values())
-        if files in seen:
-            continue
-        seen.append(files)
-        splits.append((phase, dataset))
-    return splits, failures
-
-
-def _checkable(dataset: Any, family: str) -> Any:
-    """``dataset`` if it offers what the check reads (as a StreamDataset does), else a TypeError."""
-    missing = [name for name in ("streams", "items", "load") if not hasattr(dataset, name)]
-    if missing:
-        raise TypeError(
-            f"family {family!r}: its dataset ({type(dataset).__name__}) lacks "
-            f"{', '.join(missing)}; datasets check reads a family's data through the "
-            "StreamDataset interface (img2img.data.dataset)"
-        )
-    return dataset
+            folders = path.relative_to(root).parts[:-1]
+        except ValueError:
+            return False
+        if any(folder.startswith(phase) for folder in folders):
+            return False
+    return bool(files)
 
 
 # --- the checks ------------------------------------------------------------------------------
@@ -191,17 +181,24 @@ class _FileFacts:
 
 def _check_splits(
     report: CheckReport,
-    splits: Iterable[tuple[str, Any]],
+    splits: Iterable[tuple[str, Any, bool, bool]],
     workers: int,
     progress: CheckProgress | None,
 ) -> None:
+    """Summarise ``(name, dataset, flat, checked)`` splits, checking the files of the
+    checked ones (and, across them, for files with identical contents)."""
     same_content: dict[tuple[str, str], list[tuple[str, Path]]] = defaultdict(list)
-    for split, dataset in splits:
-        summary = _check_split(report, split, dataset, same_content, workers, progress)
+    for split, dataset, flat, checked in splits:
+        if checked:
+            summary = _check_split(report, split, dataset, flat, same_content, workers,
+                                   progress)
+        else:
+            summary = _list_split(split, dataset)
+        summary.flat = flat
         report.splits.append(summary)
     for paths in same_content.values():
         if len(paths) > 1:
-            shown = ", ".join(f"{path} [{split}]" for split, path in paths)
+            shown = ", ".join(f"{path} [{split}]" if split else str(path) for split, path in paths)
             splits_hit = sorted({split for split, _ in paths})
             what = (f"across splits {' and '.join(splits_hit)}: an example that is also in "
                     "another split" if len(splits_hit) > 1 else "within one split")
@@ -211,29 +208,54 @@ def _check_splits(
             ))
 
 
-def _check_split(
-    report: CheckReport,
-    split: str,
-    dataset: Any,
-    same_content: dict[tuple[str, str], list[tuple[str, Path]]],
-    workers: int,
-    progress: CheckProgress | None,
-) -> SplitSummary:
-    streams: tuple[Stream, ...] = tuple(dataset.streams)
-    items = list(dataset.items)
+def _uses(items: Sequence[Any]) -> dict[Path, list[str]]:
+    """Each file of ``items`` and the streams it holds (several for a side-by-side file)."""
     uses: dict[Path, list[str]] = defaultdict(list)
     for item in items:
         for name, path in item.files.items():
             if name not in uses[path]:
                 uses[path].append(name)
-    summary = SplitSummary(
+    return uses
+
+
+def _summary(split: str, dataset: Any, items: Sequence[Any], checked: bool) -> SplitSummary:
+    return SplitSummary(
         split, getattr(dataset, "layout", "") or type(dataset).__name__, len(items),
-        [StreamSummary(s.name, s.kind) for s in streams],
-        unmatched=len(getattr(dataset, "unmatched", ())),
+        [StreamSummary(s.name, s.kind) for s in dataset.streams],
+        unmatched=len(getattr(dataset, "unmatched", ())), checked=checked,
     )
 
+
+def _list_split(split: str, dataset: Any) -> SplitSummary:
+    """A split's counts, from discovery alone (nothing read)."""
+    items = list(dataset.items)
+    summary = _summary(split, dataset, items, checked=False)
+    by_name = {s.name: s for s in summary.streams}
+    for names in _uses(items).values():
+        for name in names:
+            by_name[name].files += 1
+    return summary
+
+
+def _check_split(
+    report: CheckReport,
+    split: str,
+    dataset: Any,
+    flat: bool,
+    same_content: dict[tuple[str, str], list[tuple[str, Path]]],
+    workers: int,
+    progress: CheckProgress | None,
+) -> SplitSummary:
+    """Read (and with a thorough check decode) every file of one split; problems are named
+    by split unless the layout has none (``flat``)."""
+    streams: tuple[Stream, ...] = tuple(dataset.streams)
+    items = list(dataset.items)
+    uses = _uses(items)
+    summary = _summary(split, dataset, items, checked=True)
+    summary.files = len(uses)
+
     def problem(severity: Severity, message: str, path: Path | None = None) -> None:
-        report.problems.append(Problem(severity, message, path, split))
+        report.problems.append(Problem(severity, message, path, "" if flat else split))
 
     for path in getattr(dataset, "unmatched", ()):
         problem("warning", "no partner file; left out of training", Path(path))
@@ -241,9 +263,11 @@ def _check_split(
     facts = _read_files(list(uses), report.thorough, workers, _stage(progress, f"{split}: files"))
     by_name = {s.name: s for s in summary.streams}
     kinds = {s.name: s.kind for s in streams}
+    side_by_side: dict[Path, tuple[int, int]] = {}
     for path, fact in facts.items():
         if isinstance(fact, ImageReadError):
             problem("warning", f"unreadable ({fact.reason}); training skips its example", path)
+            summary.failed.append(path)
             continue
         header = fact.header
         names = uses[path]
@@ -256,13 +280,20 @@ def _check_split(
         if ids and header.format in _LOSSY_FORMATS:
             problem("warning", f"{'/'.join(ids)} map stored as {header.format}: lossy "
                     "compression changes ids near edges; store id maps as PNG", path)
-        if len(names) > 1 and header.width % len(names):
-            problem("warning", f"width {header.width} is not a multiple of {len(names)}: the "
-                    "last part is wider and is resized to match", path)
+        if len(names) > 1:
+            side_by_side[path] = (header.width, header.height)
+            if header.width % len(names):
+                problem("warning", f"width {header.width} is not a multiple of {len(names)}: "
+                        "the last part is wider and is resized to match", path)
         if fact.digest is not None:
-            same_content[("+".join(names), fact.digest)].append((split, path))
+            same_content[("+".join(names), fact.digest)].append(("" if flat else split, path))
 
-    broken = {p for p, f in facts.items() if isinstance(f, ImageReadError)}
+    verdict = not_pairs_problem(side_by_side)
+    if verdict is not None:
+        reason, path = verdict
+        trusted = report.trust_side_by_side
+        problem("warning" if trusted else "error", describe_not_pairs(reason, trusted), path)
+    broken = set(summary.failed)
     readable = [item for item in items if not broken & set(item.files.values())]
     _check_sizes(readable, facts, uses, problem)
     summary.unreadable = len(items) - len(readable)
@@ -272,6 +303,7 @@ def _check_split(
     if report.thorough:
         readable = _decode(dataset, readable, streams, summary, report.label_nc, problem,
                            workers, _stage(progress, f"{split}: pixels"))
+    summary.read = len({p for item in readable for p in item.files.values()})
     if items and not readable:
         problem("error", f"none of the {len(items)} examples can be read; training would fail")
     return summary
@@ -327,6 +359,8 @@ def _decode(dataset, items, streams, summary, label_nc, problem, workers, progre
             reason = getattr(outcome.error, "reason", None) or str(outcome.error)
             problem("warning", f"cannot be decoded ({reason}); training skips its example", path)
             summary.unreadable += 1
+            if Path(path) not in summary.failed:
+                summary.failed.append(Path(path))
             continue
         readable.append(item)
         for name, values in outcome.result.items():

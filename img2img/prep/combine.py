@@ -21,7 +21,8 @@ from img2img.data.discover import (
     find_pairs,
     pair_folders,
 )
-from img2img.data.io import read_image, write_image
+from img2img.data.image_write import check_writable_suffix, writes_16_bit
+from img2img.data.io import read_header, read_image, write_image
 from img2img.data.transforms import resize_bicubic
 from img2img.prep.parallel import ProgressFn, run_jobs
 from img2img.prep.report import PrepReport, needs_writing
@@ -59,17 +60,19 @@ def combine_pair(a: ImageLike, b: ImageLike) -> ImageLike:
     return np.concatenate([a, b], axis=1)
 
 
-def write_ab(path: str | os.PathLike[str], a: Source, b: Source, quality: int = 95) -> Path:
+def write_ab(path: str | os.PathLike[str], a: Source, b: Source, quality: int = 95,
+             bits: int = 8) -> Path:
     """Write A and B side by side to ``path`` (atomically; format from the extension).
 
     ``a`` and ``b`` may be images (see :func:`combine_pair`) or image files, read as RGB.
-    Mixed kinds are brought to float ``[0, 1]`` first.
+    Mixed kinds are brought to float ``[0, 1]`` first. ``bits`` 16 keeps 16-bit data (PNG and
+    TIFF).
     """
     a_img, b_img = _load(a), _load(b)
     same_kind = type(a_img) is type(b_img) and a_img.dtype == b_img.dtype
     if not same_kind:
         a_img, b_img = _as_float_chw(a_img), _as_float_chw(b_img)
-    return write_image(path, combine_pair(a_img, b_img), quality=quality)
+    return write_image(path, combine_pair(a_img, b_img), bits=bits, quality=quality)
 
 
 #: where a layout without phase folders (``A/`` + ``B/``) is combined: it has no splits
@@ -95,14 +98,15 @@ class CombineOptions:
     """How pairs are written.
 
     Attributes:
-        ext: output format by extension (``.jpg``, ``.png`` ...).
+        ext: output format by extension (``.jpg``, ``.png`` ...); None keeps the A file's
+            (as the reference's combine script does), so PNG inputs give lossless PNG pairs.
         quality: JPEG/WEBP quality.
         resize: bring a B of another size to A's size (bicubic) instead of failing the pair.
         size: resize both sides to ``size x size`` first (None keeps their size).
         overwrite: replace existing outputs (otherwise they are kept).
     """
 
-    ext: str = ".jpg"
+    ext: str | None = None
     quality: int = 95
     resize: bool = False
     size: int | None = None
@@ -111,13 +115,15 @@ class CombineOptions:
     def __post_init__(self) -> None:
         if self.size is not None and self.size < 1:
             raise ValueError(f"--size: {self.size} is not valid; expected a number >= 1")
+        if self.ext is not None:
+            check_writable_suffix("--ext", self.ext)
 
 
 def combine_folders(
     root: str | os.PathLike[str],
     out_dir: str | os.PathLike[str],
     phases: Sequence[str] = KNOWN_PHASES,
-    ext: str = ".jpg",
+    ext: str | None = None,
     quality: int = 95,
     *,
     options: CombineOptions | None = None,
@@ -209,8 +215,9 @@ def combine_dirs(
     return _run(jobs, options, report, workers, progress)
 
 
-def _jobs(files: PairedFiles, out_dir: Path, split: str, ext: str) -> list[_CombineJob]:
-    return [_CombineJob(p, out_dir / f"{p.key}{ext}", split) for p in files.pairs]
+def _jobs(files: PairedFiles, out_dir: Path, split: str, ext: str | None) -> list[_CombineJob]:
+    """One job per pair, written as ``ext`` or, when None, in its A file's format."""
+    return [_CombineJob(p, out_dir / f"{p.key}{ext or p.a.suffix}", split) for p in files.pairs]
 
 
 def _run(
@@ -231,7 +238,10 @@ def _combine_one(job: _CombineJob, options: CombineOptions) -> bool:
     if not needs_writing(job.output, options.overwrite):
         return False
     assert job.pair.b is not None
-    a, b = read_image(job.pair.a, channels=3), read_image(job.pair.b, channels=3)
+    headers = read_header(job.pair.a), read_header(job.pair.b)
+    channels = 1 if all(h.channels == 1 for h in headers) else 3
+    deep = any(h.bits > 8 for h in headers) and writes_16_bit(job.output)
+    a, b = read_image(job.pair.a, channels), read_image(job.pair.b, channels)
     if options.size is not None:
         a = resize_bicubic(a, (options.size, options.size))
         b = resize_bicubic(b, (options.size, options.size))
@@ -243,7 +253,7 @@ def _combine_one(job: _CombineJob, options: CombineOptions) -> bool:
                 "(--resize brings B to A's size)"
             )
         b = resize_bicubic(b, (a.shape[1], a.shape[2]))
-    write_ab(job.output, a, b, quality=options.quality)
+    write_ab(job.output, a, b, quality=options.quality, bits=16 if deep else 8)
     return True
 
 

@@ -61,6 +61,12 @@ class SplitSummary:
         streams: one summary per stream.
         unmatched: files left out for want of a partner.
         unreadable: examples that cannot be read.
+        checked: its files were read (else it is listed with the counts discovery found).
+        flat: the layout has no split folders, so every split name finds these files.
+        files: distinct files its examples read (a side-by-side file once); checked splits.
+        read: files of the examples that could be read (decoded, or their headers read with
+            the fast check).
+        failed: files that could not be read or decoded.
     """
 
     split: str
@@ -69,6 +75,11 @@ class SplitSummary:
     streams: list[StreamSummary]
     unmatched: int = 0
     unreadable: int = 0
+    checked: bool = True
+    flat: bool = False
+    files: int = 0
+    read: int = 0
+    failed: list[Path] = field(default_factory=list)
 
 
 @dataclass
@@ -81,8 +92,10 @@ class CheckReport:
         thorough: every example was decoded (not only the file headers).
         splits: one summary per split found.
         problems: everything found wrong, by file.
-        also_readable_by: other families whose discovery also accepts the folder.
+        also_readable_by: other families whose discovery finds the same splits.
         label_nc: the label count label values were checked against, if any.
+        trust_side_by_side: side-by-side files that do not look like A|B pairs were
+            accepted (a warning, not an error).
     """
 
     root: Path
@@ -92,6 +105,7 @@ class CheckReport:
     problems: list[Problem] = field(default_factory=list)
     also_readable_by: list[str] = field(default_factory=list)
     label_nc: int | None = None
+    trust_side_by_side: bool = False
 
     @property
     def errors(self) -> list[Problem]:
@@ -106,6 +120,37 @@ class CheckReport:
         """True when training would not fail on this data."""
         return not self.errors
 
+    @property
+    def files(self) -> int:
+        """Files the checked splits hold."""
+        return sum(s.files for s in self.splits if s.checked)
+
+    @property
+    def read(self) -> int:
+        """Files of the checked splits whose examples could be read."""
+        return sum(s.read for s in self.splits if s.checked)
+
+    @property
+    def failed(self) -> list[Path]:
+        """Files that could not be read or decoded, in every checked split."""
+        return [p for s in self.splits for p in s.failed]
+
+    @property
+    def passed(self) -> bool:
+        """True when training would not fail and every file could be read."""
+        return self.ok and not self.failed
+
+    def file_counts(self) -> str:
+        """How many files were read and how many failed, in words."""
+        done = "decoded" if self.thorough else "read (headers only, --fast)"
+        parts = [f"{self.read} {done}"]
+        if self.failed:
+            parts.append(f"{len(self.failed)} cannot be {'decoded' if self.thorough else 'read'}")
+        skipped = self.files - self.read - len(self.failed)
+        if skipped > 0:
+            parts.append(f"{skipped} left unread with a partner that failed")
+        return f"{self.files} files: " + ", ".join(parts)
+
     def to_dict(self) -> dict[str, Any]:
         """Plain types, for ``--json``."""
         return {
@@ -113,12 +158,19 @@ class CheckReport:
             "family": self.family,
             "thorough": self.thorough,
             "ok": self.ok,
+            "passed": self.passed,
+            "files": self.files,
+            "read": self.read,
+            "failed": [str(p) for p in self.failed],
+            "trust_side_by_side": self.trust_side_by_side,
             "label_nc": self.label_nc,
             "also_readable_by": self.also_readable_by,
             "splits": [
                 {
                     "split": s.split, "layout": s.layout, "examples": s.examples,
                     "unmatched": s.unmatched, "unreadable": s.unreadable,
+                    "checked": s.checked, "flat": s.flat, "files": s.files, "read": s.read,
+                    "failed": [str(p) for p in s.failed],
                     "streams": [
                         {
                             "name": st.name, "kind": st.kind, "files": st.files,

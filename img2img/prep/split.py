@@ -8,11 +8,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from img2img.data.discover import KNOWN_PHASES, DatasetLayoutError, find_pairs, split_ab
+from img2img.data.image_write import writes_16_bit
 from img2img.data.io import read_header, read_image, write_image
 from img2img.prep.parallel import ProgressFn, run_jobs
 from img2img.prep.report import PrepReport, needs_writing
-
-_SIXTEEN_BIT_EXTS = (".png", ".tif", ".tiff")
 
 
 @dataclass(frozen=True)
@@ -94,6 +93,6 @@ def _split_one(job: _SplitJob, quality: int, overwrite: bool) -> bool:
     for image, out in ((a, job.out_a), (b, job.out_b)):
         if not needs_writing(out, overwrite):
             continue
-        bits = 16 if header.bits == 16 and out.suffix.lower() in _SIXTEEN_BIT_EXTS else 8
+        bits = 16 if header.bits == 16 and writes_16_bit(out) else 8
         write_image(out, image, bits=bits, quality=quality)
     return True

@@ -149,6 +149,12 @@ def test_combine_split_and_edges_commands(tmp_path: Path) -> None:
                                 str(out), "--ext", ".png", "--resize"])
     assert fixed.exit_code == 0 and "1 written (1 train), 2 kept" in _words(fixed.output)
 
+    kept = runner.invoke(app, ["datasets", "combine", str(tmp_path / "A"), str(tmp_path / "B"),
+                               str(tmp_path / "same_format"), "--resize"])
+    assert kept.exit_code == 0, kept.output  # no --ext: PNG in, PNG out
+    assert sorted(p.name for p in (tmp_path / "same_format" / "train").iterdir()) == [
+        "0.png", "1.png", "2.png"]
+
     back = runner.invoke(app, ["datasets", "split", str(out), str(tmp_path / "back")])
     assert back.exit_code == 0 and "3 written" in back.output
     assert (tmp_path / "back" / "B" / "train" / "2.png").is_file()
@@ -170,7 +176,8 @@ def test_check_command_exit_codes(tmp_path: Path) -> None:
     _png(tmp_path / "ds" / "train" / "A" / "extra.png", 5)
     ok = runner.invoke(app, ["datasets", "check", str(tmp_path / "ds")])
     assert ok.exit_code == 0, ok.output
-    assert "pix2pix layout" in ok.output and "OK: training would not fail" in _words(ok.output)
+    assert "pix2pix layout" in ok.output
+    assert "OK: all 4 files decoded; training would not fail" in _words(ok.output)
     assert "extra.png" in ok.output and "no partner file" in _words(ok.output)
     strict = runner.invoke(app, ["datasets", "check", str(tmp_path / "ds"), "--strict"])
     assert strict.exit_code == 1
@@ -182,6 +189,71 @@ def test_check_command_exit_codes(tmp_path: Path) -> None:
     assert none.exit_code == 1 and "no dataset layout found" in _words(none.output)
     unknown = runner.invoke(app, ["datasets", "check", str(tmp_path / "ds"), "--family", "x"])
     assert unknown.exit_code == 2 and "expected one of: pix2pix" in _words(unknown.output)
+
+
+def test_check_names_what_could_not_be_decoded_and_fails(tmp_path: Path) -> None:
+    for i in range(3):
+        for side in ("A", "B"):
+            _png(tmp_path / "ds" / "train" / side / f"{i}.png", i + (10 if side == "B" else 0))
+    truncated = tmp_path / "ds" / "train" / "B" / "1.png"
+    truncated.write_bytes(truncated.read_bytes()[:60])  # the header survives, the pixels not
+    result = runner.invoke(app, ["datasets", "check", str(tmp_path / "ds")])
+    assert result.exit_code == 1, result.output
+    words = _words(result.output)
+    assert (f"FAIL: 1 file(s) cannot be decoded: {truncated}; training would skip their examples "
+            "(6 files: 4 decoded, 1 cannot be decoded, 1 left unread with a partner that failed; "
+            "0 errors, 1 warnings)") in words
+    assert "OK" not in words and "every file decoded" not in words
+    report = json.loads(runner.invoke(app, ["datasets", "check", str(tmp_path / "ds"),
+                                            "--json"]).stdout)
+    assert report["ok"] and not report["passed"]
+    assert (report["files"], report["read"], report["failed"]) == (6, 4, [str(truncated)])
+    fast = runner.invoke(app, ["datasets", "check", str(tmp_path / "ds"), "--fast"])
+    assert fast.exit_code == 0, fast.output
+    assert "OK: all 6 files read (headers only, --fast); training would not fail" in _words(
+        fast.output)
+
+
+def test_check_detects_the_layout_from_every_split(tmp_path: Path) -> None:
+    stems = {"trainA": ["h1", "h2"], "trainB": ["z1"], "testA": ["0001"], "testB": ["0001"]}
+    for n, (folder, stem) in enumerate((f, s) for f, names in stems.items() for s in names):
+        _png(tmp_path / "ds" / folder / f"{stem}.png", n, size=(16, 16))
+    for phase in ([], ["--phase", "train"], ["--phase", "test"]):
+        result = runner.invoke(app, ["datasets", "check", str(tmp_path / "ds"), *phase])
+        assert result.exit_code == 0, result.output
+        assert "ds: cyclegan layout (also readable as cut data)" in _words(result.output)
+        report = json.loads(runner.invoke(app, ["datasets", "check", str(tmp_path / "ds"),
+                                                *phase, "--json"]).stdout)
+        assert [(s["split"], s["examples"], s["checked"]) for s in report["splits"]] == [
+            ("train", 3, phase != ["--phase", "test"]), ("test", 2, phase != ["--phase", "train"])]
+    missing = runner.invoke(app, ["datasets", "check", str(tmp_path / "ds"), "--phase", "val"])
+    assert missing.exit_code == 1 and "has no 'val' split" in _words(missing.output)
+
+    for i, size in enumerate([(48, 48), (40, 60)]):  # (height, width): photos, not A|B pairs
+        _png(tmp_path / "photos" / f"{i}.png", i, size=size)
+    photos = ["datasets", "check", str(tmp_path / "photos")]
+    assert runner.invoke(app, photos).exit_code == 1
+    trusted = runner.invoke(app, [*photos, "--trust-side-by-side"])
+    assert trusted.exit_code == 0 and "OK: all 2 files decoded" in _words(trusted.output)
+
+
+def test_train_refuses_single_photos_read_as_pairs(tmp_path: Path) -> None:
+    for i, size in enumerate([(48, 48), (40, 60), (36, 48)]):  # (height, width)
+        _png(tmp_path / "photos" / f"{i}.png", i, size=size)
+    runs = tmp_path / "runs"
+    data = ["train", "pix2pix", "--data", str(tmp_path / "photos"), *TINY]
+    refused = runner.invoke(app, [*data, "--runs-dir", str(runs)])
+    assert refused.exit_code == 2, refused.output
+    words = _words(refused.output)
+    assert "training would fail:" in words
+    assert "3 files do not look like side-by-side A|B pairs: their sizes vary" in words
+    assert "[train]" not in words  # the folder has no split folders: none is named
+    assert not runs.exists()
+    trusted = runner.invoke(app, [*data, "--trust-side-by-side", "--dry-run"])
+    assert trusted.exit_code == 0, trusted.output
+    words = _words(trusted.output)
+    assert "read as A|B pairs all the same (--trust-side-by-side)" in words
+    assert "sample grids from the training images" in words and "'val'" not in words
 
 
 def test_datasets_help_has_examples() -> None:

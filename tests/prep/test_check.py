@@ -15,7 +15,8 @@ from img2img.data.dataset import StreamDataset, StreamFiles
 from img2img.data.discover import find_images
 from img2img.data.streams import Stream
 from img2img.data.transforms import StreamTransform
-from img2img.prep.check import check_dataset, check_run_data, family_config, value_ranges
+from img2img.prep.check import check_dataset, check_run_data, value_ranges
+from img2img.prep.detect import family_config
 from tests.conftest import CITYSCAPES, tiny_pix2pix_config
 
 
@@ -74,6 +75,12 @@ def test_problems_are_named_by_file(tmp_path: Path) -> None:
     assert len(duplicates) == 2  # the A and the B file
     assert all("across splits train and val" in p.message for p in duplicates)
     assert full.splits[0].unreadable == 2 and full.splits[0].unmatched == 1
+    assert not full.passed  # training would run, but two files cannot be read
+    assert sorted(p.name for p in full.failed) == ["corrupt.png", "truncated.png"]
+    assert full.file_counts() == ("10 files: 6 decoded, 2 cannot be decoded, 2 left unread "
+                                  "with a partner that failed")
+    assert fast.file_counts() == ("10 files: 8 read (headers only, --fast), 1 cannot be read, "
+                                  "1 left unread with a partner that failed")
 
 
 def test_nothing_readable_means_training_would_fail(tmp_path: Path) -> None:
@@ -91,12 +98,15 @@ def test_a_layout_without_splits_is_checked_once(tmp_path: Path) -> None:
     _pairs(tmp_path, "", ["1", "2"])
     report = check_dataset(tmp_path)
     assert [(s.split, s.layout, s.examples) for s in report.splits] == [("train", "A + B", 2)]
+    assert report.splits[0].flat and report.to_dict()["splits"][0]["flat"]
+    for phase in ("val", "test"):  # every split name reads these same files
+        assert check_dataset(tmp_path, phases=[phase]).passed
 
 
 def test_the_fast_check_of_a_run_reads_its_split(gray2color: Path) -> None:
     report = check_run_data(tiny_pix2pix_config(gray2color))
     assert report.ok and not report.thorough and [s.split for s in report.splits] == ["train"]
-    assert report.splits[0].examples == 48
+    assert report.splits[0].examples == 48 and not report.splits[0].flat
 
 
 # --- a family with label maps plugs in through the registry -----------------------------------

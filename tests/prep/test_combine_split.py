@@ -10,7 +10,7 @@ import torch
 from PIL import Image
 
 from img2img.data.discover import DatasetLayoutError, find_pairs, split_ab
-from img2img.data.io import read_header, read_image
+from img2img.data.io import read_header, read_ids, read_image
 from img2img.data.transforms import resize_bicubic
 from img2img.prep.combine import CombineOptions, combine_dirs
 from img2img.prep.split import split_folder
@@ -75,10 +75,44 @@ def test_combine_folders_without_splits_write_flat(tmp_path: Path) -> None:
         _save(tmp_path / "B" / f"{i}.png", i + 5)
     report = combine_dirs(tmp_path / "A", tmp_path / "B", tmp_path / "out")
     assert report.written == {"": 2}
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["0.jpg", "1.jpg"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["0.png", "1.png"]
     with pytest.raises(DatasetLayoutError, match="share no file names"):
         _save(tmp_path / "C" / "x.png", 1)
         combine_dirs(tmp_path / "A", tmp_path / "C", tmp_path / "out2")
+
+
+def test_combine_keeps_each_a_files_format_and_depth(tmp_path: Path) -> None:
+    a, b = tmp_path / "A", tmp_path / "B"
+    _save(a / "colour.png", 1)
+    _save(b / "colour.png", 2)
+    _save(a / "photo.jpg", 3)
+    _save(b / "photo.png", 4)  # the A file's format is kept, as the reference does
+    deep = np.arange(12 * 16, dtype=np.uint16).reshape(12, 16) * 300
+    Image.fromarray(deep).save(a / "deep.png")
+    Image.fromarray(deep[::-1].copy()).save(b / "deep.png")
+    _save(a / "gray.png", 5, mode="L")
+    _save(b / "gray.png", 6, mode="L")
+
+    report = combine_dirs(a, b, tmp_path / "out")
+    assert report.written == {"": 4} and not report.failed
+    out = tmp_path / "out"
+    assert sorted(p.name for p in out.iterdir()) == [
+        "colour.png", "deep.png", "gray.png", "photo.jpg"]
+    for name in ("colour.png", "gray.png"):  # pixel-exact, gray stays gray
+        expected = np.concatenate([np.asarray(Image.open(a / name)),
+                                   np.asarray(Image.open(b / name))], axis=1)
+        assert np.array_equal(np.asarray(Image.open(out / name)), expected), name
+    assert read_header(out / "gray.png").mode == "L"
+    assert read_header(out / "photo.jpg").format == "JPEG"
+    assert read_header(out / "deep.png").bits == 16
+    expected = np.concatenate([deep, deep[::-1]], axis=1)
+    assert np.array_equal(read_ids(out / "deep.png")[0].numpy(), expected)  # all 16 bits
+
+    jpeg = combine_dirs(a, b, tmp_path / "jpeg", options=CombineOptions(ext=".jpg"))
+    assert jpeg.written == {"": 4}
+    assert {read_header(p).format for p in (tmp_path / "jpeg").iterdir()} == {"JPEG"}
+    with pytest.raises(ValueError, match="--ext: cannot write .gif; expected one of"):
+        CombineOptions(ext=".gif")
 
 
 def test_split_undoes_combine(tmp_path: Path) -> None:
