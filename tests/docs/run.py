@@ -24,7 +24,7 @@ from tests.docs.fences import Command
 NOT_RUN: dict[str, str] = {
     "make install": "creates a virtual environment; the suite runs in one",
     ". .venv/bin/activate": "shell built-in",
-    "make demo": "minutes of training; datasets/demo_report.py is tested in tests/test_demo_report.py",
+    "make demo": "minutes of training; its report script is tested in tests/test_demo_report.py",
     "make test": "the suite itself",
     "make lint": "runs ruff, as CI does",
     "make docs": "builds the site; tests/docs/test_site.py builds it",

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 import time
 import traceback
+import types
 from pathlib import Path
 
 import pytest
@@ -53,20 +55,24 @@ def _run_bash(fence, root: Path) -> None:
                         f"{result.exit_code}:\n{result.output}{trace}")
 
 
-def _run_python(fence, namespace: dict) -> None:
+def _run_python(fence, module: types.ModuleType) -> None:
     code = compile(fence.text, f"{fence.page}:{fence.line}", "exec")
-    with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink):
-        exec(code, namespace)
+    sys.modules[module.__name__] = module  # dataclasses look their module up
+    try:
+        with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink):
+            exec(code, module.__dict__)
+    finally:
+        del sys.modules[module.__name__]
 
 
 @pytest.mark.parametrize("page", PAGES)
 def test_page_runs(page: str, sandbox) -> None:
-    namespace = {"__name__": "__docs__"}  # a page's Python examples continue one another
+    module = types.ModuleType("docs_example")  # a page's Python examples continue one another
     for fence in fences(page):
         if fence.language == "bash":
             _run_bash(fence, sandbox.root)
         elif fence.language == "python":
-            _run_python(fence, namespace)
+            _run_python(fence, module)
 
 
 def test_not_run_entries_are_on_a_page() -> None:
