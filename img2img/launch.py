@@ -48,6 +48,7 @@ from img2img.engine.rundir import RunDir, create_run_dir, open_run_dir
 from img2img.engine.tensorboard import TensorBoardObserver, check_tensorboard
 from img2img.engine.trainer import Trainer, TrainResult
 from img2img.families import get_family, load_run_config
+from img2img.families.init_from import check_init_from
 from img2img.nn.cpu_fast import use_cpu_fast_path
 from img2img.options import resumable
 from img2img.report.observer import ReportObserver
@@ -145,6 +146,7 @@ def _prepare(config: RunConfig, check_data: DataCheck | None = None) -> _Prepare
     description = family.description_class()
     config, notes = description.resolve_config(config)
     description.validate(config)
+    check_init_from(config)  # the weights to fine-tune from, before anything is written
     check_fits(family.recipe_class(), config, resolve_device(config.train.device))
     if config.train.tensorboard:
         check_tensorboard()

@@ -44,6 +44,7 @@ from img2img.families.cut.networks import (
     to_channels,
 )
 from img2img.families.cut.patchnce import patch_nce_loss
+from img2img.families.init_from import Target
 from img2img.losses.gan import GANLoss, gradient_penalty
 
 #: generator norms whose output for an image does not depend on the rest of the batch
@@ -68,6 +69,10 @@ class CUTRecipe(TrainingRecipe):
         self.gan_loss = GANLoss(m.gan_mode)
         self.layer_ids = m.layer_ids
         self.identity = bool(m.nce_idt) and m.lambda_nce > 0
+
+    def init_targets(self) -> dict[str, Target]:
+        return {"G": Target(("G",), generator=True), "D": Target(("D",)),
+                "F": Target((), fresh="the projection head is built at the first step")}
 
     # --- training ----------------------------------------------------------------------------
     def train_step(self, batch: Mapping[str, Any]) -> dict[str, Tensor]:
