@@ -18,19 +18,19 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import torch
-from torch import Tensor, nn
+from typing import TYPE_CHECKING, Any
 
 from img2img.config import ConfigError, RunConfig
 from img2img.options import MODEL, option
 
+if TYPE_CHECKING:  # the option is declared without importing torch
+    from torch import Tensor, nn
+
+    Loader = Callable[[nn.Module, Mapping[str, Tensor]], None]
+
 #: what ``--init-from`` accepts, in words (for messages)
 EXPECTED = ("a run directory, a checkpoint, a published model name or a generator .pth/"
             ".safetensors file")
-
-Loader = Callable[[nn.Module, Mapping[str, Tensor]], None]
 
 
 def parse_init_from(value: Any) -> str:
@@ -247,6 +247,8 @@ def check_init_from(config: RunConfig) -> list[str]:
     value = getattr(config.model, "init_from", None)
     if value is None:
         return []
+    import torch
+
     from img2img.engine.device import Precision
     from img2img.families import get_family
 
@@ -261,6 +263,8 @@ def warm_start(recipe: Any) -> list[str]:
     value = getattr(recipe.config.model, "init_from", None)
     if value is None:
         return []
+    import torch
+
     source = read_source(value, recipe.config.family)
     with torch.no_grad():
         return apply(recipe.nets, recipe.init_targets(), source)
