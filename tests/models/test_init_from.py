@@ -67,26 +67,26 @@ def test_every_family_fine_tunes_from_a_run_of_its_own(family, data, source_runs
              for name, net in recipe.nets.items()}
     notes = recipe.warm_start()
     saved = load_checkpoint(source)
-    loaded = [name for name in recipe.nets if name != "F"]  # CUT's F is built at step 1
-    _assert_loaded(recipe, saved["nets"], loaded)
-    for name in loaded:  # the source's weights, not the run's own initialisation
-        assert not all(torch.equal(v, fresh[name][k]) for k, v in saved["nets"][name].items())
-    assert [note.split(":")[0] for note in notes] == list(recipe.nets)
-    for name in loaded:
-        assert f"{name}: loaded from {source / 'checkpoints' / 'latest.pt'} ({family} run, " \
-               "step 1)" in notes
-    if family == "cut":
-        assert "F: starts fresh (the projection head is built at the first step)" in notes
+    _assert_loaded(recipe, saved["nets"], list(recipe.nets))
+    for name, state in saved["nets"].items():  # the source's weights, not the run's own
+        assert not all(k in fresh[name] and torch.equal(v, fresh[name][k])
+                       for k, v in state.items())
+    where = source / "checkpoints" / "latest.pt"
+    assert notes == [f"{name}: loaded from {where} ({family} run, step 1)"
+                     for name in recipe.nets]
+    assert set(recipe.optimizers) == ({"G", "D", "F"} if family == "cut" else {"G", "D"})
     assert all(not opt.state for opt in recipe.optimizers.values())  # fresh optimizers
 
 
-def test_fine_tuning_is_recorded_and_resumes_exactly(data, source_runs, tmp_path) -> None:
-    source = source_runs["pix2pix"]
-    straight, result = train(_config("pix2pix", data, source, max_steps=2), tmp_path / "a")
+@pytest.mark.parametrize("family", ["pix2pix", "cut"])
+def test_fine_tuning_is_recorded_and_resumes_exactly(family, data, source_runs,
+                                                     tmp_path) -> None:
+    source = source_runs[family]
+    straight, result = train(_config(family, data, source, max_steps=2), tmp_path / "a")
     assert result.step == 2
     config = load_run_config(json.loads((straight.path / "config.json").read_text()))
     assert config.model.init_from == str(source)
-    halves, _ = train(_config("pix2pix", data, source, max_steps=1), tmp_path / "b")
+    halves, _ = train(_config(family, data, source, max_steps=1), tmp_path / "b")
     _, second = resume(halves.path, {"max_steps": 2})
     assert second.step == 2
     expected, got = load_checkpoint(straight.path)["nets"], load_checkpoint(halves.path)["nets"]
