@@ -47,8 +47,7 @@ def parse_init_from(value: Any) -> str:
 def _not_found(value: str) -> str:
     from img2img.hub.weights import not_found
 
-    return not_found(value, Path(value).expanduser(), "--init-from").replace(
-        "no such checkpoint, run directory or file", f"no such file or run; expected {EXPECTED}")
+    return not_found(value, Path(value).expanduser(), "--init-from")
 
 
 def init_from_option(extra: str = "") -> dict[str, Any]:

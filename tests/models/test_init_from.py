@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
+import shutil
 
 import pytest
 import torch
@@ -81,12 +82,13 @@ def test_every_family_fine_tunes_from_a_run_of_its_own(family, data, source_runs
 @pytest.mark.parametrize("family", ["pix2pix", "cut"])
 def test_fine_tuning_is_recorded_and_resumes_exactly(family, data, source_runs,
                                                      tmp_path) -> None:
-    source = source_runs[family]
+    source = shutil.copytree(source_runs[family], tmp_path / "source")
     straight, result = train(_config(family, data, source, max_steps=2), tmp_path / "a")
     assert result.step == 2
     config = load_run_config(json.loads((straight.path / "config.json").read_text()))
     assert config.model.init_from == str(source)
     halves, _ = train(_config(family, data, source, max_steps=1), tmp_path / "b")
+    shutil.rmtree(source)  # a resume continues from its own checkpoint, not the source
     _, second = resume(halves.path, {"max_steps": 2})
     assert second.step == 2
     expected, got = load_checkpoint(straight.path)["nets"], load_checkpoint(halves.path)["nets"]
@@ -166,7 +168,7 @@ def test_bad_values_are_refused_before_the_run_folder(data, source_runs, mirror,
                                                       tmp_path) -> None:
     runs = tmp_path / "runs"
     _refused(_config("pix2pix", data, tmp_path / "gone.pth"), runs,
-             r"--init-from '.*gone\.pth': no such file or run; expected a run directory")
+             r"--init-from '.*gone\.pth': no such checkpoint, run directory or file")
     _refused(_config("pix2pix", data, "edges2shose"), runs,
              r"--init-from 'edges2shose': .*did you mean edges2shoes")
     _refused(_config("pix2pix", data, source_runs["cyclegan"]), runs,
@@ -189,5 +191,6 @@ def test_the_command_line_names_a_missing_value(data, tmp_path) -> None:
         "--init-from", str(tmp_path / "nowhere")], terminal_width=300)
     assert result.exit_code != 0
     output = " ".join(result.output.split())
-    assert f"--init-from '{tmp_path / 'nowhere'}': no such file or run" in output, output
+    assert f"--init-from '{tmp_path / 'nowhere'}': no such checkpoint, run directory or file" \
+        in output, output
     assert not runs.exists()
