@@ -82,7 +82,7 @@ def main() -> None:
     from img2img.cli.exit import exit_process, exit_status
 
     try:
-        app()
+        app(prog_name="img2img")  # also under "python -m img2img": completion is for img2img
     except SystemExit as stop:
         exit_process(exit_status(stop.code))
     exit_process(0)
