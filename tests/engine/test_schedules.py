@@ -107,3 +107,22 @@ def test_plateau_resumes_mid_epoch_exactly(gray2color, tmp_path):
 
 def _lines(run, keys) -> list[dict]:
     return [{k: json.loads(line)[k] for k in keys} for line in run.metrics.read_text().splitlines()]
+
+
+def test_command_line_report_and_metrics_agree_on_epochs_and_rate(gray2color, tmp_path):
+    from typer.testing import CliRunner
+
+    from img2img.cli import app
+
+    # 8 images, batch 4: 2 steps per epoch; 2 epochs; the last line comes after the last epoch
+    result = CliRunner().invoke(app, [
+        "train", "pix2pix", "--data", str(gray2color), "--runs-dir", str(tmp_path), "--name",
+        "r", "--netG", "resnet_6blocks", "--ngf", "4", "--ndf", "4", "--input-nc", "1",
+        "--load-size", "36", "--crop-size", "32", "--max-dataset-size", "8", "--batch-size",
+        "4", "--num-workers", "0", "--device", "cpu", "--n-epochs", "1", "--n-epochs-decay",
+        "1", "--log-every", "3", "--lr-policy", "linear"], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    assert "done: step 4, 2 full epochs" in " ".join(result.output.split())
+    last = json.loads((tmp_path / "r" / "metrics.jsonl").read_text().splitlines()[-1])
+    assert (last["step"], last["epoch"], last["lr"]) == (4, 2, pytest.approx(LR / 2))
+    assert "step 4, epoch 2" in (tmp_path / "r" / "report.html").read_text("utf-8")
