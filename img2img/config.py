@@ -220,6 +220,18 @@ class TrainConfig:
         "--tensorboard", "Also write losses, learning rate, images/s and sample grids as "
         "TensorBoard events into the run directory (needs the tensorboard extra).", RUN,
         resume=True))
+    wandb: bool = field(default=False, metadata=option(
+        "--wandb", "Also log losses, learning rate, images/s, sample grids and the config to "
+        "Weights & Biases (needs the wandb extra; WANDB_MODE=offline logs without an account; "
+        "a resume continues the same wandb run).", RUN, resume=True))
+    wandb_project: str = field(default="img2img", metadata=option(
+        "--wandb-project", "Weights & Biases project of a new wandb run.", RUN, resume=True))
+    wandb_entity: str | None = field(default=None, metadata=option(
+        "--wandb-entity", "Weights & Biases team or user of a new wandb run (default: yours).",
+        RUN, resume=True))
+    wandb_name: str | None = field(default=None, metadata=option(
+        "--wandb-name", "Weights & Biases display name (default: the run's name).", RUN,
+        resume=True))
     report_every: int = field(default=0, metadata=option(
         "--report-every", "Steps between refreshes of the run's report.html (0: only at the "
         "end).", RUN, resume=True))
@@ -242,6 +254,8 @@ class TrainConfig:
         check_choices(self)
         for name in ("log_every", "sample_every", "checkpoint_every"):
             check_positive(name, getattr(self, name))
+        if not self.wandb_project:
+            raise ConfigError("wandb_project: expected a project name, got an empty one")
         for name in ("keep_checkpoints", "save_every_epochs", "report_every"):
             check_positive(name, getattr(self, name), allow_zero=True)
 
