@@ -126,3 +126,18 @@ def test_command_line_report_and_metrics_agree_on_epochs_and_rate(gray2color, tm
     last = json.loads((tmp_path / "r" / "metrics.jsonl").read_text().splitlines()[-1])
     assert (last["step"], last["epoch"], last["lr"]) == (4, 2, pytest.approx(LR / 2))
     assert "step 4, epoch 2" in (tmp_path / "r" / "report.html").read_text("utf-8")
+
+
+def test_cut_projection_head_follows_the_policy_from_where_g_is(color2gray):
+    from torch.optim.lr_scheduler import ReduceLROnPlateau
+
+    from img2img.launch import build_recipe
+    from tests.models.test_cut_training import _batch, tiny_cut_config
+
+    recipe = build_recipe(tiny_cut_config(color2gray, lr_policy="plateau"))
+    for _ in range(7):  # a stalled loss: the rate is lowered after the 7th epoch
+        recipe.end_epoch(1.0)
+    recipe.train_step(_batch(color2gray, 0))  # F and its schedule are made at the first step
+    assert isinstance(recipe.schedulers["F"], ReduceLROnPlateau)
+    assert recipe.optimizers["F"].param_groups[0]["lr"] == pytest.approx(LR * 0.2)
+    assert recipe.schedulers["F"].state_dict() == recipe.schedulers["G"].state_dict()
