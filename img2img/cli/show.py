@@ -7,11 +7,12 @@ import json
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-console = Console()
+from img2img.cli.console import console as make_console
+
+console = make_console()
 
 
 def _config_table(config: dict[str, Any]) -> Table:
@@ -46,6 +47,11 @@ def summary(s) -> None:
         console.print(f"  sample grids from the {s.sample_split!r} split")
 
 
+def full_epochs(epochs: int) -> str:
+    """``"10 full epochs"``: how many epochs a run has finished."""
+    return f"{epochs} full epoch{'' if epochs == 1 else 's'}"
+
+
 def finished(run, result) -> None:
     """Where a finished (or stopped) run left its files."""
     from img2img.report import REPORT_FILE
@@ -54,12 +60,12 @@ def finished(run, result) -> None:
     if result.stopped_by is not None:
         console.print(
             f"[bold yellow]stopped by {result.stopped_by}[/] after step {result.step} "
-            f"(epoch {result.epoch}), checkpoint written; continue with: "
+            f"({full_epochs(result.epoch)}), checkpoint written; continue with: "
             f"img2img train --resume {escape(str(run.path))}", highlight=False
         )
     else:
         console.print(
-            f"[bold green]done[/]: step {result.step}, epoch {result.epoch}, "
+            f"[bold green]done[/]: step {result.step}, {full_epochs(result.epoch)}, "
             f"{result.seconds:.0f} s  {losses}"
         )
     console.print(f"  run directory: [cyan]{escape(str(run.path))}[/]")
@@ -126,7 +132,7 @@ def stderr_progress() -> Iterator[Callable[[str, int, int], None]]:
     """A ``progress(what, done, total)`` callback drawing transient bars on stderr."""
     from rich.progress import Progress
 
-    with Progress(console=Console(stderr=True), transient=True) as bar:
+    with Progress(console=make_console(stderr=True), transient=True) as bar:
         tasks: dict[str, Any] = {}
 
         def update(what: str, done: int, total: int) -> None:
