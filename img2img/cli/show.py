@@ -187,8 +187,10 @@ def evaluation(record: dict[str, Any], written) -> None:
                       f"KID subsets of {distribution['kid_subset_size']}")
         if "note" in distribution:
             console.print(f"  [yellow]note[/]: {distribution['note']}")
-    for name, reason in record["skipped"].items():
-        console.print(f"  [yellow]{name} left out[/]: {reason}")
+    from img2img.evaluation.score import skipped_by_reason
+
+    for reason, names in skipped_by_reason(record["skipped"]).items():
+        console.print(f"  [yellow]{', '.join(names)} left out[/]: {escape(reason)}")
     for failure in record["failures"]:
         console.print(f"  [red]failed[/] {failure['image']}: {failure['reason']}")
     if "outputs" in record:
