@@ -126,6 +126,8 @@ def test_command_line_report_and_metrics_agree_on_epochs_and_rate(gray2color, tm
     last = json.loads((tmp_path / "r" / "metrics.jsonl").read_text().splitlines()[-1])
     assert (last["step"], last["epoch"], last["lr"]) == (4, 2, pytest.approx(LR / 2))
     assert "step 4, epoch 2" in (tmp_path / "r" / "report.html").read_text("utf-8")
+    shown = CliRunner().invoke(app, ["info", str(tmp_path / "r")], terminal_width=200)
+    assert "full epochs: 2" in shown.output and "epoch:" not in shown.output
 
 
 def test_cut_projection_head_follows_the_policy_from_where_g_is(color2gray):
