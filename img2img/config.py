@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from img2img import completion
 from img2img.options import DATA, OPTIM, RUN, option, options_of
 
 PREPROCESS_MODES = ("resize_and_crop", "crop", "scale_width", "scale_width_and_crop", "none")
@@ -131,7 +132,8 @@ class DataConfig:
     root: str = field(metadata=option(
         "--data", "Dataset folder, or the name of one under datasets/ (with --resume: where "
         "the run's dataset is now, if it moved).", DATA, resume=True,
-        resume_help="With --resume: where the run's dataset is now, if it moved."))
+        resume_help="With --resume: where the run's dataset is now, if it moved.",
+        complete=completion.datasets))
     direction: str = field(default="AtoB", metadata=option(
         "--direction", "{choices}.", DATA, choices=DIRECTIONS))
     preprocess: str = field(default="resize_and_crop", metadata=option(

@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from img2img import completion
 from img2img.cli import options as o
 from img2img.cli.errors import fail, user_errors
 from img2img.config import DIRECTIONS, PRECISIONS
@@ -30,10 +31,10 @@ EXAMPLES = """\
 def evaluate(
     real: Annotated[Path | None, typer.Argument(help="Folder of real images (with FAKE_DIR, instead of --model).")] = None,
     fake: Annotated[Path | None, typer.Argument(help="Folder of generated images, paired with REAL_DIR by relative path and stem.")] = None,
-    model: Annotated[str | None, typer.Option("--model", "-m", help="Run directory, checkpoint, .safetensors, .onnx, published generator .pth or published model name.")] = None,
-    data: Annotated[str | None, typer.Option("--data", help="Dataset folder or name (default: the run's own dataset).")] = None,
+    model: Annotated[str | None, typer.Option("--model", "-m", help="Run directory, checkpoint, .safetensors, .onnx, published generator .pth or published model name.", autocompletion=completion.models)] = None,
+    data: Annotated[str | None, typer.Option("--data", help="Dataset folder or name (default: the run's own dataset).", autocompletion=completion.datasets)] = None,
     phase: Annotated[str, typer.Option("--phase", help="Split to evaluate.")] = "test",
-    direction: Annotated[str | None, typer.Option("--direction", help=f"{', '.join(DIRECTIONS)}: which side is the input (default: the run's; AtoB for published weights).")] = None,
+    direction: Annotated[str | None, typer.Option("--direction", help=f"{', '.join(DIRECTIONS)}: which side is the input (default: the run's; AtoB for published weights).", autocompletion=completion.choices(DIRECTIONS))] = None,
     limit: Annotated[int | None, typer.Option("--limit", help="Evaluate only the first N images of the split.")] = None,
     out: Annotated[Path | None, typer.Option("--out", help="Folder for outputs and results (default: the run's eval/).")] = None,
     metrics: Annotated[str | None, typer.Option("--metrics", help="Comma-separated: l1, psnr, ssim, lpips, fid, kid (default: all).")] = None,
@@ -45,7 +46,7 @@ def evaluate(
     as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON on stdout.")] = False,
     batch_size: Annotated[int, typer.Option("--batch-size", help="Images per forward pass.")] = 8,
     device: o.InferDevice = "auto",
-    precision: Annotated[str, typer.Option("--precision", help=f"{', '.join(PRECISIONS)} (translation).")] = "fp32",
+    precision: Annotated[str, typer.Option("--precision", help=f"{', '.join(PRECISIONS)} (translation).", autocompletion=completion.choices(PRECISIONS))] = "fp32",
     seed: o.TestSeed = None,
     no_dropout: o.TestNoDropout = False,
     eval_mode: o.TestEval = False,

@@ -7,11 +7,12 @@ import json
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-console = Console()
+from img2img.cli.console import console as make_console
+
+console = make_console()
 
 
 def _config_table(config: dict[str, Any]) -> Table:
@@ -128,7 +129,7 @@ def stderr_progress() -> Iterator[Callable[[str, int, int], None]]:
     """A ``progress(what, done, total)`` callback drawing transient bars on stderr."""
     from rich.progress import Progress
 
-    with Progress(console=Console(stderr=True), transient=True) as bar:
+    with Progress(console=make_console(stderr=True), transient=True) as bar:
         tasks: dict[str, Any] = {}
 
         def update(what: str, done: int, total: int) -> None:

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
+from img2img import completion
 from img2img.cli.errors import user_errors
 from img2img.cli.group import CommandGroup
 
@@ -106,7 +107,7 @@ def list_weights(weights_dir: WeightsDir = None, as_json: Json = False) -> None:
 
 @app.command("download", epilog=EXAMPLES)
 def download_weights(
-    names: Annotated[list[str], typer.Argument(help="Published model names (see 'img2img weights list').")],
+    names: Annotated[list[str], typer.Argument(help="Published model names (see 'img2img weights list').", autocompletion=completion.published_models)],
     weights_dir: WeightsDir = None,
     force: Annotated[bool, typer.Option("--force", help="Download again even if the file is there.")] = False,
 ) -> None:

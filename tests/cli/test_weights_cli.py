@@ -167,3 +167,17 @@ def test_models_published_in_one_archive_download_once(mirror, tmp_path):
                                  str(weights)])
     assert result.exit_code == 1 and "has no folder 'cat2dog_cut_pretrained'" in _words(
         result.output)
+
+
+def test_piped_output_keeps_long_paths_and_urls_whole(tmp_path, monkeypatch):
+    monkeypatch.delenv("COLUMNS", raising=False)
+    deep = tmp_path / ("a-rather-long-folder-name-" * 4) / "weights"
+    (deep / "cyclegan").mkdir(parents=True)
+    (deep / "cyclegan" / "horse2zebra.pth").write_bytes(b"x" * 1000)
+    listed = runner.invoke(app, ["weights", "list", "--weights-dir", str(deep)])  # not a tty
+    assert listed.exit_code == 0, listed.output
+    line = next(x for x in listed.output.splitlines() if x.strip().startswith("horse2zebra"))
+    assert str(deep / "cyclegan" / "horse2zebra.pth") in line and "…" not in listed.output
+    info = runner.invoke(app, ["weights", "info", "horse2zebra", "--weights-dir", str(deep)])
+    url = get_published("horse2zebra").url
+    assert any(x.rstrip().endswith(url) for x in info.output.splitlines()), info.output
