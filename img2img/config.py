@@ -22,6 +22,8 @@ from img2img.options import DATA, OPTIM, RUN, option, options_of
 PREPROCESS_MODES = ("resize_and_crop", "crop", "scale_width", "scale_width_and_crop", "none")
 DIRECTIONS = ("AtoB", "BtoA")
 PRECISIONS = ("fp32", "bf16", "fp16")
+#: ``--lr-policy`` choices (see :mod:`img2img.engine.schedules`)
+LR_POLICIES = ("linear", "step", "cosine", "plateau")
 
 
 class ConfigError(ValueError):
@@ -207,6 +209,13 @@ class TrainConfig:
     n_epochs_decay: int = field(default=100, metadata=option(
         "--n-epochs-decay", "Epochs of linear decay (to 1/(N+1) of the rate in the last one).",
         OPTIM))
+    lr_policy: str = field(default="linear", metadata=option(
+        "--lr-policy", "Learning-rate schedule: linear (constant for --n-epochs, then linear "
+        "decay over --n-epochs-decay), step (x0.1 every --lr-decay-iters epochs), cosine (to 0 "
+        "over all epochs) or plateau (x0.2 when the epoch's mean generator loss stalls for 5 "
+        "epochs).", OPTIM, choices=LR_POLICIES))
+    lr_decay_iters: int = field(default=50, metadata=option(
+        "--lr-decay-iters", "Epochs between the x0.1 steps of --lr-policy step.", OPTIM))
     max_steps: int | None = field(default=None, metadata=option(
         "--max-steps", "Stop after this many steps (also caps a resumed run).", OPTIM,
         resume=True))
@@ -240,6 +249,18 @@ class TrainConfig:
         "--tensorboard", "Also write losses, learning rate, images/s and sample grids as "
         "TensorBoard events into the run directory (needs the tensorboard extra).", RUN,
         resume=True))
+    wandb: bool = field(default=False, metadata=option(
+        "--wandb", "Also log losses, learning rate, images/s, sample grids and the config to "
+        "Weights & Biases (needs the wandb extra; WANDB_MODE=offline logs without an account; "
+        "a resume continues the same wandb run).", RUN, resume=True))
+    wandb_project: str = field(default="img2img", metadata=option(
+        "--wandb-project", "Weights & Biases project of a new wandb run.", RUN, resume=True))
+    wandb_entity: str | None = field(default=None, metadata=option(
+        "--wandb-entity", "Weights & Biases team or user of a new wandb run (default: yours).",
+        RUN, resume=True))
+    wandb_name: str | None = field(default=None, metadata=option(
+        "--wandb-name", "Weights & Biases display name (default: the run's name).", RUN,
+        resume=True))
     report_every: int = field(default=0, metadata=option(
         "--report-every", "Steps between refreshes of the run's report.html (0: only at the "
         "end).", RUN, resume=True))
@@ -253,6 +274,7 @@ class TrainConfig:
         check_fraction("beta2", self.beta2)
         check_positive("n_epochs", self.n_epochs, allow_zero=True)
         check_positive("n_epochs_decay", self.n_epochs_decay, allow_zero=True)
+        check_positive("lr_decay_iters", self.lr_decay_iters)
         if self.n_epochs + self.n_epochs_decay == 0:
             raise ConfigError("n_epochs + n_epochs_decay: expected at least one epoch")
         if self.max_steps is not None:
@@ -263,6 +285,8 @@ class TrainConfig:
             check_positive(name, getattr(self, name))
         if self.sample_every is not None:
             check_positive("sample_every", self.sample_every)
+        if not self.wandb_project:
+            raise ConfigError("wandb_project: expected a project name, got an empty one")
         for name in ("keep_checkpoints", "save_every_epochs", "report_every"):
             check_positive(name, getattr(self, name), allow_zero=True)
 

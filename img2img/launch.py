@@ -47,6 +47,7 @@ from img2img.engine.rng import seed_everything
 from img2img.engine.rundir import RunDir, create_run_dir, open_run_dir
 from img2img.engine.tensorboard import TensorBoardObserver, check_tensorboard
 from img2img.engine.trainer import Trainer, TrainResult
+from img2img.engine.wandb_run import WandbObserver, check_wandb
 from img2img.families import get_family, load_run_config
 from img2img.nn.cpu_fast import use_cpu_fast_path
 from img2img.options import resumable
@@ -148,6 +149,8 @@ def _prepare(config: RunConfig, check_data: DataCheck | None = None) -> _Prepare
     check_fits(family.recipe_class(), config, resolve_device(config.train.device))
     if config.train.tensorboard:
         check_tensorboard()
+    if config.train.wandb:
+        check_wandb()
     dataset = description.build_dataset(config)  # the run's one discovery of its split
     if check_data is not None:
         check_data(given, dataset)
@@ -411,10 +414,15 @@ def _trainer(
 
 
 def observers(config: RunConfig, run: RunDir) -> list[Observer]:
-    """What watches a run besides its metrics file: the report, TensorBoard if asked for."""
-    watching: list[Observer] = [ReportObserver(run.path, config.train.report_every)]
-    if config.train.tensorboard:
+    """What watches a run besides its metrics file: the report, TensorBoard and Weights &
+    Biases if asked for."""
+    train = config.train
+    watching: list[Observer] = [ReportObserver(run.path, train.report_every)]
+    if train.tensorboard:
         watching.append(TensorBoardObserver(run.path))
+    if train.wandb:
+        watching.append(WandbObserver(run.path, config.to_dict(), project=train.wandb_project,
+                                      entity=train.wandb_entity, name=train.wandb_name))
     return watching
 
 

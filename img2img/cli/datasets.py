@@ -109,12 +109,17 @@ def download(
         raise typer.Exit(1)
 
 
-def fetch(entry, root: Path | None, *, keep_archive: bool = False) -> Path:
-    """Download and unpack ``entry`` with progress bars; returns the dataset folder."""
+def fetch(entry, root: Path | None, *, keep_archive: bool = False,
+          size: int | None = None) -> Path:
+    """Download and unpack ``entry`` with progress bars, after a line with the archive's size
+    (``size``, else the server's); returns the dataset folder."""
     from img2img.cli.datasets_show import console, installed
+    from img2img.cli.downloads import known_size, size_text
     from img2img.cli.progress import progress_bar
     from img2img.hub.install import fetch_archive, unpack_dataset
 
+    console.print(f"downloading {entry.archive_name}: {size_text(known_size(entry.url, size))}",
+                  highlight=False, markup=False)
     with progress_bar(f"downloading {entry.archive_name}", unit="bytes") as update:
         archive = fetch_archive(entry, root, progress=update)
     with progress_bar(f"unpacking {entry.archive_name}", unit="files") as update:
@@ -143,10 +148,14 @@ def ensure_dataset(data: str, family: str, *, yes: bool) -> Path:
         entry, target = missing.entry, missing.target
         if not entry.downloadable:
             raise
+        from img2img.cli.downloads import known_size, size_text
+
         where = f"{entry.url} into {target}"
+        size = known_size(entry.url, None)
         if not yes:
             if _interactive():
-                if not typer.confirm(f"{entry.name} is not installed. Download it from {where}?",
+                if not typer.confirm(f"{entry.name} is not installed. Download it "
+                                     f"({size_text(size)}) from {where}?",
                                      default=True):
                     raise FileNotFoundError(
                         f"--data {data!r}: not downloaded; {missing.entry.name} is needed to "
@@ -155,7 +164,7 @@ def ensure_dataset(data: str, family: str, *, yes: bool) -> Path:
             else:
                 console.print(f"{entry.name} is not installed: downloading it from {where} "
                               "(not asking: no terminal; --yes silences this)", highlight=False, soft_wrap=True)
-        return fetch(entry, target.parent)
+        return fetch(entry, target.parent, size=size)
 
 
 def _interactive() -> bool:

@@ -49,6 +49,11 @@ def summary(s) -> None:
         console.print(f"  sample grids {every}, from the {s.sample_split!r} split")
 
 
+def full_epochs(epochs: int) -> str:
+    """``"10 full epochs"``: how many epochs a run has finished."""
+    return f"{epochs} full epoch{'' if epochs == 1 else 's'}"
+
+
 def finished(run, result) -> None:
     """Where a finished (or stopped) run left its files."""
     from img2img.report import REPORT_FILE
@@ -57,12 +62,12 @@ def finished(run, result) -> None:
     if result.stopped_by is not None:
         console.print(
             f"[bold yellow]stopped by {result.stopped_by}[/] after step {result.step} "
-            f"(epoch {result.epoch}), checkpoint written; continue with: "
+            f"({full_epochs(result.epoch)}), checkpoint written; continue with: "
             f"img2img train --resume {escape(str(run.path))}", highlight=False
         )
     else:
         console.print(
-            f"[bold green]done[/]: step {result.step}, epoch {result.epoch}, "
+            f"[bold green]done[/]: step {result.step}, {full_epochs(result.epoch)}, "
             f"{result.seconds:.0f} s  {losses}"
         )
     console.print(f"  run directory: [cyan]{escape(str(run.path))}[/]")
@@ -178,8 +183,10 @@ def evaluation(record: dict[str, Any], written) -> None:
                       f"KID subsets of {distribution['kid_subset_size']}")
         if "note" in distribution:
             console.print(f"  [yellow]note[/]: {distribution['note']}")
-    for name, reason in record["skipped"].items():
-        console.print(f"  [yellow]{name} left out[/]: {reason}")
+    from img2img.evaluation.score import skipped_by_reason
+
+    for reason, names in skipped_by_reason(record["skipped"]).items():
+        console.print(f"  [yellow]{', '.join(names)} left out[/]: {escape(reason)}")
     for failure in record["failures"]:
         console.print(f"  [red]failed[/] {failure['image']}: {failure['reason']}")
     if "outputs" in record:

@@ -36,15 +36,24 @@ Json = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.
 
 
 class DownloadBar:
-    """A progress bar in bytes that appears on the first update, so nothing shows without a download."""
+    """A progress bar in bytes that appears on the first update, so nothing shows without a
+    download; the update that starts it prints ``DESCRIPTION: SIZE`` on stderr first (unless
+    the caller announced the download itself)."""
 
-    def __init__(self, description: str) -> None:
+    def __init__(self, description: str, *, announce: bool = True) -> None:
         self.description = description
+        self.announce = announce
         self._progress: Any = None
         self._task: Any = None
 
     def __call__(self, done: int, total: int | None) -> None:
         if self._progress is None:
+            from img2img.cli.console import console
+            from img2img.cli.downloads import size_text
+
+            if self.announce:
+                console(stderr=True).print(f"{self.description}: {size_text(total)}",
+                                           highlight=False, markup=False)
             from rich.progress import (
                 BarColumn,
                 DownloadColumn,
@@ -120,7 +129,7 @@ def download_weights(
     for name in names:
         try:
             entry = get_published(name)
-            with DownloadBar(entry.qualified_name) as bar:
+            with DownloadBar(f"downloading {entry.qualified_name}") as bar:
                 path = fetch(entry, weights_dir, progress=bar, force=force)
             details = describe_published(entry, weights_dir)
         except (ValueError, OSError, DownloadError) as exc:  # one failure never stops the rest

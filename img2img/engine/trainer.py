@@ -123,6 +123,10 @@ class Trainer:
             True for net in recipe.nets.values() for _ in net.buffers())
         self._saved_at: Position | None = None  # where latest.pt was last written
         self.window = LossWindow()
+        #: ``--lr-policy plateau``: the generator loss summed over the epoch so far
+        self.epoch_losses = LossWindow() if self.cfg.lr_policy == "plateau" else None
+        #: the learning rate and 1-based epoch the last step ran with (what a log line shows)
+        self._ran_with: tuple[float, int] | None = None
         self.loss_guard = LossGuard(recipe.device)
         self.loader, self.sampler = make_loader(
             dataset,
@@ -143,11 +147,15 @@ class Trainer:
 
     # --- state --------------------------------------------------------------------------------
     def checkpoint_payload(self, ranks: list[dict[str, Any]] | None = None,
-                           window: dict[str, Any] | None = None) -> dict[str, Any]:
+                           window: dict[str, Any] | None = None,
+                           epoch_losses: dict[str, Any] | None = None) -> dict[str, Any]:
         """The checkpoint dict; ``ranks`` holds every process's own state by rank
         (:meth:`_own_state`: its RNG state and its recipe's, such as CycleGAN's image pools),
-        and ``window`` the losses summed since the last log line over all processes."""
+        ``window`` the losses summed since the last log line over all processes and
+        ``epoch_losses`` the epoch's generator loss so far (``--lr-policy plateau``)."""
         ranks = ranks or [self._own_state()]
+        if epoch_losses is None and self.epoch_losses is not None:
+            epoch_losses = self.epoch_losses.state_dict()
         return {
             "family": self.recipe.family,
             "config": self.recipe.config.to_dict(),
@@ -160,7 +168,8 @@ class Trainer:
             "rank_states": [r["recipe"] for r in ranks],
             **self.recipe.state_dict(),
             "trainer": {"window": window if window is not None else self.window.state_dict(),
-                        "dataset_size": len(self.dataset)},
+                        "dataset_size": len(self.dataset),
+                        "epoch_losses": epoch_losses},
         }
 
     def save(self) -> Path:
@@ -178,8 +187,10 @@ class Trainer:
         check_weights(self.recipe.nets, self.position.step, self.recipe.device)
         ranks = ddp.gather_to_main(self._own_state())  # one collective; rank 0 writes them
         window = self.window.state_dict()  # collective: every process's sums
+        epoch_losses = self.epoch_losses.state_dict() if self.epoch_losses is not None else None
         path = self.run.latest_checkpoint
-        ddp.on_main(lambda: self._write(path, self.checkpoint_payload(ranks, window)))
+        ddp.on_main(lambda: self._write(
+            path, self.checkpoint_payload(ranks, window, epoch_losses)))
         self._saved_at = dataclasses.replace(self.position)
         return path
 
@@ -266,6 +277,9 @@ class Trainer:
             else None
         if self.world.is_main:  # the sums since the last log line, over all processes
             self.window.load_state_dict(trainer_state.get("window"), self.recipe.device)
+            if self.epoch_losses is not None:
+                self.epoch_losses.load_state_dict(trainer_state.get("epoch_losses"),
+                                                  self.recipe.device)
             dropped = self.run.truncate_metrics(self.position.step)
             if dropped:
                 log.info("metrics: dropped %d lines logged after step %d", dropped,
@@ -327,7 +341,7 @@ class Trainer:
         started_at = self.position.step
         for line in self._plan():
             self.reporter.message(line)
-        self.reporter.start(self.total_steps, self.position.step, self.position.epoch)
+        self.reporter.start(self.total_steps, self.position.step, self._epoch_in_progress())
         self.recipe.train(True)
         for observer in self.observers:
             observer.on_start(self.position.step)
@@ -367,12 +381,15 @@ class Trainer:
             waited = time.perf_counter()
             for batch in self.loader:
                 data_time = time.perf_counter() - waited
+                self._ran_with = (self.recipe.learning_rate, self.position.epoch + 1)
                 losses = self.recipe.train_step(batch)
                 self._follow_main()
                 self.position.step += 1
                 self.position.epoch_step += 1
                 self.loss_guard.add(self.position.step, losses)
                 self.window.add(losses, _batch_size(batch), data_time)
+                if self.epoch_losses is not None:
+                    self.epoch_losses.add({"G": self.recipe.generator_loss(losses)}, 0)
                 last = self._after_step(sample_batch) or last
                 stopping = self._stopping(stop)
                 if self.position.step >= self.total_steps or stopping:
@@ -398,7 +415,10 @@ class Trainer:
             ddp.broadcast_from_main(self.recipe.nets.values(), parameters=False)
 
     def _end_epoch(self) -> None:
-        self.recipe.end_epoch()
+        epoch_loss = None
+        if self.epoch_losses is not None:  # mean over the epoch and every process
+            epoch_loss = self.epoch_losses.flush()[0]["G"]
+        self.recipe.end_epoch(epoch_loss)
         self.position.epoch += 1
         self.position.epoch_step = 0
         self._save_epoch()
@@ -433,21 +453,27 @@ class Trainer:
         ]
         if pos.step:
             lines.append(
-                f"resuming at step {pos.step} (epoch {pos.epoch}, step {pos.epoch_step} of "
+                f"resuming at step {pos.step} (epoch {pos.epoch + 1}, step {pos.epoch_step} of "
                 f"{per_epoch} in it)"
             )
         lines.append(f"sample grids every {self.sample_every} steps and at the last one "
                      "(--sample-every; default: about ten over the run)")
         return lines
 
+    def _epoch_in_progress(self) -> int:
+        """The 1-based epoch the next step runs in (the last one once training is done)."""
+        return min(self.position.epoch + 1, self.cfg.total_epochs)
+
     def _log(self) -> dict[str, float]:
         """Losses averaged over the window and every process; rank 0 writes and shows them."""
         self.loss_guard.check()
         losses, images_per_s, data_time = self.window.flush()
+        # the rate and epoch the last step ran with, not the next one's (after an epoch's end)
+        lr, epoch = self._ran_with or (self.recipe.learning_rate, self._epoch_in_progress())
         record = {
             "step": self.position.step,
-            "epoch": self.position.epoch,
-            "lr": self.recipe.learning_rate,
+            "epoch": epoch,
+            "lr": lr,
             "images_per_s": images_per_s,
             "data_time": data_time,
             "time": time.time(),
@@ -458,7 +484,7 @@ class Trainer:
         self.run.append_metrics(record)
         for observer in self.observers:
             observer.on_log(record)
-        self.reporter.update(self.position.step, self.position.epoch, losses, images_per_s,
+        self.reporter.update(self.position.step, epoch, losses, images_per_s,
                              data_time=data_time)
         return losses
 

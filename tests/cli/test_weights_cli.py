@@ -90,6 +90,8 @@ def test_translate_downloads_a_name_on_first_use(mirror, horse2zebra_bytes, tmp_
     assert result.exit_code == 0, result.output
     assert (tmp_path / "w" / "cyclegan" / "zebra2horse.pth").is_file()
     assert (tmp_path / "out" / "zebra.png").is_file()
+    size = f"{len(horse2zebra_bytes) / 1e6:.1f} MB"
+    assert f"downloading zebra2horse: {size}" in result.stderr  # said before it starts
 
 
 def test_info_describes_a_name_without_downloading_it(mirror, tmp_path):

@@ -157,7 +157,7 @@ def test_without_retention_only_latest_is_written(gray2color, tmp_path):
 def test_start_is_reported_and_resume_shows_its_epoch(gray2color, tmp_path):
     first = _Recorder()
     run, _ = train(_mini(gray2color, max_steps=3), tmp_path, reporter=first)
-    assert first.starts == [(3, 0, 0)]
+    assert first.starts == [(3, 0, 1)]  # epochs read 1-based
     assert first.lines[0] == (
         "training on cpu in fp32: 2 steps per epoch, 4 epochs, stopping after 3 of 8 steps "
         "(max_steps)"
@@ -165,17 +165,17 @@ def test_start_is_reported_and_resume_shows_its_epoch(gray2color, tmp_path):
     assert first.lines[1] == ("sample grids every 1000 steps and at the last one "
                               "(--sample-every; default: about ten over the run)")
     assert re.fullmatch(
-        r"step 2/3 \(66%\)  epoch 0  G_GAN \S+ G_L1 \S+ D_real \S+ D_fake \S+  "
+        r"step 2/3 \(66%\)  epoch 1  G_GAN \S+ G_L1 \S+ D_real \S+ D_fake \S+  "
         r"[\d.]+ img/s  data \d+ ms/step  ETA \S+",
         first.lines[2],
     )
     second = _Recorder()
     changes = {"max_steps": 8, "checkpoint_every": 2, "keep_checkpoints": 2}
     resume(run.path, changes, reporter=second)
-    assert second.starts == [(8, 3, 1)]  # the bar starts at the resumed epoch
+    assert second.starts == [(8, 3, 2)]  # the bar starts at the resumed epoch
     assert second.lines[:2] == [
         "training on cpu in fp32: 2 steps per epoch, 4 epochs, 8 steps in all",
-        "resuming at step 3 (epoch 1, step 1 of 2 in it)",
+        "resuming at step 3 (epoch 2, step 1 of 2 in it)",
     ]
     assert sorted(_checkpoints(run)) == ["latest.pt", "step_00000006.pt", "step_00000008.pt"]
 
