@@ -57,6 +57,7 @@ def _register_commands() -> None:
         features,
         info,
         report,
+        serve,
         train,
         translate,
         weights,
@@ -71,6 +72,7 @@ def _register_commands() -> None:
     app.command("export", epilog=export.EXAMPLES)(export.export)
     app.command("boundary", epilog=boundary.EXAMPLES)(boundary.boundary)
     app.command("features", epilog=features.EXAMPLES)(features.features)
+    app.command("serve", epilog=serve.EXAMPLES)(serve.serve)
     app.add_typer(weights.app, name="weights")
 
 

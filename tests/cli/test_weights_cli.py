@@ -41,6 +41,8 @@ def test_download_info_and_translate_by_name(mirror, horse2zebra_bytes, tmp_path
     assert result.exit_code == 0, result.output
     assert (weights / "cyclegan" / "horse2zebra.pth").read_bytes() == horse2zebra_bytes
     assert "sha256" in result.output
+    assert f"downloading cyclegan/horse2zebra: {len(horse2zebra_bytes) / 1e6:.1f} MB" in \
+        result.stderr
 
     info = json.loads(runner.invoke(app, ["weights", "info", "horse2zebra", "--json",
                                           "--weights-dir", str(weights)]).output)
