@@ -155,6 +155,8 @@ def _prepare(config: RunConfig, check_data: DataCheck | None = None) -> _Prepare
     if check_data is not None:
         check_data(given, dataset)
     dataset[0]  # the first readable example: fails here, not in a run, if there is none
+    config, more = _sample_interval(config, len(dataset))
+    notes = [*notes, *more]
     samples, split = dataset, config.data.phase
     if config.data.phase != "val":
         with contextlib.suppress(DatasetLayoutError, FileNotFoundError, UnreadableDatasetError):
@@ -163,6 +165,14 @@ def _prepare(config: RunConfig, check_data: DataCheck | None = None) -> _Prepare
                 val[0]
                 samples, split = val, "val"
     return _Prepared(config, dataset, samples, split, notes)
+
+
+def _sample_interval(config: RunConfig, dataset_size: int) -> tuple[RunConfig, list[str]]:
+    """``config`` with its interval between sample grids fixed (from the run's length unless
+    given), and a warning of a training crop that never moves."""
+    train = config.train.with_sample_interval(config.train.total_steps(dataset_size))
+    warning = config.data.fixed_crop_warning
+    return config.replace(train=train), [] if warning is None else [f"warning: {warning}"]
 
 
 def _same_files(one: Dataset, other: Dataset) -> bool:

@@ -41,10 +41,12 @@ def summary(s) -> None:
     if s.memory is not None:
         console.print(f"  memory: {s.memory.describe()}")
     console.print(f"  dataset: {s.dataset_size} samples, {s.steps_per_epoch} steps per epoch")
+    every = f"every {s.config.train.sample_every} steps and at the last one"
     if s.sample_split == s.config.data.phase:
-        console.print("  sample grids from the training images (no other split to show)")
+        console.print(f"  sample grids {every}, from the training images (no other split to "
+                      "show)")
     else:
-        console.print(f"  sample grids from the {s.sample_split!r} split")
+        console.print(f"  sample grids {every}, from the {s.sample_split!r} split")
 
 
 def full_epochs(epochs: int) -> str:
