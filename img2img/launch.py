@@ -47,6 +47,7 @@ from img2img.engine.rng import seed_everything
 from img2img.engine.rundir import RunDir, create_run_dir, open_run_dir
 from img2img.engine.tensorboard import TensorBoardObserver, check_tensorboard
 from img2img.engine.trainer import Trainer, TrainResult
+from img2img.engine.wandb_run import WandbObserver, check_wandb
 from img2img.families import get_family, load_run_config
 from img2img.families.init_from import check_init_from
 from img2img.nn.cpu_fast import use_cpu_fast_path
@@ -153,10 +154,14 @@ def _prepare(config: RunConfig, check_data: DataCheck | None = None, *,
     check_fits(family.recipe_class(), config, resolve_device(config.train.device))
     if config.train.tensorboard:
         check_tensorboard()
+    if config.train.wandb:
+        check_wandb()
     dataset = description.build_dataset(config)  # the run's one discovery of its split
     if check_data is not None:
         check_data(given, dataset)
     dataset[0]  # the first readable example: fails here, not in a run, if there is none
+    config, more = _sample_interval(config, len(dataset))
+    notes = [*notes, *more]
     samples, split = dataset, config.data.phase
     if config.data.phase != "val":
         with contextlib.suppress(DatasetLayoutError, FileNotFoundError, UnreadableDatasetError):
@@ -165,6 +170,14 @@ def _prepare(config: RunConfig, check_data: DataCheck | None = None, *,
                 val[0]
                 samples, split = val, "val"
     return _Prepared(config, dataset, samples, split, notes)
+
+
+def _sample_interval(config: RunConfig, dataset_size: int) -> tuple[RunConfig, list[str]]:
+    """``config`` with its interval between sample grids fixed (from the run's length unless
+    given), and a warning of a training crop that never moves."""
+    train = config.train.with_sample_interval(config.train.total_steps(dataset_size))
+    warning = config.data.fixed_crop_warning
+    return config.replace(train=train), [] if warning is None else [f"warning: {warning}"]
 
 
 def _same_files(one: Dataset, other: Dataset) -> bool:
@@ -406,10 +419,15 @@ def _trainer(
 
 
 def observers(config: RunConfig, run: RunDir) -> list[Observer]:
-    """What watches a run besides its metrics file: the report, TensorBoard if asked for."""
-    watching: list[Observer] = [ReportObserver(run.path, config.train.report_every)]
-    if config.train.tensorboard:
+    """What watches a run besides its metrics file: the report, TensorBoard and Weights &
+    Biases if asked for."""
+    train = config.train
+    watching: list[Observer] = [ReportObserver(run.path, train.report_every)]
+    if train.tensorboard:
         watching.append(TensorBoardObserver(run.path))
+    if train.wandb:
+        watching.append(WandbObserver(run.path, config.to_dict(), project=train.wandb_project,
+                                      entity=train.wandb_entity, name=train.wandb_name))
     return watching
 
 

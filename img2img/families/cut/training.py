@@ -66,7 +66,7 @@ class CUTRecipe(TrainingRecipe):
         self.nets = {"G": self.G, "D": self.D, "F": self.F}
         self.optimizers = {"G": self.adam(self.G.parameters()),
                            "D": self.adam(self.D.parameters())}
-        self.schedulers = {k: self.linear_schedule(opt) for k, opt in self.optimizers.items()}
+        self.schedulers = {k: self.lr_schedule(opt) for k, opt in self.optimizers.items()}
         self.gan_loss = GANLoss(m.gan_mode)
         self.layer_ids = m.layer_ids
         self.identity = bool(m.nce_idt) and m.lambda_nce > 0
@@ -195,7 +195,7 @@ class CUTRecipe(TrainingRecipe):
         if not any(True for _ in self.F.parameters()):
             return
         optimizer = self.adam(self.F.parameters())
-        scheduler = self.linear_schedule(optimizer)
+        scheduler = self.lr_schedule(optimizer)
         scheduler.load_state_dict(self.schedulers["G"].state_dict())
         for group, lr in zip(optimizer.param_groups, scheduler.get_last_lr(), strict=True):
             group["lr"] = lr

@@ -114,7 +114,7 @@ class CycleGANRecipe(TrainingRecipe):
             "G": self.adam(itertools.chain(self.G_A.parameters(), self.G_B.parameters())),
             "D": self.adam(itertools.chain(self.D_A.parameters(), self.D_B.parameters())),
         }
-        self.schedulers = {k: self.linear_schedule(opt) for k, opt in self.optimizers.items()}
+        self.schedulers = {k: self.lr_schedule(opt) for k, opt in self.optimizers.items()}
         self.pools = {
             name: ImagePool(m.pool_size, _pool_seed(config.train.seed, i))
             for i, name in enumerate(("fake_A", "fake_B"))

@@ -30,7 +30,7 @@ class Pix2PixRecipe(TrainingRecipe):
         self.D = Pix2PixDescription.build_discriminator(m).to(device)
         self.nets = {"G": self.G, "D": self.D}
         self.optimizers = {"G": self.adam(self.G.parameters()), "D": self.adam(self.D.parameters())}
-        self.schedulers = {k: self.linear_schedule(opt) for k, opt in self.optimizers.items()}
+        self.schedulers = {k: self.lr_schedule(opt) for k, opt in self.optimizers.items()}
         self.gan_loss = GANLoss(m.gan_mode)
         self.lambda_l1 = m.lambda_l1
 

@@ -74,9 +74,7 @@ class Pix2PixHDRecipe(TrainingRecipe):
             "D": self.adam(self.D.parameters()),
         }
         decay = hd_linear_decay(config.train.n_epochs, config.train.n_epochs_decay)
-        self.schedulers = {
-            k: torch.optim.lr_scheduler.LambdaLR(opt, decay) for k, opt in self.optimizers.items()
-        }
+        self.schedulers = {k: self.lr_schedule(opt, decay) for k, opt in self.optimizers.items()}
         self.gan_loss = GANLoss(m.gan_mode)
         self.vgg = self._vgg_loss(m, device)
         self._extra: dict[str, Any] = {}
@@ -121,8 +119,8 @@ class Pix2PixHDRecipe(TrainingRecipe):
             if not key.startswith(outer):
                 p.requires_grad_(not fixed)
 
-    def end_epoch(self) -> None:
-        super().end_epoch()
+    def end_epoch(self, epoch_loss: float | None = None) -> None:
+        super().end_epoch(epoch_loss)
         m: Pix2PixHDConfig = self.config.model
         if m.fix_global_epochs and self.epochs_done == m.fix_global_epochs:
             log.info("epoch %d: the global generator now trains too", self.epochs_done)
