@@ -40,10 +40,11 @@ def root(
 
 
 def _setup_logging(level: int) -> None:
-    from rich.console import Console
     from rich.logging import RichHandler
 
-    handler = RichHandler(console=Console(stderr=True), show_path=False, show_time=False)
+    from img2img.cli.console import console as make_console
+
+    handler = RichHandler(console=make_console(stderr=True), show_path=False, show_time=False)
     logging.basicConfig(level=level, format="%(message)s", handlers=[handler], force=True)
 
 
@@ -56,6 +57,7 @@ def _register_commands() -> None:
         features,
         info,
         report,
+        serve,
         train,
         translate,
         weights,
@@ -70,6 +72,7 @@ def _register_commands() -> None:
     app.command("export", epilog=export.EXAMPLES)(export.export)
     app.command("boundary", epilog=boundary.EXAMPLES)(boundary.boundary)
     app.command("features", epilog=features.EXAMPLES)(features.features)
+    app.command("serve", epilog=serve.EXAMPLES)(serve.serve)
     app.add_typer(weights.app, name="weights")
 
 
@@ -81,7 +84,7 @@ def main() -> None:
     from img2img.cli.exit import exit_process, exit_status
 
     try:
-        app()
+        app(prog_name="img2img")  # also under "python -m img2img": completion is for img2img
     except SystemExit as stop:
         exit_process(exit_status(stop.code))
     exit_process(0)
