@@ -8,7 +8,8 @@ joined, comment removed), with the reason; an entry no page holds any more fails
 Training is shrunk to a few steps of tiny networks by :data:`SHRINK`: each rule whose command
 words match appends its options (the last value of an option wins), so a page can show the
 paper's settings and still be run. A training command's ``--max-steps`` becomes 2, and a
-resume's ``--max-steps`` the run's own limit plus 2.
+resume's ``--max-steps`` the run's own limit plus 2. A pipe is run only as ``| grep WORD``: a
+line of the command's output must hold WORD.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ NOT_RUN: dict[str, str] = {
     "pip install -e .": "installs the package; the suite runs in an installed one",
     "pip install -e '.[dev]'": "installs the package; the suite runs in an installed one",
     "pip install -e '.[metrics,onnx]'": "installs the package; the suite runs in an installed one",
+    "pip install 'img2img-gan[wandb]'": "installs a package; the suite runs with the dev extras",
     "mkdocs serve": "a server that runs until stopped",
     "tensorboard --logdir runs": "a server that runs until stopped",
     "img2img train pix2pix --data facades --direction BtoA --devices 8 --precision bf16":
@@ -53,8 +55,7 @@ NOT_RUN: dict[str, str] = {
 
 #: (command words it applies to, options appended) - tiny networks, a few steps, 32-64 px
 SHRINK: list[tuple[tuple[str, ...], tuple[str, ...]]] = [
-    (("train",), ("--max-steps", "2", "--num-workers", "0", "--device", "cpu",
-                  "--sample-every", "1", "--checkpoint-every", "1000")),
+    (("train",), ("--max-steps", "2", "--num-workers", "0", "--device", "cpu")),
     (("train", "pix2pix"), ("--netG", "resnet_6blocks", "--ngf", "8", "--ndf", "8",
                             "--load-size", "36", "--crop-size", "32")),
     (("train", "cyclegan"), ("--netG", "resnet_6blocks", "--ngf", "8", "--ndf", "8",
@@ -79,6 +80,7 @@ _DEVICE = {"cuda": "cpu", "cuda:0": "cpu", "mps": "cpu"}
 class Invocation:
     argv: list[str]
     env: dict[str, str]
+    grep: str | None = None  # `... | grep WORD`: a line of the output must hold WORD
 
     def __str__(self) -> str:
         return " ".join(shlex.quote(w) for w in ["img2img", *self.argv])
@@ -104,16 +106,21 @@ def invocation(command: Command, root: Path) -> Invocation | None:
     if not words or words[0] != "img2img":
         raise AssertionError(f"{command.where}: `{command.text}` is neither an img2img command "
                              "nor in tests/docs/run.py's NOT_RUN table")
-    argv = words[1:]
+    argv, grep = words[1:], None
+    if "|" in argv:
+        i = argv.index("|")
+        if argv[i + 1:i + 2] != ["grep"] or len(argv) != i + 3:
+            raise AssertionError(f"{command.where}: only `| grep WORD` is run after a pipe")
+        argv, grep = argv[:i], argv[i + 2]
     home = str(root / ".home")
     argv = [home + w[1:] if w.startswith("~/") else w for w in argv]
     argv = [_DEVICE.get(w, w) if i and argv[i - 1] == "--device" else w
             for i, w in enumerate(argv)]
     if argv[:1] == ["train"] and "--resume" in argv:
-        return Invocation(_resume_limit(argv, root), dict(command.env))
+        return Invocation(_resume_limit(argv, root), dict(command.env), grep)
     for match, extra in SHRINK:
         if argv[: len(match)] == list(match):
             argv = [*argv, *extra]
     if argv[:2] == ["train", "pix2pixhd"] and "local" in argv:
         argv = [*argv, *_LOCAL]
-    return Invocation(argv, dict(command.env))
+    return Invocation(argv, dict(command.env), grep)

@@ -53,6 +53,10 @@ def _run_bash(fence, root: Path) -> None:
                 result.exc_info and not isinstance(result.exception, SystemExit)) else ""
             pytest.fail(f"{command.where}: `{command.text}` (run as `{call}`) exited "
                         f"{result.exit_code}:\n{result.output}{trace}")
+        if call.grep is not None and not any(call.grep in line
+                                             for line in result.output.splitlines()):
+            pytest.fail(f"{command.where}: `{command.text}`: no line holds {call.grep!r}:\n"
+                        f"{result.output}")
 
 
 def _run_python(fence, module: types.ModuleType) -> None:
