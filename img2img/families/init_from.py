@@ -160,21 +160,34 @@ def _read_source(value: str, family: str, weights_dir: str | None) -> InitSource
     raise CheckpointError(f"{file}: not an img2img checkpoint nor a generator state_dict")
 
 
-def _published(name: str, family: str, weights_dir: str | None) -> InitSource:
-    """A published model of ``family`` called ``name`` (a bare name two families publish
-    means ``family``'s), downloaded on first use."""
-    from img2img.hub.weights import fetch, get_published, is_published_name, load_registry
+def published_entry(value: str | None, family: str) -> Any:
+    """The registry entry ``value`` names for a ``family`` run (a bare name two families
+    publish means ``family``'s), or None when ``value`` is no published name or is a path.
 
-    own = f"{family}/{name}"
-    entry = get_published(own if is_published_name(own) else name)
+    Raises:
+        ConfigError: it names another family's model.
+    """
+    from img2img.hub.weights import get_published, is_published_name, load_registry
+
+    if value is None or Path(value).expanduser().exists() or not is_published_name(value):
+        return None
+    own = f"{family}/{value}"
+    entry = get_published(own if is_published_name(own) else value)
     if entry.family != family:
         names = ", ".join(e.name for e in load_registry() if e.family == family)
         raise ConfigError(
-            f"--init-from {name}: a published {entry.family} model; expected a {family} one"
+            f"--init-from {value}: a published {entry.family} model; expected a {family} one"
             + (f" ({names})" if names else " (none is published)"))
+    return entry
+
+
+def _published(name: str, family: str, weights_dir: str | None) -> InitSource:
+    """The published model of ``family`` called ``name``, downloaded on first use."""
     from img2img.checkpoints import CheckpointError, read_checkpoint_file
+    from img2img.hub.weights import fetch
     from img2img.models.published import is_bare_state_dict, strip_parallel_prefix
 
+    entry = published_entry(name, family)
     path = fetch(entry, weights_dir)
     data = read_checkpoint_file(path, mmap=True)
     if not is_bare_state_dict(data):

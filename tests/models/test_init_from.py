@@ -184,13 +184,27 @@ def test_bad_values_are_refused_before_the_run_folder(data, source_runs, mirror,
              r"\(edges2shoes\)")
 
 
-def test_the_command_line_names_a_missing_value(data, tmp_path) -> None:
+def test_the_command_line_downloads_a_published_name_and_names_a_missing_value(
+    data, mirror, monkeypatch, tmp_path
+) -> None:
+    _tiny_published(monkeypatch, tmp_path, mirror)
     runs = tmp_path / "runs"
-    result = CliRunner().invoke(app, [
-        "train", "cyclegan", "--data", str(data["unpaired"]), "--runs-dir", str(runs),
-        "--init-from", str(tmp_path / "nowhere")], terminal_width=300)
+    train = ["train", "pix2pix", "--data", str(data["paired"]), "--runs-dir", str(runs),
+             "--netG", "unet_128", "--ngf", "8", "--ndf", "8", "--input-nc", "1",
+             "--load-size", "142", "--crop-size", "128", "--max-steps", "1", "--device", "cpu"]
+    result = CliRunner().invoke(app, [*train, "--init-from", "edges2shoes", "--yes"],
+                                terminal_width=300)
+    assert result.exit_code == 0, result.output
+    output = " ".join(result.output.split())
+    assert "downloading pix2pix/edges2shoes:" in output
+    where = tmp_path / "weights" / "pix2pix" / "edges2shoes.pth"
+    assert f"G: loaded from published pix2pix/edges2shoes ({where})" in output
+    assert "D: starts fresh (the source holds no D (only G))" in output
+
+    result = CliRunner().invoke(app, [*train, "--init-from", str(tmp_path / "nowhere"),
+                                      "--runs-dir", str(tmp_path / "none")], terminal_width=300)
     assert result.exit_code != 0
     output = " ".join(result.output.split())
     assert f"--init-from '{tmp_path / 'nowhere'}': no such checkpoint, run directory or file" \
         in output, output
-    assert not runs.exists()
+    assert not (tmp_path / "none").exists()
