@@ -26,7 +26,7 @@ from img2img.options import MODEL, option
 if TYPE_CHECKING:  # the option is declared without importing torch
     from torch import Tensor, nn
 
-    Loader = Callable[[nn.Module, Mapping[str, Tensor]], None]
+    Loader = Callable[[nn.Module, Mapping[str, Tensor]], str | None]
 
 #: what ``--init-from`` accepts, in words (for messages)
 EXPECTED = ("a run directory, a checkpoint, a published model name or a generator .pth/"
@@ -59,7 +59,7 @@ def init_from_option(extra: str = "") -> dict[str, Any]:
         type=str, parse=parse_init_from)
 
 
-def load_same_layout(net: nn.Module, state: Mapping[str, Tensor]) -> None:
+def load_same_layout(net: nn.Module, state: Mapping[str, Tensor]) -> None:  # a Loader
     """Load ``state`` into ``net`` if its names and shapes are ``net``'s (a meta-device
     ``net`` is only compared).
 
@@ -82,7 +82,8 @@ class Target:
     Attributes:
         sources: the source's networks it takes, the first one present (``("G_A", "G")``).
         generator: the run needs it loaded (a run whose generators all start fresh is refused).
-        load: loads a state into the network, or raises ValueError saying why it does not fit.
+        load: loads a state into the network (returning None, or a remark on what it
+            loaded), or raises ValueError saying why it does not fit.
         fresh: why it always starts fresh, when ``sources`` is empty.
     """
 
@@ -229,7 +230,8 @@ def apply(nets: Mapping[str, nn.Module], targets: Mapping[str, Target],
             notes.append(f"{name}: starts fresh ({why})")
             continue
         try:
-            target.load(nets[name], _without_legacy_stats(nets[name], source.nets[present[0]]))
+            remark = target.load(nets[name],
+                                 _without_legacy_stats(nets[name], source.nets[present[0]]))
         except ValueError as exc:
             notes.append(f"{name}: starts fresh ({exc})")
             if target.generator:
@@ -238,7 +240,8 @@ def apply(nets: Mapping[str, nn.Module], targets: Mapping[str, Target],
             continue
         loaded.add(name)
         theirs = "" if present[0] == name else f"{present[0]} of "
-        notes.append(f"{name}: loaded from {theirs}{source.origin}")
+        notes.append(f"{name}: loaded from {theirs}{source.origin}"
+                     + (f"; {remark}" if remark else ""))
     generators = [name for name in nets if targets.get(name, Target(())).generator]
     if generators and not loaded & set(generators):
         why = refusals[0] if refusals else f"it holds {', '.join(source.nets)}"

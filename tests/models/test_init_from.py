@@ -208,3 +208,17 @@ def test_the_command_line_downloads_a_published_name_and_names_a_missing_value(
     assert f"--init-from '{tmp_path / 'nowhere'}': no such checkpoint, run directory or file" \
         in output, output
     assert not (tmp_path / "none").exists()
+
+
+def test_a_global_pix2pixhd_run_starts_a_local_generators_global_part(data, source_runs
+                                                                      ) -> None:
+    source = source_runs["pix2pixhd"]  # a global generator with ngf 8
+    recipe = build_recipe(_config("pix2pixhd", data, source, netG="local", ngf=4))
+    notes = recipe.warm_start()
+    assert notes[0] == (f"G: loaded from {source / 'checkpoints' / 'latest.pt'} (pix2pixhd run, "
+                        "step 1); a global generator, into the global part (the local enhancer "
+                        "starts fresh)")
+    saved = load_checkpoint(source)["nets"]["G"]
+    own = recipe.G.state_dict()
+    global_part = [k for k in own if k.startswith("model.")]
+    assert global_part and all(torch.equal(own[k], saved[k]) for k in global_part)
