@@ -185,3 +185,15 @@ def test_piped_output_keeps_long_paths_and_urls_whole(tmp_path, monkeypatch):
     info = runner.invoke(app, ["weights", "info", "horse2zebra", "--weights-dir", str(deep)])
     url = get_published("horse2zebra").url
     assert any(x.rstrip().endswith(url) for x in info.output.splitlines()), info.output
+
+
+def test_piped_log_lines_are_whole_and_unpadded(capsys):
+    import logging
+
+    from img2img.cli.app import _setup_logging
+
+    _setup_logging(logging.WARNING)
+    url = "http://example.org/" + "a-long-path/" * 12 + "file.pth"
+    logging.getLogger("img2img.test").warning("cannot fetch %s", url)
+    lines = capsys.readouterr().err.splitlines()
+    assert lines == [f"WARNING  cannot fetch {url}"]
