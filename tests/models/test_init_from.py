@@ -19,7 +19,7 @@ from img2img.config import ConfigError
 from img2img.families import load_run_config
 from img2img.hub import weights as registry
 from img2img.hub.weights import WEIGHTS_ENV, get_published
-from img2img.launch import build_recipe, resume, train
+from img2img.launch import build_recipe, resume, summarize, train
 from img2img.models.released import save_release
 from img2img.nn import create_generator
 from tests.conftest import tiny_pix2pix_config, tiny_pix2pixhd_config
@@ -87,6 +87,8 @@ def test_fine_tuning_is_recorded_and_resumes_exactly(family, data, source_runs,
     assert result.step == 2
     config = load_run_config(json.loads((straight.path / "config.json").read_text()))
     assert config.model.init_from == str(source)
+    dry = summarize(_config(family, data, source, max_steps=1)).notes  # says what it would load
+    assert f"G: loaded from {source / 'checkpoints' / 'latest.pt'} ({family} run, step 1)" in dry
     halves, _ = train(_config(family, data, source, max_steps=1), tmp_path / "b")
     shutil.rmtree(source)  # a resume continues from its own checkpoint, not the source
     _, second = resume(halves.path, {"max_steps": 2})
