@@ -26,6 +26,7 @@ NOT_RUN: dict[str, str] = {
     "make install": "creates a virtual environment; the suite runs in one",
     ". .venv/bin/activate": "shell built-in",
     "make demo": "minutes of training; its report script is tested in tests/test_demo_report.py",
+    "make demo DEMO_THREADS=2 DEMO_EPOCHS=6": "minutes of training",
     "make test": "the suite itself",
     "make lint": "runs ruff, as CI does",
     "make docs": "builds the site; tests/docs/test_site.py builds it",
@@ -53,20 +54,21 @@ NOT_RUN: dict[str, str] = {
     "python bench/huge_image.py": "writes and translates a 12000 x 12000 image",
 }
 
-#: (command words it applies to, options appended) - tiny networks, a few steps, 32-64 px
-SHRINK: list[tuple[tuple[str, ...], tuple[str, ...]]] = [
-    (("train",), ("--max-steps", "2", "--num-workers", "0", "--device", "cpu")),
-    (("train", "pix2pix"), ("--netG", "resnet_6blocks", "--ngf", "8", "--ndf", "8",
-                            "--load-size", "36", "--crop-size", "32")),
-    (("train", "cyclegan"), ("--netG", "resnet_6blocks", "--ngf", "8", "--ndf", "8",
-                             "--load-size", "36", "--crop-size", "32", "--pool-size", "2")),
-    (("train", "cut"), ("--netG", "resnet_6blocks", "--ngf", "8", "--ndf", "8",
-                        "--load-size", "36", "--crop-size", "32", "--num-patches", "16",
-                        "--netF-nc", "16")),
+#: (command words it applies to, network options, size options) appended to a training command:
+#: tiny networks, a few steps, 32-64 px. A run fine-tuned from a published model keeps the
+#: published generator's network (``--init-from NAME``): only its size options are appended.
+SHRINK: list[tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = [
+    (("train",), (), ("--max-steps", "2", "--num-workers", "0", "--device", "cpu")),
+    (("train", "pix2pix"), ("--netG", "resnet_6blocks", "--ngf", "8", "--ndf", "8"),
+     ("--load-size", "36", "--crop-size", "32")),
+    (("train", "cyclegan"), ("--netG", "resnet_6blocks", "--ngf", "8", "--ndf", "8"),
+     ("--load-size", "36", "--crop-size", "32", "--pool-size", "2")),
+    (("train", "cut"), ("--netG", "resnet_6blocks", "--ngf", "8", "--ndf", "8", "--netF-nc", "16"),
+     ("--load-size", "36", "--crop-size", "32", "--num-patches", "16")),
     (("train", "pix2pixhd"), ("--ngf", "8", "--ndf", "8", "--n-blocks-global", "2",
-                              "--n-downsample-global", "3", "--n-blocks-local", "1",
-                              "--nef", "4", "--n-downsample-E", "3", "--num-D", "2",
-                              "--load-size", "64", "--crop-size", "64", "--no-vgg-loss")),
+                              "--n-downsample-global", "3", "--n-blocks-local", "1", "--nef", "4",
+                              "--n-downsample-E", "3", "--num-D", "2", "--no-vgg-loss"),
+     ("--load-size", "64", "--crop-size", "64")),
 ]
 
 #: in a pix2pixHD command with --netG local the enhancer runs at half the global's ngf
@@ -96,6 +98,16 @@ def _resume_limit(argv: list[str], root: Path) -> list[str]:
     return [*argv, "--max-steps", limit]
 
 
+def _published(name: str) -> bool:
+    from img2img.hub.weights import get_published
+
+    try:
+        get_published(name)
+    except Exception:  # not a published name (a run, a file ...)
+        return False
+    return True
+
+
 def invocation(command: Command, root: Path) -> Invocation | None:
     """How ``command`` runs in the sandbox ``root``: img2img's own words, shrunk; None: not run."""
     words = list(command.argv)
@@ -118,9 +130,10 @@ def invocation(command: Command, root: Path) -> Invocation | None:
             for i, w in enumerate(argv)]
     if argv[:1] == ["train"] and "--resume" in argv:
         return Invocation(_resume_limit(argv, root), dict(command.env), grep)
-    for match, extra in SHRINK:
+    published = "--init-from" in argv and _published(argv[argv.index("--init-from") + 1])
+    for match, network, sizes in SHRINK:
         if argv[: len(match)] == list(match):
-            argv = [*argv, *extra]
+            argv = [*argv, *(() if published else network), *sizes]
     if argv[:2] == ["train", "pix2pixhd"] and "local" in argv:
         argv = [*argv, *_LOCAL]
     return Invocation(argv, dict(command.env), grep)

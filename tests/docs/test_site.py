@@ -20,6 +20,7 @@ FOREIGN_OPTIONS = {
     "tensorboard": {"--logdir"},
     "mkdocs": {"--strict"},
     "bench/run.py": {"--threads", "--cpu-time", "--results"},
+    "datasets/demo_report.py": {"--outputs", "--sheet", "--run", "--started", "--threads"},
 }
 
 _OPTION = re.compile(r"(?<![\w/-])--[a-zA-Z][a-zA-Z0-9-]*")
