@@ -36,6 +36,22 @@ NOT_RUN: dict[str, str] = {
     "pip install -e '.[metrics,onnx]'": "installs the package; the suite runs in an installed one",
     "pip install 'img2img-gan[wandb]'": "installs a package; the suite runs with the dev extras",
     "mkdocs serve": "a server that runs until stopped",
+    "pip install 'img2img-gan[serve]'": "installs a package; the suite runs with the dev extras",
+    "img2img serve --model horse2zebra --port 8000":
+        "a server that runs until stopped; tests/serve/ runs it and calls its API over HTTP",
+    "img2img serve --model horse2zebra --model runs/facades_pix2pix --port 8000":
+        "a server that runs until stopped; tests/serve/ runs it and calls its API over HTTP",
+    "IMG2IMG_TOKEN=change-me img2img serve --model horse2zebra --host 0.0.0.0":
+        "a server on every address; tests/serve/ checks the token it then requires",
+    "curl -F image=@horse.jpg 'http://127.0.0.1:8000/v1/translate?model=horse2zebra' -o zebra.png":
+        "needs the server above; tests/serve/ makes the same request",
+    "curl -H 'Authorization: Bearer change-me' -F image=@horse.jpg "
+    "http://server:8000/v1/translate -o zebra.png": "needs the server above on a host 'server'",
+    "docker build -t img2img-serve .": "needs Docker",
+    "docker run --rm -p 8000:8000 -e IMG2IMG_TOKEN=change-me -v '$PWD/weights:/weights' "
+    "img2img-serve --model horse2zebra": "needs Docker",
+    "docker run --rm -p 8000:8000 -e IMG2IMG_TOKEN=change-me -v '$PWD/runs:/runs:ro' "
+    "img2img-serve --model /runs/facades_pix2pix": "needs Docker",
     "tensorboard --logdir runs": "a server that runs until stopped",
     "img2img train pix2pix --data facades --direction BtoA --devices 8 --precision bf16":
         "needs 8 GPUs; --devices is tested in tests/engine/test_distributed.py",
