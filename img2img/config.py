@@ -115,7 +115,7 @@ def check_device(value: str) -> None:
     if value.startswith("cuda:") and value[5:].isdigit():
         return
     raise ConfigError(
-        f"device: {value!r} is not valid; expected one of: auto, cpu, cuda, cuda:N, mps"
+        f"--device: {value!r} is not valid; expected one of: auto, cpu, cuda, cuda:N, mps"
     )
 
 

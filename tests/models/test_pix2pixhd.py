@@ -393,4 +393,4 @@ def test_export_takes_the_encoded_labels_and_translates_label_maps_under_onnxrun
     refused = runner.invoke(app, ["translate", "--model", str(onnx_file.path), str(labels),
                                   str(tmp_path / "x"), "--eval", "--device", "cpu"])
     assert refused.exit_code == 2
-    assert "--test-mode: an exported model's test-time" in " ".join(refused.output.split())
+    assert "--eval: an exported model's test-time" in " ".join(refused.output.split())
