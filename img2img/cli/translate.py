@@ -88,8 +88,8 @@ def translate(
 
     Inputs are resized as the run was trained (--preprocess, --load-size; published models:
     not at all), padded to what the network needs and cropped back; --restore-size brings
-    outputs back to each input's size. Outputs mirror the input folder's layout. Videos are translated frame by frame into
-    videos of the same frame rate and size, without their sound. Existing outputs are kept
+    outputs back to each input's size. Outputs mirror the input folder's layout. Videos are
+    translated frame by frame into videos of the same frame rate, without their sound. Existing outputs are kept
     unless --overwrite. Images larger than --max-pixels are translated in overlapping tiles
     blended together, read, translated and written as 8-bit pixels (a few times the image's own
     size in memory, whatever that size); images over --max-image-pixels are refused unread.

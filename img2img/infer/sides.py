@@ -3,7 +3,8 @@
 A run knows its dataset: inputs inside a side-by-side split of it are translated on the run's
 own side (its direction's input half), and said so. Elsewhere, an image whose size is an A|B
 pair's of the run (twice the trained width, or the size of the run's side-by-side files) is
-refused until ``--side A|B|whole`` says what is meant. ``whole`` translates the whole image.
+refused until ``--side A|B|whole`` says what is meant (not for models that read label maps).
+``whole`` translates the whole image.
 """
 
 from __future__ import annotations
@@ -77,7 +78,7 @@ def _run_pair_size(config: Any) -> tuple[int, int] | None:
         split = locate_split(root, config.data.phase) if root.is_dir() else None
         if split is not None and split.side_by_side and split.files_a:
             return read_header(split.files_a[0]).size
-    except (OSError, ValueError):  # DatasetLayoutError included: a moved dataset
+    except (OSError, ValueError):  # DatasetLayoutError included: another family's layout
         pass
     return None
 
@@ -104,6 +105,9 @@ def choose_side(model: Any, inputs: Path, jobs: Sequence[Job], side: str | None)
         return SideChoice(own, (
             f"{inputs} is in the side-by-side split {split} of the run's dataset: translating "
             f"the {own} half of each image (as --side {own}; --side whole for whole images)"))
+    streams = getattr(model, "input_streams", ())
+    if streams and streams[0].kind != "image":
+        return SideChoice(None)  # label maps (pix2pixHD) are never side by side
     files = _run_pair_size(config)
     for job in jobs:
         if is_video_file(job.src):

@@ -127,6 +127,8 @@ def test_pair_sized_image_elsewhere_is_refused(tmp_path: Path) -> None:
     assert choose_side(model, ordinary.parent, plan_outputs(ordinary.parent, tmp_path / "o"),
                        None).side is None
     assert choose_side(_model(nn.Identity(), None), pair.parent, jobs, None).side is None
+    labels = dataclasses.replace(model, input_kind="label")  # label maps are never pairs
+    assert choose_side(labels, pair.parent, jobs, None).side is None
 
 
 def test_translate_refuses_a_pair_and_names_the_flags(trained_run: Path, tmp_path: Path) -> None:
