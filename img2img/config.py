@@ -16,11 +16,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from img2img import completion
 from img2img.options import DATA, OPTIM, RUN, option, options_of
 
 PREPROCESS_MODES = ("resize_and_crop", "crop", "scale_width", "scale_width_and_crop", "none")
 DIRECTIONS = ("AtoB", "BtoA")
 PRECISIONS = ("fp32", "bf16", "fp16")
+#: ``--lr-policy`` choices (see :mod:`img2img.engine.schedules`)
+LR_POLICIES = ("linear", "step", "cosine", "plateau")
 
 
 class ConfigError(ValueError):
@@ -132,7 +135,8 @@ class DataConfig:
     root: str = field(metadata=option(
         "--data", "Dataset folder, or the name of one under datasets/ (with --resume: where "
         "the run's dataset is now, if it moved).", DATA, resume=True,
-        resume_help="With --resume: where the run's dataset is now, if it moved."))
+        resume_help="With --resume: where the run's dataset is now, if it moved.",
+        complete=completion.datasets))
     direction: str = field(default="AtoB", metadata=option(
         "--direction", "{choices}.", DATA, choices=DIRECTIONS))
     preprocess: str = field(default="resize_and_crop", metadata=option(
@@ -166,9 +170,35 @@ class DataConfig:
             check_positive("max_dataset_size", self.max_dataset_size)
 
     @property
+    def fixed_crop_warning(self) -> str | None:
+        """What a user should know when ``resize_and_crop`` crops nothing (load = crop size):
+        training sees every image at one position, never its border anywhere else."""
+        if self.preprocess != "resize_and_crop" or self.load_size != self.crop_size:
+            return None
+        suggested = round(self.crop_size * 1.125)
+        return (
+            f"no random crop: --load-size {self.load_size} equals --crop-size with "
+            "--preprocess resize_and_crop, so training sees every image at one position and "
+            "the generator never learns the image border anywhere else (outputs may show "
+            f"bands along their edges); --load-size {suggested} --crop-size {self.crop_size} "
+            "crops at random"
+        )
+
+    @property
     def training_size(self) -> int | None:
         """Side of the square crops training sees, or None when it varies with the images."""
         return self.crop_size if "crop" in self.preprocess else None
+
+
+#: bounds of the default interval between sample grids, in steps
+SAMPLE_EVERY_BOUNDS = (10, 5000)
+
+
+def default_sample_every(total_steps: int) -> int:
+    """Steps between sample grids when ``--sample-every`` is not given: about ten grids over
+    a run of ``total_steps``, at least :data:`SAMPLE_EVERY_BOUNDS` [0] and at most [1] apart."""
+    low, high = SAMPLE_EVERY_BOUNDS
+    return min(max(math.ceil(total_steps / 10), low), high)
 
 
 @dataclass(frozen=True)
@@ -185,6 +215,13 @@ class TrainConfig:
     n_epochs_decay: int = field(default=100, metadata=option(
         "--n-epochs-decay", "Epochs of linear decay (to 1/(N+1) of the rate in the last one).",
         OPTIM))
+    lr_policy: str = field(default="linear", metadata=option(
+        "--lr-policy", "Learning-rate schedule: linear (constant for --n-epochs, then linear "
+        "decay over --n-epochs-decay), step (x0.1 every --lr-decay-iters epochs), cosine (to 0 "
+        "over all epochs) or plateau (x0.2 when the epoch's mean generator loss stalls for 5 "
+        "epochs).", OPTIM, choices=LR_POLICIES))
+    lr_decay_iters: int = field(default=50, metadata=option(
+        "--lr-decay-iters", "Epochs between the x0.1 steps of --lr-policy step.", OPTIM))
     max_steps: int | None = field(default=None, metadata=option(
         "--max-steps", "Stop after this many steps (also caps a resumed run).", OPTIM,
         resume=True))
@@ -202,8 +239,9 @@ class TrainConfig:
     world_size: int = 1  # data-parallel processes; batch_size is per process
     log_every: int = field(default=10, metadata=option(
         "--log-every", "Steps between metric lines.", RUN, resume=True))
-    sample_every: int = field(default=500, metadata=option(
-        "--sample-every", "Steps between sample grids.", RUN, resume=True))
+    sample_every: int | None = field(default=None, metadata=option(
+        "--sample-every", "Steps between sample grids (default: a tenth of the run, 10 to "
+        "5000 steps); the last step always writes one.", RUN, resume=True))
     checkpoint_every: int = field(default=1000, metadata=option(
         "--checkpoint-every", "Steps between checkpoints (checkpoints/latest.pt).", RUN,
         resume=True))
@@ -216,6 +254,18 @@ class TrainConfig:
     tensorboard: bool = field(default=False, metadata=option(
         "--tensorboard", "Also write losses, learning rate, images/s and sample grids as "
         "TensorBoard events into the run directory (needs the tensorboard extra).", RUN,
+        resume=True))
+    wandb: bool = field(default=False, metadata=option(
+        "--wandb", "Also log losses, learning rate, images/s, sample grids and the config to "
+        "Weights & Biases (needs the wandb extra; WANDB_MODE=offline logs without an account; "
+        "a resume continues the same wandb run).", RUN, resume=True))
+    wandb_project: str = field(default="img2img", metadata=option(
+        "--wandb-project", "Weights & Biases project of a new wandb run.", RUN, resume=True))
+    wandb_entity: str | None = field(default=None, metadata=option(
+        "--wandb-entity", "Weights & Biases team or user of a new wandb run (default: yours).",
+        RUN, resume=True))
+    wandb_name: str | None = field(default=None, metadata=option(
+        "--wandb-name", "Weights & Biases display name (default: the run's name).", RUN,
         resume=True))
     report_every: int = field(default=0, metadata=option(
         "--report-every", "Steps between refreshes of the run's report.html (0: only at the "
@@ -230,20 +280,39 @@ class TrainConfig:
         check_fraction("beta2", self.beta2)
         check_positive("n_epochs", self.n_epochs, allow_zero=True)
         check_positive("n_epochs_decay", self.n_epochs_decay, allow_zero=True)
+        check_positive("lr_decay_iters", self.lr_decay_iters)
         if self.n_epochs + self.n_epochs_decay == 0:
             raise ConfigError("n_epochs + n_epochs_decay: expected at least one epoch")
         if self.max_steps is not None:
             check_positive("max_steps", self.max_steps)
         check_device(self.device)
         check_choices(self)
-        for name in ("log_every", "sample_every", "checkpoint_every"):
+        for name in ("log_every", "checkpoint_every"):
             check_positive(name, getattr(self, name))
+        if self.sample_every is not None:
+            check_positive("sample_every", self.sample_every)
+        if not self.wandb_project:
+            raise ConfigError("wandb_project: expected a project name, got an empty one")
         for name in ("keep_checkpoints", "save_every_epochs", "report_every"):
             check_positive(name, getattr(self, name), allow_zero=True)
 
     @property
     def total_epochs(self) -> int:
         return self.n_epochs + self.n_epochs_decay
+
+    def total_steps(self, dataset_size: int) -> int:
+        """Optimisation steps of the whole run over ``dataset_size`` examples (every process
+        takes ``batch_size`` of its share per step), ``max_steps`` included."""
+        per_process = math.ceil(dataset_size / self.world_size)
+        planned = self.total_epochs * math.ceil(per_process / self.batch_size)
+        return min(planned, self.max_steps) if self.max_steps else planned
+
+    def with_sample_interval(self, total_steps: int) -> TrainConfig:
+        """This config with ``sample_every`` set: as given, else from the run's length
+        (:func:`default_sample_every`)."""
+        if self.sample_every is not None:
+            return self
+        return dataclasses.replace(self, sample_every=default_sample_every(total_steps))
 
     @property
     def global_batch_size(self) -> int:

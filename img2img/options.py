@@ -70,6 +70,8 @@ class Option:
         resume_help: its help text in ``train --resume``, where it differs.
         unparse: the command-line text of a field value, where :attr:`parse` does more than
             convert (``--label-nc``: None is ``auto``).
+        complete: the shell completion of its value (``complete(typed) -> candidates``), where
+            it is not its choices (see :mod:`img2img.completion`).
     """
 
     flag: str
@@ -82,6 +84,7 @@ class Option:
     resume: bool = False
     resume_help: str | None = None
     unparse: Callable[[Any], str] | None = None
+    complete: Callable[[str], list[str]] | None = None
 
     @property
     def name(self) -> str:
@@ -99,6 +102,16 @@ class Option:
         text = self.resume_help if resuming and self.resume_help is not None else self.help
         choices = self.choice_list()
         return text if choices is None else text.replace("{choices}", ", ".join(choices))
+
+    def completer(self) -> Callable[[str], list[str]] | None:
+        """The shell completion of the value: :attr:`complete`, else the choices, else None."""
+        if self.complete is not None:
+            return self.complete
+        if self.choices is None:
+            return None
+        from img2img.completion import choices
+
+        return choices(self.choices)
 
 
 def option(flag: str, help: str = "", panel: str | None = None, **settings: Any  # noqa: A002

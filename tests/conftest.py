@@ -396,3 +396,19 @@ def mirror(file_server, monkeypatch: pytest.MonkeyPatch):
     publish.server = file_server
     file_server.publish = publish
     return file_server
+
+
+@pytest.fixture
+def offline(monkeypatch: pytest.MonkeyPatch) -> str:
+    """``$IMG2IMG_MIRROR`` on a local port nothing listens on: every download fails at once,
+    as on a machine without a network."""
+    import socket
+
+    from img2img.hub.download import MIRROR_ENV
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/mirror"
+    monkeypatch.setenv(MIRROR_ENV, url)
+    return url

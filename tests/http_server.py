@@ -1,7 +1,8 @@
 """A real HTTP file server on 127.0.0.1 for download tests: Range requests, and faults on demand.
 
 ``FileServer`` serves a folder. Tests can make it break a transfer off after N bytes
-(``drop_after``), ignore ``Range`` headers (``no_ranges``) and inspect the requests it saw.
+(``drop_after``), ignore ``Range`` headers (``no_ranges``) and inspect the requests it saw
+(``HEAD`` requests answer the size).
 Downloads reach it through ``IMG2IMG_MIRROR``, exactly as a user's mirror would.
 """
 
@@ -19,6 +20,7 @@ from urllib.parse import unquote, urlsplit
 class Request:
     path: str
     range: str | None
+    method: str = "GET"
 
 
 @dataclass
@@ -37,6 +39,17 @@ class FileServer:
         class Handler(BaseHTTPRequestHandler):
             def log_message(self, *args) -> None:  # keep test output clean
                 pass
+
+            def do_HEAD(self) -> None:
+                path = unquote(urlsplit(self.path).path)
+                server.requests.append(Request(path, None, "HEAD"))
+                file = (server.root / path.lstrip("/")).resolve()
+                if server.root.resolve() not in file.parents or not file.is_file():
+                    self.send_error(404, "not found")
+                    return
+                self.send_response(200)
+                self.send_header("Content-Length", str(file.stat().st_size))
+                self.end_headers()
 
             def do_GET(self) -> None:
                 path = unquote(urlsplit(self.path).path)

@@ -40,11 +40,34 @@ def root(
 
 
 def _setup_logging(level: int) -> None:
-    from rich.console import Console
-    from rich.logging import RichHandler
+    """Log records on stderr: rich on a terminal, one plain line each off one (logs, pipes)."""
+    import sys
 
-    handler = RichHandler(console=Console(stderr=True), show_path=False, show_time=False)
-    logging.basicConfig(level=level, format="%(message)s", handlers=[handler], force=True)
+    if sys.stderr.isatty():
+        from rich.logging import RichHandler
+
+        from img2img.cli.console import console as make_console
+
+        handler: logging.Handler = RichHandler(console=make_console(stderr=True),
+                                               show_path=False, show_time=False)
+        form = "%(message)s"
+    else:
+        handler, form = _StderrHandler(), "%(levelname)-8s %(message)s"
+    logging.basicConfig(level=level, format=form, handlers=[handler], force=True)
+
+
+class _StderrHandler(logging.StreamHandler):
+    """Plain lines on whatever ``sys.stderr`` is when a record comes (never cut or wrapped)."""
+
+    @property
+    def stream(self):  # type: ignore[override]
+        import sys
+
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:  # the stream is always the current sys.stderr
+        pass
 
 
 def _register_commands() -> None:
@@ -56,6 +79,7 @@ def _register_commands() -> None:
         features,
         info,
         report,
+        serve,
         train,
         translate,
         weights,
@@ -70,6 +94,7 @@ def _register_commands() -> None:
     app.command("export", epilog=export.EXAMPLES)(export.export)
     app.command("boundary", epilog=boundary.EXAMPLES)(boundary.boundary)
     app.command("features", epilog=features.EXAMPLES)(features.features)
+    app.command("serve", epilog=serve.EXAMPLES)(serve.serve)
     app.add_typer(weights.app, name="weights")
 
 
@@ -81,7 +106,7 @@ def main() -> None:
     from img2img.cli.exit import exit_process, exit_status
 
     try:
-        app()
+        app(prog_name="img2img")  # also under "python -m img2img": completion is for img2img
     except SystemExit as stop:
         exit_process(exit_status(stop.code))
     exit_process(0)

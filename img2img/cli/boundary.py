@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from img2img.cli.console import console as make_console
 from img2img.cli.errors import fail, user_errors
 
 EXAMPLES = """\
@@ -48,7 +49,6 @@ def boundary(
     RGB-coded maps). Outputs are named <stem>_boundary.png; existing ones are kept unless
     --overwrite, and an unreadable map is reported while the others are written.
     """
-    from rich.console import Console
     from rich.progress import Progress
 
     from img2img.boundary import plan_boundaries, write_boundaries
@@ -66,7 +66,7 @@ def boundary(
                 jobs, values=pixel_values, overwrite=overwrite, num_threads=threads,
                 progress=lambda done, total: bar.update(task, completed=done, total=total),
             )
-    console = Console()
+    console = make_console()
     where = output if output is not None else "beside the inputs"
     console.print(
         f"[bold green]{summary.written}[/] written, {summary.kept} kept (exist; --overwrite "

@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from img2img import completion
 from img2img.cli.errors import user_errors
 from img2img.cli.group import CommandGroup
 from img2img.cli.options import TRUST_SIDE_BY_SIDE_HELP
@@ -71,7 +72,7 @@ def list_datasets(
     ),
 )
 def download(
-    names: Annotated[list[str], typer.Argument(help="Published dataset names (see 'img2img datasets list'); FAMILY/NAME where two families share one.")],
+    names: Annotated[list[str], typer.Argument(help="Published dataset names (see 'img2img datasets list'); FAMILY/NAME where two families share one.", autocompletion=completion.published_datasets)],
     directory: Annotated[Path | None, typer.Option("--dir", help="Datasets folder (default: $IMG2IMG_DATASETS, else ./datasets).")] = None,
     keep_archive: Annotated[bool, typer.Option("--keep-archive", help="Keep the downloaded archive after unpacking it.")] = False,
 ) -> None:
@@ -109,12 +110,17 @@ def download(
         raise typer.Exit(1)
 
 
-def fetch(entry, root: Path | None, *, keep_archive: bool = False) -> Path:
-    """Download and unpack ``entry`` with progress bars; returns the dataset folder."""
+def fetch(entry, root: Path | None, *, keep_archive: bool = False,
+          size: int | None = None) -> Path:
+    """Download and unpack ``entry`` with progress bars, after a line with the archive's size
+    (``size``, else the server's); returns the dataset folder."""
     from img2img.cli.datasets_show import console, installed
+    from img2img.cli.downloads import known_size, size_text
     from img2img.cli.progress import progress_bar
     from img2img.hub.install import fetch_archive, unpack_dataset
 
+    console.print(f"downloading {entry.archive_name}: {size_text(known_size(entry.url, size))}",
+                  highlight=False, markup=False)
     with progress_bar(f"downloading {entry.archive_name}", unit="bytes") as update:
         archive = fetch_archive(entry, root, progress=update)
     with progress_bar(f"unpacking {entry.archive_name}", unit="files") as update:
@@ -143,10 +149,14 @@ def ensure_dataset(data: str, family: str, *, yes: bool) -> Path:
         entry, target = missing.entry, missing.target
         if not entry.downloadable:
             raise
+        from img2img.cli.downloads import known_size, size_text
+
         where = f"{entry.url} into {target}"
+        size = known_size(entry.url, None)
         if not yes:
             if _interactive():
-                if not typer.confirm(f"{entry.name} is not installed. Download it from {where}?",
+                if not typer.confirm(f"{entry.name} is not installed. Download it "
+                                     f"({size_text(size)}) from {where}?",
                                      default=True):
                     raise FileNotFoundError(
                         f"--data {data!r}: not downloaded; {missing.entry.name} is needed to "
@@ -155,7 +165,7 @@ def ensure_dataset(data: str, family: str, *, yes: bool) -> Path:
             else:
                 console.print(f"{entry.name} is not installed: downloading it from {where} "
                               "(not asking: no terminal; --yes silences this)", highlight=False, soft_wrap=True)
-        return fetch(entry, target.parent)
+        return fetch(entry, target.parent, size=size)
 
 
 def _interactive() -> bool:
@@ -350,7 +360,7 @@ def prepare_cityscapes(
     ),
 )
 def check(
-    data: Annotated[str, typer.Argument(help="Dataset folder, or the name of an installed one.")],
+    data: Annotated[str, typer.Argument(help="Dataset folder, or the name of an installed one.", autocompletion=completion.datasets)],
     family: Annotated[str | None, typer.Option("--family", help="Read the folder as this family's data (default: detect).")] = None,
     phases: Annotated[list[str] | None, typer.Option("--phase", help="Split(s) to check file by file (default: all); the layout is detected from every split, and the others are listed with their counts.")] = None,
     label_nc: Annotated[int | None, typer.Option("--label-nc", help="Label values must lie in 0..N-1 (families with label maps).")] = None,

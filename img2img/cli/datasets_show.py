@@ -7,13 +7,13 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from img2img.cli.console import console as make_console
 from img2img.cli.progress import StagedUpdate, staged_progress
 
-console = Console()
+console = make_console()
 _LISTED = 10  # failures and unmatched files listed by prep commands
 _WIDE = 170  # terminal columns from which datasets list is a table
 
@@ -39,7 +39,7 @@ def registry(as_json: bool) -> None:
     if as_json:
         console.print_json(json.dumps(rows))
         return
-    if console.width >= _WIDE:
+    if console.is_terminal and console.width >= _WIDE:
         table = Table(header_style="bold", box=None, title="published datasets")
         for column in ("name", "family", "layout", "images", "present"):
             table.add_column(column, no_wrap=True)

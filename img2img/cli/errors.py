@@ -30,10 +30,11 @@ def fail(message: str) -> typer.Exit:
 
 def print_error(message: str) -> None:
     """``Error: message`` in red on stderr."""
-    from rich.console import Console
     from rich.markup import escape
 
-    Console(stderr=True).print(f"[bold red]Error:[/] {escape(message)}", highlight=False)
+    from img2img.cli.console import console as make_console
+
+    make_console(stderr=True).print(f"[bold red]Error:[/] {escape(message)}", highlight=False)
 
 
 def defer_to_launcher(message: str) -> bool:

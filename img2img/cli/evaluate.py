@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from img2img import completion
 from img2img.cli import options as o
 from img2img.cli.errors import fail, user_errors
 from img2img.config import DIRECTIONS, PRECISIONS
@@ -30,22 +31,23 @@ EXAMPLES = """\
 def evaluate(
     real: Annotated[Path | None, typer.Argument(help="Folder of real images (with FAKE_DIR, instead of --model).")] = None,
     fake: Annotated[Path | None, typer.Argument(help="Folder of generated images, paired with REAL_DIR by relative path and stem.")] = None,
-    model: Annotated[str | None, typer.Option("--model", "-m", help="Run directory, checkpoint, .safetensors, .onnx, published generator .pth or published model name.")] = None,
-    data: Annotated[str | None, typer.Option("--data", help="Dataset folder or name (default: the run's own dataset).")] = None,
+    model: Annotated[str | None, typer.Option("--model", "-m", help="Run directory, checkpoint, .safetensors, .onnx, published generator .pth or published model name.", autocompletion=completion.models)] = None,
+    data: Annotated[str | None, typer.Option("--data", help="Dataset folder or name (default: the run's own dataset).", autocompletion=completion.datasets)] = None,
     phase: Annotated[str, typer.Option("--phase", help="Split to evaluate.")] = "test",
-    direction: Annotated[str | None, typer.Option("--direction", help=f"{', '.join(DIRECTIONS)}: which side is the input (default: the run's; AtoB for published weights).")] = None,
+    direction: Annotated[str | None, typer.Option("--direction", help=f"{', '.join(DIRECTIONS)}: which side is the input (default: the run's; AtoB for published weights).", autocompletion=completion.choices(DIRECTIONS))] = None,
     limit: Annotated[int | None, typer.Option("--limit", help="Evaluate only the first N images of the split.")] = None,
     out: Annotated[Path | None, typer.Option("--out", help="Folder for outputs and results (default: the run's eval/).")] = None,
     metrics: Annotated[str | None, typer.Option("--metrics", help="Comma-separated: l1, psnr, ssim, lpips, fid, kid (default: all).")] = None,
     weights_dir: Annotated[Path | None, typer.Option("--weights-dir", help="Folder with the metrics' weights (else the torch hub cache).")] = None,
-    skip_missing: Annotated[bool, typer.Option("--skip-missing", help="Leave out metrics whose weights or library are missing instead of stopping.")] = False,
+    skip_missing: Annotated[bool, typer.Option("--skip-missing", help="Download nothing: leave out metrics whose weights or library are missing.")] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Download missing metric weights without asking.")] = False,
     tf_compatible: Annotated[bool, typer.Option("--tf-compatible", help="FID/KID resize as TensorFlow 1 (no antialiasing), as the original FID code.")] = False,
     kid_subset_size: Annotated[int, typer.Option("--kid-subset-size", help="Images per KID subset (at most the smaller set's size).")] = 1000,
     kid_subsets: Annotated[int, typer.Option("--kid-subsets", help="Number of KID subsets.")] = 100,
     as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON on stdout.")] = False,
     batch_size: Annotated[int, typer.Option("--batch-size", help="Images per forward pass.")] = 8,
     device: o.InferDevice = "auto",
-    precision: Annotated[str, typer.Option("--precision", help=f"{', '.join(PRECISIONS)} (translation).")] = "fp32",
+    precision: Annotated[str, typer.Option("--precision", help=f"{', '.join(PRECISIONS)} (translation).", autocompletion=completion.choices(PRECISIONS))] = "fp32",
     seed: o.TestSeed = None,
     no_dropout: o.TestNoDropout = False,
     eval_mode: o.TestEval = False,
@@ -56,9 +58,10 @@ def evaluate(
 
     With --model, the split's inputs are translated as 'img2img translate' would (the model's
     own test mode), kept under eval/PHASE/ in the run, scored, and recorded with the protocol in
-    eval/PHASE.json. Metric weights are read from --weights-dir or the torch hub cache and never
-    downloaded; evaluation stops before translating when one is missing (--skip-missing leaves
-    those metrics out).
+    eval/PHASE.json. Metric weights are read from --weights-dir or the torch hub cache; a
+    missing one is downloaded on first use (asking first on a terminal, unless --yes; through
+    IMG2IMG_MIRROR when set). What cannot be had (offline, declined) is left out, named once,
+    and the other metrics are computed; --skip-missing downloads nothing.
     """
     from img2img.cli import show
 
@@ -83,7 +86,7 @@ def evaluate(
         def plan_for(paired: bool):
             return plan_metrics(wanted, paired=paired, weights_dir=weights_dir,
                                 skip_missing=skip_missing, tf_compatible=tf_compatible,
-                                device=target)
+                                device=target, fetch=_fetcher(weights_dir, yes))
 
         score_options = {"kid_subsets": kid_subsets, "kid_subset_size": kid_subset_size}
         with show.stderr_progress() as progress:
@@ -107,6 +110,29 @@ def evaluate(
         raise typer.Exit(1)
     if not record["metrics"]:
         raise fail("no metric could be computed")
+
+
+def _fetcher(weights_dir: Path | None, yes: bool):
+    """Download a missing metric weights file: say so with its size, asking on a terminal."""
+
+    def fetch(weights):
+        from img2img.cli.downloads import Declined, consent
+        from img2img.cli.weights import DownloadBar
+        from img2img.evaluation.weights import (
+            MissingWeightsError,
+            download_folder,
+            fetch_weights,
+        )
+
+        try:
+            consent(weights.name, weights.url, download_folder(weights_dir), weights.size,
+                    yes=yes, why=f"{weights.what}, needed for {weights.metrics}: ")
+        except Declined as exc:
+            raise MissingWeightsError(str(exc)) from None
+        with DownloadBar(weights.name, announce=False) as bar:
+            return fetch_weights(weights, weights_dir, progress=bar)
+
+    return fetch
 
 
 def _evaluate_model(model, data, phase, direction, limit, out, plan_for, device, precision,

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from img2img.cli.console import console as make_console
 from img2img.cli.errors import user_errors
 
 EXAMPLES = """\
@@ -30,7 +31,6 @@ def features(
 ) -> None:
     """Encode the run's training set with its feature encoder, cluster the features of each
     class with K-means, and store the centres inside the checkpoint (translate's --style)."""
-    from rich.console import Console
     from rich.progress import Progress
 
     from img2img.config import check_device
@@ -46,7 +46,7 @@ def features(
                 device=resolve_device(device), overwrite=overwrite,
                 progress=lambda done, total: bar.update(task, completed=done, total=total),
             )
-    console = Console()
+    console = make_console()
     found = result.clusters
     console.print(
         f"[bold green]{len(found.centres)}[/] classes clustered from {result.images} images "

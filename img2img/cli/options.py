@@ -41,7 +41,8 @@ def config_parameters(cls: type, defaults: Mapping[str, Any] | None = None, *,
             continue
         default = None if resuming else defaults.get(declared.name, declared.default)
         info = Opt(declared.flag, help=declared.option.help_text(resuming),
-                   rich_help_panel=declared.option.panel)
+                   rich_help_panel=declared.option.panel,
+                   autocompletion=declared.option.completer())
         params.append(inspect.Parameter(
             declared.name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=default,
             annotation=Annotated[declared.type, info],

@@ -12,7 +12,6 @@ import time
 from collections.abc import Callable, Iterator
 from typing import TextIO
 
-from rich.console import Console
 from rich.progress import (
     BarColumn,
     DownloadColumn,
@@ -23,6 +22,8 @@ from rich.progress import (
     TimeRemainingColumn,
     TransferSpeedColumn,
 )
+
+from img2img.cli.console import console as make_console
 
 #: ``update(done, total)``; a total of None means unknown (a download without a length)
 Update = Callable[[int, int | None], None]
@@ -59,7 +60,7 @@ def staged_progress(*, plain: bool = True, stream: TextIO | None = None) -> Iter
     a bar per stage on a terminal; off one, plain lines when ``plain``, else nothing."""
     out = stream if stream is not None else sys.stderr
     if out.isatty():
-        with Progress(*_columns("files"), console=Console(file=out)) as bar:
+        with Progress(*_columns("files"), console=make_console(file=out)) as bar:
             tasks: dict[str, object] = {}
 
             def update(stage: str, done: int, total: int) -> None:
@@ -90,7 +91,7 @@ def _columns(unit: str) -> list:
 
 @contextlib.contextmanager
 def _rich(description: str, unit: str, out: TextIO) -> Iterator[Update]:
-    with Progress(*_columns(unit), console=Console(file=out)) as bar:
+    with Progress(*_columns(unit), console=make_console(file=out)) as bar:
         task = bar.add_task(description, total=None)
         yield lambda done, total: bar.update(task, completed=done, total=total)
 

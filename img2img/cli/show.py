@@ -7,11 +7,12 @@ import json
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-console = Console()
+from img2img.cli.console import console as make_console
+
+console = make_console()
 
 
 def _config_table(config: dict[str, Any]) -> Table:
@@ -40,10 +41,17 @@ def summary(s) -> None:
     if s.memory is not None:
         console.print(f"  memory: {s.memory.describe()}")
     console.print(f"  dataset: {s.dataset_size} samples, {s.steps_per_epoch} steps per epoch")
+    every = f"every {s.config.train.sample_every} steps and at the last one"
     if s.sample_split == s.config.data.phase:
-        console.print("  sample grids from the training images (no other split to show)")
+        console.print(f"  sample grids {every}, from the training images (no other split to "
+                      "show)")
     else:
-        console.print(f"  sample grids from the {s.sample_split!r} split")
+        console.print(f"  sample grids {every}, from the {s.sample_split!r} split")
+
+
+def full_epochs(epochs: int) -> str:
+    """``"10 full epochs"``: how many epochs a run has finished."""
+    return f"{epochs} full epoch{'' if epochs == 1 else 's'}"
 
 
 def finished(run, result) -> None:
@@ -54,12 +62,12 @@ def finished(run, result) -> None:
     if result.stopped_by is not None:
         console.print(
             f"[bold yellow]stopped by {result.stopped_by}[/] after step {result.step} "
-            f"(epoch {result.epoch}), checkpoint written; continue with: "
+            f"({full_epochs(result.epoch)}), checkpoint written; continue with: "
             f"img2img train --resume {escape(str(run.path))}", highlight=False
         )
     else:
         console.print(
-            f"[bold green]done[/]: step {result.step}, epoch {result.epoch}, "
+            f"[bold green]done[/]: step {result.step}, {full_epochs(result.epoch)}, "
             f"{result.seconds:.0f} s  {losses}"
         )
     console.print(f"  run directory: [cyan]{escape(str(run.path))}[/]")
@@ -79,19 +87,25 @@ def finished(run, result) -> None:
             console.print(f"    {escape(path)}", highlight=False)
 
 
+#: ``info``'s words for a field, where its key would mislead (a checkpoint's ``epoch`` counts
+#: the epochs it has finished)
+INFO_LABELS = {"epoch": "full epochs"}
+
+
 def info(details: dict[str, Any]) -> None:
     """``img2img info``: family, architecture, progress and config."""
     for key in ("source", "kind", "family", "architecture", "downloaded", "step", "epoch",
                 "format_version", "test_mode", "input", "output", "height_width"):
         if details.get(key) is not None:
-            console.print(f"[bold]{key.replace('_', ' '):>14}[/]: {escape(str(details[key]))}",
+            label = INFO_LABELS.get(key, key.replace("_", " "))
+            console.print(f"[bold]{label:>14}[/]: {escape(str(details[key]))}",
                           highlight=False)
     for name, count in details.get("parameters", {}).items():
         console.print(f"[bold]{'params ' + name:>14}[/]: {count:,}")
     checkpoints = details.get("checkpoints", [])
     if checkpoints:
         table = Table(show_header=True, header_style="bold", box=None, title="checkpoints")
-        for column in ("file", "step", "epoch"):
+        for column in ("file", "step", INFO_LABELS["epoch"]):
             table.add_column(column)
         for c in checkpoints:
             epoch = c.get("error") or ("" if c.get("epoch") is None else str(c["epoch"]))
@@ -131,7 +145,7 @@ def stderr_progress() -> Iterator[Callable[[str, int, int], None]]:
     """A ``progress(what, done, total)`` callback drawing transient bars on stderr."""
     from rich.progress import Progress
 
-    with Progress(console=Console(stderr=True), transient=True) as bar:
+    with Progress(console=make_console(stderr=True), transient=True) as bar:
         tasks: dict[str, Any] = {}
 
         def update(what: str, done: int, total: int) -> None:
@@ -180,8 +194,10 @@ def evaluation(record: dict[str, Any], written) -> None:
                       f"KID subsets of {distribution['kid_subset_size']}")
         if "note" in distribution:
             console.print(f"  [yellow]note[/]: {distribution['note']}")
-    for name, reason in record["skipped"].items():
-        console.print(f"  [yellow]{name} left out[/]: {reason}")
+    from img2img.evaluation.score import skipped_by_reason
+
+    for reason, names in skipped_by_reason(record["skipped"]).items():
+        console.print(f"  [yellow]{', '.join(names)} left out[/]: {escape(reason)}")
     for failure in record["failures"]:
         console.print(f"  [red]failed[/] {failure['image']}: {failure['reason']}")
     if "outputs" in record:

@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
+from img2img import completion
 from img2img.cli import options as o
 from img2img.cli.compose import compose, merge_parameters, parameters
 from img2img.cli.errors import fail, user_errors
@@ -63,10 +64,10 @@ DEFAULT_MAX_IMAGE_PIXELS = 2 * 89_478_485
 def translate(
     inputs: Annotated[Path, typer.Argument(exists=True, help="An image or video, or a folder of them walked recursively.")],
     output: Annotated[Path, typer.Argument(help="Output folder (mirrors IN), or a file when IN is one.")],
-    model: Annotated[str, typer.Option("--model", "-m", help="Checkpoint, run directory, .safetensors or .onnx export, generator .pth, or a published model name (img2img weights list), downloaded on first use.")],
+    model: Annotated[str, typer.Option("--model", "-m", help="Checkpoint, run directory, .safetensors or .onnx export, generator .pth, or a published model name (img2img weights list), downloaded on first use.", autocompletion=completion.models)],
     batch_size: Annotated[int, typer.Option("--batch-size", help="Images per forward pass.")] = 8,
     device: o.InferDevice = "auto",
-    precision: Annotated[str, typer.Option("--precision", help=f"{', '.join(PRECISIONS)}.")] = "fp32",
+    precision: Annotated[str, typer.Option("--precision", help=f"{', '.join(PRECISIONS)}.", autocompletion=completion.choices(PRECISIONS))] = "fp32",
     ext: Annotated[str, typer.Option("--ext", help="Output format by extension: .png, .jpg, .webp ...")] = ".png",
     size: Annotated[int | None, typer.Option("--size", help="Resize inputs to SIZE x SIZE instead of padding.")] = None,
     seed: o.TestSeed = None,

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
+from img2img import completion
 from img2img.cli.errors import user_errors
 from img2img.cli.group import CommandGroup
 
@@ -35,15 +36,24 @@ Json = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.
 
 
 class DownloadBar:
-    """A progress bar in bytes that appears on the first update, so nothing shows without a download."""
+    """A progress bar in bytes that appears on the first update, so nothing shows without a
+    download; the update that starts it prints ``DESCRIPTION: SIZE`` on stderr first (unless
+    the caller announced the download itself)."""
 
-    def __init__(self, description: str) -> None:
+    def __init__(self, description: str, *, announce: bool = True) -> None:
         self.description = description
+        self.announce = announce
         self._progress: Any = None
         self._task: Any = None
 
     def __call__(self, done: int, total: int | None) -> None:
         if self._progress is None:
+            from img2img.cli.console import console
+            from img2img.cli.downloads import size_text
+
+            if self.announce:
+                console(stderr=True).print(f"{self.description}: {size_text(total)}",
+                                           highlight=False, markup=False)
             from rich.progress import (
                 BarColumn,
                 DownloadColumn,
@@ -106,7 +116,7 @@ def list_weights(weights_dir: WeightsDir = None, as_json: Json = False) -> None:
 
 @app.command("download", epilog=EXAMPLES)
 def download_weights(
-    names: Annotated[list[str], typer.Argument(help="Published model names (see 'img2img weights list').")],
+    names: Annotated[list[str], typer.Argument(help="Published model names (see 'img2img weights list').", autocompletion=completion.published_models)],
     weights_dir: WeightsDir = None,
     force: Annotated[bool, typer.Option("--force", help="Download again even if the file is there.")] = False,
 ) -> None:
@@ -119,7 +129,7 @@ def download_weights(
     for name in names:
         try:
             entry = get_published(name)
-            with DownloadBar(entry.qualified_name) as bar:
+            with DownloadBar(f"downloading {entry.qualified_name}") as bar:
                 path = fetch(entry, weights_dir, progress=bar, force=force)
             details = describe_published(entry, weights_dir)
         except (ValueError, OSError, DownloadError) as exc:  # one failure never stops the rest
@@ -136,7 +146,7 @@ def download_weights(
 
 @app.command("info", epilog=EXAMPLES)
 def info_weights(
-    model: Annotated[str, typer.Argument(help="A published model name, or a weights file / checkpoint.")],
+    model: Annotated[str, typer.Argument(help="A published model name, or a weights file / checkpoint.", autocompletion=completion.models)],
     weights_dir: WeightsDir = None,
     as_json: Json = False,
 ) -> None:

@@ -6,6 +6,7 @@ would store.
 
 from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
 from typing import IO
@@ -17,8 +18,8 @@ from PIL import Image
 from img2img.atomic import atomic_write
 from img2img.data.png import write_png
 
-__all__ = ["PNG_COMPRESS_LEVEL", "check_writable_suffix", "to_uint8", "write_image",
-           "writes_16_bit"]
+__all__ = ["PNG_COMPRESS_LEVEL", "check_writable_suffix", "encode_image", "to_uint8",
+           "write_image", "writes_16_bit"]
 
 _WRITE_FORMATS = {
     ".png": "PNG",
@@ -80,6 +81,23 @@ def write_image(
     else:
         atomic_write(path, lambda f: _encode_8bit(f, array, suffix, quality), replace=replace)
     return path
+
+
+def encode_image(image: torch.Tensor | np.ndarray, suffix: str, quality: int = 95) -> bytes:
+    """The bytes :func:`write_image` would write (8 bits) to a file ending in ``suffix``, in
+    memory: the same quantisation and the same encoder settings.
+
+    Raises:
+        ValueError: ``suffix`` is not a format :func:`write_image` writes, or ``image`` has
+            no image's shape.
+    """
+    suffix = suffix.lower()
+    check_writable_suffix(f"image{suffix}", suffix)
+    where = Path(f"<image{suffix}>")
+    array = _quantize(_as_hwc(image, where), 8, where)
+    buffer = io.BytesIO()
+    _encode_8bit(buffer, array, suffix, quality)
+    return buffer.getvalue()
 
 
 def check_writable_suffix(what: str, suffix: str) -> None:

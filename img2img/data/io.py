@@ -16,6 +16,7 @@ in the process follows the one limit.
 from __future__ import annotations
 
 import errno
+import io
 import os
 import stat
 from collections.abc import Callable
@@ -164,13 +165,15 @@ class ImageHeader:
 _GRAY_MODES = frozenset({"1", "L", "LA", "La", "I", "F"})
 
 
-def read_header(path: str | os.PathLike[str]) -> ImageHeader:
+def read_header(path: str | os.PathLike[str], *, data: bytes | None = None) -> ImageHeader:
     """Read an image's size, mode, channels and bit depth from its header (pixels not decoded).
+
+    ``data``: the file's bytes, already in memory (``path`` then only names it in errors).
 
     Raises:
         ImageReadError: the file is missing or not an image PIL can open.
     """
-    return _open_and_decode(Path(path), _header)
+    return _open_and_decode(Path(path), _header, data)
 
 
 def _header(img: Image.Image, path: Path, file: BinaryIO | None = None) -> ImageHeader:
@@ -194,7 +197,9 @@ def _header(img: Image.Image, path: Path, file: BinaryIO | None = None) -> Image
     return ImageHeader(path, width, height, img.format or "", mode, 1 if gray else 3, bits)
 
 
-def read_image(path: str | os.PathLike[str], channels: int = 3) -> torch.Tensor:
+def read_image(
+    path: str | os.PathLike[str], channels: int = 3, *, data: bytes | None = None
+) -> torch.Tensor:
     """Read an image file as a float32 ``channels x H x W`` tensor in ``[0, 1]``.
 
     Alpha is dropped (not composited), palettes are expanded (transparent entries keep their
@@ -206,16 +211,20 @@ def read_image(path: str | os.PathLike[str], channels: int = 3) -> torch.Tensor:
     Args:
         path: the image file.
         channels: 1 (gray) or 3 (RGB).
+        data: the file's bytes, already in memory (an upload); ``path`` then only names it in
+            errors and is never opened.
 
     Raises:
         ImageReadError: the file is missing, truncated, not an image or too large to decode.
         ValueError: ``channels`` is not 1 or 3.
     """
     check_channels("channels", channels)
-    return to_channels(pixels_to_float(_read_chw(path)), channels)
+    return to_channels(pixels_to_float(_read_chw(path, data)), channels)
 
 
-def read_pixels(path: str | os.PathLike[str], channels: int = 3) -> torch.Tensor:
+def read_pixels(
+    path: str | os.PathLike[str], channels: int = 3, *, data: bytes | None = None
+) -> torch.Tensor:
     """Read an image file as :func:`read_image` does, but keep 8-bit data as uint8.
 
     A file of 8-bit values (most PNG and every JPEG) comes back as a uint8 ``channels x H x W``
@@ -230,7 +239,7 @@ def read_pixels(path: str | os.PathLike[str], channels: int = 3) -> torch.Tensor
         ValueError: ``channels`` is not 1 or 3.
     """
     check_channels("channels", channels)
-    pixels = _read_chw(path)
+    pixels = _read_chw(path, data)
     if pixels.dtype != torch.uint8:
         return to_channels(pixels_to_float(pixels), channels)
     if pixels.shape[0] == channels:
@@ -261,25 +270,27 @@ def _bands(pixels: torch.Tensor) -> list[slice]:
     return [slice(top, top + step) for top in range(0, height, step)]
 
 
-def _read_chw(path: str | os.PathLike[str]) -> torch.Tensor:
+def _read_chw(path: str | os.PathLike[str], data: bytes | None = None) -> torch.Tensor:
     """The decoded file as a ``C x H x W`` view of its ``H x W x C`` uint8 or float32 array."""
-    return torch.from_numpy(_open_and_decode(Path(path), _decode_pixels)).permute(2, 0, 1)
+    array = _open_and_decode(Path(path), _decode_pixels, data)
+    return torch.from_numpy(array).permute(2, 0, 1)
 
 
-def read_ids(path: str | os.PathLike[str]) -> torch.Tensor:
+def read_ids(path: str | os.PathLike[str], *, data: bytes | None = None) -> torch.Tensor:
     """Read a label or instance map as its raw integer ids, an int64 ``1 x H x W`` tensor.
 
     Nothing is rescaled: 8-bit, 16-bit (Cityscapes ``*_instanceIds.png``, modes ``I;16`` and
     ``I``) and 32-bit integer values come out as stored; palette images keep their indices (no
     colour expansion); alpha is dropped; float maps are accepted when every value is a whole
     number. An RGB-coded map (one colour per id) becomes ``r * 65536 + g * 256 + b``. EXIF
-    orientation is applied.
+    orientation is applied. ``data``: the file's bytes, already in memory (``path`` then only
+    names it in errors).
 
     Raises:
         ImageReadError: the file is missing, unreadable, or holds no integer ids (CMYK, 16-bit
             colour, fractional floats).
     """
-    array = _open_and_decode(Path(path), _decode_ids)
+    array = _open_and_decode(Path(path), _decode_ids, data)
     return torch.from_numpy(np.ascontiguousarray(array)).unsqueeze(0)
 
 
@@ -320,12 +331,15 @@ def open_regular_file(path: str | os.PathLike[str]) -> BinaryIO:
 
 
 def _open_and_decode(
-    path: Path, decode: Callable[[Image.Image, Path, BinaryIO], _T]
+    path: Path, decode: Callable[[Image.Image, Path, BinaryIO], _T], data: bytes | None = None
 ) -> _T:
-    """Open ``path`` with PIL and decode it; every failure but running out of memory becomes an
-    :class:`ImageReadError`."""
+    """Open ``path`` (or ``data``, the bytes of a file named ``path``) with PIL and decode it;
+    every failure but running out of memory becomes an :class:`ImageReadError`."""
+    if data is not None and not data:
+        raise ImageReadError(path, "empty (0 bytes); expected an image file")
     try:
-        with open_regular_file(path) as f, Image.open(f) as img:
+        source = open_regular_file(path) if data is None else io.BytesIO(data)
+        with source as f, Image.open(f) as img:
             _check_size(img, path)
             return decode(img, path, f)
     except ImageReadError:

@@ -67,20 +67,23 @@ class Stream:
         """True when the stream holds integer ids rather than pixels."""
         return is_id_kind(self.kind)
 
-    def read(self, path: str | os.PathLike[str], *, compact: bool = False) -> torch.Tensor:
+    def read(
+        self, path: str | os.PathLike[str], *, compact: bool = False, data: bytes | None = None
+    ) -> torch.Tensor:
         """Decode this stream's file: float ``C x H x W`` in ``[0, 1]``, or int64 ``1 x H x W`` ids.
 
         Args:
             path: the file.
             compact: 8-bit pictures come as uint8 0..255 (:func:`~img2img.data.io.read_pixels`).
+            data: the file's bytes, already in memory; ``path`` then only names it in errors.
 
         Raises:
             ImageReadError: the file cannot be read.
         """
         if self.is_ids:
-            return read_ids(path)
+            return read_ids(path, data=data)
         read = read_pixels if compact else read_image
-        return read(path, channels=self.channels)
+        return read(path, channels=self.channels, data=data)
 
     def to_sample(self, tensor: torch.Tensor) -> torch.Tensor:
         """Bring a transformed tensor to its sample form: ``[-1, 1]`` floats, or int64 ids."""

@@ -17,22 +17,8 @@ from torch import Tensor, nn
 
 from img2img.config import RunConfig
 from img2img.engine.device import Precision
-
-
-def linear_decay(n_epochs: int, n_epochs_decay: int):
-    """Learning-rate factor of epoch ``e`` (0-based): the pix2pix/CycleGAN linear decay.
-
-    The factor is 1 for the first ``n_epochs`` epochs, then falls by ``1 / (n_epochs_decay + 1)``
-    per epoch: epoch ``n_epochs`` runs at ``1 - 1/(n_epochs_decay + 1)`` and the last epoch
-    (``n_epochs + n_epochs_decay - 1``) at ``1 / (n_epochs_decay + 1)``; it never reaches 0.
-    The scheduler steps at the end of each epoch. The reference code steps at the start of
-    each epoch instead, so its decay begins one epoch earlier and its last epoch runs at 0.
-    """
-
-    def factor(epoch: int) -> float:
-        return 1.0 - max(0, epoch + 1 - n_epochs) / float(n_epochs_decay + 1)
-
-    return factor
+from img2img.engine.schedules import Factor, Scheduler, build_scheduler, step_scheduler
+from img2img.engine.schedules import generator_loss as summed_generator_loss
 
 
 def set_requires_grad(net: nn.Module, flag: bool) -> None:
@@ -52,7 +38,7 @@ class TrainingRecipe:
         self.precision = precision
         self.nets: dict[str, nn.Module] = {}
         self.optimizers: dict[str, torch.optim.Optimizer] = {}
-        self.schedulers: dict[str, torch.optim.lr_scheduler.LRScheduler] = {}
+        self.schedulers: dict[str, Scheduler] = {}
         #: what the engine did to the recipe's networks (data-parallel setup), for the user
         self.notes: list[str] = []
 
@@ -64,13 +50,14 @@ class TrainingRecipe:
             params, lr=lr or train.lr, betas=(train.beta1, train.beta2), fused=fused
         )
 
-    def linear_schedule(
-        self, optimizer: torch.optim.Optimizer
-    ) -> torch.optim.lr_scheduler.LambdaLR:
+    def lr_schedule(self, optimizer: torch.optim.Optimizer, linear: Factor | None = None
+                    ) -> Scheduler:
+        """The run's ``--lr-policy`` schedule for ``optimizer``; ``linear`` replaces the
+        ``linear`` policy's factor where the family's reference decays differently."""
         train = self.config.train
-        return torch.optim.lr_scheduler.LambdaLR(
-            optimizer, linear_decay(train.n_epochs, train.n_epochs_decay)
-        )
+        return build_scheduler(optimizer, train.lr_policy, n_epochs=train.n_epochs,
+                               n_epochs_decay=train.n_epochs_decay,
+                               lr_decay_iters=train.lr_decay_iters, linear=linear)
 
     def inputs(self, batch: Mapping[str, Any], *names: str) -> tuple[Tensor, ...]:
         """The streams ``names`` of ``batch`` on the run's device, channels-last if asked for."""
@@ -83,7 +70,14 @@ class TrainingRecipe:
     # --- the step -------------------------------------------------------------------------------
     def warm_start(self) -> list[str]:
         """Load starting weights a fresh run asks for (never on resume); says what it did."""
-        return []
+        from img2img.families.init_from import warm_start
+
+        return warm_start(self)
+
+    def init_targets(self) -> dict[str, Any]:
+        """The networks ``--init-from`` may load, by name: :class:`~img2img.families.init_from
+        .Target` each (a network left out starts fresh)."""
+        return {}
 
     def forward_losses(self, batch: Mapping[str, Any]) -> dict[str, Tensor]:
         """The losses of one step without backward (memory estimates); optional."""
@@ -98,10 +92,16 @@ class TrainingRecipe:
         """Sample-grid columns (input | output | target), each ``[N,C,H,W]`` in [-1, 1]."""
         raise NotImplementedError
 
-    def end_epoch(self) -> None:
-        """Advance the learning-rate schedules by one epoch."""
+    def generator_loss(self, losses: Mapping[str, Tensor]) -> Tensor:
+        """The generator's total loss of one step (what ``--lr-policy plateau`` watches): every
+        loss but the discriminators' (``D_*``), summed."""
+        return summed_generator_loss(dict(losses))
+
+    def end_epoch(self, epoch_loss: float | None = None) -> None:
+        """Advance the learning-rate schedules by one epoch; ``epoch_loss`` is the epoch's mean
+        generator loss (needed by ``--lr-policy plateau``)."""
         for scheduler in self.schedulers.values():
-            scheduler.step()
+            step_scheduler(scheduler, epoch_loss)
 
     @property
     def learning_rate(self) -> float:

@@ -5,9 +5,10 @@ order, epochs, logging, sample grids, checkpoints and exact resume. It knows not
 one family, and gives every family the same guarantees:
 
 * **Stops between steps.** SIGINT and SIGTERM (see :mod:`img2img.engine.signals`) end the step
-  in progress, write the checkpoint and return a result saying which signal stopped the run;
-  the checkpoint never holds part of a step, so a resume continues exactly. Data-parallel
-  processes agree after every step, so all stop after the same one.
+  in progress, write the checkpoint and the last step's sample grid, and return a result
+  saying which signal stopped the run; the checkpoint never holds part of a step, so a
+  resume continues exactly. Data-parallel processes agree after every step, so all stop
+  after the same one.
 * **Never saves a broken model.** Every loss a recipe returns is checked; once one is NaN or
   infinite the run stops with :class:`~img2img.engine.guard.NonFiniteLossError` naming the
   step (every process together), before anything else is logged or saved, so the last
@@ -43,6 +44,7 @@ from img2img.checkpoints import (
     save_checkpoint,
     step_checkpoint_name,
 )
+from img2img.config import default_sample_every
 from img2img.data.sampler import make_loader
 from img2img.engine import distributed as ddp
 from img2img.engine.device import device_text
@@ -121,6 +123,10 @@ class Trainer:
             True for net in recipe.nets.values() for _ in net.buffers())
         self._saved_at: Position | None = None  # where latest.pt was last written
         self.window = LossWindow()
+        #: ``--lr-policy plateau``: the generator loss summed over the epoch so far
+        self.epoch_losses = LossWindow() if self.cfg.lr_policy == "plateau" else None
+        #: the learning rate and 1-based epoch the last step ran with (what a log line shows)
+        self._ran_with: tuple[float, int] | None = None
         self.loss_guard = LossGuard(recipe.device)
         self.loader, self.sampler = make_loader(
             dataset,
@@ -135,14 +141,21 @@ class Trainer:
         self.steps_per_epoch = len(self.loader)
         if self.steps_per_epoch == 0:
             raise ValueError("the dataset is empty: no batch can be formed")
+        #: steps between sample grids: the config's, else about ten over the run
+        self.sample_every = self.cfg.sample_every or default_sample_every(self.total_steps)
+        self._sampled_at: int | None = None  # the step of the last sample grid
 
     # --- state --------------------------------------------------------------------------------
     def checkpoint_payload(self, ranks: list[dict[str, Any]] | None = None,
-                           window: dict[str, Any] | None = None) -> dict[str, Any]:
+                           window: dict[str, Any] | None = None,
+                           epoch_losses: dict[str, Any] | None = None) -> dict[str, Any]:
         """The checkpoint dict; ``ranks`` holds every process's own state by rank
         (:meth:`_own_state`: its RNG state and its recipe's, such as CycleGAN's image pools),
-        and ``window`` the losses summed since the last log line over all processes."""
+        ``window`` the losses summed since the last log line over all processes and
+        ``epoch_losses`` the epoch's generator loss so far (``--lr-policy plateau``)."""
         ranks = ranks or [self._own_state()]
+        if epoch_losses is None and self.epoch_losses is not None:
+            epoch_losses = self.epoch_losses.state_dict()
         return {
             "family": self.recipe.family,
             "config": self.recipe.config.to_dict(),
@@ -155,7 +168,8 @@ class Trainer:
             "rank_states": [r["recipe"] for r in ranks],
             **self.recipe.state_dict(),
             "trainer": {"window": window if window is not None else self.window.state_dict(),
-                        "dataset_size": len(self.dataset)},
+                        "dataset_size": len(self.dataset),
+                        "epoch_losses": epoch_losses},
         }
 
     def save(self) -> Path:
@@ -173,8 +187,10 @@ class Trainer:
         check_weights(self.recipe.nets, self.position.step, self.recipe.device)
         ranks = ddp.gather_to_main(self._own_state())  # one collective; rank 0 writes them
         window = self.window.state_dict()  # collective: every process's sums
+        epoch_losses = self.epoch_losses.state_dict() if self.epoch_losses is not None else None
         path = self.run.latest_checkpoint
-        ddp.on_main(lambda: self._write(path, self.checkpoint_payload(ranks, window)))
+        ddp.on_main(lambda: self._write(
+            path, self.checkpoint_payload(ranks, window, epoch_losses)))
         self._saved_at = dataclasses.replace(self.position)
         return path
 
@@ -261,6 +277,9 @@ class Trainer:
             else None
         if self.world.is_main:  # the sums since the last log line, over all processes
             self.window.load_state_dict(trainer_state.get("window"), self.recipe.device)
+            if self.epoch_losses is not None:
+                self.epoch_losses.load_state_dict(trainer_state.get("epoch_losses"),
+                                                  self.recipe.device)
             dropped = self.run.truncate_metrics(self.position.step)
             if dropped:
                 log.info("metrics: dropped %d lines logged after step %d", dropped,
@@ -278,7 +297,8 @@ class Trainer:
         return pos.step >= self.total_steps or pos.epoch >= self.cfg.total_epochs
 
     def fit(self) -> TrainResult:
-        """Train until ``max_steps`` or the last epoch; always ends with a checkpoint.
+        """Train until ``max_steps`` or the last epoch; always ends with a checkpoint and a
+        sample grid of the last step (unless no step was taken).
 
         SIGINT or SIGTERM ends the run after the step in progress, with a checkpoint; the
         result's ``stopped_by`` names the signal. A second signal raises
@@ -318,9 +338,10 @@ class Trainer:
     def _fit(self, stop: StopSignals) -> tuple[Path, dict[str, float]]:
         """:meth:`fit` inside its signal handlers: the checkpoint and the last losses."""
         sample_batch = fixed_batch(self.sample_dataset)
+        started_at = self.position.step
         for line in self._plan():
             self.reporter.message(line)
-        self.reporter.start(self.total_steps, self.position.step, self.position.epoch)
+        self.reporter.start(self.total_steps, self.position.step, self._epoch_in_progress())
         self.recipe.train(True)
         for observer in self.observers:
             observer.on_start(self.position.step)
@@ -331,6 +352,9 @@ class Trainer:
                 self.reporter.close()
             if self._done() and self.window.count:  # a stopped run logs it when resumed
                 last = self._log()
+            if self.position.step > started_at and self._sampled_at != self.position.step:
+                self.loss_guard.check()  # the last step's grid, however the run ended
+                self._write_samples(sample_batch)
             path = self._save_unless_saved()
             self.loss_guard.check()
         finally:
@@ -357,12 +381,15 @@ class Trainer:
             waited = time.perf_counter()
             for batch in self.loader:
                 data_time = time.perf_counter() - waited
+                self._ran_with = (self.recipe.learning_rate, self.position.epoch + 1)
                 losses = self.recipe.train_step(batch)
                 self._follow_main()
                 self.position.step += 1
                 self.position.epoch_step += 1
                 self.loss_guard.add(self.position.step, losses)
                 self.window.add(losses, _batch_size(batch), data_time)
+                if self.epoch_losses is not None:
+                    self.epoch_losses.add({"G": self.recipe.generator_loss(losses)}, 0)
                 last = self._after_step(sample_batch) or last
                 stopping = self._stopping(stop)
                 if self.position.step >= self.total_steps or stopping:
@@ -388,14 +415,17 @@ class Trainer:
             ddp.broadcast_from_main(self.recipe.nets.values(), parameters=False)
 
     def _end_epoch(self) -> None:
-        self.recipe.end_epoch()
+        epoch_loss = None
+        if self.epoch_losses is not None:  # mean over the epoch and every process
+            epoch_loss = self.epoch_losses.flush()[0]["G"]
+        self.recipe.end_epoch(epoch_loss)
         self.position.epoch += 1
         self.position.epoch_step = 0
         self._save_epoch()
 
     def _after_step(self, sample_batch: dict) -> dict[str, float] | None:
         step, cfg = self.position.step, self.cfg
-        log_due, sample_due = step % cfg.log_every == 0, step % cfg.sample_every == 0
+        log_due, sample_due = step % cfg.log_every == 0, step % self.sample_every == 0
         save_due = step % cfg.checkpoint_every == 0
         if log_due or sample_due or save_due:
             self.loss_guard.check()  # nothing is written from weights a bad loss reached
@@ -423,19 +453,27 @@ class Trainer:
         ]
         if pos.step:
             lines.append(
-                f"resuming at step {pos.step} (epoch {pos.epoch}, step {pos.epoch_step} of "
+                f"resuming at step {pos.step} (epoch {pos.epoch + 1}, step {pos.epoch_step} of "
                 f"{per_epoch} in it)"
             )
+        lines.append(f"sample grids every {self.sample_every} steps and at the last one "
+                     "(--sample-every; default: about ten over the run)")
         return lines
+
+    def _epoch_in_progress(self) -> int:
+        """The 1-based epoch the next step runs in (the last one once training is done)."""
+        return min(self.position.epoch + 1, self.cfg.total_epochs)
 
     def _log(self) -> dict[str, float]:
         """Losses averaged over the window and every process; rank 0 writes and shows them."""
         self.loss_guard.check()
         losses, images_per_s, data_time = self.window.flush()
+        # the rate and epoch the last step ran with, not the next one's (after an epoch's end)
+        lr, epoch = self._ran_with or (self.recipe.learning_rate, self._epoch_in_progress())
         record = {
             "step": self.position.step,
-            "epoch": self.position.epoch,
-            "lr": self.recipe.learning_rate,
+            "epoch": epoch,
+            "lr": lr,
             "images_per_s": images_per_s,
             "data_time": data_time,
             "time": time.time(),
@@ -446,13 +484,14 @@ class Trainer:
         self.run.append_metrics(record)
         for observer in self.observers:
             observer.on_log(record)
-        self.reporter.update(self.position.step, self.position.epoch, losses, images_per_s,
+        self.reporter.update(self.position.step, epoch, losses, images_per_s,
                              data_time=data_time)
         return losses
 
     def _write_samples(self, batch: dict) -> None:
         # every process translates (synchronised batch norm needs them all); rank 0 writes
         columns = self.recipe.sample(batch)
+        self._sampled_at = self.position.step
         if not self.world.is_main:
             return
         path = self.run.samples / f"step_{self.position.step:08d}.png"

@@ -13,6 +13,7 @@ import math
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -28,7 +29,17 @@ from img2img.evaluation.distribution import (
     features_of,
 )
 from img2img.evaluation.paired import LPIPS, l1, paired_protocol, psnr, ssim
-from img2img.evaluation.weights import MissingLibraryError, MissingWeightsError, metric_libraries
+from img2img.evaluation.weights import (
+    MissingLibraryError,
+    MissingWeightsError,
+    WeightsFile,
+    alexnet_weights,
+    inception_weights,
+    local_weights,
+    metric_libraries,
+    missing_message,
+)
+from img2img.hub.download import DownloadError
 
 log = logging.getLogger(__name__)
 
@@ -79,21 +90,30 @@ class MetricPlan:
         return [m for m in self.metrics if m in DISTRIBUTION_METRICS]
 
 
+#: ``fetch(weights) -> file``: download a missing weights file (the CLI asks first on a terminal)
+Fetch = Callable[[WeightsFile], Path]
+
+
 def plan_metrics(
     wanted: Sequence[str], *, paired: bool, weights_dir: str | os.PathLike | None = None,
     skip_missing: bool = False, tf_compatible: bool = False,
-    device: str | torch.device = "cpu",
+    device: str | torch.device = "cpu", fetch: Fetch | None = None,
 ) -> MetricPlan:
     """Check that the ``wanted`` metrics can run, and load the networks they need.
 
     Paired metrics need ``paired`` data. LPIPS, FID and KID need torchmetrics and
-    torch-fidelity (the ``metrics`` extra) and their weights on disk.
+    torch-fidelity (the ``metrics`` extra) and their weights: found on disk, else downloaded
+    by ``fetch`` (unless ``skip_missing``). A metric whose weights cannot be had (``fetch``
+    failed: offline, declined ...; or ``skip_missing``) is left out, with the reason, and
+    the others run.
 
     Raises:
-        MissingWeightsError, MissingLibraryError: a metric cannot run and ``skip_missing``
+        MissingWeightsError: weights are missing, there is no ``fetch`` and ``skip_missing``
             is False.
+        MissingLibraryError: a library is missing and ``skip_missing`` is False.
     """
     plan = MetricPlan([])
+    unavailable: dict[str, str] = {}  # weights key -> why it cannot be had (asked once)
     for metric in wanted:
         if metric in PAIRED_METRICS and not paired:
             plan.skipped[metric] = "the data has no targets (unpaired)"
@@ -101,20 +121,62 @@ def plan_metrics(
         try:
             if metric == "LPIPS":
                 metric_libraries()
-                plan.lpips = LPIPS(weights_dir, device)
+                folder = _weights_folder(alexnet_weights(), weights_dir, skip_missing, fetch,
+                                         unavailable)
+                plan.lpips = LPIPS(folder, device)
             elif metric in DISTRIBUTION_METRICS and plan.inception is None:
                 metric_libraries()
-                plan.inception = InceptionFeatures(weights_dir, tf_compatible=tf_compatible,
+                folder = _weights_folder(inception_weights(), weights_dir, skip_missing, fetch,
+                                         unavailable)
+                plan.inception = InceptionFeatures(folder, tf_compatible=tf_compatible,
                                                    device=device)
-        except (MissingWeightsError, MissingLibraryError) as exc:
+        except MissingWeightsError as exc:
+            if not skip_missing and fetch is None:
+                raise
+            plan.skipped[metric] = str(exc)
+            continue
+        except MissingLibraryError as exc:
             if not skip_missing:
                 raise
             plan.skipped[metric] = str(exc)
             continue
         plan.metrics.append(metric)
-    for metric, reason in plan.skipped.items():
-        log.warning("%s left out: %s", metric, reason)
+    for reason, metrics in skipped_by_reason(plan.skipped).items():
+        log.info("%s left out: %s", ", ".join(metrics), reason)
     return plan
+
+
+def _weights_folder(weights: WeightsFile, weights_dir: str | os.PathLike | None,
+                    skip_missing: bool, fetch: Fetch | None, unavailable: dict[str, str]) -> Path:
+    """The folder holding ``weights`` (downloaded now by ``fetch`` if missing).
+
+    Raises:
+        MissingWeightsError: it is missing and is not downloaded (``skip_missing``, no
+            ``fetch``) or could not be; the reason is remembered in ``unavailable``.
+    """
+    if weights.key in unavailable:
+        raise MissingWeightsError(unavailable[weights.key])
+    found = local_weights(weights, weights_dir)
+    if found is not None:
+        return found.parent
+    reason = missing_message(weights, weights_dir)
+    if skip_missing:
+        reason += " (not downloaded: --skip-missing)"
+    elif fetch is not None:
+        try:
+            return fetch(weights).parent
+        except (DownloadError, MissingWeightsError) as exc:
+            reason = f"{weights.name} ({weights.what}) could not be downloaded: {exc}"
+    unavailable[weights.key] = reason
+    raise MissingWeightsError(reason)
+
+
+def skipped_by_reason(skipped: dict[str, str]) -> dict[str, list[str]]:
+    """``{metric: reason}`` as ``{reason: [metrics]}``: each reason once, in order."""
+    grouped: dict[str, list[str]] = {}
+    for metric, reason in skipped.items():
+        grouped.setdefault(reason, []).append(metric)
+    return grouped
 
 
 @dataclass

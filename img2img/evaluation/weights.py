@@ -1,20 +1,25 @@
-"""Pretrained weights the metrics need, found on disk and never downloaded.
+"""Pretrained weights the metrics need: found on disk, else downloaded on first use.
 
 FID and KID need the Inception v3 weights converted from TensorFlow (torch-fidelity's file),
-LPIPS the ImageNet AlexNet of torchvision. Each is looked for, by its published file name, in
-``--weights-dir`` (directly or in its ``checkpoints/`` folder) and then in the torch hub cache
-(``$TORCH_HOME/hub/checkpoints``, by default ``~/.cache/torch/hub/checkpoints``), where
-torchvision and torch-fidelity keep what they download. When one is missing, evaluation stops
-before it translates anything, naming the file and where it goes.
+LPIPS the ImageNet AlexNet of torchvision; both are listed, with their URL and (where known)
+size and SHA-256, in ``img2img/hub/metric_weights.json``. Each is looked for, by its published
+file name, in ``--weights-dir`` (directly or in its ``checkpoints/`` folder) and then in the
+torch hub cache (``$TORCH_HOME/hub/checkpoints``, by default ``~/.cache/torch/hub/checkpoints``),
+where torchvision and torch-fidelity keep what they download. A missing one is fetched by
+:func:`fetch_weights` through :mod:`img2img.hub.download` (``IMG2IMG_MIRROR``, resume,
+checksum) into the first of those folders; the libraries themselves never download anything.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
+import json
 import os
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -22,9 +27,12 @@ import torch
 
 from img2img.extras import install_hint
 
+#: the registry of metric weights, in ``img2img/hub``
+REGISTRY_FILE = "metric_weights.json"
+
 
 class MissingWeightsError(FileNotFoundError):
-    """A weights file a metric needs is not on disk."""
+    """A weights file a metric needs is not on disk (and was not downloaded)."""
 
 
 class MissingLibraryError(ImportError):
@@ -33,22 +41,52 @@ class MissingLibraryError(ImportError):
 
 @dataclass(frozen=True)
 class WeightsFile:
-    """A published weights file.
+    """A published weights file a metric needs.
 
     Attributes:
-        url: where it is published (named in messages; evaluation never fetches it).
+        key: its name in the registry (``alexnet``, ``inception``).
+        url: where it is published.
         what: what it is, in words.
         used_by: the metrics that need it.
+        size: its size in bytes, when known.
+        sha256: its SHA-256, when known (checked after a download).
     """
 
+    key: str
     url: str
     what: str
-    used_by: str
+    used_by: tuple[str, ...]
+    size: int | None = None
+    sha256: str | None = None
 
     @property
     def name(self) -> str:
         """The file name, as torch hub stores it."""
         return Path(urlparse(self.url).path).name
+
+    @property
+    def metrics(self) -> str:
+        """The metrics that need it, in words (``FID and KID``)."""
+        return " and ".join(self.used_by)
+
+
+@functools.cache
+def load_metric_weights() -> dict[str, WeightsFile]:
+    """The registry of metric weights, by key.
+
+    Raises:
+        ValueError: the registry file is malformed (names the file and the entry).
+    """
+    text = resources.files("img2img.hub").joinpath(REGISTRY_FILE).read_text(encoding="utf-8")
+    entries = {}
+    for index, raw in enumerate(json.loads(text)["weights"]):
+        try:
+            entry = WeightsFile(raw["name"], raw["url"], raw["what"], tuple(raw["used_by"]),
+                                raw.get("size"), raw.get("sha256"))
+        except (KeyError, TypeError) as exc:
+            raise ValueError(f"{REGISTRY_FILE}: entry {index} is malformed ({exc})") from exc
+        entries[entry.key] = entry
+    return entries
 
 
 def metric_libraries() -> None:
@@ -62,18 +100,12 @@ def metric_libraries() -> None:
 
 def inception_weights() -> WeightsFile:
     """The Inception v3 weights of FID and KID (torch-fidelity's port of the TF graph)."""
-    from torch_fidelity.feature_extractor_inceptionv3 import URL_INCEPTION_V3
-
-    return WeightsFile(URL_INCEPTION_V3, "Inception v3 (2015-12-05 TF graph, torch-fidelity port)",
-                       "FID and KID")
+    return load_metric_weights()["inception"]
 
 
 def alexnet_weights() -> WeightsFile:
     """The ImageNet AlexNet of torchvision, LPIPS's backbone."""
-    from torchvision.models import AlexNet_Weights
-
-    return WeightsFile(AlexNet_Weights.IMAGENET1K_V1.url, "AlexNet (torchvision, ImageNet)",
-                       "LPIPS")
+    return load_metric_weights()["alexnet"]
 
 
 def hub_checkpoints() -> Path:
@@ -89,6 +121,27 @@ def search_folders(weights_dir: str | os.PathLike | None) -> list[Path]:
     return [*folders, hub_checkpoints()]
 
 
+def download_folder(weights_dir: str | os.PathLike | None) -> Path:
+    """Where a missing weights file is downloaded: ``weights_dir``, else the torch hub cache."""
+    return Path(weights_dir) if weights_dir is not None else hub_checkpoints()
+
+
+def local_weights(weights: WeightsFile, weights_dir: str | os.PathLike | None) -> Path | None:
+    """The file of ``weights`` in ``weights_dir`` or the torch hub cache, or None."""
+    for folder in search_folders(weights_dir):
+        candidate = folder / weights.name
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def missing_message(weights: WeightsFile, weights_dir: str | os.PathLike | None) -> str:
+    """Which file is missing, where it was looked for and where to put it."""
+    folders = search_folders(weights_dir)
+    return (f"{weights.name} ({weights.what}), needed for {weights.metrics}, is not in "
+            f"{' nor '.join(map(str, folders))}; download {weights.url} into {folders[0]}")
+
+
 def find_weights(weights: WeightsFile, weights_dir: str | os.PathLike | None) -> Path:
     """The file of ``weights``: in ``weights_dir`` or the torch hub cache.
 
@@ -96,17 +149,26 @@ def find_weights(weights: WeightsFile, weights_dir: str | os.PathLike | None) ->
         MissingWeightsError: it is in neither; the message names the file, the URL it comes
             from and the folders it may be put in.
     """
-    folders = search_folders(weights_dir)
-    for folder in folders:
-        candidate = folder / weights.name
-        if candidate.is_file():
-            return candidate
-    raise MissingWeightsError(
-        f"{weights.name} ({weights.what}), needed for {weights.used_by}, is not in "
-        f"{' nor '.join(map(str, folders))}; evaluate never downloads weights: download "
-        f"{weights.url} into {folders[0]} (or the torch hub cache), or pass --skip-missing "
-        f"to leave out {weights.used_by}"
-    )
+    found = local_weights(weights, weights_dir)
+    if found is None:
+        raise MissingWeightsError(missing_message(weights, weights_dir))
+    return found
+
+
+def fetch_weights(weights: WeightsFile, weights_dir: str | os.PathLike | None, *,
+                  progress=None) -> Path:
+    """Download ``weights`` into :func:`download_folder` (resuming, checksummed, through
+    ``IMG2IMG_MIRROR``) and return the file.
+
+    Raises:
+        DownloadError: the download failed (no network, a refusing server, not a weights
+            file, a wrong checksum); a later call resumes an interrupted transfer.
+    """
+    from img2img.hub.download import download
+
+    dest = download_folder(weights_dir) / weights.name
+    download(weights.url, dest, sha256=weights.sha256, kind="weights", progress=progress)
+    return dest
 
 
 def check_tensor_file(path: Path) -> None:
@@ -129,8 +191,8 @@ def no_downloads() -> Iterator[None]:
 
     def refuse(url: str, *args: object, **kwargs: object) -> None:
         raise MissingWeightsError(
-            f"a metric tried to download {url}; evaluate never downloads weights: put the file "
-            f"in --weights-dir or {hub_checkpoints()}"
+            f"a metric library tried to download {url} itself; put the file in --weights-dir "
+            f"or {hub_checkpoints()}"
         )
 
     original = torch.hub.download_url_to_file

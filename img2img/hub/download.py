@@ -186,6 +186,21 @@ def download(
     return Downloaded(dest, digest, size, resumed_from, source)
 
 
+def remote_size(url: str, *, timeout: float = 10.0, mirror: str | None = None) -> int | None:
+    """The size in bytes the server announces for ``url`` (a ``HEAD`` request, through the
+    mirror), or None when it says none or cannot be reached (the download will tell)."""
+    source = mirror_url(url, mirror)
+    request = urllib.request.Request(
+        source, method="HEAD", headers={"User-Agent": f"img2img/{img2img.__version__}"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+            length = response.headers.get("Content-Length")
+    except (OSError, urllib.error.URLError, ValueError) as exc:
+        log.info("%s: no size known (%s)", source, _reason(exc))
+        return None
+    return int(length) if length and length.isdigit() else None
+
+
 def _check_kind(source: str, part: Path, kind: str | None) -> None:
     """Fail, removing the transfer, when ``part`` is not a ``kind`` file."""
     if kind is None:

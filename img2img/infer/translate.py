@@ -55,7 +55,8 @@ from img2img.infer.tiling import DEFAULT_MAX_PIXELS
 if TYPE_CHECKING:  # the video module (and OpenCV) load only when a video is translated
     from img2img.infer.video import FrameProgress
 
-__all__ = ["Translatable", "TranslateSummary", "translate_files"]
+__all__ = ["IO_NICENESS", "Translatable", "TranslateSummary", "batch_limit", "thread_pool",
+           "translate_files"]
 
 log = logging.getLogger(__name__)
 
@@ -155,6 +156,14 @@ class _Writing:
 
     def save(self, job: Job, image: Tensor, overwrite: bool) -> None:
         write_image(job.dst, image, bits=self.bits(job), replace=overwrite)
+
+
+def batch_limit(item: Prepared, batch_size: int, max_pixels: int | None) -> int:
+    """The most inputs like ``item`` one forward pass may hold: ``batch_size``, fewer when
+    ``max_pixels`` (the pixel budget; 0 or None: none) would be exceeded, at least one."""
+    if not max_pixels:
+        return batch_size
+    return max(1, min(batch_size, max_pixels // item.pixels))
 
 
 def _check_options(
@@ -258,9 +267,7 @@ class _Pipeline:
         self._finish(self.translate(items))
 
     def _batch_limit(self, item: Prepared) -> int:
-        if not self.max_pixels:
-            return self.batch_size
-        return max(1, min(self.batch_size, self.max_pixels // item.pixels))
+        return batch_limit(item, self.batch_size, self.max_pixels)
 
     def _add(self, item: Prepared) -> None:
         if item.deferred:  # decode it now, alone
@@ -343,7 +350,7 @@ def _lower_priority(niceness: int) -> None:
             log.debug("cannot lower the priority of %s: %s", threading.current_thread().name, exc)
 
 
-def _thread_pool(count: int, name: str, niceness: int = 0) -> ThreadPoolExecutor:
+def thread_pool(count: int, name: str, niceness: int = 0) -> ThreadPoolExecutor:
     """A pool of ``count`` threads, all started now, at ``niceness`` (0: the caller's).
 
     A pool starts its threads as work arrives; one started later, when memory has run out,
@@ -488,8 +495,8 @@ def translate_files(
         return _load(job, reading, defer)
 
     niceness = IO_NICENESS if dev.type == "cpu" else 0
-    readers = _thread_pool(num_threads, "img2img-read", niceness)
-    writers = _thread_pool(num_threads, "img2img-write", niceness)
+    readers = thread_pool(num_threads, "img2img-read", niceness)
+    writers = thread_pool(num_threads, "img2img-write", niceness)
     pipeline = _Pipeline(translator, readers, writers, load, batch_size, num_threads, progress,
                          len(jobs), len(skipped), max_pixels or None, overwrite, writing.save)
     try:

@@ -177,6 +177,13 @@ class InferenceModel:
         """Whether the generator has dropout layers."""
         return any(isinstance(m, nn.Dropout) for m in self.net.modules())
 
+    @property
+    def has_running_statistics(self) -> bool:
+        """Whether the generator normalises with running statistics in eval mode (batch
+        norm); instance norm keeps none and uses each image's own in every mode."""
+        return any(isinstance(m, BATCH_NORMS) and m.track_running_stats
+                   for m in self.net.modules())
+
     def describe_mode(self) -> str:
         """The test-time behaviour in words, with the family's own options, for summaries."""
         own = "".join(f"; {k} {v}" for k, v in self.options.items())
@@ -188,7 +195,10 @@ class InferenceModel:
                 return "paper (each image's own statistics; the network has no dropout)"
             dropout = "dropout on" if self.dropout else "dropout off"
             return f"paper (each image's own statistics, {dropout})"
-        return "eval (running statistics, no dropout)"
+        if self.has_running_statistics:
+            return "eval (running statistics, no dropout)"
+        return "eval (each image's own statistics: its normalisation keeps no running " \
+            "statistics; no dropout)"
 
     # --- export -----------------------------------------------------------------------------
     @property

@@ -69,19 +69,21 @@ def write_report(run_dir: str | os.PathLike, *, gallery: int = 24) -> Path:
 
 
 def build_page(contents: RunContents, gallery: int) -> str:
+    """The report page: results first (evaluation table, curves, the latest sample grid,
+    the gallery), the configuration folded at the end."""
     config = contents.config
-    sections = [
-        _header(contents),
-        _section("Configuration", _config_table(config)),
-        _section("Training", _curves(contents)),
-        _section("Samples", _samples(contents)),
-    ]
+    sections = [_header(contents)]
     if contents.evaluations:
         sections.append(_section("Evaluation", "".join(
             _evaluation(phase, record) for phase, record in contents.evaluations)))
+    sections += [_section("Training", _curves(contents)),
+                 _section("Samples", _samples(contents))]
+    if contents.evaluations:
         sections.append(_section("Gallery", "".join(
             _gallery(contents.run, phase, record, gallery)
             for phase, record in contents.evaluations)))
+    sections.append(_section("Configuration", "<details><summary>model, data and training "
+                             f"options</summary>{_config_table(config)}</details>"))
     title = escape(f"{config.get('name', contents.run.path.name)} - img2img report")
     return (f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             f"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -95,6 +96,7 @@ def test_train_downloads_a_missing_dataset_and_says_so(store: Path, mirror) -> N
     words = _words(result.output)
     assert "facades is not installed: downloading it from" in words
     assert "not asking: no terminal" in words
+    assert re.search(r"downloading facades\.\S+: \d+(\.\d)? (bytes|kB|MB)$", result.output, re.M)
     assert "2 examples" in words and "dry run" in words
     assert (store / "facades" / "train" / "0.png").is_file()
 
@@ -106,7 +108,8 @@ def test_train_asks_on_a_terminal(store: Path, mirror, monkeypatch: pytest.Monke
     assert declined.exit_code == 2 and "not downloaded" in _words(declined.output)
     assert not (store / "facades").exists()
     accepted = runner.invoke(app, args, input="y\n")
-    assert accepted.exit_code == 0 and "Download it from" in accepted.output
+    assert accepted.exit_code == 0 and re.search(r"Download it \(\d+(\.\d)? (bytes|kB|MB)\) "
+                                                 r"from http", _words(accepted.output))
     assert (store / "facades").is_dir()
 
 
@@ -253,7 +256,7 @@ def test_train_refuses_single_photos_read_as_pairs(tmp_path: Path) -> None:
     assert trusted.exit_code == 0, trusted.output
     words = _words(trusted.output)
     assert "read as A|B pairs all the same (--trust-side-by-side)" in words
-    assert "sample grids from the training images" in words and "'val'" not in words
+    assert "from the training images (no other split" in words and "'val'" not in words
 
 
 def test_datasets_help_has_examples() -> None:

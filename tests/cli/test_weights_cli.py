@@ -41,6 +41,8 @@ def test_download_info_and_translate_by_name(mirror, horse2zebra_bytes, tmp_path
     assert result.exit_code == 0, result.output
     assert (weights / "cyclegan" / "horse2zebra.pth").read_bytes() == horse2zebra_bytes
     assert "sha256" in result.output
+    assert f"downloading cyclegan/horse2zebra: {len(horse2zebra_bytes) / 1e6:.1f} MB" in \
+        result.stderr
 
     info = json.loads(runner.invoke(app, ["weights", "info", "horse2zebra", "--json",
                                           "--weights-dir", str(weights)]).output)
@@ -90,6 +92,8 @@ def test_translate_downloads_a_name_on_first_use(mirror, horse2zebra_bytes, tmp_
     assert result.exit_code == 0, result.output
     assert (tmp_path / "w" / "cyclegan" / "zebra2horse.pth").is_file()
     assert (tmp_path / "out" / "zebra.png").is_file()
+    size = f"{len(horse2zebra_bytes) / 1e6:.1f} MB"
+    assert f"downloading zebra2horse: {size}" in result.stderr  # said before it starts
 
 
 def test_info_describes_a_name_without_downloading_it(mirror, tmp_path):
@@ -167,3 +171,29 @@ def test_models_published_in_one_archive_download_once(mirror, tmp_path):
                                  str(weights)])
     assert result.exit_code == 1 and "has no folder 'cat2dog_cut_pretrained'" in _words(
         result.output)
+
+
+def test_piped_output_keeps_long_paths_and_urls_whole(tmp_path, monkeypatch):
+    monkeypatch.delenv("COLUMNS", raising=False)
+    deep = tmp_path / ("a-rather-long-folder-name-" * 4) / "weights"
+    (deep / "cyclegan").mkdir(parents=True)
+    (deep / "cyclegan" / "horse2zebra.pth").write_bytes(b"x" * 1000)
+    listed = runner.invoke(app, ["weights", "list", "--weights-dir", str(deep)])  # not a tty
+    assert listed.exit_code == 0, listed.output
+    line = next(x for x in listed.output.splitlines() if x.strip().startswith("horse2zebra"))
+    assert str(deep / "cyclegan" / "horse2zebra.pth") in line and "…" not in listed.output
+    info = runner.invoke(app, ["weights", "info", "horse2zebra", "--weights-dir", str(deep)])
+    url = get_published("horse2zebra").url
+    assert any(x.rstrip().endswith(url) for x in info.output.splitlines()), info.output
+
+
+def test_piped_log_lines_are_whole_and_unpadded(capsys):
+    import logging
+
+    from img2img.cli.app import _setup_logging
+
+    _setup_logging(logging.WARNING)
+    url = "http://example.org/" + "a-long-path/" * 12 + "file.pth"
+    logging.getLogger("img2img.test").warning("cannot fetch %s", url)
+    lines = capsys.readouterr().err.splitlines()
+    assert lines == [f"WARNING  cannot fetch {url}"]

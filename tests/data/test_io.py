@@ -328,3 +328,25 @@ def test_write_is_atomic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
         write_image(target, torch.ones(3, 4, 4))
     assert target.read_bytes() == before
     assert sorted(p.name for p in target.parent.iterdir()) == ["img.png"]
+
+
+def test_images_read_from_memory_equal_the_file_and_errors_name_it(tmp_path):
+    from img2img.data.image_write import encode_image
+    from img2img.data.io import read_header, read_ids, read_pixels
+
+    rng = np.random.default_rng(3)
+    image = torch.from_numpy(rng.random((3, 20, 30), dtype=np.float32))
+    for suffix in (".png", ".jpg", ".webp"):
+        path = write_image(tmp_path / f"x{suffix}", image)
+        data = encode_image(image, suffix)
+        assert data == path.read_bytes()  # the bytes write_image stores
+        assert torch.equal(read_pixels("upload", data=data), read_pixels(path))
+    assert read_header("upload.png", data=(tmp_path / "x.png").read_bytes()).size == (20, 30)
+    ids = (tmp_path / "x.png").read_bytes()
+    assert torch.equal(read_ids("u.png", data=ids), read_ids(tmp_path / "x.png"))
+    with pytest.raises(ImageReadError, match=r"cannot read image upload.png: empty \(0 bytes\)"):
+        read_pixels("upload.png", data=b"")
+    with pytest.raises(ImageReadError, match="upload.png: not an image file"):
+        read_pixels("upload.png", data=b"text")
+    with pytest.raises(ValueError, match="cannot write .gif"):
+        encode_image(image, ".gif")

@@ -70,22 +70,34 @@ def _data(run: Path) -> Path:
     return Path(json.loads((run / "config.json").read_text())["data"]["root"])
 
 
-def test_missing_weights_stop_before_translating(trained_run, empty_hub, tmp_path):
+def test_offline_computes_what_it_can_and_names_each_missing_file_once(
+        trained_run, empty_hub, offline, tmp_path):
     out = tmp_path / "eval"
-    result = _evaluate("--model", str(trained_run), "--out", str(out))
-    assert result.exit_code == 2
-    text = " ".join(result.output.split())
-    assert "alexnet-owt-7be5be79.pth" in text and "--skip-missing" in text
-    assert not out.exists()  # nothing translated
-
-    result = _evaluate("--model", str(trained_run), "--out", str(out), "--skip-missing",
-                       "--limit", "2", "--json")
+    result = _evaluate("--model", str(trained_run), "--out", str(out), "--limit", "2")
     assert result.exit_code == 0, result.output
-    record = json.loads(result.stdout)
+    text = " ".join(result.output.split())
+    for name in ("alexnet-owt-7be5be79.pth", inception_weights().name):
+        assert text.count(f"{name} (") == 1, text  # named once, with the reason
+    assert "LPIPS left out" in text and "FID, KID left out" in text
+    assert "could not be downloaded" in text and "cannot connect" in text
+    record = json.loads((out / "test.json").read_text())
     assert set(record["metrics"]) == {"L1", "PSNR", "SSIM"}
     assert set(record["skipped"]) == {"LPIPS", "FID", "KID"}
-    assert inception_weights().name in record["skipped"]["FID"]
-    assert (out / "test.json").is_file() and len(list((out / "test").iterdir())) == 2
+    assert len(list((out / "test").iterdir())) == 2
+
+
+def test_skip_missing_downloads_nothing_and_says_so_once(trained_run, empty_hub, mirror,
+                                                         tmp_path):
+    out = tmp_path / "eval"
+    result = _evaluate("--model", str(trained_run), "--out", str(out), "--skip-missing",
+                       "--limit", "2")
+    assert result.exit_code == 0, result.output
+    assert mirror.requests == []  # nothing asked of the network
+    text = " ".join(result.output.split())
+    assert text.count("alexnet-owt-7be5be79.pth (") == 1
+    assert text.count(f"{inception_weights().name} (") == 1
+    assert "not downloaded: --skip-missing" in text and "pass --skip-missing" not in text
+    assert "L1" in text and "SSIM" in text
 
 
 def test_two_folders_paired_by_stem(tmp_path):

@@ -294,13 +294,13 @@ def test_bad_options_and_mismatched_generator(tmp_path: Path, unet128: nn.Module
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread niceness is Linux's")
 def test_reader_and_writer_threads_yield_to_the_math_threads() -> None:
-    from img2img.infer.translate import IO_NICENESS, _thread_pool
+    from img2img.infer.translate import IO_NICENESS, thread_pool
 
     def niceness() -> int:
         return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
 
     own = niceness()
-    pool = _thread_pool(2, "test-io", IO_NICENESS)
+    pool = thread_pool(2, "test-io", IO_NICENESS)
     try:
         assert {pool.submit(niceness).result() for _ in range(4)} == {max(own, IO_NICENESS)}
     finally:

@@ -136,3 +136,15 @@ def test_each_process_draws_its_own_pool_swaps():
     rerun.seed_rank(2)
     assert [torch.rand(4, generator=p.generator).tolist() for p in rerun.pools.values()] \
         == draws[2]
+
+
+@pytest.mark.parametrize("norm, words", [
+    ("instance", "eval (each image's own statistics: its normalisation keeps no running "
+                 "statistics; no dropout)"),
+    ("batch", "eval (running statistics, no dropout)"),
+])
+def test_eval_mode_is_described_by_what_the_norm_keeps(norm, words):
+    config = _config(norm=norm)
+    recipe = build_recipe(config)
+    model = CycleGANDescription.inference_model(config, recipe.nets)
+    assert model.describe_mode().startswith(words)

@@ -48,6 +48,17 @@ def test_report_shows_the_run(evaluated_run):
     assert len(records) == 4
 
 
+def test_report_puts_results_first_and_folds_the_configuration(evaluated_run):
+    html = (write_report(evaluated_run)).read_text()
+    order = [html.index(f'<section id="{name}">') for name in
+             ("evaluation", "training", "samples", "gallery", "configuration")]
+    assert order == sorted(order), order
+    assert html.index("<h1>") < order[0]
+    configuration = html[order[-1]:]
+    assert configuration.index("<details>") < configuration.index("unet_128")
+    assert "</details></section>" in configuration
+
+
 @pytest.mark.skipif(find_chromium() is None,
                     reason="no Chromium: install Debian's 'chromium' package (.ci/run does) to "
                            "check the report in a real browser")
