@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install test demo bench bench-avx2 lint clean
+.PHONY: install test demo bench bench-avx2 lint docs clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,9 @@ test: install  ## run the test suite
 
 lint: install
 	$(VENV)/bin/ruff check img2img tests bench
+
+docs: install  ## build the documentation site into site/ (mkdocs, Material theme)
+	$(VENV)/bin/mkdocs build --strict --site-dir site
 
 DEMO_DATA := datasets/colorize_mini
 DEMO_EPOCHS ?= 12
@@ -51,4 +54,4 @@ bench-avx2: install  ## the same with the AVX2 kernels, on a CPU that has AVX-51
 	  $(PY) bench/run.py --results bench/RESULTS.md
 
 clean:
-	rm -rf $(VENV) runs out *.egg-info
+	rm -rf $(VENV) runs out site *.egg-info

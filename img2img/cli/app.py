@@ -12,7 +12,7 @@ from img2img.cli.group import CommandGroup
 
 app = CommandGroup(
     name="img2img",
-    help="Image-to-image translation with GANs: pix2pix, pix2pixHD and CycleGAN.",
+    help="Image-to-image translation with GANs: pix2pix, CycleGAN, CUT/FastCUT and pix2pixHD.",
     no_args_is_help=True,
     add_completion=True,
     pretty_exceptions_enable=False,
@@ -35,7 +35,7 @@ def root(
         bool, typer.Option("--verbose", "-v", help="Log progress details (INFO level).")
     ] = False,
 ) -> None:
-    """Image-to-image translation with GANs: pix2pix, pix2pixHD and CycleGAN."""
+    """Image-to-image translation with GANs: pix2pix, CycleGAN, CUT/FastCUT and pix2pixHD."""
     _setup_logging(logging.INFO if verbose else logging.WARNING)
 
 

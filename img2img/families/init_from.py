@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from img2img import completion
 from img2img.config import ConfigError, RunConfig
 from img2img.options import MODEL, option
 
@@ -56,7 +57,7 @@ def init_from_option(extra: str = "") -> dict[str, Any]:
         "--init-from", "Fine-tune: start from this run (its latest checkpoint), checkpoint, "
         "published model or generator .pth/.safetensors; generators and the discriminators "
         f"whose layout matches are loaded, optimizers start fresh.{extra}", MODEL,
-        type=str, parse=parse_init_from)
+        type=str, parse=parse_init_from, complete=completion.models)
 
 
 def load_same_layout(net: nn.Module, state: Mapping[str, Tensor]) -> None:

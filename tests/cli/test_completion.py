@@ -48,6 +48,8 @@ def test_model_completes_published_names_runs_and_files(tmp_path, monkeypatch):
     assert _complete("img2img weights download edges2") == ["edges2shoes"]
     assert _complete("img2img info runs/fa") == ["runs/facades_pix2pix", "runs/facades_pix2pix/"]
     assert _complete("img2img export horse2zebra_f") == ["horse2zebra_fastcut"]
+    assert _complete("img2img train cyclegan --init-from horse2zebra_f") == ["horse2zebra_fastcut"]
+    assert "runs/facades_pix2pix" in _complete("img2img train pix2pix --init-from runs/")
     assert _complete("img2img report runs/") == ["runs/facades_pix2pix", "runs/facades_pix2pix/",
                                                  "runs/not_a_run/"]
 
