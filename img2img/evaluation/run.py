@@ -203,14 +203,16 @@ def evaluate_folders(
 
     Images with the same relative path and stem are pairs (paired metrics); all images of each
     folder form the two sets (FID, KID). ``plan_for(paired)`` makes the metric plan once the
-    folders are known to hold pairs or not.
+    folders are known to hold pairs or not. A real image of another size than its output is
+    resized to it (bicubic, as training data is): ``translate`` writes a run's outputs at the
+    size it was trained at.
     """
     found = pair_folders(real_dir, fake_dir)
     plan = plan_for(bool(found.pairs))
     pairs = [(k, ImageRef(fake), ImageRef(real)) for k, real, fake in found.pairs]
     evaluation = score(pairs, [ImageRef(p) for p in found.fakes],
                        [ImageRef(p) for p in found.reals], plan, progress=progress,
-                       **score_options)
+                       resize_targets=True, **score_options)  # outputs at a run's test size
     record = {
         "real": str(real_dir),
         "generated": str(fake_dir),

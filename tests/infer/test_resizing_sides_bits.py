@@ -204,3 +204,18 @@ def test_runs_record_their_images_bits(tmp_path: Path) -> None:
     assert RunConfig.from_dict(saved, Pix2PixConfig).data.image_bits == 8
     with pytest.raises(ConfigError, match="image_bits: 12"):
         _config(tmp_path, image_bits=12)
+
+
+def test_folder_evaluation_scores_outputs_at_the_runs_size(tmp_path: Path) -> None:
+    from img2img.evaluation.run import evaluate_folders
+    from img2img.evaluation.score import plan_metrics
+
+    real = _save(tmp_path / "real" / "x.png", 64, 64)
+    with Image.open(real) as image:  # the output of a run trained at 32 px
+        image.resize((32, 32), Image.BICUBIC).save(tmp_path / "fake.png")
+    (tmp_path / "fake").mkdir()
+    (tmp_path / "fake.png").rename(tmp_path / "fake" / "x.png")
+    evaluation, _ = evaluate_folders(tmp_path / "real", tmp_path / "fake",
+                                     lambda paired: plan_metrics(["L1"], paired=paired))
+    assert evaluation.failures == [] and len(evaluation.per_image) == 1
+    assert evaluation.metrics["L1"] < 0.1
