@@ -215,7 +215,9 @@ def summarize(config: RunConfig, check_data: DataCheck | None = None) -> Summary
     """Build everything a run needs (``check_data`` checks the data found), write nothing,
     and describe it."""
     prepared = _prepare(config, check_data)
-    return _summary(prepared, build_recipe(prepared.config))
+    recipe = build_recipe(prepared.config)
+    prepared.notes.extend(recipe.warm_start())  # what the run would load (--init-from)
+    return _summary(prepared, recipe)
 
 
 def train(

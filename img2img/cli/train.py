@@ -164,6 +164,7 @@ def _start(family: Family, model: Any, v: dict[str, Any]) -> None:
         name=v["name"] or safe_run_name(f"{root.resolve().name}_{family.name}"),
     )
     check_run_name(config.name)
+    _fetch_init_from(config, yes=v["yes"])
     from img2img import launch
 
     check_data = functools.partial(_check_data, trust_side_by_side=v["trust_side_by_side"])
@@ -181,6 +182,24 @@ def _start(family: Family, model: Any, v: dict[str, Any]) -> None:
         run, result = launch.train(config, v["runs_dir"], reporter=_reporter(),
                                    check_data=None if launched else check_once)
     _finished(run, result)
+
+
+def _fetch_init_from(config: Any, *, yes: bool) -> None:
+    """The published model ``--init-from`` names, if not here yet: its size said (asked
+    first on a terminal, unless ``--yes``) and downloaded with a progress bar."""
+    from img2img.families.init_from import published_entry
+    from img2img.hub.weights import fetch, local_path, weights_root
+
+    entry = published_entry(getattr(config.model, "init_from", None), config.family)
+    if entry is None or entry.manual or local_path(entry) is not None:
+        return
+    from img2img.cli.downloads import consent
+    from img2img.cli.weights import DownloadBar
+
+    consent(entry.qualified_name, entry.url, weights_root() / entry.family, entry.size,
+            yes=yes, why="--init-from: ")
+    with DownloadBar(entry.qualified_name, announce=False) as bar:
+        fetch(entry, progress=bar)
 
 
 def _resume(run_dir: Path, changes: dict[str, Any], family: str | None, dry_run: bool,

@@ -27,7 +27,7 @@ from img2img.options import MODEL, option
 if TYPE_CHECKING:  # the option is declared without importing torch
     from torch import Tensor, nn
 
-    Loader = Callable[[nn.Module, Mapping[str, Tensor]], None]
+    Loader = Callable[[nn.Module, Mapping[str, Tensor]], str | None]
 
 #: what ``--init-from`` accepts, in words (for messages)
 EXPECTED = ("a run directory, a checkpoint, a published model name or a generator .pth/"
@@ -60,7 +60,7 @@ def init_from_option(extra: str = "") -> dict[str, Any]:
         type=str, parse=parse_init_from, complete=completion.models)
 
 
-def load_same_layout(net: nn.Module, state: Mapping[str, Tensor]) -> None:
+def load_same_layout(net: nn.Module, state: Mapping[str, Tensor]) -> None:  # a Loader
     """Load ``state`` into ``net`` if its names and shapes are ``net``'s (a meta-device
     ``net`` is only compared).
 
@@ -83,7 +83,8 @@ class Target:
     Attributes:
         sources: the source's networks it takes, the first one present (``("G_A", "G")``).
         generator: the run needs it loaded (a run whose generators all start fresh is refused).
-        load: loads a state into the network, or raises ValueError saying why it does not fit.
+        load: loads a state into the network (returning None, or a remark on what it
+            loaded), or raises ValueError saying why it does not fit.
         fresh: why it always starts fresh, when ``sources`` is empty.
     """
 
@@ -161,21 +162,34 @@ def _read_source(value: str, family: str, weights_dir: str | None) -> InitSource
     raise CheckpointError(f"{file}: not an img2img checkpoint nor a generator state_dict")
 
 
-def _published(name: str, family: str, weights_dir: str | None) -> InitSource:
-    """A published model of ``family`` called ``name`` (a bare name two families publish
-    means ``family``'s), downloaded on first use."""
-    from img2img.hub.weights import fetch, get_published, is_published_name, load_registry
+def published_entry(value: str | None, family: str) -> Any:
+    """The registry entry ``value`` names for a ``family`` run (a bare name two families
+    publish means ``family``'s), or None when ``value`` is no published name or is a path.
 
-    own = f"{family}/{name}"
-    entry = get_published(own if is_published_name(own) else name)
+    Raises:
+        ConfigError: it names another family's model.
+    """
+    from img2img.hub.weights import get_published, is_published_name, load_registry
+
+    if value is None or Path(value).expanduser().exists() or not is_published_name(value):
+        return None
+    own = f"{family}/{value}"
+    entry = get_published(own if is_published_name(own) else value)
     if entry.family != family:
         names = ", ".join(e.name for e in load_registry() if e.family == family)
         raise ConfigError(
-            f"--init-from {name}: a published {entry.family} model; expected a {family} one"
+            f"--init-from {value}: a published {entry.family} model; expected a {family} one"
             + (f" ({names})" if names else " (none is published)"))
+    return entry
+
+
+def _published(name: str, family: str, weights_dir: str | None) -> InitSource:
+    """The published model of ``family`` called ``name``, downloaded on first use."""
     from img2img.checkpoints import CheckpointError, read_checkpoint_file
+    from img2img.hub.weights import fetch
     from img2img.models.published import is_bare_state_dict, strip_parallel_prefix
 
+    entry = published_entry(name, family)
     path = fetch(entry, weights_dir)
     data = read_checkpoint_file(path, mmap=True)
     if not is_bare_state_dict(data):
@@ -217,7 +231,8 @@ def apply(nets: Mapping[str, nn.Module], targets: Mapping[str, Target],
             notes.append(f"{name}: starts fresh ({why})")
             continue
         try:
-            target.load(nets[name], _without_legacy_stats(nets[name], source.nets[present[0]]))
+            remark = target.load(nets[name],
+                                 _without_legacy_stats(nets[name], source.nets[present[0]]))
         except ValueError as exc:
             notes.append(f"{name}: starts fresh ({exc})")
             if target.generator:
@@ -226,7 +241,8 @@ def apply(nets: Mapping[str, nn.Module], targets: Mapping[str, Target],
             continue
         loaded.add(name)
         theirs = "" if present[0] == name else f"{present[0]} of "
-        notes.append(f"{name}: loaded from {theirs}{source.origin}")
+        notes.append(f"{name}: loaded from {theirs}{source.origin}"
+                     + (f"; {remark}" if remark else ""))
     generators = [name for name in nets if targets.get(name, Target(())).generator]
     if generators and not loaded & set(generators):
         why = refusals[0] if refusals else f"it holds {', '.join(source.nets)}"

@@ -19,7 +19,7 @@ from img2img.config import ConfigError
 from img2img.families import load_run_config
 from img2img.hub import weights as registry
 from img2img.hub.weights import WEIGHTS_ENV, get_published
-from img2img.launch import build_recipe, resume, train
+from img2img.launch import build_recipe, resume, summarize, train
 from img2img.models.released import save_release
 from img2img.nn import create_generator
 from tests.conftest import tiny_pix2pix_config, tiny_pix2pixhd_config
@@ -87,6 +87,8 @@ def test_fine_tuning_is_recorded_and_resumes_exactly(family, data, source_runs,
     assert result.step == 2
     config = load_run_config(json.loads((straight.path / "config.json").read_text()))
     assert config.model.init_from == str(source)
+    dry = summarize(_config(family, data, source, max_steps=1)).notes  # says what it would load
+    assert f"G: loaded from {source / 'checkpoints' / 'latest.pt'} ({family} run, step 1)" in dry
     halves, _ = train(_config(family, data, source, max_steps=1), tmp_path / "b")
     shutil.rmtree(source)  # a resume continues from its own checkpoint, not the source
     _, second = resume(halves.path, {"max_steps": 2})
@@ -184,13 +186,41 @@ def test_bad_values_are_refused_before_the_run_folder(data, source_runs, mirror,
              r"\(edges2shoes\)")
 
 
-def test_the_command_line_names_a_missing_value(data, tmp_path) -> None:
+def test_the_command_line_downloads_a_published_name_and_names_a_missing_value(
+    data, mirror, monkeypatch, tmp_path
+) -> None:
+    _tiny_published(monkeypatch, tmp_path, mirror)
     runs = tmp_path / "runs"
-    result = CliRunner().invoke(app, [
-        "train", "cyclegan", "--data", str(data["unpaired"]), "--runs-dir", str(runs),
-        "--init-from", str(tmp_path / "nowhere")], terminal_width=300)
+    train = ["train", "pix2pix", "--data", str(data["paired"]), "--runs-dir", str(runs),
+             "--netG", "unet_128", "--ngf", "8", "--ndf", "8", "--input-nc", "1",
+             "--load-size", "142", "--crop-size", "128", "--max-steps", "1", "--device", "cpu"]
+    result = CliRunner().invoke(app, [*train, "--init-from", "edges2shoes", "--yes"],
+                                terminal_width=300)
+    assert result.exit_code == 0, result.output
+    output = " ".join(result.output.split())
+    assert "downloading pix2pix/edges2shoes:" in output
+    where = tmp_path / "weights" / "pix2pix" / "edges2shoes.pth"
+    assert f"G: loaded from published pix2pix/edges2shoes ({where})" in output
+    assert "D: starts fresh (the source holds no D (only G))" in output
+
+    result = CliRunner().invoke(app, [*train, "--init-from", str(tmp_path / "nowhere"),
+                                      "--runs-dir", str(tmp_path / "none")], terminal_width=300)
     assert result.exit_code != 0
     output = " ".join(result.output.split())
     assert f"--init-from '{tmp_path / 'nowhere'}': no such checkpoint, run directory or file" \
         in output, output
-    assert not runs.exists()
+    assert not (tmp_path / "none").exists()
+
+
+def test_a_global_pix2pixhd_run_starts_a_local_generators_global_part(data, source_runs
+                                                                      ) -> None:
+    source = source_runs["pix2pixhd"]  # a global generator with ngf 8
+    recipe = build_recipe(_config("pix2pixhd", data, source, netG="local", ngf=4))
+    notes = recipe.warm_start()
+    assert notes[0] == (f"G: loaded from {source / 'checkpoints' / 'latest.pt'} (pix2pixhd run, "
+                        "step 1); a global generator, into the global part (the local enhancer "
+                        "starts fresh)")
+    saved = load_checkpoint(source)["nets"]["G"]
+    own = recipe.G.state_dict()
+    global_part = [k for k in own if k.startswith("model.")]
+    assert global_part and all(torch.equal(own[k], saved[k]) for k in global_part)

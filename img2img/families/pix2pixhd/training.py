@@ -135,12 +135,13 @@ class Pix2PixHDRecipe(TrainingRecipe):
             targets["E"] = Target(("E",))
         return targets
 
-    def _load_generator(self, net: torch.nn.Module, state: Mapping[str, Tensor]) -> None:
+    def _load_generator(self, net: torch.nn.Module, state: Mapping[str, Tensor]) -> str | None:
         m: Pix2PixHDConfig = self.config.model
         if m.netG == "local" and state_mismatch(net.state_dict(), state) is not None:
             net.load_global(dict(state))  # a global run's; ValueError names what differs
-        else:
-            load_same_layout(net, state)
+            return "a global generator, into the global part (the local enhancer starts fresh)"
+        load_same_layout(net, state)
+        return None
 
     # --- training -----------------------------------------------------------------------------
     def _inputs(self, batch: Mapping[str, Any]) -> tuple[Tensor, Tensor | None, Tensor]:
