@@ -118,7 +118,7 @@ def check_device(value: str) -> None:
     if value.startswith("cuda:") and value[5:].isdigit():
         return
     raise ConfigError(
-        f"device: {value!r} is not valid; expected one of: auto, cpu, cuda, cuda:N, mps"
+        f"--device: {value!r} is not valid; expected one of: auto, cpu, cuda, cuda:N, mps"
     )
 
 
@@ -128,7 +128,8 @@ class DataConfig:
 
     ``root`` is a dataset directory (absolute in every run made by ``img2img train``, so a
     run resumes from any working folder); ``root_given`` is the ``--data`` value as it was
-    typed, for display; ``phase`` picks its ``train``/``val``/``test`` split.
+    typed, for display; ``image_bits`` the training images' bits per value; ``phase`` picks
+    its ``train``/``val``/``test`` split.
     """
 
     root: str = field(metadata=option(
@@ -153,8 +154,13 @@ class DataConfig:
     num_workers: int = field(default=2, metadata=option(
         "--num-workers", "Data loading processes.", DATA, resume=True))
     root_given: str | None = None
+    #: bits per value of the training images (16 for 16-bit PNG/TIFF data), recorded when the
+    #: run starts; runs that did not record it read 8
+    image_bits: int = 8
 
     def __post_init__(self) -> None:
+        if self.image_bits not in (8, 16):
+            raise ConfigError(f"image_bits: {self.image_bits!r} is not valid; expected 8 or 16")
         if not self.root:
             raise ConfigError("root: expected a dataset folder, got an empty path")
         check_choices(self)

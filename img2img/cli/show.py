@@ -115,6 +115,11 @@ def info(details: dict[str, Any]) -> None:
         console.print(_config_table(details["config"]))
 
 
+def note(message: str) -> None:
+    """One line telling what the command chose for the user (never read as markup)."""
+    console.print(f"[yellow]note:[/] {escape(message)}", highlight=False)
+
+
 def translated(summary, output) -> None:
     """The end-of-run summary of ``translate`` (paths and reasons are shown as they are,
     never read as markup)."""

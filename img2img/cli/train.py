@@ -148,6 +148,7 @@ def _from_command_line(ctx: typer.Context, name: str) -> bool:
 def _start(family: Family, model: Any, v: dict[str, Any]) -> None:
     from img2img.cli import show
     from img2img.cli.datasets import ensure_dataset
+    from img2img.data.discover import split_image_bits
     from img2img.engine.rundir import check_run_name, safe_run_name
     from img2img.families import run_config
 
@@ -157,7 +158,8 @@ def _start(family: Family, model: Any, v: dict[str, Any]) -> None:
     config = run_config(
         family.name,
         model,
-        data=build(DataConfig, v, root=os.path.abspath(root), root_given=v["data"]),
+        data=build(DataConfig, v, root=os.path.abspath(root), root_given=v["data"],
+                   image_bits=split_image_bits(root, v["phase"])),
         train=build(TrainConfig, v),
         name=v["name"] or safe_run_name(f"{root.resolve().name}_{family.name}"),
     )

@@ -108,7 +108,8 @@ def test_train_translate_info(gray2color, tmp_path):
 
     out = tmp_path / "out"
     src = gray2color / "test" / "A"
-    translate = ["translate", "--model", str(run), str(src), str(out), "--device", "cpu"]
+    translate = ["translate", "--model", str(run), str(src), str(out), "--device", "cpu",
+                 "--restore-size"]  # translated at the run's crop size, then back
     result = runner.invoke(app, [*translate, "--batch-size", "4"])
     assert result.exit_code == 0, result.output
     inputs = sorted(src.glob("*.png"))
@@ -155,6 +156,8 @@ def test_translate_reports_failures_and_reads_ab_halves(gray2color, tmp_path):
             str(tmp_path / "out"),
             "--device",
             "cpu",
+            "--preprocess",
+            "none",
         ],
     )
     assert result.exit_code == 1  # something failed
