@@ -68,6 +68,7 @@ NOT_RUN: dict[str, str] = {
     "python bench/train_breakdown.py": "minutes of measurement",
     "python bench/datasets.py": "minutes of measurement",
     "python bench/huge_image.py": "writes and translates a 12000 x 12000 image",
+    "python bench/translate_resize.py --maps 2 --ngf 16": "translates 2048x1024 maps for minutes",
 }
 
 #: (command words it applies to, network options, size options) appended to a training command:

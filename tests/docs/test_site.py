@@ -23,6 +23,7 @@ FOREIGN_OPTIONS = {
     "pip": {"--index-url"},
     "mkdocs": {"--strict"},
     "bench/run.py": {"--threads", "--cpu-time", "--results"},
+    "bench/translate_resize.py": {"--maps"},
     "datasets/demo_report.py": {"--outputs", "--sheet", "--run", "--started", "--threads"},
 }
 
