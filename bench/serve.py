@@ -8,8 +8,8 @@ send ``--requests`` PNGs of ``--size`` x ``--size`` one after another (multipart
 -F`` does). Printed: images per second served, p50/p99 latency, errors, and the ratio to
 ``translate_files`` over the same images on the same machine, measured right before and right
 after (batch 8, the best of two runs each; their mean is the reference, so a shared machine's
-changing load weighs on both sides alike). Both use every core; the server batches requests that arrive together,
-which is what lets it come near the offline rate.
+changing load weighs on both sides alike). Both use every core; the server batches requests
+that arrive together, which is what lets it come near the offline rate.
 """
 
 from __future__ import annotations
