@@ -40,8 +40,10 @@ from img2img.nn import create_generator
 REPO = Path(__file__).resolve().parents[1]
 
 
-def start_server(weights: Path, batch_size: int) -> tuple[subprocess.Popen, str]:
-    """``img2img serve`` on a free port; its process and URL once it listens."""
+def start_server(weights: Path, batch_size: int,
+                 log: list[str]) -> tuple[subprocess.Popen, str]:
+    """``img2img serve`` on a free port; its process and URL once it listens (its output
+    goes on into ``log``)."""
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     process = subprocess.Popen(
         [sys.executable, "-m", "img2img", "serve", "--model", f"bench={weights}", "--port", "0",
@@ -51,7 +53,7 @@ def start_server(weights: Path, batch_size: int) -> tuple[subprocess.Popen, str]
     for line in process.stdout:
         found = re.search(r"Uvicorn running on (http://\S+)", line)
         if found:
-            threading.Thread(target=process.stdout.read, daemon=True).start()  # drain logs
+            threading.Thread(target=lambda: log.extend(process.stdout), daemon=True).start()
             return process, found.group(1)
     raise SystemExit(f"the server exited ({process.wait()}) before it listened")
 
@@ -114,7 +116,8 @@ def main() -> None:
         make_images(root / "in", args.images, args.size)
         images = sorted((root / "in").glob("*.png"))
         offline_before = offline_rate(weights, root / "in", root / "out", args.batch_size)
-        process, url = start_server(weights, args.batch_size)
+        log: list[str] = []
+        process, url = start_server(weights, args.batch_size, log)
         try:
             load(url, images[:2], 2, 2)  # warm-up: the first batches pay probes and packing
             before = load_average()
@@ -135,6 +138,7 @@ def main() -> None:
     print("|---|---|---|---|---|---|")
     print(f"| {served:.2f} | {cuts[49]:.2f} s | {cuts[98]:.2f} s | {errors} | {offline:.2f} "
           f"({offline_before:.2f}, {offline_after:.2f}) | {served / offline:.0%} |")
+    print("".join(line for line in log if " images in " in line).strip())
 
 
 if __name__ == "__main__":

@@ -130,6 +130,8 @@ def create_app(settings: ServeSettings, registry: Registry | None = None) -> Fas
         finally:
             for worker in workers:
                 worker.cancel()
+            for queue in state.queues.values():
+                log.info("%s", queue.summary())
             await asyncio.gather(*workers, return_exceptions=True)
             state.compute.shutdown(wait=True)
             state.io.shutdown(wait=True)
