@@ -9,18 +9,26 @@ error (in ``[0, 1]`` units) and PSNR of the model next to two baselines that nee
   split (for colourisation, the gray image with the training set's average colour cast).
 
 It ends with one line saying whether the model beat the better baseline, and writes a contact
-sheet PNG with one ``input | output | target`` triplet per test image.
+sheet PNG with one ``input | output | target`` triplet per test image. A header says when and
+where the figures were made: the UTC date, the CPU model, its cores, the threads the run used
+(``--threads``), the run's wall time (``--started``, the epoch seconds at which it began) and the
+training run's length (``--run``).
 
 Usage::
 
     python datasets/demo_report.py --data datasets/colorize_mini --outputs out/demo/RUN \\
-        --sheet out/demo/RUN/contact_sheet.png
+        --sheet out/demo/RUN/contact_sheet.png --started "$(date +%s)" --threads 1
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
+import json
 import math
+import os
+import platform
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -205,21 +213,68 @@ def contact_sheet(examples: Sequence[Example], columns: int = 2) -> Image.Image:
     return sheet
 
 
+def cpu_model() -> str:
+    """The processor's model name (``/proc/cpuinfo`` on Linux), else what Python knows."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text("utf-8").splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name" and value.strip():
+                return value.strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown CPU"
+
+
+def run_length(run: Path) -> str:
+    """``run``'s training length from its ``config.json`` and ``metrics.jsonl``, in words."""
+    try:
+        config = json.loads((run / "config.json").read_text("utf-8"))["train"]
+        lines = (run / "metrics.jsonl").read_text("utf-8").splitlines()
+        last = json.loads(lines[-1])
+    except (OSError, ValueError, KeyError, IndexError) as exc:
+        raise ValueError(f"{run}: not a finished training run ({exc})") from exc
+    return (f"{last['step']} steps of {config['batch_size']} images, "
+            f"{config['n_epochs']} + {config['n_epochs_decay']} epochs, seed {config['seed']}")
+
+
+def header(started: float | None, threads: int | None, run: Path | None,
+           now: float | None = None) -> list[str]:
+    """When and where the figures were made, what was trained, and how long the run took."""
+    now = time.time() if now is None else now
+    stamp = datetime.datetime.fromtimestamp(now, datetime.UTC)
+    used = "" if threads is None else f", {threads} thread{'s' if threads != 1 else ''} used"
+    lines = [f"date: {stamp:%Y-%m-%d %H:%M} UTC",
+             f"cpu:  {cpu_model()}, {os.cpu_count()} cores{used}"]
+    if run is not None:
+        lines.append(f"training: {run_length(run)}")
+    if started is not None:
+        if not 0 <= now - started < 7 * 86400:
+            raise ValueError(f"--started {started}: not the epoch seconds of a recent time "
+                             "(expected the output of 'date +%s' when the run began)")
+        lines.append(f"wall time: {now - started:.0f} s (training, translation and scoring)")
+    return lines
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, required=True, help="dataset with train/ and test/")
     parser.add_argument("--outputs", type=Path, required=True, help="translated test images")
     parser.add_argument("--sheet", type=Path, required=True, help="contact sheet PNG to write")
     parser.add_argument("--columns", type=int, default=2, help="triplets per sheet row")
+    parser.add_argument("--started", type=float, help="epoch seconds when the run began "
+                        "(date +%%s): the header gives the wall time since")
+    parser.add_argument("--threads", type=int, help="threads the run used, for the header")
+    parser.add_argument("--run", type=Path, help="the training run's directory, for the header")
     args = parser.parse_args(argv)
     try:
         examples = load_examples(args.data / "test", args.outputs)
         model, baselines = evaluate(examples, mean_shift(args.data / "train"))
         sheet = contact_sheet(examples, args.columns)
+        args.sheet.parent.mkdir(parents=True, exist_ok=True)
+        sheet.save(args.sheet)
+        print("\n".join(header(args.started, args.threads, args.run)))
     except ValueError as exc:
         parser.exit(1, f"demo_report: {exc}\n")
-    args.sheet.parent.mkdir(parents=True, exist_ok=True)
-    sheet.save(args.sheet)
     print(f"held-out test images: {len(examples)} in {args.data / 'test'} (none seen in training)")
     print("\n".join(format_table(model, baselines)))
     print(verdict(model, baselines))

@@ -74,14 +74,27 @@ def models(incomplete: str) -> list[str]:
     return list(dict.fromkeys([*published_models(incomplete), *runs(incomplete), *files]))
 
 
-def datasets(incomplete: str) -> list[str]:
-    """``--data``: published and installed dataset names, then matching folders."""
-    from img2img.hub.datasets import local_datasets, published_datasets
+def run_folders(incomplete: str) -> list[str]:
+    """A run argument (``report RUN``): run folders under ``runs/``, then matching folders."""
+    folders = paths(incomplete, keep=lambda p: False) if incomplete else []
+    return list(dict.fromkeys([*runs(incomplete), *folders]))
+
+
+def published_datasets(incomplete: str) -> list[str]:
+    """Published dataset names (``img2img datasets list``), bare and ``family/name``."""
+    from img2img.hub.datasets import published_datasets as registry
 
     try:
-        names = [n for e in published_datasets() for n in (e.name, *e.qualified_names)]
+        names = [n for e in registry() for n in (e.name, *e.qualified_names)]
     except (OSError, ValueError):
-        names = []
+        return []
+    return starting_with(incomplete, names)
+
+
+def datasets(incomplete: str) -> list[str]:
+    """``--data``: installed and published dataset names, then matching folders."""
+    from img2img.hub.datasets import local_datasets
+
     folders = paths(incomplete, keep=lambda p: False) if incomplete else []
-    return list(dict.fromkeys([*starting_with(incomplete, [*local_datasets(), *names]),
-                               *folders]))
+    return list(dict.fromkeys([*starting_with(incomplete, local_datasets()),
+                               *published_datasets(incomplete), *folders]))

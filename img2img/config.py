@@ -118,7 +118,7 @@ def check_device(value: str) -> None:
     if value.startswith("cuda:") and value[5:].isdigit():
         return
     raise ConfigError(
-        f"device: {value!r} is not valid; expected one of: auto, cpu, cuda, cuda:N, mps"
+        f"--device: {value!r} is not valid; expected one of: auto, cpu, cuda, cuda:N, mps"
     )
 
 
@@ -128,7 +128,8 @@ class DataConfig:
 
     ``root`` is a dataset directory (absolute in every run made by ``img2img train``, so a
     run resumes from any working folder); ``root_given`` is the ``--data`` value as it was
-    typed, for display; ``phase`` picks its ``train``/``val``/``test`` split.
+    typed, for display; ``image_bits`` the training images' bits per value; ``phase`` picks
+    its ``train``/``val``/``test`` split.
     """
 
     root: str = field(metadata=option(
@@ -153,8 +154,13 @@ class DataConfig:
     num_workers: int = field(default=2, metadata=option(
         "--num-workers", "Data loading processes.", DATA, resume=True))
     root_given: str | None = None
+    #: bits per value of the training images (16 for 16-bit PNG/TIFF data), recorded when the
+    #: run starts; runs that did not record it read 8
+    image_bits: int = 8
 
     def __post_init__(self) -> None:
+        if self.image_bits not in (8, 16):
+            raise ConfigError(f"image_bits: {self.image_bits!r} is not valid; expected 8 or 16")
         if not self.root:
             raise ConfigError("root: expected a dataset folder, got an empty path")
         check_choices(self)
@@ -164,9 +170,35 @@ class DataConfig:
             check_positive("max_dataset_size", self.max_dataset_size)
 
     @property
+    def fixed_crop_warning(self) -> str | None:
+        """What a user should know when ``resize_and_crop`` crops nothing (load = crop size):
+        training sees every image at one position, never its border anywhere else."""
+        if self.preprocess != "resize_and_crop" or self.load_size != self.crop_size:
+            return None
+        suggested = round(self.crop_size * 1.125)
+        return (
+            f"no random crop: --load-size {self.load_size} equals --crop-size with "
+            "--preprocess resize_and_crop, so training sees every image at one position and "
+            "the generator never learns the image border anywhere else (outputs may show "
+            f"bands along their edges); --load-size {suggested} --crop-size {self.crop_size} "
+            "crops at random"
+        )
+
+    @property
     def training_size(self) -> int | None:
         """Side of the square crops training sees, or None when it varies with the images."""
         return self.crop_size if "crop" in self.preprocess else None
+
+
+#: bounds of the default interval between sample grids, in steps
+SAMPLE_EVERY_BOUNDS = (10, 5000)
+
+
+def default_sample_every(total_steps: int) -> int:
+    """Steps between sample grids when ``--sample-every`` is not given: about ten grids over
+    a run of ``total_steps``, at least :data:`SAMPLE_EVERY_BOUNDS` [0] and at most [1] apart."""
+    low, high = SAMPLE_EVERY_BOUNDS
+    return min(max(math.ceil(total_steps / 10), low), high)
 
 
 @dataclass(frozen=True)
@@ -207,8 +239,9 @@ class TrainConfig:
     world_size: int = 1  # data-parallel processes; batch_size is per process
     log_every: int = field(default=10, metadata=option(
         "--log-every", "Steps between metric lines.", RUN, resume=True))
-    sample_every: int = field(default=500, metadata=option(
-        "--sample-every", "Steps between sample grids.", RUN, resume=True))
+    sample_every: int | None = field(default=None, metadata=option(
+        "--sample-every", "Steps between sample grids (default: a tenth of the run, 10 to "
+        "5000 steps); the last step always writes one.", RUN, resume=True))
     checkpoint_every: int = field(default=1000, metadata=option(
         "--checkpoint-every", "Steps between checkpoints (checkpoints/latest.pt).", RUN,
         resume=True))
@@ -254,8 +287,10 @@ class TrainConfig:
             check_positive("max_steps", self.max_steps)
         check_device(self.device)
         check_choices(self)
-        for name in ("log_every", "sample_every", "checkpoint_every"):
+        for name in ("log_every", "checkpoint_every"):
             check_positive(name, getattr(self, name))
+        if self.sample_every is not None:
+            check_positive("sample_every", self.sample_every)
         if not self.wandb_project:
             raise ConfigError("wandb_project: expected a project name, got an empty one")
         for name in ("keep_checkpoints", "save_every_epochs", "report_every"):
@@ -264,6 +299,20 @@ class TrainConfig:
     @property
     def total_epochs(self) -> int:
         return self.n_epochs + self.n_epochs_decay
+
+    def total_steps(self, dataset_size: int) -> int:
+        """Optimisation steps of the whole run over ``dataset_size`` examples (every process
+        takes ``batch_size`` of its share per step), ``max_steps`` included."""
+        per_process = math.ceil(dataset_size / self.world_size)
+        planned = self.total_epochs * math.ceil(per_process / self.batch_size)
+        return min(planned, self.max_steps) if self.max_steps else planned
+
+    def with_sample_interval(self, total_steps: int) -> TrainConfig:
+        """This config with ``sample_every`` set: as given, else from the run's length
+        (:func:`default_sample_every`)."""
+        if self.sample_every is not None:
+            return self
+        return dataclasses.replace(self, sample_every=default_sample_every(total_steps))
 
     @property
     def global_batch_size(self) -> int:

@@ -49,6 +49,7 @@ from img2img.engine.tensorboard import TensorBoardObserver, check_tensorboard
 from img2img.engine.trainer import Trainer, TrainResult
 from img2img.engine.wandb_run import WandbObserver, check_wandb
 from img2img.families import get_family, load_run_config
+from img2img.families.init_from import check_init_from
 from img2img.nn.cpu_fast import use_cpu_fast_path
 from img2img.options import resumable
 from img2img.report.observer import ReportObserver
@@ -133,10 +134,12 @@ def _data_parallel(recipe: Any, world: World) -> list[str]:
     return notes
 
 
-def _prepare(config: RunConfig, check_data: DataCheck | None = None) -> _Prepared:
+def _prepare(config: RunConfig, check_data: DataCheck | None = None, *,
+             fresh: bool = True) -> _Prepared:
     """Resolve and validate ``config`` (networks that cannot fit in the device's memory
-    included), find its data (``check_data`` then checks it), decode a first sample and find
-    the split sample grids show; writes nothing.
+    included; for a ``fresh`` run, not a resume, the weights it starts from), find its data
+    (``check_data`` then checks it), decode a first sample and find the split sample grids
+    show; writes nothing.
 
     Raises:
         UnreadableDatasetError: not one example of the training split can be decoded.
@@ -146,6 +149,8 @@ def _prepare(config: RunConfig, check_data: DataCheck | None = None) -> _Prepare
     description = family.description_class()
     config, notes = description.resolve_config(config)
     description.validate(config)
+    if fresh:
+        check_init_from(config)  # a resume continues from its own checkpoint
     check_fits(family.recipe_class(), config, resolve_device(config.train.device))
     if config.train.tensorboard:
         check_tensorboard()
@@ -155,6 +160,8 @@ def _prepare(config: RunConfig, check_data: DataCheck | None = None) -> _Prepare
     if check_data is not None:
         check_data(given, dataset)
     dataset[0]  # the first readable example: fails here, not in a run, if there is none
+    config, more = _sample_interval(config, len(dataset))
+    notes = [*notes, *more]
     samples, split = dataset, config.data.phase
     if config.data.phase != "val":
         with contextlib.suppress(DatasetLayoutError, FileNotFoundError, UnreadableDatasetError):
@@ -163,6 +170,14 @@ def _prepare(config: RunConfig, check_data: DataCheck | None = None) -> _Prepare
                 val[0]
                 samples, split = val, "val"
     return _Prepared(config, dataset, samples, split, notes)
+
+
+def _sample_interval(config: RunConfig, dataset_size: int) -> tuple[RunConfig, list[str]]:
+    """``config`` with its interval between sample grids fixed (from the run's length unless
+    given), and a warning of a training crop that never moves."""
+    train = config.train.with_sample_interval(config.train.total_steps(dataset_size))
+    warning = config.data.fixed_crop_warning
+    return config.replace(train=train), [] if warning is None else [f"warning: {warning}"]
 
 
 def _same_files(one: Dataset, other: Dataset) -> bool:
@@ -200,7 +215,9 @@ def summarize(config: RunConfig, check_data: DataCheck | None = None) -> Summary
     """Build everything a run needs (``check_data`` checks the data found), write nothing,
     and describe it."""
     prepared = _prepare(config, check_data)
-    return _summary(prepared, build_recipe(prepared.config))
+    recipe = build_recipe(prepared.config)
+    prepared.notes.extend(recipe.warm_start())  # what the run would load (--init-from)
+    return _summary(prepared, recipe)
 
 
 def train(
@@ -329,7 +346,7 @@ def _record_resume(run: RunDir, config: RunConfig, saved: dict, changes: Mapping
 def _prepare_resume(config: RunConfig) -> _Prepared:
     """:func:`_prepare`, saying how to point a resume at a dataset that moved."""
     try:
-        return _prepare(config)
+        return _prepare(config, fresh=False)
     except DatasetLayoutError as exc:
         if os.path.isdir(config.data.root):
             raise

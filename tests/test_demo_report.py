@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import math
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -110,3 +111,30 @@ def test_missing_or_mismatched_outputs_are_named(tmp_path: Path, report) -> None
     Image.new("RGB", (8, 8)).save(tmp_path / "out" / "x1.png")
     with pytest.raises(ValueError, match=r"x1.png: 8 x 8 pixels; expected 16 x 16"):
         report.load_examples(root / "test", tmp_path / "out")
+
+
+def test_the_header_says_when_where_and_how_long(tmp_path: Path, report, capsys) -> None:
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.json").write_text(
+        '{"train": {"batch_size": 4, "n_epochs": 12, "n_epochs_decay": 12, "seed": 0}}')
+    (run / "metrics.jsonl").write_text('{"step": 1000}\n{"step": 1008}\n')
+    lines = report.header(1_796_000_000.0, 1, run, now=1_796_000_231.4)
+    assert lines[0] == "date: 2026-11-30 00:57 UTC"
+    assert lines[1].startswith("cpu:  ") and lines[1].endswith(" cores, 1 thread used")
+    assert lines[2] == "training: 1008 steps of 4 images, 12 + 12 epochs, seed 0"
+    assert lines[3] == "wall time: 231 s (training, translation and scoring)"
+    assert report.header(None, None, None)[1].endswith(" cores")
+    with pytest.raises(ValueError, match=r"--started 1796000300.0: not the epoch seconds"):
+        report.header(1_796_000_300.0, 1, None, now=1_796_000_231.4)
+    with pytest.raises(ValueError, match=r"not a finished training run"):
+        report.header(None, None, tmp_path)
+
+    root = _dataset(tmp_path / "data")
+    _write_outputs(root, tmp_path / "out", (0, 0, 0))
+    report.main(["--data", str(root), "--outputs", str(tmp_path / "out"), "--sheet",
+                 str(tmp_path / "sheet.png"), "--started", str(time.time() - 5), "--threads", "2"])
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[0].startswith("date: ") and printed[1].endswith("2 threads used")
+    seconds = int(printed[2].removeprefix("wall time: ").split()[0])
+    assert 5 <= seconds < 60 and printed[2].endswith(" s (training, translation and scoring)")

@@ -55,7 +55,8 @@ def test_build_negates_and_parses_the_command_line_values(tmp_path: Path) -> Non
     assert build(Pix2PixHDConfig, {**values, "label_nc": "19"}).label_nc == 19
     with pytest.raises(ConfigError, match="--label-nc: 'many' is not valid; expected a number"):
         build(Pix2PixHDConfig, {**values, "label_nc": "many"})
-    with pytest.raises(ConfigError, match="--init-from .*gone: no such run directory or "):
+    with pytest.raises(ConfigError,
+                       match="--init-from '.*gone': no such checkpoint, run directory or "):
         build(Pix2PixHDConfig, {**values, "init_from": tmp_path / "gone"})
     data = build(DataConfig, {o.name: o.default for o in options_of(DataConfig)}, root="/d")
     assert data == DataConfig(root="/d")

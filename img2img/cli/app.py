@@ -12,7 +12,7 @@ from img2img.cli.group import CommandGroup
 
 app = CommandGroup(
     name="img2img",
-    help="Image-to-image translation with GANs: pix2pix, pix2pixHD and CycleGAN.",
+    help="Image-to-image translation with GANs: pix2pix, CycleGAN, CUT/FastCUT and pix2pixHD.",
     no_args_is_help=True,
     add_completion=True,
     pretty_exceptions_enable=False,
@@ -35,17 +35,39 @@ def root(
         bool, typer.Option("--verbose", "-v", help="Log progress details (INFO level).")
     ] = False,
 ) -> None:
-    """Image-to-image translation with GANs: pix2pix, pix2pixHD and CycleGAN."""
+    """Image-to-image translation with GANs: pix2pix, CycleGAN, CUT/FastCUT and pix2pixHD."""
     _setup_logging(logging.INFO if verbose else logging.WARNING)
 
 
 def _setup_logging(level: int) -> None:
-    from rich.logging import RichHandler
+    """Log records on stderr: rich on a terminal, one plain line each off one (logs, pipes)."""
+    import sys
 
-    from img2img.cli.console import console as make_console
+    if sys.stderr.isatty():
+        from rich.logging import RichHandler
 
-    handler = RichHandler(console=make_console(stderr=True), show_path=False, show_time=False)
-    logging.basicConfig(level=level, format="%(message)s", handlers=[handler], force=True)
+        from img2img.cli.console import console as make_console
+
+        handler: logging.Handler = RichHandler(console=make_console(stderr=True),
+                                               show_path=False, show_time=False)
+        form = "%(message)s"
+    else:
+        handler, form = _StderrHandler(), "%(levelname)-8s %(message)s"
+    logging.basicConfig(level=level, format=form, handlers=[handler], force=True)
+
+
+class _StderrHandler(logging.StreamHandler):
+    """Plain lines on whatever ``sys.stderr`` is when a record comes (never cut or wrapped)."""
+
+    @property
+    def stream(self):  # type: ignore[override]
+        import sys
+
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:  # the stream is always the current sys.stderr
+        pass
 
 
 def _register_commands() -> None:

@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from img2img import completion
 from img2img.cli.errors import user_errors
 from img2img.cli.group import CommandGroup
 from img2img.cli.options import TRUST_SIDE_BY_SIDE_HELP
@@ -71,7 +72,7 @@ def list_datasets(
     ),
 )
 def download(
-    names: Annotated[list[str], typer.Argument(help="Published dataset names (see 'img2img datasets list'); FAMILY/NAME where two families share one.")],
+    names: Annotated[list[str], typer.Argument(help="Published dataset names (see 'img2img datasets list'); FAMILY/NAME where two families share one.", autocompletion=completion.published_datasets)],
     directory: Annotated[Path | None, typer.Option("--dir", help="Datasets folder (default: $IMG2IMG_DATASETS, else ./datasets).")] = None,
     keep_archive: Annotated[bool, typer.Option("--keep-archive", help="Keep the downloaded archive after unpacking it.")] = False,
 ) -> None:
@@ -359,7 +360,7 @@ def prepare_cityscapes(
     ),
 )
 def check(
-    data: Annotated[str, typer.Argument(help="Dataset folder, or the name of an installed one.")],
+    data: Annotated[str, typer.Argument(help="Dataset folder, or the name of an installed one.", autocompletion=completion.datasets)],
     family: Annotated[str | None, typer.Option("--family", help="Read the folder as this family's data (default: detect).")] = None,
     phases: Annotated[list[str] | None, typer.Option("--phase", help="Split(s) to check file by file (default: all); the layout is detected from every split, and the others are listed with their counts.")] = None,
     label_nc: Annotated[int | None, typer.Option("--label-nc", help="Label values must lie in 0..N-1 (families with label maps).")] = None,

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from img2img import completion
 from img2img.cli import options as o
 from img2img.cli.errors import user_errors
 
@@ -24,7 +25,7 @@ EXAMPLES = """\
 
 
 def export(
-    model: Annotated[str, typer.Argument(help="Run directory, checkpoint, .safetensors, published generator .pth or published model name.")],
+    model: Annotated[str, typer.Argument(help="Run directory, checkpoint, .safetensors, published generator .pth or published model name.", autocompletion=completion.models)],
     output: Annotated[Path, typer.Argument(help="The file to write (.onnx, .ts, .safetensors).")],
     fmt: Annotated[str | None, typer.Option("--format", "-f", help="onnx, torchscript or safetensors (default: from OUT's extension).")] = None,
     opset: Annotated[int | None, typer.Option("--opset", help="ONNX opset (default 18).")] = None,

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from img2img import completion
 from img2img.cli.errors import user_errors
 
 EXAMPLES = """\
@@ -27,7 +28,7 @@ EXAMPLES = """\
 def info(
     model: Annotated[
         str,
-        typer.Argument(help="A run directory, checkpoint, .safetensors release, ONNX or TorchScript export, generator weights (.pth), or a published model name."),
+        typer.Argument(help="A run directory, checkpoint, .safetensors release, ONNX or TorchScript export, generator weights (.pth), or a published model name.", autocompletion=completion.models),
     ],
     weights_dir: Annotated[Path | None, typer.Option("--weights-dir", help="Where published models are downloaded (default: $IMG2IMG_WEIGHTS, else ./weights).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")] = False,

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from img2img import completion
 from img2img.cli.errors import user_errors
 
 EXAMPLES = """\
@@ -19,7 +20,7 @@ EXAMPLES = """\
 
 
 def report(
-    run: Annotated[Path, typer.Argument(exists=True, file_okay=False, help="A run directory.")],
+    run: Annotated[Path, typer.Argument(exists=True, file_okay=False, help="A run directory.", autocompletion=completion.run_folders)],
     gallery: Annotated[int, typer.Option("--gallery", help="At most this many evaluated images per split in the gallery.")] = 24,
 ) -> None:
     """Write the run's report.html: configuration, loss curves, sample grids, evaluation.

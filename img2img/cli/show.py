@@ -41,10 +41,12 @@ def summary(s) -> None:
     if s.memory is not None:
         console.print(f"  memory: {s.memory.describe()}")
     console.print(f"  dataset: {s.dataset_size} samples, {s.steps_per_epoch} steps per epoch")
+    every = f"every {s.config.train.sample_every} steps and at the last one"
     if s.sample_split == s.config.data.phase:
-        console.print("  sample grids from the training images (no other split to show)")
+        console.print(f"  sample grids {every}, from the training images (no other split to "
+                      "show)")
     else:
-        console.print(f"  sample grids from the {s.sample_split!r} split")
+        console.print(f"  sample grids {every}, from the {s.sample_split!r} split")
 
 
 def full_epochs(epochs: int) -> str:
@@ -85,19 +87,25 @@ def finished(run, result) -> None:
             console.print(f"    {escape(path)}", highlight=False)
 
 
+#: ``info``'s words for a field, where its key would mislead (a checkpoint's ``epoch`` counts
+#: the epochs it has finished)
+INFO_LABELS = {"epoch": "full epochs"}
+
+
 def info(details: dict[str, Any]) -> None:
     """``img2img info``: family, architecture, progress and config."""
     for key in ("source", "kind", "family", "architecture", "downloaded", "step", "epoch",
                 "format_version", "test_mode", "input", "output", "height_width"):
         if details.get(key) is not None:
-            console.print(f"[bold]{key.replace('_', ' '):>14}[/]: {escape(str(details[key]))}",
+            label = INFO_LABELS.get(key, key.replace("_", " "))
+            console.print(f"[bold]{label:>14}[/]: {escape(str(details[key]))}",
                           highlight=False)
     for name, count in details.get("parameters", {}).items():
         console.print(f"[bold]{'params ' + name:>14}[/]: {count:,}")
     checkpoints = details.get("checkpoints", [])
     if checkpoints:
         table = Table(show_header=True, header_style="bold", box=None, title="checkpoints")
-        for column in ("file", "step", "epoch"):
+        for column in ("file", "step", INFO_LABELS["epoch"]):
             table.add_column(column)
         for c in checkpoints:
             epoch = c.get("error") or ("" if c.get("epoch") is None else str(c["epoch"]))
@@ -105,6 +113,11 @@ def info(details: dict[str, Any]) -> None:
         console.print(table)
     if details.get("config"):
         console.print(_config_table(details["config"]))
+
+
+def note(message: str) -> None:
+    """One line telling what the command chose for the user (never read as markup)."""
+    console.print(f"[yellow]note:[/] {escape(message)}", highlight=False)
 
 
 def translated(summary, output) -> None:

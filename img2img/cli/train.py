@@ -148,6 +148,7 @@ def _from_command_line(ctx: typer.Context, name: str) -> bool:
 def _start(family: Family, model: Any, v: dict[str, Any]) -> None:
     from img2img.cli import show
     from img2img.cli.datasets import ensure_dataset
+    from img2img.data.discover import split_image_bits
     from img2img.engine.rundir import check_run_name, safe_run_name
     from img2img.families import run_config
 
@@ -157,11 +158,13 @@ def _start(family: Family, model: Any, v: dict[str, Any]) -> None:
     config = run_config(
         family.name,
         model,
-        data=build(DataConfig, v, root=os.path.abspath(root), root_given=v["data"]),
+        data=build(DataConfig, v, root=os.path.abspath(root), root_given=v["data"],
+                   image_bits=split_image_bits(root, v["phase"])),
         train=build(TrainConfig, v),
         name=v["name"] or safe_run_name(f"{root.resolve().name}_{family.name}"),
     )
     check_run_name(config.name)
+    _fetch_init_from(config, yes=v["yes"])
     from img2img import launch
 
     check_data = functools.partial(_check_data, trust_side_by_side=v["trust_side_by_side"])
@@ -179,6 +182,24 @@ def _start(family: Family, model: Any, v: dict[str, Any]) -> None:
         run, result = launch.train(config, v["runs_dir"], reporter=_reporter(),
                                    check_data=None if launched else check_once)
     _finished(run, result)
+
+
+def _fetch_init_from(config: Any, *, yes: bool) -> None:
+    """The published model ``--init-from`` names, if not here yet: its size said (asked
+    first on a terminal, unless ``--yes``) and downloaded with a progress bar."""
+    from img2img.families.init_from import published_entry
+    from img2img.hub.weights import fetch, local_path, weights_root
+
+    entry = published_entry(getattr(config.model, "init_from", None), config.family)
+    if entry is None or entry.manual or local_path(entry) is not None:
+        return
+    from img2img.cli.downloads import consent
+    from img2img.cli.weights import DownloadBar
+
+    consent(entry.qualified_name, entry.url, weights_root() / entry.family, entry.size,
+            yes=yes, why="--init-from: ")
+    with DownloadBar(entry.qualified_name, announce=False) as bar:
+        fetch(entry, progress=bar)
 
 
 def _resume(run_dir: Path, changes: dict[str, Any], family: str | None, dry_run: bool,

@@ -146,7 +146,7 @@ def download_weights(
 
 @app.command("info", epilog=EXAMPLES)
 def info_weights(
-    model: Annotated[str, typer.Argument(help="A published model name, or a weights file / checkpoint.")],
+    model: Annotated[str, typer.Argument(help="A published model name, or a weights file / checkpoint.", autocompletion=completion.models)],
     weights_dir: WeightsDir = None,
     as_json: Json = False,
 ) -> None:

@@ -424,3 +424,16 @@ def _first_names(files: Sequence[Path], base: Path) -> str:
 def _layout_error(message: str, root: Path, phase: str) -> DatasetLayoutError:
     expected = ", ".join(accepted_layouts(root, phase))
     return DatasetLayoutError(f"{message}; expected one of: {expected}", root, phase)
+
+
+def split_image_bits(root: str | os.PathLike[str], phase: str) -> int:
+    """16 when the first images of the ``phase`` split of ``root`` (A and B) hold 16 bits per
+    value, else 8 (also when the split cannot be found or read: the data check reports it)."""
+    from img2img.data.io import read_header  # decoding libraries only when asked
+
+    try:
+        split = locate_split(root, phase)
+        firsts = [files[0] for files in (split.files_a, split.files_b) if files]
+        return 16 if firsts and max(read_header(f).bits for f in firsts) >= 16 else 8
+    except (OSError, ValueError):
+        return 8

@@ -92,16 +92,16 @@ def resolve_device(name: str) -> torch.device:
     if device.type == "cuda":
         if not torch.cuda.is_available():
             raise ConfigError(
-                f"device: {name!r} requested but CUDA is not available; use cpu or auto"
+                f"--device: {name!r} requested but CUDA is not available; use cpu or auto"
             )
         if device.index is not None and device.index >= torch.cuda.device_count():
             raise ConfigError(
-                f"device: {name!r} does not exist; this machine has "
+                f"--device: {name!r} does not exist; this machine has "
                 f"{torch.cuda.device_count()} CUDA device(s) (cuda:0 .. "
                 f"cuda:{torch.cuda.device_count() - 1})"
             )
     if device.type == "mps" and not torch.backends.mps.is_available():
-        raise ConfigError(f"device: {name!r} requested but MPS is not available; use cpu or auto")
+        raise ConfigError(f"--device: {name!r} requested but MPS is not available; use cpu or auto")
     return device
 
 

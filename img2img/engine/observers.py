@@ -20,7 +20,8 @@ class Observer:
         """Training starts (or resumes) at ``step``."""
 
     def on_log(self, record: dict[str, Any]) -> None:
-        """A line was appended to ``metrics.jsonl``: step, epoch, lr, images_per_s, losses."""
+        """A line was appended to ``metrics.jsonl``: step, epoch (1-based) and lr its last
+        step ran with, images_per_s, losses."""
 
     def on_samples(self, step: int, path: Path, grid: Tensor) -> None:
         """A sample grid (``[3, H, W]`` in [0, 1]) was written to ``path``."""

@@ -5,9 +5,10 @@ order, epochs, logging, sample grids, checkpoints and exact resume. It knows not
 one family, and gives every family the same guarantees:
 
 * **Stops between steps.** SIGINT and SIGTERM (see :mod:`img2img.engine.signals`) end the step
-  in progress, write the checkpoint and return a result saying which signal stopped the run;
-  the checkpoint never holds part of a step, so a resume continues exactly. Data-parallel
-  processes agree after every step, so all stop after the same one.
+  in progress, write the checkpoint and the last step's sample grid, and return a result
+  saying which signal stopped the run; the checkpoint never holds part of a step, so a
+  resume continues exactly. Data-parallel processes agree after every step, so all stop
+  after the same one.
 * **Never saves a broken model.** Every loss a recipe returns is checked; once one is NaN or
   infinite the run stops with :class:`~img2img.engine.guard.NonFiniteLossError` naming the
   step (every process together), before anything else is logged or saved, so the last
@@ -43,6 +44,7 @@ from img2img.checkpoints import (
     save_checkpoint,
     step_checkpoint_name,
 )
+from img2img.config import default_sample_every
 from img2img.data.sampler import make_loader
 from img2img.engine import distributed as ddp
 from img2img.engine.device import device_text
@@ -139,6 +141,9 @@ class Trainer:
         self.steps_per_epoch = len(self.loader)
         if self.steps_per_epoch == 0:
             raise ValueError("the dataset is empty: no batch can be formed")
+        #: steps between sample grids: the config's, else about ten over the run
+        self.sample_every = self.cfg.sample_every or default_sample_every(self.total_steps)
+        self._sampled_at: int | None = None  # the step of the last sample grid
 
     # --- state --------------------------------------------------------------------------------
     def checkpoint_payload(self, ranks: list[dict[str, Any]] | None = None,
@@ -292,7 +297,8 @@ class Trainer:
         return pos.step >= self.total_steps or pos.epoch >= self.cfg.total_epochs
 
     def fit(self) -> TrainResult:
-        """Train until ``max_steps`` or the last epoch; always ends with a checkpoint.
+        """Train until ``max_steps`` or the last epoch; always ends with a checkpoint and a
+        sample grid of the last step (unless no step was taken).
 
         SIGINT or SIGTERM ends the run after the step in progress, with a checkpoint; the
         result's ``stopped_by`` names the signal. A second signal raises
@@ -332,6 +338,7 @@ class Trainer:
     def _fit(self, stop: StopSignals) -> tuple[Path, dict[str, float]]:
         """:meth:`fit` inside its signal handlers: the checkpoint and the last losses."""
         sample_batch = fixed_batch(self.sample_dataset)
+        started_at = self.position.step
         for line in self._plan():
             self.reporter.message(line)
         self.reporter.start(self.total_steps, self.position.step, self._epoch_in_progress())
@@ -345,6 +352,9 @@ class Trainer:
                 self.reporter.close()
             if self._done() and self.window.count:  # a stopped run logs it when resumed
                 last = self._log()
+            if self.position.step > started_at and self._sampled_at != self.position.step:
+                self.loss_guard.check()  # the last step's grid, however the run ended
+                self._write_samples(sample_batch)
             path = self._save_unless_saved()
             self.loss_guard.check()
         finally:
@@ -415,7 +425,7 @@ class Trainer:
 
     def _after_step(self, sample_batch: dict) -> dict[str, float] | None:
         step, cfg = self.position.step, self.cfg
-        log_due, sample_due = step % cfg.log_every == 0, step % cfg.sample_every == 0
+        log_due, sample_due = step % cfg.log_every == 0, step % self.sample_every == 0
         save_due = step % cfg.checkpoint_every == 0
         if log_due or sample_due or save_due:
             self.loss_guard.check()  # nothing is written from weights a bad loss reached
@@ -446,6 +456,8 @@ class Trainer:
                 f"resuming at step {pos.step} (epoch {pos.epoch + 1}, step {pos.epoch_step} of "
                 f"{per_epoch} in it)"
             )
+        lines.append(f"sample grids every {self.sample_every} steps and at the last one "
+                     "(--sample-every; default: about ten over the run)")
         return lines
 
     def _epoch_in_progress(self) -> int:
@@ -479,6 +491,7 @@ class Trainer:
     def _write_samples(self, batch: dict) -> None:
         # every process translates (synchronised batch norm needs them all); rank 0 writes
         columns = self.recipe.sample(batch)
+        self._sampled_at = self.position.step
         if not self.world.is_main:
             return
         path = self.run.samples / f"step_{self.position.step:08d}.png"

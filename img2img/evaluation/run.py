@@ -29,6 +29,7 @@ from img2img.engine.rundir import CONFIG_FILE
 from img2img.evaluation.score import Evaluation, MetricPlan, Progress, ref_fields, score
 from img2img.families import get_family
 from img2img.infer.plan import Job
+from img2img.infer.resizing import Resizing, run_resizing
 from img2img.infer.translate import Translatable, translate_files
 from img2img.models.inference import InferenceModel
 from img2img.models.onnx_runtime import OnnxModel
@@ -133,13 +134,18 @@ def evaluate_model(
     overwrite: bool = False,
     seed: int = 0,
     progress: Progress | None = None,
+    resizing: Resizing | None = None,
     **score_options: Any,
 ) -> ModelEvaluation:
     """Translate ``split`` with ``model`` into ``eval_dir/phase/``, score, and record.
 
     ``plan`` comes from :func:`~img2img.evaluation.score.plan_metrics`, made before this call
-    so that missing weights stop evaluation before anything is translated.
+    so that missing weights stop evaluation before anything is translated. Inputs are
+    resized as ``translate`` resizes them (``resizing``; default: the run's training
+    preprocess, :func:`~img2img.infer.resizing.run_resizing`).
     """
+    if resizing is None:
+        resizing = run_resizing(getattr(model, "config", None))
     eval_dir = Path(eval_dir)
     outputs = eval_dir / phase
     prepare_outputs(outputs, replace=replace, overwrite=overwrite)
@@ -150,7 +156,7 @@ def evaluate_model(
         step = lambda done, total: progress("translating", done, total)  # noqa: E731
     summary = translate_files(model, jobs, batch_size=batch_size, device=device,
                               precision=precision, overwrite=True, num_threads=num_threads,
-                              side=split.input_half, progress=step)
+                              side=split.input_half, progress=step, resizing=resizing)
     failed = {str(path) for path, _ in summary.failed}
     done = [(e, job) for e, job in zip(split.examples, jobs, strict=True)
             if str(job.src) not in failed]
@@ -167,7 +173,8 @@ def evaluate_model(
         "data": split.description,
         "model": model.describe(),
         "translate": {"written": summary.written, "failed": len(summary.failed),
-                      "test_mode": summary.test_mode, "seconds": round(summary.seconds, 3)},
+                      "test_mode": summary.test_mode, "resizing": resizing.describe(),
+                      "seconds": round(summary.seconds, 3)},
         "outputs": str(outputs),
         "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "img2img_version": __version__,
@@ -196,14 +203,16 @@ def evaluate_folders(
 
     Images with the same relative path and stem are pairs (paired metrics); all images of each
     folder form the two sets (FID, KID). ``plan_for(paired)`` makes the metric plan once the
-    folders are known to hold pairs or not.
+    folders are known to hold pairs or not. A real image of another size than its output is
+    resized to it (bicubic, as training data is): ``translate`` writes a run's outputs at the
+    size it was trained at.
     """
     found = pair_folders(real_dir, fake_dir)
     plan = plan_for(bool(found.pairs))
     pairs = [(k, ImageRef(fake), ImageRef(real)) for k, real, fake in found.pairs]
     evaluation = score(pairs, [ImageRef(p) for p in found.fakes],
                        [ImageRef(p) for p in found.reals], plan, progress=progress,
-                       **score_options)
+                       resize_targets=True, **score_options)  # outputs at a run's test size
     record = {
         "real": str(real_dir),
         "generated": str(fake_dir),

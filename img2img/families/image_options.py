@@ -7,6 +7,7 @@ import functools
 from typing import Any
 
 from img2img.config import check_channels, check_choices, check_positive
+from img2img.families.init_from import init_from_option
 from img2img.losses.modes import GAN_MODES
 from img2img.nn.registry import INIT_TYPES, NORMS, list_discriminators, list_generators
 from img2img.options import MODEL, option
@@ -43,5 +44,6 @@ INIT_GAIN = option("--init-gain", "Scale of the weight init.", MODEL)
 GAN_MODE = option("--gan-mode", "GAN objective: {choices}.", MODEL, choices=GAN_MODES)
 INPUT_NC = option("--input-nc", "Input channels (1 or 3).", MODEL)
 OUTPUT_NC = option("--output-nc", "Output channels (1 or 3).", MODEL)
+INIT_FROM = init_from_option()
 SERIAL_BATCHES = option("--serial-batches",
                         "Pair A image i with B image i mod |B| instead of a random B.", MODEL)

@@ -38,13 +38,18 @@ from img2img.checkpoints import (
     resolve_checkpoint,
     verify_checksums,
 )
-from img2img.config import ConfigError, option_flags
+from img2img.config import ConfigError
 from img2img.families import get_family, list_families, load_run_config
 from img2img.families.published import match_generator
 from img2img.hub.download import ProgressFn
 from img2img.hub.weights import PublishedWeights, resolve_model
 from img2img.models.finite import check_finite
-from img2img.models.inference import InferenceModel, image_model, take_options
+from img2img.models.inference import (
+    InferenceModel,
+    image_model,
+    take_options,
+    test_option_flags,
+)
 from img2img.models.onnx_runtime import OnnxModel, load_onnx_model
 from img2img.models.published import drop_legacy_stats, is_bare_state_dict, strip_parallel_prefix
 from img2img.models.released import SUFFIX as RELEASE_SUFFIX
@@ -171,8 +176,8 @@ def _reference_model(metadata: dict[str, Any], options: dict[str, Any]) -> Infer
     given = sorted(k for k, v in options.items() if v is not None and k not in accepted)
     if given:
         raise ValueError(
-            f"{option_flags(given)}: an exported model's test-time behaviour was fixed when it "
-            "was exported; export again with other options instead"
+            f"{test_option_flags(given)}: an exported model's test-time behaviour was fixed "
+            "when it was exported; export again with other options instead"
         )
     if config is not None:
         state = description.inference_state(metadata.get("extra") or {})

@@ -24,11 +24,12 @@ from torch import Tensor, nn
 
 from img2img.data.discover import split_ab
 from img2img.data.streams import Stream
-from img2img.data.transforms import resize_stream
+from img2img.data.transforms import resize_bicubic, resize_stream
 from img2img.engine.device import autocast, is_out_of_memory, release_memory
 from img2img.infer.canvas import Canvas, as_network_input
 from img2img.infer.padding import crop_back, pad_to_multiple, padded_size
 from img2img.infer.plan import Job
+from img2img.infer.resizing import NO_RESIZING, Resizing
 from img2img.infer.tiling import translate_tiled, uses_image_statistics
 from img2img.nn.sizes import next_multiple
 
@@ -84,6 +85,7 @@ class Prepared:
     # file's. None: deferred, or in the canvas
     size: tuple[int, int]  # (h, w) to crop back to
     canvas: Canvas | None = None  # over the pixel budget: translated in tiles from here
+    restore: tuple[int, int] | None = None  # (h, w) the output is resized back to
 
     @property
     def deferred(self) -> bool:
@@ -112,19 +114,20 @@ def min_size(model: Translatable) -> int:
 
 
 def prepare(
-    job: Job, model: Translatable, decoded: Mapping[str, Tensor], size: int | None,
-    side: str | None, tile_over: int | None = None,
+    job: Job, model: Translatable, decoded: Mapping[str, Tensor],
+    resizing: Resizing | None, side: str | None, tile_over: int | None = None,
 ) -> Prepared:
-    """Cut the ``side`` half of the first stream, resize every stream to its size (or ``size``
-    x ``size``) and reflect-pad them to ``model.size_multiple`` (and at least the network's
-    smallest side).
+    """Cut the ``side`` half of the first stream, resize every stream to its size (or the size
+    ``resizing`` gives it) and reflect-pad them to ``model.size_multiple`` (and at least the
+    network's smallest side).
 
     Args:
         job: the input.
         model: the model the input is for (its streams' kinds and size multiple).
         decoded: ``{stream name: C x H x W}``, the input file's stream first; pictures as
             float32 in ``[0, 1]`` or uint8 0..255 (:func:`~img2img.data.io.read_pixels`).
-        size: resize to ``size`` x ``size``; None keeps the first stream's size.
+        resizing: the size to translate at (:class:`~img2img.infer.resizing.Resizing`),
+            and whether the output goes back to the input's; None keeps the first stream's.
         side: ``"A"`` or ``"B"``: the first stream is a side-by-side AB image; take that half.
         tile_over: an input whose padded size has more pixels than this is not padded: it is
             kept as decoded (resized if need be) in a :class:`~img2img.infer.canvas.Canvas`,
@@ -133,7 +136,10 @@ def prepare(
     (first, image), *companions = decoded.items()
     if side is not None:
         image = split_ab(image, job.src)[SIDES.index(side)]
-    hw = (size, size) if size is not None else tuple(image.shape[-2:])
+    resizing = resizing or NO_RESIZING
+    own = (int(image.shape[-2]), int(image.shape[-1]))
+    hw = resizing.target(*own)
+    restore = own if resizing.restore and hw != own else None
     kinds = {s.name: s.kind for s in model.input_streams}
     smallest = min_size(model)
     named = [(first, image), *companions]
@@ -142,14 +148,15 @@ def prepare(
         kept = {name: t if tuple(t.shape[-2:]) == hw
                 else resize_stream(as_network_input(t, kinds[name]), hw, kinds[name])
                 for name, t in named}
-        return Prepared(job, None, hw, Canvas.padded(kept, kinds, model.size_multiple, smallest))
+        return Prepared(job, None, hw, Canvas.padded(kept, kinds, model.size_multiple, smallest),
+                        restore)
     streams, crop = {}, hw
     for name, tensor in named:
         resized = resize_stream(as_network_input(tensor, kinds[name]), hw, kinds[name])
         padded, crop = pad_to_multiple(resized.unsqueeze(0), model.size_multiple, smallest)
         del resized
         streams[name] = padded[0].contiguous()
-    return Prepared(job, streams, crop)
+    return Prepared(job, streams, crop, restore=restore)
 
 
 #: what a translation gives for one input: the output, or why there is none
@@ -208,7 +215,7 @@ class Translator:
                       for name in items[0].streams or {}}
             y = self.forward(inputs, [item.job.key for item in items],
                              [item.job.variant for item in items])
-            return [(item.job, crop_back(out, item.size).contiguous())
+            return [(item.job, restored(crop_back(out, item.size).contiguous(), item.restore))
                     for item, out in zip(items, y, strict=True)]
         except Exception as exc:
             if not is_out_of_memory(exc):
@@ -222,6 +229,11 @@ class Translator:
         item = items[0]
         log.warning("%s: out of memory (%s); translating it in tiles", item.job.src, reason)
         return [(item.job, self.in_tiles(item, item.pixels // 4, reason))]
+
+    def tiled_output(self, item: Prepared, budget: int) -> Tensor | str:
+        """:meth:`in_tiles`, resized back to the input's size if ``item`` asks for it."""
+        out = self.in_tiles(item, budget)
+        return out if isinstance(out, str) else restored(out, item.restore)
 
     def in_tiles(self, item: Prepared, budget: int, reason: str = "") -> Tensor | str:
         """``item`` translated in tiles of at most ``budget`` pixels, a quarter of that after
@@ -261,6 +273,16 @@ class Translator:
             f"out of memory even in tiles of about {tile_side}x{tile_side} pixels ({reason}); "
             "lower --batch-size or --max-pixels, or translate on another device"
         )
+
+
+def restored(image: Tensor, size: tuple[int, int] | None) -> Tensor:
+    """``image`` (``C x H x W``, float in ``[0, 1]`` or uint8) resized bicubic to ``size``
+    (float in ``[0, 1]``); unchanged for None."""
+    if size is None or tuple(image.shape[-2:]) == size:
+        return image
+    if image.dtype == torch.uint8:
+        image = image.float().div_(255.0)
+    return resize_bicubic(image, size)
 
 
 def first_line(exc: BaseException) -> str:

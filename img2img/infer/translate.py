@@ -48,6 +48,7 @@ from img2img.infer.batch import (
 )
 from img2img.infer.padding import padded_size
 from img2img.infer.plan import Job, expand_variants
+from img2img.infer.resizing import NO_RESIZING, Resizing
 from img2img.infer.stale import remove_stale_outputs
 from img2img.infer.tiling import DEFAULT_MAX_PIXELS
 
@@ -101,7 +102,7 @@ class _Reading:
     """How inputs are read: what :func:`_load` needs besides the job."""
 
     model: Translatable
-    size: int | None
+    resizing: Resizing
     side: str | None
     max_pixels: int | None
 
@@ -113,8 +114,7 @@ class _Reading:
         decoded = h * w
         if self.side is not None:
             w = w - w // 2
-        if self.size is not None:
-            h = w = self.size
+        h, w = self.resizing.target(h, w)
         hp, wp = padded_size(h, w, self.model.size_multiple, min_size(self.model))
         return max(decoded, hp * wp) > self.max_pixels
 
@@ -129,7 +129,33 @@ def _load(job: Job, reading: _Reading, defer: bool = True) -> Prepared:
     files = model.input_files(job.src, job.key)
     decoded = {s.name: s.read(files[s.name], compact=True)
                for s in model.input_streams if s.name in files}
-    return prepare(job, model, decoded, reading.size, reading.side, reading.max_pixels)
+    return prepare(job, model, decoded, reading.resizing, reading.side, reading.max_pixels)
+
+
+#: the output formats that hold 16 bits per value
+SIXTEEN_BIT_SUFFIXES = (".png", ".tif", ".tiff")
+
+
+@dataclass(frozen=True)
+class _Writing:
+    """How outputs are written: their bits per value."""
+
+    output_bits: int | None  # None: 16 for 16-bit inputs of a model trained on 16-bit data
+    trained_bits: int
+
+    def bits(self, job: Job) -> int:
+        """The bits per value of ``job``'s output."""
+        if self.output_bits is not None:
+            return self.output_bits
+        if self.trained_bits < 16 or job.dst.suffix.lower() not in SIXTEEN_BIT_SUFFIXES:
+            return 8
+        try:
+            return 16 if read_header(job.src).bits >= 16 else 8
+        except (OSError, ValueError):  # a video, or a file that went away: 8 bits
+            return 8
+
+    def save(self, job: Job, image: Tensor, overwrite: bool) -> None:
+        write_image(job.dst, image, bits=self.bits(job), replace=overwrite)
 
 
 def batch_limit(item: Prepared, batch_size: int, max_pixels: int | None) -> int:
@@ -138,10 +164,6 @@ def batch_limit(item: Prepared, batch_size: int, max_pixels: int | None) -> int:
     if not max_pixels:
         return batch_size
     return max(1, min(batch_size, max_pixels // item.pixels))
-
-
-def _save(job: Job, image: Tensor, overwrite: bool) -> None:
-    write_image(job.dst, image, replace=overwrite)
 
 
 def _check_options(
@@ -173,9 +195,10 @@ class _Pipeline:
         self, translator: Translator, readers: ThreadPoolExecutor, writers: ThreadPoolExecutor,
         load: Callable[..., Prepared], batch_size: int, num_threads: int,
         progress: Progress | None, total: int, done: int, max_pixels: int | None,
-        overwrite: bool,
+        overwrite: bool, save: Callable[[Job, Tensor, bool], None],
     ) -> None:
         self.translate = translator
+        self.save = save
         self.readers = readers
         self.writers = writers
         self.load = load
@@ -234,7 +257,7 @@ class _Pipeline:
                 self._fail(job, output)
             else:
                 self._writes.append(
-                    (job, self.writers.submit(_save, job, output, self.overwrite))
+                    (job, self.writers.submit(self.save, job, output, self.overwrite))
                 )
         self._collect_writes()
 
@@ -256,7 +279,7 @@ class _Pipeline:
         if item.canvas is not None:
             log.info("%s: %d pixels, over the budget of %d: translating it in tiles",
                      item.job.src, item.pixels, self.max_pixels)
-            self._finish([(item.job, self.translate.in_tiles(item, self.max_pixels))])
+            self._finish([(item.job, self.translate.tiled_output(item, self.max_pixels))])
             return
         key = item.batch_key
         bucket = self._buckets.setdefault(key, [])
@@ -290,7 +313,7 @@ class _Pipeline:
             self._run(next(iter(self._buckets)))
         self._collect_writes(wait_all=True)
 
-    def run_videos(self, jobs: Sequence[Job], size: int | None, side: str | None,
+    def run_videos(self, jobs: Sequence[Job], resizing: Resizing, side: str | None,
                    frame_progress: FrameProgress | None) -> None:
         """Translate each video, one after another, in batches of its frames."""
         if not jobs:
@@ -300,7 +323,8 @@ class _Pipeline:
         for job in jobs:
             try:
                 self.frames += translate_video(self.translate, job, batch_size=self.batch_size,
-                                               size=size, side=side, progress=frame_progress)
+                                               resizing=resizing, side=side,
+                                               progress=frame_progress)
             except (OSError, ValueError, MemoryError) as exc:  # one bad video stops no other
                 self._fail(job, exc)
             else:
@@ -341,6 +365,13 @@ def thread_pool(count: int, name: str, niceness: int = 0) -> ThreadPoolExecutor:
     return pool
 
 
+def trained_image_bits(model: Translatable) -> int:
+    """Bits per value of the images ``model`` was trained on (8 for runs that did not record
+    it and for published weights)."""
+    data = getattr(getattr(model, "config", None), "data", None)
+    return int(getattr(data, "image_bits", 8) or 8)
+
+
 def output_folder(jobs: Sequence[Job]) -> Path | None:
     """The deepest folder holding every job's output (None without jobs)."""
     if not jobs:
@@ -362,6 +393,8 @@ def translate_files(
     side: str | None = None,
     frame_progress: FrameProgress | None = None,
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
+    resizing: Resizing | None = None,
+    output_bits: int | None = None,
 ) -> TranslateSummary:
     """Translate every job's input with ``model`` and write the result.
 
@@ -404,6 +437,12 @@ def translate_files(
             None)`` while a video is translated.
         max_pixels: the most pixels (batch x height x width) one forward pass may hold; 0 or
             None: no limit (images are never tiled unless they run out of memory).
+        resizing: the size inputs are translated at and whether outputs go back to the
+            input's size (:class:`~img2img.infer.resizing.Resizing`); ``size`` is a square
+            ``resize``. None: each input's own size.
+        output_bits: 8 or 16 bits per value (16 needs .png or .tif outputs). None: 16 for
+            16-bit inputs of a model trained on 16-bit images (``image_bits`` in its data
+            config) written as PNG or TIFF, else 8.
 
     Returns:
         The counts, failures and speed.
@@ -414,6 +453,20 @@ def translate_files(
         RuntimeError: the model's output does not match its channels or the input size.
     """
     _check_options(model, batch_size, precision, size, num_threads, max_pixels)
+    if size is not None:
+        if resizing is not None:
+            raise ValueError("size: cannot be combined with resizing")
+        resizing = Resizing("resize", size)
+    resizing = resizing or NO_RESIZING
+    writing = _Writing(output_bits, trained_image_bits(model))
+    if output_bits is not None:
+        if output_bits not in (8, 16):
+            raise ValueError(f"--output-bits: {output_bits!r} is not valid; expected 8 or 16")
+        wrong = [job.dst for job in jobs
+                 if output_bits == 16 and job.dst.suffix.lower() not in SIXTEEN_BIT_SUFFIXES]
+        if wrong:
+            raise ValueError(f"--output-bits 16: {wrong[0]} cannot hold 16 bits; expected "
+                             f"one of: {', '.join(SIXTEEN_BIT_SUFFIXES)} (--ext .png)")
     if side is not None and side not in SIDES:
         raise ValueError(f"side: {side!r} is not valid; expected one of: {', '.join(SIDES)}")
     start = time.perf_counter()
@@ -436,7 +489,7 @@ def translate_files(
     for net in model.networks.values():
         net.to(dev)
     translator = Translator(model, dev, precision)
-    reading = _Reading(model, size, side, max_pixels or None)
+    reading = _Reading(model, resizing, side, max_pixels or None)
 
     def load(job: Job, defer: bool = True) -> Prepared:
         return _load(job, reading, defer)
@@ -445,10 +498,10 @@ def translate_files(
     readers = thread_pool(num_threads, "img2img-read", niceness)
     writers = thread_pool(num_threads, "img2img-write", niceness)
     pipeline = _Pipeline(translator, readers, writers, load, batch_size, num_threads, progress,
-                         len(jobs), len(skipped), max_pixels or None, overwrite)
+                         len(jobs), len(skipped), max_pixels or None, overwrite, writing.save)
     try:
         pipeline.run([job for job in todo if not is_video_file(job.src)])
-        pipeline.run_videos([job for job in todo if is_video_file(job.src)], size, side,
+        pipeline.run_videos([job for job in todo if is_video_file(job.src)], resizing, side,
                             frame_progress)
     finally:
         readers.shutdown(wait=True, cancel_futures=True)  # after an error: drop unread inputs

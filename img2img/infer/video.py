@@ -2,7 +2,7 @@
 
 Frames are decoded one batch ahead on a thread, prepared and translated exactly as images are
 (:mod:`img2img.infer.batch`), and encoded behind the network on another thread into a video
-of the same frame rate (and the same size, unless a ``size`` is asked for). Every frame is
+of the same frame rate (and the same size, unless a resizing is asked for). Every frame is
 translated under the video's key, so in the pix2pix paper's test mode all frames get the same
 dropout masks and the noise does not flicker from frame to frame. The sound is not kept:
 OpenCV reads and writes only the picture.
@@ -20,6 +20,7 @@ from torch import Tensor
 from img2img.data.video import VideoReader, VideoWriter
 from img2img.infer.batch import Translator, prepare
 from img2img.infer.plan import Job
+from img2img.infer.resizing import Resizing
 
 __all__ = ["DEFAULT_FPS", "FrameProgress", "translate_video"]
 
@@ -46,7 +47,7 @@ def translate_video(
     job: Job,
     *,
     batch_size: int = 8,
-    size: int | None = None,
+    resizing: Resizing | None = None,
     side: str | None = None,
     progress: FrameProgress | None = None,
 ) -> int:
@@ -57,7 +58,7 @@ def translate_video(
         job: the input video, the output video (its suffix picks the container) and the key
             that names it and seeds its dropout masks.
         batch_size: frames per forward pass.
-        size, side: as for :func:`~img2img.infer.translate.translate_files`.
+        resizing, side: as for :func:`~img2img.infer.translate.translate_files`.
         progress: told after each batch how many frames are done.
 
     Returns:
@@ -91,7 +92,7 @@ def translate_video(
             written: Future[None] | None = None
             while batch := ahead.result():
                 ahead = reading.submit(_take, frames, batch_size)
-                items = [prepare(job, model, {stream.name: frame}, size, side)
+                items = [prepare(job, model, {stream.name: frame}, resizing, side)
                          for frame in batch]
                 outputs = []
                 for _, out in translator(items):

@@ -36,6 +36,15 @@ from img2img.nn.norms import BATCH_NORMS
 #: seeded per image); ``eval``: running statistics and no dropout (``model.eval()``).
 TEST_MODES = ("paper", "eval")
 
+#: the command-line flag of each test-time option whose flag is not its name with dashes
+#: (``test_mode="eval"`` is what ``--eval`` asks for; ``dropout=False`` is ``--no-dropout``)
+TEST_OPTION_FLAGS = {"test_mode": "--eval", "dropout": "--no-dropout"}
+
+
+def test_option_flags(names: Sequence[str]) -> str:
+    """The flags a user types for the test-time options ``names``: ``--eval, --direction``."""
+    return ", ".join(TEST_OPTION_FLAGS.get(name) or option_flags([name]) for name in names)
+
 
 def check_test_mode(mode: str) -> str:
     """Return ``mode`` if it is one of :data:`TEST_MODES`; else fail listing them."""
@@ -333,7 +342,7 @@ def take_options(
     unused = sorted(k for k, v in options.items() if v is not None and k not in accepted)
     if unused:
         raise ValueError(
-            f"{option_flags(unused)}: not used by {family} models; they take: "
-            + (option_flags(accepted) or "no options")
+            f"{test_option_flags(unused)}: not used by {family} models; they take: "
+            + (test_option_flags(accepted) or "no options")
         )
     return {k: v for k, v in options.items() if v is not None}

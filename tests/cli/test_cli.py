@@ -99,12 +99,17 @@ def test_train_translate_info(gray2color, tmp_path):
     assert result.exit_code == 0, result.output
     run = runs / "e2e"
     assert (run / "checkpoints" / "latest.pt").is_file() and (run / "config.json").is_file()
-    assert "samples:       none yet" in result.output and not (run / "samples").exists()
+    # the last step writes a grid whatever the interval, and the report shows it
+    assert "(1 grid)" in " ".join(result.output.split())
+    assert [p.name for p in (run / "samples").glob("*.png")] == ["step_00000002.png"]
     assert "report:" in result.output and (run / "report.html").is_file()
+    page = (run / "report.html").read_text("utf-8")
+    assert "no sample grids yet" not in page and "step_00000002.png" in page
 
     out = tmp_path / "out"
     src = gray2color / "test" / "A"
-    translate = ["translate", "--model", str(run), str(src), str(out), "--device", "cpu"]
+    translate = ["translate", "--model", str(run), str(src), str(out), "--device", "cpu",
+                 "--restore-size"]  # translated at the run's crop size, then back
     result = runner.invoke(app, [*translate, "--batch-size", "4"])
     assert result.exit_code == 0, result.output
     inputs = sorted(src.glob("*.png"))
@@ -125,8 +130,8 @@ def test_train_translate_info(gray2color, tmp_path):
     resumed = runner.invoke(app, ["train", "pix2pix", "--resume", str(run), "--max-steps", "3",
                                   "--sample-every", "3", "--num-workers", "0"])
     assert resumed.exit_code == 0, resumed.output
-    assert "(1 grid)" in " ".join(resumed.output.split())
-    assert len(list((run / "samples").glob("*.png"))) == 1
+    assert "(2 grids)" in " ".join(resumed.output.split())
+    assert len(list((run / "samples").glob("*.png"))) == 2
     assert json.loads(runner.invoke(app, ["info", str(run), "--json"]).output)["step"] == 3
 
 
@@ -151,6 +156,8 @@ def test_translate_reports_failures_and_reads_ab_halves(gray2color, tmp_path):
             str(tmp_path / "out"),
             "--device",
             "cpu",
+            "--preprocess",
+            "none",
         ],
     )
     assert result.exit_code == 1  # something failed

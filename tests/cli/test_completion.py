@@ -46,6 +46,12 @@ def test_model_completes_published_names_runs_and_files(tmp_path, monkeypatch):
     assert "style_monet" in completion.models("")
     assert _complete("img2img translate --model style_m") == ["style_monet"]
     assert _complete("img2img weights download edges2") == ["edges2shoes"]
+    assert _complete("img2img info runs/fa") == ["runs/facades_pix2pix", "runs/facades_pix2pix/"]
+    assert _complete("img2img export horse2zebra_f") == ["horse2zebra_fastcut"]
+    assert _complete("img2img train cyclegan --init-from horse2zebra_f") == ["horse2zebra_fastcut"]
+    assert "runs/facades_pix2pix" in _complete("img2img train pix2pix --init-from runs/")
+    assert _complete("img2img report runs/") == ["runs/facades_pix2pix", "runs/facades_pix2pix/",
+                                                 "runs/not_a_run/"]
 
 
 def test_data_completes_published_and_installed_datasets(tmp_path, monkeypatch):
@@ -57,6 +63,8 @@ def test_data_completes_published_and_installed_datasets(tmp_path, monkeypatch):
     assert completion.datasets("datasets/") == ["datasets/my_faces/"]
     assert "horse2zebra" in _complete("img2img train cyclegan --data horse")
     assert "my_faces" in _complete("img2img evaluate --data my")
+    assert _complete("img2img datasets check my") == ["my_faces"]
+    assert _complete("img2img datasets download cyclegan/horse") == ["cyclegan/horse2zebra"]
 
 
 def test_completion_is_installed_for_the_img2img_program():

@@ -256,7 +256,7 @@ def test_train_refuses_single_photos_read_as_pairs(tmp_path: Path) -> None:
     assert trusted.exit_code == 0, trusted.output
     words = _words(trusted.output)
     assert "read as A|B pairs all the same (--trust-side-by-side)" in words
-    assert "sample grids from the training images" in words and "'val'" not in words
+    assert "from the training images (no other split" in words and "'val'" not in words
 
 
 def test_datasets_help_has_examples() -> None:

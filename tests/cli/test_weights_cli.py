@@ -41,6 +41,8 @@ def test_download_info_and_translate_by_name(mirror, horse2zebra_bytes, tmp_path
     assert result.exit_code == 0, result.output
     assert (weights / "cyclegan" / "horse2zebra.pth").read_bytes() == horse2zebra_bytes
     assert "sha256" in result.output
+    assert f"downloading cyclegan/horse2zebra: {len(horse2zebra_bytes) / 1e6:.1f} MB" in \
+        result.stderr
 
     info = json.loads(runner.invoke(app, ["weights", "info", "horse2zebra", "--json",
                                           "--weights-dir", str(weights)]).output)
@@ -183,3 +185,15 @@ def test_piped_output_keeps_long_paths_and_urls_whole(tmp_path, monkeypatch):
     info = runner.invoke(app, ["weights", "info", "horse2zebra", "--weights-dir", str(deep)])
     url = get_published("horse2zebra").url
     assert any(x.rstrip().endswith(url) for x in info.output.splitlines()), info.output
+
+
+def test_piped_log_lines_are_whole_and_unpadded(capsys):
+    import logging
+
+    from img2img.cli.app import _setup_logging
+
+    _setup_logging(logging.WARNING)
+    url = "http://example.org/" + "a-long-path/" * 12 + "file.pth"
+    logging.getLogger("img2img.test").warning("cannot fetch %s", url)
+    lines = capsys.readouterr().err.splitlines()
+    assert lines == [f"WARNING  cannot fetch {url}"]

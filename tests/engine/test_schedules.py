@@ -126,6 +126,8 @@ def test_command_line_report_and_metrics_agree_on_epochs_and_rate(gray2color, tm
     last = json.loads((tmp_path / "r" / "metrics.jsonl").read_text().splitlines()[-1])
     assert (last["step"], last["epoch"], last["lr"]) == (4, 2, pytest.approx(LR / 2))
     assert "step 4, epoch 2" in (tmp_path / "r" / "report.html").read_text("utf-8")
+    shown = CliRunner().invoke(app, ["info", str(tmp_path / "r")], terminal_width=200)
+    assert "full epochs: 2" in shown.output and "epoch:" not in shown.output
 
 
 def test_cut_projection_head_follows_the_policy_from_where_g_is(color2gray):
@@ -141,3 +143,28 @@ def test_cut_projection_head_follows_the_policy_from_where_g_is(color2gray):
     assert isinstance(recipe.schedulers["F"], ReduceLROnPlateau)
     assert recipe.optimizers["F"].param_groups[0]["lr"] == pytest.approx(LR * 0.2)
     assert recipe.schedulers["F"].state_dict() == recipe.schedulers["G"].state_dict()
+
+
+@pytest.mark.filterwarnings("ignore:Detected call of `lr_scheduler.step\\(\\)` before")
+def test_every_family_schedules_every_optimizer_by_the_policy(tmp_path):
+    from torch.optim.lr_scheduler import StepLR
+
+    from img2img.launch import build_recipe
+    from tests.conftest import tiny_pix2pixhd_config
+    from tests.models.test_cyclegan import _config as cyclegan_config
+
+    configs = [_mini(tmp_path), cyclegan_config(), tiny_pix2pixhd_config(tmp_path)]
+    for config in configs:
+        stepped = config.replace(train=dataclasses.replace(config.train, lr_policy="step",
+                                                           lr_decay_iters=1))
+        recipe = build_recipe(stepped)
+        assert all(isinstance(s, StepLR) for s in recipe.schedulers.values()), config.family
+        recipe.end_epoch()
+        assert recipe.learning_rate == pytest.approx(LR * 0.1), config.family
+    # pix2pixHD's linear policy stays its reference's: constant for n_epochs + 1 epochs
+    hd = build_recipe(tiny_pix2pixhd_config(tmp_path))  # 1 + 2 epochs
+    rates = []
+    for _ in range(3):
+        rates.append(hd.learning_rate)
+        hd.end_epoch()
+    assert rates == pytest.approx([LR, LR, LR / 2])

@@ -162,10 +162,12 @@ def test_start_is_reported_and_resume_shows_its_epoch(gray2color, tmp_path):
         "training on cpu in fp32: 2 steps per epoch, 4 epochs, stopping after 3 of 8 steps "
         "(max_steps)"
     )
+    assert first.lines[1] == ("sample grids every 1000 steps and at the last one "
+                              "(--sample-every; default: about ten over the run)")
     assert re.fullmatch(
         r"step 2/3 \(66%\)  epoch 1  G_GAN \S+ G_L1 \S+ D_real \S+ D_fake \S+  "
         r"[\d.]+ img/s  data \d+ ms/step  ETA \S+",
-        first.lines[1],
+        first.lines[2],
     )
     second = _Recorder()
     changes = {"max_steps": 8, "checkpoint_every": 2, "keep_checkpoints": 2}
@@ -205,3 +207,72 @@ def test_the_first_non_finite_loss_is_named_with_its_step():
                                                  r"\(G_GAN = inf, G_L1 = nan\)") as info:
         guard.check()
     assert info.value.step == 6 and info.value.losses == ["G_GAN", "G_L1"]
+
+
+def _grids(run) -> list[str]:
+    return sorted(p.name for p in run.samples.glob("*.png"))
+
+
+@pytest.mark.parametrize(("every", "expected"), [
+    (2, ["step_00000002.png", "step_00000004.png", "step_00000005.png"]),
+    (5, ["step_00000005.png"]),  # due at the last step: written once
+])
+def test_the_last_step_always_writes_a_sample_grid(gray2color, tmp_path, every, expected):
+    run, result = train(tiny_pix2pix_config(gray2color, max_steps=5, sample_every=every),
+                        tmp_path)
+    assert result.step == 5 and _grids(run) == expected
+
+
+def test_a_stopped_run_writes_the_grid_of_its_last_step(gray2color, tmp_path, monkeypatch):
+    import signal
+
+    from img2img import launch
+
+    build = launch.build_recipe
+
+    def stopping_build(*args, **kwargs):
+        recipe = build(*args, **kwargs)
+        step, calls = recipe.train_step, []
+
+        def signalled(batch):
+            calls.append(1)
+            if len(calls) == 3:
+                signal.raise_signal(signal.SIGTERM)  # the trainer stops after this step
+            return step(batch)
+
+        recipe.train_step = signalled
+        return recipe
+
+    monkeypatch.setattr(launch, "build_recipe", stopping_build)
+    run, result = train(tiny_pix2pix_config(gray2color, max_steps=20), tmp_path)
+    assert (result.stopped_by, result.step) == ("SIGTERM", 3)
+    assert _grids(run) == ["step_00000003.png"]
+
+
+def test_the_default_sample_interval_follows_the_run_length(gray2color, tmp_path):
+    from img2img.config import default_sample_every
+
+    assert [default_sample_every(n) for n in (1, 99, 200, 588, 10**5, 10**7)] == \
+        [10, 10, 20, 59, 5000, 5000]
+    config = tiny_pix2pix_config(gray2color, max_steps=23, sample_every=None)
+    assert summarize(config).config.train.sample_every == 10
+    # 48 images, batch 2, 3 + 2 epochs: 120 steps, so a grid every 12
+    config = tiny_pix2pix_config(gray2color, n_epochs=3, n_epochs_decay=2, sample_every=None)
+    assert summarize(config).config.train.sample_every == 12
+    run, _ = train(tiny_pix2pix_config(gray2color, max_steps=23, sample_every=None), tmp_path)
+    assert json.loads(run.config.read_text())["train"]["sample_every"] == 10  # saved, resolved
+    assert _grids(run) == ["step_00000010.png", "step_00000020.png", "step_00000023.png"]
+
+
+def test_a_crop_that_never_moves_is_warned_of(gray2color):
+    fixed = tiny_pix2pix_config(gray2color)
+    fixed = fixed.replace(data=dataclasses.replace(fixed.data, load_size=128, crop_size=128))
+    warnings = [n for n in summarize(fixed).notes if n.startswith("warning: no random crop")]
+    assert len(warnings) == 1
+    assert "--load-size 128 equals --crop-size" in warnings[0]
+    assert "--load-size 144 --crop-size 128 crops at random" in warnings[0]
+    moving = tiny_pix2pix_config(gray2color)  # load 142, crop 128
+    assert not [n for n in summarize(moving).notes if "no random crop" in n]
+    for preprocess in ("none", "crop"):
+        data = dataclasses.replace(fixed.data, preprocess=preprocess)
+        assert data.fixed_crop_warning is None

@@ -11,9 +11,12 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from img2img.cli import app
+from img2img.data.io import read_image
+from img2img.data.transforms import resize_bicubic
 from img2img.evaluation.weights import inception_weights
 from img2img.families.loading import load_inference_model
 from img2img.infer.plan import plan_outputs
+from img2img.infer.resizing import run_resizing
 from img2img.infer.translate import translate_files
 
 runner = CliRunner()
@@ -44,16 +47,22 @@ def test_run_on_its_test_split(trained_run, metric_weights, tmp_path):
     assert [p.name for p in outputs] == ["000.png", "001.png", "002.png"]
     inputs = trained_run.parent / "reference"
     jobs = plan_outputs(_data(trained_run) / "test" / "A", inputs)[:3]
-    translate_files(load_inference_model(trained_run), jobs)
+    model = load_inference_model(trained_run)  # at the run's own test size, as translate does
+    translate_files(model, jobs, resizing=run_resizing(model.config))
     for output, job in zip(outputs, jobs, strict=True):
         assert np.array_equal(np.asarray(Image.open(output)), np.asarray(Image.open(job.dst)))
 
-    # the mean of the per-image values, each as scikit-image computes it on the files
+    # the mean of the per-image values, each as scikit-image computes it on the files (the
+    # 64 px targets resized bicubic to the outputs' 128 px, as the run's training data was)
     from skimage.metrics import peak_signal_noise_ratio
 
-    psnrs = [peak_signal_noise_ratio(np.asarray(Image.open(_data(trained_run) / "test" / "B" /
-                                                           p.name)),
-                                     np.asarray(Image.open(p)), data_range=255) for p in outputs]
+    def target(name: str) -> np.ndarray:
+        image = read_image(_data(trained_run) / "test" / "B" / name, channels=3)
+        return resize_bicubic(image, (128, 128)).double().numpy()
+
+    psnrs = [peak_signal_noise_ratio(target(p.name),
+                                     read_image(p, channels=3).double().numpy(), data_range=1.0)
+             for p in outputs]
     assert record["metrics"]["PSNR"] == pytest.approx(np.mean(psnrs), abs=1e-6)
 
 

@@ -52,18 +52,27 @@ def test_registry_matches_the_libraries_urls():
     assert alexnet_weights().used_by == ("LPIPS",) and inception_weights().metrics == "FID and KID"
 
 
-def test_lpips_weights_download_on_first_use(folders, metric_weights, mirror, empty_hub,
-                                             tmp_path):
+def test_lpips_weights_download_on_first_use_and_resume(folders, metric_weights, mirror,
+                                                        empty_hub, tmp_path):
     _serve(mirror, alexnet_weights(), metric_weights)
+    served = "/mirror" + urlsplit(alexnet_weights().url).path
+    mirror.drop_after[served] = 5_000_000  # the first transfer breaks off
     store = tmp_path / "store"
     args = ["evaluate", *map(str, folders), "--metrics", "l1,lpips", "--weights-dir",
             str(store), "--device", "cpu", "--json"]
+    broken = runner.invoke(app, args)  # offline halfway: L1 still computed, LPIPS left out
+    assert broken.exit_code == 0, broken.output
+    assert set(json.loads(broken.stdout)["skipped"]) == {"LPIPS"}
+    assert "ended after 5000000 of" in json.loads(broken.stdout)["skipped"]["LPIPS"]
+
     result = runner.invoke(app, args)  # not a terminal: goes ahead, saying what and how big
     assert result.exit_code == 0, result.output
     assert f"downloading {alexnet_weights().name}: 244.4 MB from {mirror.url}/mirror/" in \
         _words(result.stderr)
+    assert mirror.requests[-1].range == "bytes=5000000-"  # resumed
     downloaded = store / alexnet_weights().name
     assert downloaded.stat().st_size == (metric_weights / alexnet_weights().name).stat().st_size
+    assert (store / f"{alexnet_weights().name}.sha256").is_file()
     record = json.loads(result.stdout)
     assert set(record["metrics"]) == {"L1", "LPIPS"} and record["skipped"] == {}
     assert record["protocol"]["paired"]["LPIPS"]["weights"] == str(downloaded)

@@ -80,7 +80,8 @@ def test_bad_inputs_are_reported_by_name_and_good_ones_written(reference_run, tm
     good, bad = _corpus(tmp_path / "in")
     out = tmp_path / "out"
     result = processes.run("translate", "--model", reference_run, tmp_path / "in", out,
-                           "--max-pixels", 128 * 128, "--device", "cpu", cwd=tmp_path,
+                           "--max-pixels", 128 * 128, "--device", "cpu", "--preprocess", "none",
+                           cwd=tmp_path,
                            timeout=180)
     assert result.returncode == 1, result.stderr  # something failed, nothing crashed
     assert "Traceback" not in result.stderr + result.stdout
@@ -110,7 +111,7 @@ def test_two_translate_processes_on_one_folder_write_every_output_once(
         Image.fromarray(_photo(48, 40 + i, i)).save(source / f"{i:02d}.png")
     out = tmp_path / "out"
     command = ["translate", "--model", reference_run, source, out, "--device", "cpu",
-               "--batch-size", "2"]
+               "--batch-size", "2", "--preprocess", "none"]
     procs = [processes.start(*command, cwd=tmp_path) for _ in range(2)]
     results = [proc.communicate(timeout=180) for proc in procs]
     written = 0
@@ -156,7 +157,8 @@ def test_an_image_that_does_not_fit_in_memory_fails_alone(reference_run, tmp_pat
             source / f"{i:02d}.png", compress_level=1)
     out = tmp_path / "out"
     result = processes.run("translate", "--model", reference_run, source, out, "--device", "cpu",
-                           "--eval", "--batch-size", 16, "--max-pixels", 0, cwd=tmp_path,
+                           "--eval", "--batch-size", 16, "--max-pixels", 0, "--preprocess",
+                           "none", cwd=tmp_path,
                            headroom=160 << 20, timeout=180)
     assert result.returncode == 1, result.stderr
     assert "Traceback" not in result.stderr + result.stdout

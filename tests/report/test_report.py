@@ -40,8 +40,8 @@ def test_report_shows_the_run(evaluated_run):
     assert "unet_128" in html and "<h3>test</h3>" in html and "SSIM" in html
     strips = sorted((evaluated_run / GALLERY_DIR / "test").glob("*.png"))
     assert [p.name for p in strips] == ["000.png", "001.png"]  # --gallery 2 of 3
-    with Image.open(strips[0]) as strip:  # input | output | target, 64 px each plus padding
-        assert strip.size == (3 * (64 + 4), 64 + 4)
+    with Image.open(strips[0]) as strip:  # input | output | target at the output's size:
+        assert strip.size == (3 * (128 + 4), 128 + 4)  # the run's 128 px crops, plus padding
     sources = re.findall(r'(?:src|href)="([^"]+)"', html)
     assert sources and all(not s.startswith(("http:", "https:", "//", "/")) for s in sources)
     assert all((evaluated_run / s).is_file() for s in sources)

@@ -30,6 +30,22 @@ TEST_OPTIONS = ("test_mode", "dropout", "seed")
 _DOWN_FILTER, _UP_FILTER = 3, 4
 
 
+def projection_head(m: CUTConfig) -> PatchSampleF:
+    """F as the first batch will make it, on the meta device (its layout, no memory).
+
+    Raises:
+        ValueError: ``--nce-layers`` names layers the generator lacks.
+    """
+    with torch.device("meta"):
+        generator = build_generator(m)
+        check_layer_ids(generator, m.layer_ids)
+        image = torch.empty(1, m.input_nc, generator.min_size, generator.min_size)
+        _, features = run_with_features(generator, image, m.layer_ids, encode_only=True)
+        head = PatchSampleF(use_mlp=m.netF == "mlp_sample", nc=m.netF_nc)
+        head.create_mlp([f.shape[1] for f in features])
+    return head
+
+
 class CUTDescription(FamilyDescription):
     """CUT / FastCUT: G (A -> B) on unpaired data; eval test mode."""
 
@@ -43,19 +59,14 @@ class CUTDescription(FamilyDescription):
         m: CUTConfig = config.model
         if m.netF != "mlp_sample" or m.lambda_nce == 0:
             return config, []
-        with torch.device("meta"):
-            generator = build_generator(m)
-            try:
-                check_layer_ids(generator, m.layer_ids)
-            except ValueError:
-                return config, []  # validate() says what is wrong
-            image = torch.empty(1, m.input_nc, generator.min_size, generator.min_size)
-            _, features = run_with_features(generator, image, m.layer_ids, encode_only=True)
-            head = PatchSampleF(nc=m.netF_nc)
-            head.create_mlp([f.shape[1] for f in features])
+        try:
+            head = projection_head(m)
+        except ValueError:
+            return config, []  # validate() says what is wrong
         size = sum(p.numel() for p in head.parameters())
         return config, [f"F (the projection head) is made from the first batch: "
-                        f"{len(features)} MLPs of {m.netF_nc} units, {size:,} parameters"]
+                        f"{len(head.layer_channels)} MLPs of {m.netF_nc} units, "
+                        f"{size:,} parameters"]
 
     @classmethod
     def validate(cls, config: RunConfig) -> None:

@@ -30,12 +30,13 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from img2img.checkpoints import state_mismatch
 from img2img.config import RunConfig
 from img2img.engine import distributed as ddp
 from img2img.engine.device import Precision
 from img2img.engine.recipe import TrainingRecipe, set_requires_grad
 from img2img.families.cut.config import CUTConfig
-from img2img.families.cut.description import CUTDescription
+from img2img.families.cut.description import CUTDescription, projection_head
 from img2img.families.cut.networks import (
     PatchSampleF,
     build_discriminator,
@@ -44,6 +45,7 @@ from img2img.families.cut.networks import (
     to_channels,
 )
 from img2img.families.cut.patchnce import patch_nce_loss
+from img2img.families.init_from import Target
 from img2img.losses.gan import GANLoss, gradient_penalty
 
 #: generator norms whose output for an image does not depend on the rest of the batch
@@ -68,6 +70,28 @@ class CUTRecipe(TrainingRecipe):
         self.gan_loss = GANLoss(m.gan_mode)
         self.layer_ids = m.layer_ids
         self.identity = bool(m.nce_idt) and m.lambda_nce > 0
+
+    def init_targets(self) -> dict[str, Target]:
+        """G, D and (with --netF mlp_sample) F where their layouts match."""
+        if self.config.model.netF != "mlp_sample":
+            return {"G": Target(("G",), generator=True), "D": Target(("D",)),
+                    "F": Target((), fresh="--netF sample: it has no weights")}
+        return {"G": Target(("G",), generator=True), "D": Target(("D",)),
+                "F": Target(("F",), load=self._load_projection)}
+
+    def _load_projection(self, net: torch.nn.Module, state: Mapping[str, Tensor]) -> None:
+        """Make F's MLPs as the first batch would, with ``state``'s weights (and F's fresh
+        optimizer); only compared on the meta device."""
+        if not state:
+            raise ValueError("the source's F was saved before its first step, when it had none")
+        problem = state_mismatch(projection_head(self.config.model).state_dict(), state)
+        if problem is not None:
+            raise ValueError(f"its layout differs: {problem}")
+        if self.device.type != "meta":
+            self.F.create_from_state(dict(state))
+            self.F.load_state_dict(state)
+            self.F.to(self.device)
+            self._add_projection_optimizer()
 
     # --- training ----------------------------------------------------------------------------
     def train_step(self, batch: Mapping[str, Any]) -> dict[str, Tensor]:

@@ -44,6 +44,7 @@ class CycleGANConfig:
     serial_batches: bool = field(default=False, metadata=shared.SERIAL_BATCHES)
     input_nc: int = field(default=3, metadata=shared.INPUT_NC)
     output_nc: int = field(default=3, metadata=shared.OUTPUT_NC)
+    init_from: str | None = field(default=None, metadata=shared.INIT_FROM)
 
     def __post_init__(self) -> None:
         shared.check_image_networks(self)

@@ -29,6 +29,7 @@ from img2img.engine.device import Precision
 from img2img.engine.recipe import TrainingRecipe, set_requires_grad
 from img2img.families.cyclegan.config import CycleGANConfig
 from img2img.families.cyclegan.description import CycleGANDescription
+from img2img.families.init_from import Target
 from img2img.losses.gan import GANLoss, gradient_penalty
 from img2img.models.networks import build_discriminator, build_generator
 
@@ -119,6 +120,12 @@ class CycleGANRecipe(TrainingRecipe):
             for i, name in enumerate(("fake_A", "fake_B"))
         }
         self.gan_loss = GANLoss(m.gan_mode)
+
+    def init_targets(self) -> dict[str, Target]:
+        """G_A from a run's G_A or a published (one-generator) file; the rest from a run."""
+        return {"G_A": Target(("G_A", "G"), generator=True),
+                "G_B": Target(("G_B",), generator=True),
+                "D_A": Target(("D_A",)), "D_B": Target(("D_B",))}
 
     # --- training ----------------------------------------------------------------------------
     def train_step(self, batch: Mapping[str, Any]) -> dict[str, Tensor]:

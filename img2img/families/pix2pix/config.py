@@ -28,6 +28,7 @@ class Pix2PixConfig:
         "--lambda-l1", "Weight of the L1 term.", MODEL))
     input_nc: int = field(default=3, metadata=shared.INPUT_NC)
     output_nc: int = field(default=3, metadata=shared.OUTPUT_NC)
+    init_from: str | None = field(default=None, metadata=shared.INIT_FROM)
 
     def __post_init__(self) -> None:
         shared.check_image_networks(self)

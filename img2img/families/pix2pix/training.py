@@ -12,6 +12,7 @@ from torch import Tensor
 from img2img.config import RunConfig
 from img2img.engine.device import Precision
 from img2img.engine.recipe import TrainingRecipe, set_requires_grad
+from img2img.families.init_from import Target
 from img2img.families.pix2pix.config import Pix2PixConfig
 from img2img.families.pix2pix.description import Pix2PixDescription
 from img2img.losses.gan import GANLoss, gradient_penalty
@@ -32,6 +33,9 @@ class Pix2PixRecipe(TrainingRecipe):
         self.schedulers = {k: self.lr_schedule(opt) for k, opt in self.optimizers.items()}
         self.gan_loss = GANLoss(m.gan_mode)
         self.lambda_l1 = m.lambda_l1
+
+    def init_targets(self) -> dict[str, Target]:
+        return {"G": Target(("G",), generator=True), "D": Target(("D",))}
 
     def train_step(self, batch: Mapping[str, Any]) -> dict[str, Tensor]:
         real_a, real_b = self.inputs(batch, "A", "B")

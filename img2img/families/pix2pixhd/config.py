@@ -8,6 +8,7 @@ from pathlib import Path
 
 from img2img.config import ConfigError, check_channels, check_choices, check_positive
 from img2img.families.image_options import INIT_GAIN, INIT_TYPE, NDF, NORM, OUTPUT_NC
+from img2img.families.init_from import init_from_option
 from img2img.nn.registry import list_generators
 from img2img.options import MODEL, option
 
@@ -27,13 +28,6 @@ def parse_label_nc(text: str) -> int | None:
         ) from None
 
 
-def parse_init_from(path: Path) -> str:
-    """``--init-from``: a run directory or checkpoint that exists."""
-    if not path.exists():
-        raise ConfigError(f"--init-from {path}: no such run directory or checkpoint")
-    return str(path)
-
-
 @dataclass(frozen=True)
 class Pix2PixHDConfig:
     """pix2pixHD: label maps (+ instance boundaries, + encoder features) to photos.
@@ -45,8 +39,9 @@ class Pix2PixHDConfig:
     of the instance maps as one more input channel; ``instance_feat`` trains the feature
     encoder jointly and feeds its ``feat_num`` instance-pooled features to the generator.
     ``fix_global_epochs`` trains only the outermost enhancer of a ``local`` generator for that
-    many epochs, then everything; ``init_from`` names a run (or checkpoint) whose generator
-    initialises this one (a ``global`` one goes into a ``local`` one's global part).
+    many epochs, then everything; ``init_from`` names the run, checkpoint, release or weights to
+    fine-tune from (:mod:`img2img.families.init_from`; a ``global`` generator goes into a
+    ``local`` one's global part).
     ``ngf`` left None is the reference's for ``netG``: 32 for ``local``, 64 for ``global``.
     """
 
@@ -101,9 +96,8 @@ class Pix2PixHDConfig:
     fix_global_epochs: int = field(default=0, metadata=option(
         "--fix-global-epochs", "With --netG local: train only the local enhancer for N "
         "epochs, then everything.", MODEL))
-    init_from: str | None = field(default=None, metadata=option(
-        "--init-from", "Start from this run's generator (a global run's goes into a local "
-        "generator's global part).", MODEL, type=Path, parse=parse_init_from))
+    init_from: str | None = field(default=None, metadata=init_from_option(
+        " A global generator goes into a local one's global part."))
     input_nc: int = field(default=3, metadata=option(
         "--input-nc", "Channels of image inputs (with --label-nc 0).", MODEL))
     output_nc: int = field(default=3, metadata=OUTPUT_NC)

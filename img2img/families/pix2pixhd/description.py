@@ -26,7 +26,6 @@ from img2img.families.pix2pixhd.config import Pix2PixHDConfig
 from img2img.families.pix2pixhd.features import stored_clusters
 from img2img.families.pix2pixhd.inference import TEST_OPTIONS, LabelMapInferenceModel
 from img2img.families.pix2pixhd.published import label_map_generator_candidates
-from img2img.families.pix2pixhd.warm_start import warm_start_weights
 from img2img.losses.vgg import find_vgg_weights
 from img2img.models.inference import InferenceModel, take_options
 from img2img.models.published import GeneratorSpec
@@ -61,7 +60,7 @@ class Pix2PixHDDescription(FamilyDescription):
 
     @classmethod
     def validate(cls, config: RunConfig) -> None:
-        """Sizes, VGG weights and the run to start from, checked before anything is written."""
+        """Sizes and VGG weights, checked before anything is written."""
         m: Pix2PixHDConfig = config.model
         if m.label_nc is None:
             raise ConfigError("label_nc: 'auto' must be resolved before training")
@@ -75,8 +74,6 @@ class Pix2PixHDDescription(FamilyDescription):
                 )
         if m.vgg_loss:
             find_vgg_weights(m.vgg_weights)
-        if m.init_from is not None:
-            warm_start_weights(m, m.init_from)
 
     @classmethod
     def _transform(cls, config: RunConfig, flip: bool) -> StreamTransform:

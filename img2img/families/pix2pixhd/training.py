@@ -15,10 +15,12 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from img2img.checkpoints import state_mismatch
 from img2img.config import RunConfig
 from img2img.data.labelmaps import colourise
 from img2img.engine.device import Precision
 from img2img.engine.recipe import TrainingRecipe, set_requires_grad
+from img2img.families.init_from import Target, load_same_layout
 from img2img.families.pix2pixhd.builders import (
     build_discriminator,
     build_encoder,
@@ -26,7 +28,6 @@ from img2img.families.pix2pixhd.builders import (
 )
 from img2img.families.pix2pixhd.config import Pix2PixHDConfig
 from img2img.families.pix2pixhd.inference import encode_labels
-from img2img.families.pix2pixhd.warm_start import same_layout, warm_start_weights
 from img2img.losses.gan import GANLoss, feature_matching_loss
 from img2img.losses.vgg import VGGLoss, find_vgg_weights, load_vgg19_features
 from img2img.models.inference import eval_mode
@@ -125,24 +126,22 @@ class Pix2PixHDRecipe(TrainingRecipe):
             log.info("epoch %d: the global generator now trains too", self.epochs_done)
         self._fix_global()
 
-    # --- warm start ---------------------------------------------------------------------------
-    def warm_start(self) -> list[str]:
-        """``init_from``: copy the given run's generator (and encoder) in; says what it did."""
+    # --- fine-tuning -------------------------------------------------------------------------
+    def init_targets(self) -> dict[str, Target]:
+        """G (a global one goes into a local G's global part), and D and E where they fit."""
+        targets = {"G": Target(("G",), generator=True, load=self._load_generator),
+                   "D": Target(("D",))}
+        if self.E is not None:
+            targets["E"] = Target(("E",))
+        return targets
+
+    def _load_generator(self, net: torch.nn.Module, state: Mapping[str, Tensor]) -> str | None:
         m: Pix2PixHDConfig = self.config.model
-        if m.init_from is None:
-            return []
-        source, nets, notes = warm_start_weights(m, m.init_from)
-        if m.netG == "local" and source.netG == "global":
-            self.G.load_global(nets["G"])
-        else:
-            self.G.load_state_dict(nets["G"])
-        if self.E is not None and "E" in nets:
-            self.E.load_state_dict(nets["E"])
-        if same_layout(self.D, nets.get("D")):
-            self.D.load_state_dict(nets["D"])
-        else:
-            notes.append("the discriminator starts afresh (its layout differs from the run's)")
-        return notes
+        if m.netG == "local" and state_mismatch(net.state_dict(), state) is not None:
+            net.load_global(dict(state))  # a global run's; ValueError names what differs
+            return "a global generator, into the global part (the local enhancer starts fresh)"
+        load_same_layout(net, state)
+        return None
 
     # --- training -----------------------------------------------------------------------------
     def _inputs(self, batch: Mapping[str, Any]) -> tuple[Tensor, Tensor | None, Tensor]:
