@@ -54,7 +54,7 @@ def translate_group(works: Sequence[Work], max_pixels: int | None) -> list[Tenso
     translator = works[0].translator
     if works[0].item.canvas is not None:
         assert max_pixels, "only images over the pixel budget are kept in a canvas"
-        return [translator.in_tiles(works[0].item, max_pixels)]
+        return [translator.tiled_output(works[0].item, max_pixels)]
     try:
         return [output for _, output in translator([w.item for w in works])]
     except Exception as exc:
