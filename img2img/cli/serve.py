@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Annotated
 
@@ -61,6 +62,9 @@ def serve(
         raise fail(install_hint("serve", exc.name or "fastapi / uvicorn")) from exc
     from img2img.serve.run import serve as run
     from img2img.serve.settings import ServeSettings
+
+    # a server's own lines (models loaded, shutting down, batches run) go with the access log
+    logging.getLogger("img2img.serve").setLevel(logging.INFO)
 
     with user_errors():
         from img2img.config import check_choice, check_device

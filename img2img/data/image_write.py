@@ -83,18 +83,28 @@ def write_image(
     return path
 
 
-def encode_image(image: torch.Tensor | np.ndarray, suffix: str, quality: int = 95) -> bytes:
-    """The bytes :func:`write_image` would write (8 bits) to a file ending in ``suffix``, in
-    memory: the same quantisation and the same encoder settings.
+def encode_image(
+    image: torch.Tensor | np.ndarray, suffix: str, bits: int = 8, quality: int = 95
+) -> bytes:
+    """The bytes :func:`write_image` would write to a file ending in ``suffix``, in memory:
+    the same quantisation and the same encoder settings.
 
     Raises:
-        ValueError: ``suffix`` is not a format :func:`write_image` writes, or ``image`` has
-            no image's shape.
+        ValueError: ``suffix`` is not a format :func:`write_image` writes, 16 bits in a format
+            without them, or ``image`` has no image's shape.
     """
     suffix = suffix.lower()
-    check_writable_suffix(f"image{suffix}", suffix)
     where = Path(f"<image{suffix}>")
-    array = _quantize(_as_hwc(image, where), 8, where)
+    check_writable_suffix(str(where), suffix)
+    if bits not in (8, 16):
+        raise ValueError(f"bits: {bits!r} is not valid; expected 8 or 16")
+    if bits == 16 and suffix not in _SIXTEEN_BIT_SUFFIXES:
+        raise ValueError(
+            f"{where}: 16-bit output needs one of {', '.join(_SIXTEEN_BIT_SUFFIXES)}, not {suffix}"
+        )
+    array = _quantize(_as_hwc(image, where), bits, where)
+    if array.dtype == np.uint16:
+        return _encode_16bit(array, suffix)
     buffer = io.BytesIO()
     _encode_8bit(buffer, array, suffix, quality)
     return buffer.getvalue()

@@ -55,8 +55,8 @@ from img2img.infer.tiling import DEFAULT_MAX_PIXELS
 if TYPE_CHECKING:  # the video module (and OpenCV) load only when a video is translated
     from img2img.infer.video import FrameProgress
 
-__all__ = ["IO_NICENESS", "Translatable", "TranslateSummary", "batch_limit", "thread_pool",
-           "translate_files"]
+__all__ = ["IO_NICENESS", "Translatable", "TranslateSummary", "Writing", "batch_limit",
+           "thread_pool", "trained_image_bits", "translate_files"]
 
 log = logging.getLogger(__name__)
 
@@ -137,7 +137,7 @@ SIXTEEN_BIT_SUFFIXES = (".png", ".tif", ".tiff")
 
 
 @dataclass(frozen=True)
-class _Writing:
+class Writing:
     """How outputs are written: their bits per value."""
 
     output_bits: int | None  # None: 16 for 16-bit inputs of a model trained on 16-bit data
@@ -145,12 +145,17 @@ class _Writing:
 
     def bits(self, job: Job) -> int:
         """The bits per value of ``job``'s output."""
+        return self.bits_for(job.dst.suffix, lambda: read_header(job.src).bits)
+
+    def bits_for(self, suffix: str, input_bits: Callable[[], int]) -> int:
+        """The bits per value of an output in ``suffix``'s format (``.png`` ...) of an input
+        whose bits per value ``input_bits()`` reads (called only when they matter)."""
         if self.output_bits is not None:
             return self.output_bits
-        if self.trained_bits < 16 or job.dst.suffix.lower() not in SIXTEEN_BIT_SUFFIXES:
+        if self.trained_bits < 16 or suffix.lower() not in SIXTEEN_BIT_SUFFIXES:
             return 8
         try:
-            return 16 if read_header(job.src).bits >= 16 else 8
+            return 16 if input_bits() >= 16 else 8
         except (OSError, ValueError):  # a video, or a file that went away: 8 bits
             return 8
 
@@ -458,7 +463,7 @@ def translate_files(
             raise ValueError("size: cannot be combined with resizing")
         resizing = Resizing("resize", size)
     resizing = resizing or NO_RESIZING
-    writing = _Writing(output_bits, trained_image_bits(model))
+    writing = Writing(output_bits, trained_image_bits(model))
     if output_bits is not None:
         if output_bits not in (8, 16):
             raise ValueError(f"--output-bits: {output_bits!r} is not valid; expected 8 or 16")

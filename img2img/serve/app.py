@@ -130,6 +130,8 @@ def create_app(settings: ServeSettings, registry: Registry | None = None) -> Fas
         finally:
             for worker in workers:
                 worker.cancel()
+            for queue in state.queues.values():
+                log.info("%s", queue.summary())
             await asyncio.gather(*workers, return_exceptions=True)
             state.compute.shutdown(wait=True)
             state.io.shutdown(wait=True)
@@ -198,7 +200,7 @@ def _model(state: ServerState, name: str | None) -> ServedModel:
         raise ApiError(404, exc.args[0]) from None
 
 
-def _decode(served_streams: Any, model: Any, upload: Upload, side: str | None,
+def _decode(served: ServedModel, model: Any, upload: Upload, side: str | None,
             max_pixels: int) -> Any:
     """The upload's streams decoded and prepared as ``translate`` prepares a file."""
     from img2img.data.io import ImageReadError, ImageTooLargeError
@@ -208,8 +210,8 @@ def _decode(served_streams: Any, model: Any, upload: Upload, side: str | None,
     job = Job(Path(upload.name), Path(upload.name), upload.name)
     try:
         decoded = {s.name: s.read(upload.name, compact=True, data=upload.parts[s.name])
-                   for s in served_streams if s.name in upload.parts}
-        return prepare(job, model, decoded, None, side, max_pixels or None)
+                   for s in model.input_streams if s.name in upload.parts}
+        return prepare(job, model, decoded, served.resizing, side, max_pixels or None)
     except ImageTooLargeError as exc:
         raise ApiError(413, f"upload {exc.reason}".replace("pass --max-image-pixels",
                        "start the server with --max-image-pixels")) from None
@@ -217,6 +219,17 @@ def _decode(served_streams: Any, model: Any, upload: Upload, side: str | None,
         raise ApiError(400, f"upload {upload.name!r}: {exc.reason}") from None
     except ValueError as exc:  # an AB image that cannot be halved ...
         raise ApiError(422, f"upload {upload.name!r}: {exc}") from None
+
+
+def _encode(served: ServedModel, upload: Upload, output: Any, suffix: str) -> bytes:
+    """The output encoded as ``translate`` writes it (16 bits for 16-bit inputs of a model
+    trained on 16-bit images, in formats that hold them)."""
+    from img2img.data.image_write import encode_image
+    from img2img.data.io import read_header
+
+    first = next(iter(upload.parts.values()))
+    bits = served.writing.bits_for(suffix, lambda: read_header(upload.name, data=first).bits)
+    return encode_image(output, suffix, bits=bits)
 
 
 async def _wait(request: Request, queue: BatchQueue, work: Any) -> Any:
@@ -295,7 +308,7 @@ def _routes(app: FastAPI, state: ServerState) -> None:
                               [s.name for s in streams], name)
         del body
         loop = asyncio.get_running_loop()
-        item = await loop.run_in_executor(state.io, _decode, streams, translator.model, upload,
+        item = await loop.run_in_executor(state.io, _decode, served, translator.model, upload,
                                           side, settings.max_pixels)
         queue = state.queues[served.name]
         try:
@@ -312,9 +325,7 @@ def _routes(app: FastAPI, state: ServerState) -> None:
             status = 503 if "out of memory" in output else 500
             raise ApiError(status, f"upload {upload.name!r}: {output}")
         suffix, media = FORMATS[format]
-        from img2img.data.image_write import encode_image
-
-        data = await loop.run_in_executor(state.io, encode_image, output, suffix)
+        data = await loop.run_in_executor(state.io, _encode, served, upload, output, suffix)
         stem = re.sub(r"[^A-Za-z0-9._-]", "_", Path(upload.name).stem) or "image"
         return Response(data, media_type=media, headers={
             "Content-Disposition": f'inline; filename="{stem}{suffix}"'})

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
@@ -54,7 +54,7 @@ def translate_group(works: Sequence[Work], max_pixels: int | None) -> list[Tenso
     translator = works[0].translator
     if works[0].item.canvas is not None:
         assert max_pixels, "only images over the pixel budget are kept in a canvas"
-        return [translator.in_tiles(works[0].item, max_pixels)]
+        return [translator.tiled_output(works[0].item, max_pixels)]
     try:
         return [output for _, output in translator([w.item for w in works])]
     except Exception as exc:
@@ -78,8 +78,19 @@ class BatchQueue:
         self._waiting: deque[Work] = deque()
         self._running = 0
         self._wake = asyncio.Event()
-        self.batches = 0  # batches run, for logs and tests
-        self.largest = 0  # the largest batch run
+        self.sizes: Counter[int] = Counter()  # batches run, by their size
+
+    @property
+    def largest(self) -> int:
+        """The largest batch run so far (0: none)."""
+        return max(self.sizes, default=0)
+
+    def summary(self) -> str:
+        """What the queue did, in words, for the log."""
+        images = sum(size * count for size, count in self.sizes.items())
+        sizes = ", ".join(f"{count} x {size}" for size, count in sorted(self.sizes.items()))
+        return (f"{self.name}: {images} images in {self.sizes.total()} batches"
+                + (f" ({sizes})" if sizes else ""))
 
     @property
     def held(self) -> int:
@@ -138,8 +149,7 @@ class BatchQueue:
                 outputs = [f"translating it failed: {first_line(exc)}"] * len(group)
             finally:
                 self._running -= len(group)
-            self.batches += 1
-            self.largest = max(self.largest, len(group))
+            self.sizes[len(group)] += 1
             for work, output in zip(group, outputs, strict=True):
                 if not work.future.done():
                     work.future.set_result(output)

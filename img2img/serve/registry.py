@@ -18,6 +18,8 @@ from typing import Any
 import torch
 
 from img2img.infer.batch import Translatable, Translator
+from img2img.infer.resizing import run_resizing
+from img2img.infer.translate import Writing, trained_image_bits
 from img2img.serve.settings import ServeSettings, model_names
 
 __all__ = ["FAMILY_REQUEST_OPTIONS", "MAX_VARIANTS", "Registry", "ServedModel"]
@@ -59,6 +61,11 @@ class ServedModel:
         self._variants: OrderedDict[tuple, Translator] = OrderedDict()
         self._lock = threading.Lock()
         self.family: str | None = getattr(self.default, "family", None)
+        config = getattr(self.default, "config", None)
+        #: the size inputs are translated at: the run's own test-time resizing, as translate
+        self.resizing = run_resizing(config)
+        #: the bits per value of outputs, as translate chooses them
+        self.writing = Writing(None, trained_image_bits(self.default))
         #: the query parameters ``POST /v1/translate`` takes for this model
         self.options = request_options(self.family)
 

@@ -14,7 +14,7 @@ from img2img.cli import app
 from img2img.report import GALLERY_DIR, REPORT_FILE, write_report
 from img2img.report.charts import line_chart, nice_ticks
 from img2img.report.observer import ReportObserver
-from tests.report.chromium import find_chromium, load_page
+from tests.chromium import find_chromium, load_page
 
 runner = CliRunner()
 

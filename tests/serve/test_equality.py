@@ -7,6 +7,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from PIL import Image
 
 from img2img.families.loading import load_inference_model
 from img2img.infer.plan import plan_outputs
@@ -89,3 +90,37 @@ def test_side_of_an_ab_image(served, checkpoint, inputs, tmp_path):
                            files={"image": ("ab.png", f)}, timeout=60)
     assert reply.status_code == 200, reply.text
     assert reply.content == (tmp_path / "ab_out.png").read_bytes()
+
+
+def test_a_run_is_resized_as_it_was_trained_as_translate_does(tmp_path):
+    import torch
+    from typer.testing import CliRunner
+
+    from img2img.cli.app import app as cli
+    from img2img.families import load_run_config
+    from img2img.models.released import save_release
+    from img2img.nn import create_generator
+    from img2img.serve.settings import ServeSettings
+    from tests.serve.conftest import start_server
+
+    config = load_run_config({"family": "pix2pix", "model": {"netG": "unet_128", "ngf": 4},
+                              "data": {"root": "data", "preprocess": "resize_and_crop",
+                                       "load_size": 72, "crop_size": 64}})
+    torch.manual_seed(1)
+    net = create_generator("unet_128", in_channels=3, out_channels=3, ngf=4, norm="batch",
+                           dropout=True)
+    release = save_release(tmp_path / "run.safetensors", {"G": net}, family="pix2pix",
+                           config=config.to_dict(), step=1)
+    src = photo(tmp_path / "wide.png", 60, 90, seed=4)
+    result = CliRunner().invoke(cli, ["translate", "--model", str(release), str(src),
+                                      str(tmp_path / "out.png"), "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    running = start_server(ServeSettings(models=(str(release),), device="cpu"))
+    try:
+        reply = httpx.post(f"{running.url}/v1/translate", timeout=60,
+                           files={"image": ("wide.png", src.read_bytes())})
+    finally:
+        running.stop()
+    assert reply.status_code == 200, reply.text
+    assert reply.content == (tmp_path / "out.png").read_bytes()
+    assert Image.open(tmp_path / "out.png").size == (64, 64)  # the run's 64 px square

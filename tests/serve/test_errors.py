@@ -133,3 +133,17 @@ def test_models_health_and_readiness(strict, checkpoint):
     assert httpx.get(f"{strict.url}/readyz").json() == {"status": "ready", "models": ["tiny"]}
     docs = httpx.get(f"{strict.url}/openapi.json").json()
     assert "/v1/translate" in docs["paths"]
+
+
+def test_bad_requests_among_good_ones_disturb_none(served):
+    from concurrent.futures import ThreadPoolExecutor
+
+    url = f"{served.url}/v1/translate"
+    alone = httpx.post(url, content=PNG, params={"name": "p.png"}, timeout=60).content
+    bodies = [PNG, b"junk", PNG, PNG[:100], PNG, b"", PNG, _png(40, 1)]
+    with ThreadPoolExecutor(len(bodies)) as pool:
+        replies = list(pool.map(lambda body: httpx.post(
+            url, content=body, params={"name": "p.png"}, timeout=60), bodies))
+    assert [r.status_code for r in replies] == [200, 400, 200, 400, 200, 400, 200, 200]
+    assert all(r.content == alone for r, body in zip(replies, bodies, strict=True)
+               if body == PNG)

@@ -125,15 +125,17 @@ class LabelMapInferenceModel(InferenceModel):
 
     @property
     def input_streams(self) -> tuple[Stream, ...]:
+        """The label map, and the instance map where the model uses instances: optional for a
+        label map model (without it boundaries come from the label map), so it is read only
+        from ``instances_dir`` when there is one (or given in memory, as a server does)."""
         label = self.input_stream
-        uses_instances = self.model_config.instance or self.model_config.instance_feat
-        if uses_instances and self.instances_dir is not None:
+        if self.model_config.instance or self.model_config.instance_feat:
             return (label, Stream("instance", "instance"))
         return (label,)
 
     def input_files(self, src: Path, key: str) -> dict[str, Path]:
         files = {self.input_stream.name: src}
-        if len(self.input_streams) > 1:
+        if len(self.input_streams) > 1 and self.instances_dir is not None:
             wanted = pair_key(Path(key).with_suffix("").as_posix())
             index = self._instances()
             if wanted not in index:

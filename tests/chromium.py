@@ -1,8 +1,10 @@
-"""Load a page in headless Chromium over the DevTools protocol (a pipe, no extra packages).
+"""Drive headless Chromium over the DevTools protocol (a pipe, no extra packages).
 
-:func:`load_page` opens a file, waits for its load event, and returns what a person would
-notice: every image with its natural width, console errors and exceptions, failed loads, and a
-screenshot.
+:func:`open_tab` starts a browser and gives a :class:`Tab` to navigate, run JavaScript, choose
+files in a file input and collect console errors; :func:`load_page` opens a file, waits for its
+load event, and returns what a person would notice: every image with its natural width,
+console errors and exceptions, failed loads, and a screenshot. The report and the server's page
+are tested with them.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -80,9 +84,66 @@ class _DevTools:
             self.events.append(self._read())
 
 
-def load_page(browser: str, page: Path, width: int = 1100, height: int = 1400,
-              timeout: float = 60.0) -> PageLoad:
-    """Open ``page`` in headless ``browser`` and report images, errors and a screenshot."""
+class Tab:
+    """A page in headless Chromium, driven over the DevTools protocol."""
+
+    def __init__(self, tools: _DevTools, session: str, timeout: float) -> None:
+        self.tools = tools
+        self.session = session
+        self.timeout = timeout
+
+    def navigate(self, url: str) -> None:
+        """Open ``url`` and wait for its load event."""
+        self.tools.events = [e for e in self.tools.events
+                             if e.get("method") != "Page.loadEventFired"]
+        self.tools.call("Page.navigate", self.session, url=url)
+        self.tools.wait_for("Page.loadEventFired", self.timeout)
+
+    def evaluate(self, expression: str) -> Any:
+        """The value of a JavaScript expression in the page (promises awaited)."""
+        reply = self.tools.call("Runtime.evaluate", self.session, expression=expression,
+                                returnByValue=True, awaitPromise=True)
+        return reply["result"].get("value")
+
+    def wait_until(self, expression: str, timeout: float | None = None) -> Any:
+        """Poll ``expression`` until it is truthy; its value."""
+        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
+        while True:
+            value = self.evaluate(expression)
+            if value:
+                return value
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{expression!r} still false after the timeout")
+            time.sleep(0.1)
+
+    def set_files(self, selector: str, paths: list[Path]) -> None:
+        """Choose ``paths`` in the file input at ``selector``, as a person picking them."""
+        root = self.tools.call("DOM.getDocument", self.session)["root"]["nodeId"]
+        node = self.tools.call("DOM.querySelector", self.session, nodeId=root,
+                               selector=selector)["nodeId"]
+        self.tools.call("DOM.setFileInputFiles", self.session, nodeId=node,
+                        files=[str(p.resolve()) for p in paths])
+
+    def images(self) -> list[dict[str, Any]]:
+        """Every image with its source, whether it loaded, and its natural width."""
+        return self.evaluate(
+            "Array.from(document.images).map(i => ({src: i.getAttribute('src'), "
+            "complete: i.complete, naturalWidth: i.naturalWidth}))")
+
+    def screenshot(self) -> bytes:
+        data = self.tools.call("Page.captureScreenshot", self.session, format="png",
+                               captureBeyondViewport=True)["data"]
+        return base64.b64decode(data)
+
+    def errors(self) -> list[str]:
+        """Console errors, exceptions and failed loads so far."""
+        return [_error_text(e) for e in self.tools.events if _is_error(e)]
+
+
+@contextmanager
+def open_tab(browser: str, width: int = 1100, height: int = 1400,
+             timeout: float = 60.0) -> Iterator[Tab]:
+    """A blank tab in a new headless ``browser`` process, closed with it on exit."""
     to_browser_r, to_browser_w = os.pipe()
     from_browser_r, from_browser_w = os.pipe()
     profile = tempfile.mkdtemp(prefix="img2img-chromium-")
@@ -104,26 +165,26 @@ def load_page(browser: str, page: Path, width: int = 1100, height: int = 1400,
     try:
         target = tools.call("Target.createTarget", url="about:blank")["targetId"]
         session = tools.call("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
-        for domain in ("Page", "Runtime", "Log"):
+        for domain in ("Page", "Runtime", "Log", "DOM"):
             tools.call(f"{domain}.enable", session)
-        tools.call("Page.navigate", session, url=page.resolve().as_uri())
-        tools.wait_for("Page.loadEventFired", timeout)
-        images = tools.call(
-            "Runtime.evaluate", session, returnByValue=True,
-            expression="Array.from(document.images).map(i => ({src: i.getAttribute('src'), "
-                       "complete: i.complete, naturalWidth: i.naturalWidth}))",
-        )["result"]["value"]
-        title = tools.call("Runtime.evaluate", session, expression="document.title",
-                           returnByValue=True)["result"]["value"]
-        shot = tools.call("Page.captureScreenshot", session, format="png",
-                          captureBeyondViewport=True)["data"]
-        errors = [_error_text(e) for e in tools.events if _is_error(e)]
+        if width < 600:  # a phone's width: lay the page out as a phone would
+            tools.call("Emulation.setDeviceMetricsOverride", session, width=width,
+                       height=height, deviceScaleFactor=1, mobile=True)
+        yield Tab(tools, session, timeout)
         tools.call("Browser.close")
-        return PageLoad(images, errors, base64.b64decode(shot), title)
     finally:
         process.kill()
         process.wait(timeout=30)
         shutil.rmtree(profile, ignore_errors=True)
+
+
+def load_page(browser: str, page: Path, width: int = 1100, height: int = 1400,
+              timeout: float = 60.0) -> PageLoad:
+    """Open ``page`` in headless ``browser`` and report images, errors and a screenshot."""
+    with open_tab(browser, width, height, timeout) as tab:
+        tab.navigate(page.resolve().as_uri())
+        return PageLoad(tab.images(), tab.errors(), tab.screenshot(),
+                        tab.evaluate("document.title"))
 
 
 def _is_error(event: dict[str, Any]) -> bool:
