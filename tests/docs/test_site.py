@@ -24,6 +24,7 @@ FOREIGN_OPTIONS = {
     "mkdocs": {"--strict"},
     "bench/run.py": {"--threads", "--cpu-time", "--results"},
     "bench/translate_resize.py": {"--maps"},
+    "bench/serve.py": {"--clients", "--requests"},
     "datasets/demo_report.py": {"--outputs", "--sheet", "--run", "--started", "--threads"},
 }
 
