@@ -38,6 +38,7 @@ from img2img.data.dataset import UnreadableDatasetError, dataset_files
 from img2img.data.discover import DatasetLayoutError
 from img2img.data.seeding import mix_seed
 from img2img.engine import distributed as ddp
+from img2img.engine.backends import apply_backends, choose_backends
 from img2img.engine.device import Precision, resolve_device
 from img2img.engine.distributed import World
 from img2img.engine.memory import MemoryEstimate, check_fits, estimate_training_memory
@@ -107,6 +108,7 @@ def build_recipe(config: RunConfig, world: World | None = None) -> Any:
     precision = Precision(config.train.precision, device)
     recipe = get_family(config.family).recipe_class()(config, device, precision)
     recipe.notes = _data_parallel(recipe, world) if world.distributed else []
+    apply_backends(choose_backends(device, config))
     if device.type == "cpu" and not config.train.compile:
         for net in recipe.nets.values():
             use_cpu_fast_path(net)

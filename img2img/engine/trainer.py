@@ -47,6 +47,7 @@ from img2img.checkpoints import (
 from img2img.config import default_sample_every
 from img2img.data.sampler import make_loader
 from img2img.engine import distributed as ddp
+from img2img.engine.backends import choose_backends
 from img2img.engine.device import device_text
 from img2img.engine.distributed import World, regroup_epoch
 from img2img.engine.guard import LossGuard, NonFiniteLossError, check_weights, with_advice
@@ -449,7 +450,8 @@ class Trainer:
         )
         lines = [
             f"training on {device_text(self.recipe.device)} in {self.cfg.precision}: "
-            f"{per_epoch} steps per epoch, {epochs} epochs, {length}"
+            f"{per_epoch} steps per epoch, {epochs} epochs, {length}",
+            choose_backends(self.recipe.device, self.recipe.config).describe(),
         ]
         if pos.step:
             lines.append(

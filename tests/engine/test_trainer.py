@@ -162,19 +162,22 @@ def test_start_is_reported_and_resume_shows_its_epoch(gray2color, tmp_path):
         "training on cpu in fp32: 2 steps per epoch, 4 epochs, stopping after 3 of 8 steps "
         "(max_steps)"
     )
-    assert first.lines[1] == ("sample grids every 1000 steps and at the last one "
+    assert first.lines[1] == ("cuDNN autotuning and TF32: not used on cpu (CUDA settings; no "
+                              "effect here)")
+    assert first.lines[2] == ("sample grids every 1000 steps and at the last one "
                               "(--sample-every; default: about ten over the run)")
     assert re.fullmatch(
         r"step 2/3 \(66%\)  epoch 1  G_GAN \S+ G_L1 \S+ D_real \S+ D_fake \S+  "
         r"[\d.]+ img/s  data \d+ ms/step  ETA \S+",
-        first.lines[2],
+        first.lines[3],
     )
     second = _Recorder()
     changes = {"max_steps": 8, "checkpoint_every": 2, "keep_checkpoints": 2}
     resume(run.path, changes, reporter=second)
     assert second.starts == [(8, 3, 2)]  # the bar starts at the resumed epoch
-    assert second.lines[:2] == [
+    assert second.lines[:3] == [
         "training on cpu in fp32: 2 steps per epoch, 4 epochs, 8 steps in all",
+        "cuDNN autotuning and TF32: not used on cpu (CUDA settings; no effect here)",
         "resuming at step 3 (epoch 2, step 1 of 2 in it)",
     ]
     assert sorted(_checkpoints(run)) == ["latest.pt", "step_00000006.pt", "step_00000008.pt"]
