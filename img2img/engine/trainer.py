@@ -7,8 +7,8 @@ one family, and gives every family the same guarantees:
 * **Stops between steps.** SIGINT and SIGTERM (see :mod:`img2img.engine.signals`) end the step
   in progress, write the checkpoint and the last step's sample grid, and return a result
   saying which signal stopped the run; the checkpoint never holds part of a step, so a
-  resume continues exactly. Data-parallel processes agree after every step, so all stop
-  after the same one.
+  resume continues exactly. Data-parallel processes agree at the next log or checkpoint
+  boundary (no step waits on the others for it), so all stop after the same step.
 * **Never saves a broken model.** Every loss a recipe returns is checked; once one is NaN or
   infinite the run stops with :class:`~img2img.engine.guard.NonFiniteLossError` naming the
   step (every process together), before anything else is logged or saved, so the last
@@ -363,13 +363,25 @@ class Trainer:
         return path, last
 
     def _stopping(self, stop: StopSignals) -> bool:
-        """Whether a stop was asked for here or on any process (every process asks, after
-        the same steps); a process another one stops records that process's signal."""
+        """Whether to stop after this step: a stop asked for here (one process: after the
+        step in progress) or on any process. Data-parallel processes exchange the request
+        only at log and checkpoint boundaries (every process asks after the same steps), so
+        a step waits on no other process for it; a process another one stops records that
+        process's signal."""
+        if not self.world.distributed:
+            return stop.requested is not None
+        step = self.position.step
+        at_boundary = (step % self.cfg.log_every == 0 or step % self.cfg.checkpoint_every == 0
+                       or step >= self.total_steps)
+        return at_boundary and self._exchange_stop(stop)
+
+    def _exchange_stop(self, stop: StopSignals) -> bool:
+        """Whether any process was asked to stop (a collective: every process calls it after
+        the same step); the signal of the process that was is recorded here too."""
         if not ddp.any_rank(stop.requested is not None, self.recipe.device):
             return False
-        if self.world.distributed:
-            names = ddp.gather_objects(stop.requested.name if stop.requested else None)
-            stop.request(signal.Signals[next(n for n in names if n is not None)])
+        names = ddp.gather_objects(stop.requested.name if stop.requested else None)
+        stop.request(signal.Signals[next(n for n in names if n is not None)])
         return True
 
     def _loop(self, sample_batch: dict, stop: StopSignals) -> dict[str, float]:
