@@ -24,6 +24,7 @@ one family, and gives every family the same guarantees:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import signal
@@ -504,7 +505,8 @@ class Trainer:
 
     def _write_samples(self, batch: dict) -> None:
         # every process translates (synchronised batch norm needs them all); rank 0 writes
-        columns = self.recipe.sample(batch)
+        with _eager(self.cfg.compile):
+            columns = self.recipe.sample(batch)
         self._sampled_at = self.position.step
         if not self.world.is_main:
             return
@@ -513,6 +515,14 @@ class Trainer:
         log.info("samples written: %s", path)
         for observer in self.observers:
             observer.on_samples(self.position.step, path, grid)
+
+
+def _eager(compiled: bool) -> contextlib.AbstractContextManager:
+    """Run ``--compile``'s networks eagerly for the block (sample grids): sampling switches
+    them to eval mode and swaps their layers for test-time stand-ins, which the compiled
+    training graphs would each be recompiled for (up to the recompile limit), to run a few
+    images; eager, the training graphs stay as they are."""
+    return torch.compiler.set_stance("force_eager") if compiled else contextlib.nullcontext()
 
 
 def _batch_size(batch: dict) -> int:
