@@ -68,6 +68,8 @@ NOT_RUN: dict[str, str] = {
     "python bench/train_breakdown.py": "minutes of measurement",
     "python bench/datasets.py": "minutes of measurement",
     "python bench/huge_image.py": "writes and translates a 12000 x 12000 image",
+    "python bench/translate_resize.py --maps 2 --ngf 16": "translates 2048x1024 maps for minutes",
+    "python bench/serve.py --clients 8 --requests 50": "a server under load for minutes",
 }
 
 #: (command words it applies to, network options, size options) appended to a training command:

@@ -1,7 +1,8 @@
 """Every command and Python example of README.md and docs/ runs, page by page, in reading order.
 
 The pages share one sandbox folder (``tests/docs/sandbox.py``): a page may use what an earlier
-page's commands wrote (the quick start's run, a downloaded dataset). How commands are run, which
+page's commands wrote (the quick start's run, a downloaded dataset), so a page selected on its
+own (``-k quickstart``) first runs the pages before it. How commands are run, which
 are not and why, and how training is shrunk: ``tests/docs/run.py``.
 """
 
@@ -28,6 +29,7 @@ PAGES = pages()
 @pytest.fixture(scope="module")
 def sandbox(tmp_path_factory: pytest.TempPathFactory):
     box = make_sandbox(tmp_path_factory.mktemp("docs") / "sandbox")
+    box.pages_run = set()
     with pytest.MonkeyPatch.context() as patch:
         for key, value in box.env.items():
             patch.setenv(key, value)
@@ -69,14 +71,23 @@ def _run_python(fence, module: types.ModuleType) -> None:
         del sys.modules[module.__name__]
 
 
-@pytest.mark.parametrize("page", PAGES)
-def test_page_runs(page: str, sandbox) -> None:
+def _run_page(page: str, root: Path) -> None:
     module = types.ModuleType("docs_example")  # a page's Python examples continue one another
     for fence in fences(page):
         if fence.language == "bash":
-            _run_bash(fence, sandbox.root)
+            _run_bash(fence, root)
         elif fence.language == "python":
             _run_python(fence, module)
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_page_runs(page: str, sandbox) -> None:
+    for earlier in PAGES[: PAGES.index(page)]:  # what the page may use, when run on its own
+        if earlier not in sandbox.pages_run:
+            sandbox.pages_run.add(earlier)
+            _run_page(earlier, sandbox.root)
+    sandbox.pages_run.add(page)
+    _run_page(page, sandbox.root)
 
 
 def test_not_run_entries_are_on_a_page() -> None:

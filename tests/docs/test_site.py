@@ -23,6 +23,8 @@ FOREIGN_OPTIONS = {
     "pip": {"--index-url"},
     "mkdocs": {"--strict"},
     "bench/run.py": {"--threads", "--cpu-time", "--results"},
+    "bench/translate_resize.py": {"--maps"},
+    "bench/serve.py": {"--clients", "--requests"},
     "datasets/demo_report.py": {"--outputs", "--sheet", "--run", "--started", "--threads"},
 }
 
