@@ -119,7 +119,9 @@ def main() -> None:
         log: list[str] = []
         process, url = start_server(weights, args.batch_size, log)
         try:
-            load(url, images[:2], 2, 2)  # warm-up: the first batches pay probes and packing
+            # warm-up: the first batch of each size pays its probes and weight packing (once
+            # per machine: the verdicts are kept on disk), as the offline warm-up does
+            load(url, images, args.clients, 3)
             before = load_average()
             latencies, errors, seconds = load(url, images, args.clients, args.requests)
         finally:

@@ -25,6 +25,7 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from img2img.serve.batching import BatchQueue, QueueFull
@@ -301,8 +302,11 @@ def _routes(app: FastAPI, state: ServerState) -> None:
             translator = await run_in_threadpool(served.translator, options)
         except ValueError as exc:
             raise ApiError(422, str(exc).replace("--", "")) from None
-        body = await read_body(request.stream(), request.headers.get("content-length"),
-                               settings.max_upload_bytes)
+        try:
+            body = await read_body(request.stream(), request.headers.get("content-length"),
+                                   settings.max_upload_bytes)
+        except ClientDisconnect:  # nobody is left to answer
+            return Response(status_code=499)
         streams = translator.model.input_streams
         upload = parse_upload(request.headers.get("content-type"), body,
                               [s.name for s in streams], name)

@@ -16,7 +16,7 @@ from img2img.cli import app
 runner = CliRunner()
 
 COMMANDS = [[], ["train"], ["train", "pix2pix"], ["translate"], ["info"], ["boundary"],
-            ["evaluate"], ["report"], ["export"], ["features"]]
+            ["evaluate"], ["report"], ["export"], ["features"], ["serve"]]
 TINY = [
     "--netG",
     "unet_128",

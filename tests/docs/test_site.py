@@ -85,3 +85,15 @@ def test_the_option_check_sees_family_options() -> None:
     known = _all_options()
     assert {"--cut-mode", "--lambda-identity", "--label-nc", "--side", "--skip-missing"} <= known
     assert "--no-such-option" not in known
+
+
+def test_readme_is_a_front_page_whose_links_resolve() -> None:
+    text = (REPO / "README.md").read_text()
+    assert len(text.splitlines()) <= 150, "README.md is the front page: reference goes to docs/"
+    links = re.findall(r"\]\(([^)#]+)(?:#[^)]*)?\)", text)
+    assert links, "README.md links to no documentation page"
+    missing = [link for link in links if not link.startswith("http") and
+               not (REPO / link).is_file()]
+    assert not missing, f"README.md links to files that do not exist: {missing}"
+    unlinked = set(PAGES[1:]) - set(links) - {"docs/index.md"}
+    assert not unlinked, f"README.md links to no {sorted(unlinked)}"

@@ -51,6 +51,7 @@ function renderOptions() {
     const label = document.createElement("label");
     const el = OPTION_INPUTS[name]();
     el.dataset.option = name;
+    if (el.type === "checkbox") label.className = "check";
     label.append(name.replace("_", " "), el);
     box.append(label);
   }
