@@ -236,6 +236,12 @@ class TrainConfig:
     compile: bool = field(default=False, metadata=option(
         "--compile", "torch.compile the networks (static shapes; slower start, faster steps on "
         "a GPU).", RUN))
+    cudnn_benchmark: bool = field(default=True, metadata=option(
+        "--no-cudnn-benchmark", "CUDA: do not autotune cuDNN convolutions (autotuning times "
+        "each new input shape's algorithms once; off anyway with --preprocess none).", RUN))
+    tf32: bool = field(default=True, metadata=option(
+        "--no-tf32", "CUDA: full float32 convolutions and matrix products instead of TF32 "
+        "tensor-core math (TF32: about 1e-3 relative error, several times faster).", RUN))
     world_size: int = 1  # data-parallel processes; batch_size is per process
     log_every: int = field(default=10, metadata=option(
         "--log-every", "Steps between metric lines.", RUN, resume=True))

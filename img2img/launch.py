@@ -38,6 +38,7 @@ from img2img.data.dataset import UnreadableDatasetError, dataset_files
 from img2img.data.discover import DatasetLayoutError
 from img2img.data.seeding import mix_seed
 from img2img.engine import distributed as ddp
+from img2img.engine.backends import apply_backends, choose_backends
 from img2img.engine.device import Precision, resolve_device
 from img2img.engine.distributed import World
 from img2img.engine.memory import MemoryEstimate, check_fits, estimate_training_memory
@@ -51,6 +52,7 @@ from img2img.engine.wandb_run import WandbObserver, check_wandb
 from img2img.families import get_family, load_run_config
 from img2img.families.init_from import check_init_from
 from img2img.nn.cpu_fast import use_cpu_fast_path
+from img2img.nn.cpu_only import cpu_only
 from img2img.options import resumable
 from img2img.report.observer import ReportObserver
 
@@ -107,7 +109,8 @@ def build_recipe(config: RunConfig, world: World | None = None) -> Any:
     precision = Precision(config.train.precision, device)
     recipe = get_family(config.family).recipe_class()(config, device, precision)
     recipe.notes = _data_parallel(recipe, world) if world.distributed else []
-    if device.type == "cpu" and not config.train.compile:
+    apply_backends(choose_backends(device, config))
+    if cpu_only(device) and not config.train.compile:
         for net in recipe.nets.values():
             use_cpu_fast_path(net)
     if config.train.channels_last:

@@ -148,7 +148,7 @@ def _evaluate_model(model, data, phase, direction, limit, out, plan_for, device,
     from img2img.families.loading import load_inference_model
     from img2img.hub.datasets import resolve_dataset
 
-    tune_allocator()
+    tune_allocator(device)
     loaded = load_inference_model(model, device, **test_options)
     root = None if data is None else resolve_dataset(data)
     data_config = evaluation_data(loaded, root, phase, direction)

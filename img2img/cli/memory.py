@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -44,14 +45,19 @@ def _capped() -> bool:
 CAPPED_ARENAS = 1
 
 
-def tune_allocator() -> bool:
+def tune_allocator(device: Any = None) -> bool:
     """Apply the ``IMG2IMG_MALLOC`` setting to this process; returns whether glibc was tuned.
 
-    Under an address-space cap, glibc is also told to keep :data:`CAPPED_ARENAS` malloc
-    arenas: each thread's own arena would reserve 64 MiB of the cap (a gigabyte for the
-    threads of a 16-core machine), whatever the setting.
+    ``device``: where the work runs (a ``torch.device`` or its name); the tuning is a CPU
+    speed-up and is never applied for another device (CUDA: host memory kept in the heap is
+    memory the GPU's pinned buffers cannot have). Under an address-space cap, glibc is also
+    told to keep :data:`CAPPED_ARENAS` malloc arenas: each thread's own arena would reserve
+    64 MiB of the cap (a gigabyte for the threads of a 16-core machine), whatever the setting.
     """
     if not sys.platform.startswith("linux"):
+        return False
+    if device is not None and str(device).split(":")[0] != "cpu":
+        log.debug("glibc malloc: left alone for %s (a CPU-only tuning)", device)
         return False
     if _capped():
         from img2img.engine.heap import limit_arenas

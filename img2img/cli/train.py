@@ -15,6 +15,7 @@ import contextlib
 import dataclasses
 import functools
 import inspect
+import json
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -176,7 +177,7 @@ def _start(family: Family, model: Any, v: dict[str, Any]) -> None:
         launch.check_config(config, check_data=check_data)
 
     run_on_devices(v["devices"], v["device"], check)
-    launched = _prepare_process()  # by --devices N, whose check() has checked the data
+    launched = _prepare_process(v["device"])  # by --devices N, whose check() checked the data
     check_once = functools.partial(_check_data_once, check_data=check_data)
     with _process_group(), _setup_interruptible():
         run, result = launch.train(config, v["runs_dir"], reporter=_reporter(),
@@ -214,7 +215,7 @@ def _resume(run_dir: Path, changes: dict[str, Any], family: str | None, dry_run:
     if not dry_run:
         run_on_devices(devices, device, lambda: launch.check_resume(run_dir, changes,
                                                                     family=family))
-        _prepare_process()
+        _prepare_process(device or _saved_device(run_dir))
     with _process_group(), _setup_interruptible():
         run, outcome = launch.resume(run_dir, changes, family=family, dry_run=dry_run,
                                      reporter=None if dry_run else _reporter())
@@ -312,12 +313,27 @@ def _reporter():
     return make_reporter()
 
 
-def _prepare_process() -> bool:
-    """Allocator settings; a process ``--devices N`` started ends with its launcher. Returns
-    whether this is such a process."""
+def _prepare_process(device: str) -> bool:
+    """Allocator settings (CPU-only: not for a run on ``device`` CUDA); a process
+    ``--devices N`` started ends with its launcher. Returns whether this is such a process."""
     from img2img.cli.memory import tune_allocator
+    from img2img.config import ConfigError
+    from img2img.engine.device import resolve_device
     from img2img.lifeline import follow_launcher
 
     launched = follow_launcher()
-    tune_allocator()
+    try:
+        target = resolve_device(device)
+    except ConfigError:  # said where the run builds its networks
+        target = None
+    tune_allocator(target)
     return launched
+
+
+def _saved_device(run_dir: Path) -> str:
+    """The ``--device`` a run was started with (``auto`` where its config cannot be read)."""
+    try:
+        config = json.loads((run_dir / "config.json").read_text("utf-8"))
+        return str(config["train"]["device"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return "auto"

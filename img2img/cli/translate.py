@@ -157,7 +157,7 @@ def _run(
     from img2img.infer.translate import translate_files
 
     target = resolve_device(device)
-    tune_allocator()
+    tune_allocator(target)
     set_max_image_pixels(max_image_pixels)
     jobs = plan_outputs(inputs, output, ext=ext)  # bad paths fail before any download
     with DownloadBar(f"downloading {model}") as download_bar:

@@ -82,18 +82,23 @@ def check_label_values(
     )
 
 
-def one_hot(labels: Tensor, label_nc: int, dtype: torch.dtype = torch.float32) -> Tensor:
+def one_hot(labels: Tensor, label_nc: int, dtype: torch.dtype = torch.float32, *,
+            checked: bool = False) -> Tensor:
     """One-hot encode class ids ``[N, 1, H, W]`` to ``[N, label_nc, H, W]`` of ``dtype``.
 
+    ``checked``: the caller checked the ids already (on the CPU, before copying them to an
+    accelerator, where reading their range would wait for the device).
+
     Raises:
-        LabelValueError: an id outside ``0 .. label_nc - 1``.
+        LabelValueError: an id outside ``0 .. label_nc - 1`` (unless ``checked``).
     """
     if labels.dim() != 4 or labels.shape[1] != 1 or labels.is_floating_point():
         raise ValueError(
             f"labels: got {labels.dtype} of shape {tuple(labels.shape)}; expected integer class "
             "ids shaped [N, 1, H, W]"
         )
-    check_label_values(labels, label_nc)
+    if not checked:
+        check_label_values(labels, label_nc)
     n, _, h, w = labels.shape
     out = torch.zeros(n, label_nc, h, w, dtype=dtype, device=labels.device)
     return out.scatter_(1, labels.long(), 1.0)

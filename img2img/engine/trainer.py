@@ -7,8 +7,8 @@ one family, and gives every family the same guarantees:
 * **Stops between steps.** SIGINT and SIGTERM (see :mod:`img2img.engine.signals`) end the step
   in progress, write the checkpoint and the last step's sample grid, and return a result
   saying which signal stopped the run; the checkpoint never holds part of a step, so a
-  resume continues exactly. Data-parallel processes agree after every step, so all stop
-  after the same one.
+  resume continues exactly. Data-parallel processes agree at the next log or checkpoint
+  boundary (no step waits on the others for it), so all stop after the same step.
 * **Never saves a broken model.** Every loss a recipe returns is checked; once one is NaN or
   infinite the run stops with :class:`~img2img.engine.guard.NonFiniteLossError` naming the
   step (every process together), before anything else is logged or saved, so the last
@@ -24,6 +24,7 @@ one family, and gives every family the same guarantees:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import signal
@@ -47,6 +48,7 @@ from img2img.checkpoints import (
 from img2img.config import default_sample_every
 from img2img.data.sampler import make_loader
 from img2img.engine import distributed as ddp
+from img2img.engine.backends import choose_backends
 from img2img.engine.device import device_text
 from img2img.engine.distributed import World, regroup_epoch
 from img2img.engine.guard import LossGuard, NonFiniteLossError, check_weights, with_advice
@@ -362,13 +364,25 @@ class Trainer:
         return path, last
 
     def _stopping(self, stop: StopSignals) -> bool:
-        """Whether a stop was asked for here or on any process (every process asks, after
-        the same steps); a process another one stops records that process's signal."""
+        """Whether to stop after this step: a stop asked for here (one process: after the
+        step in progress) or on any process. Data-parallel processes exchange the request
+        only at log and checkpoint boundaries (every process asks after the same steps), so
+        a step waits on no other process for it; a process another one stops records that
+        process's signal."""
+        if not self.world.distributed:
+            return stop.requested is not None
+        step = self.position.step
+        at_boundary = (step % self.cfg.log_every == 0 or step % self.cfg.checkpoint_every == 0
+                       or step >= self.total_steps)
+        return at_boundary and self._exchange_stop(stop)
+
+    def _exchange_stop(self, stop: StopSignals) -> bool:
+        """Whether any process was asked to stop (a collective: every process calls it after
+        the same step); the signal of the process that was is recorded here too."""
         if not ddp.any_rank(stop.requested is not None, self.recipe.device):
             return False
-        if self.world.distributed:
-            names = ddp.gather_objects(stop.requested.name if stop.requested else None)
-            stop.request(signal.Signals[next(n for n in names if n is not None)])
+        names = ddp.gather_objects(stop.requested.name if stop.requested else None)
+        stop.request(signal.Signals[next(n for n in names if n is not None)])
         return True
 
     def _loop(self, sample_batch: dict, stop: StopSignals) -> dict[str, float]:
@@ -449,7 +463,8 @@ class Trainer:
         )
         lines = [
             f"training on {device_text(self.recipe.device)} in {self.cfg.precision}: "
-            f"{per_epoch} steps per epoch, {epochs} epochs, {length}"
+            f"{per_epoch} steps per epoch, {epochs} epochs, {length}",
+            choose_backends(self.recipe.device, self.recipe.config).describe(),
         ]
         if pos.step:
             lines.append(
@@ -490,7 +505,8 @@ class Trainer:
 
     def _write_samples(self, batch: dict) -> None:
         # every process translates (synchronised batch norm needs them all); rank 0 writes
-        columns = self.recipe.sample(batch)
+        with _eager(self.cfg.compile):
+            columns = self.recipe.sample(batch)
         self._sampled_at = self.position.step
         if not self.world.is_main:
             return
@@ -499,6 +515,14 @@ class Trainer:
         log.info("samples written: %s", path)
         for observer in self.observers:
             observer.on_samples(self.position.step, path, grid)
+
+
+def _eager(compiled: bool) -> contextlib.AbstractContextManager:
+    """Run ``--compile``'s networks eagerly for the block (sample grids): sampling switches
+    them to eval mode and swaps their layers for test-time stand-ins, which the compiled
+    training graphs would each be recompiled for (up to the recompile limit), to run a few
+    images; eager, the training graphs stay as they are."""
+    return torch.compiler.set_stance("force_eager") if compiled else contextlib.nullcontext()
 
 
 def _batch_size(batch: dict) -> int:

@@ -51,6 +51,7 @@ from torch import Tensor, nn
 
 from img2img.infer.verdicts import VerdictStore, open_store
 from img2img.nn.capture import graph_capture
+from img2img.nn.cpu_only import cpu_only
 from img2img.nn.norms import BATCH_NORMS
 
 __all__ = ["batch_invariant", "deterministic_copy", "image_seed", "paper_test_mode"]
@@ -247,7 +248,8 @@ StandIn = Callable[[nn.Module], nn.Module | None]
 
 
 def _conv_stand_in(module: nn.Module) -> nn.Module | None:
-    return _ImageByImageConv(module) if isinstance(module, _CONVS) else None
+    """The image-by-image stand-in of a CPU convolution (None for a CUDA one: left as it is)."""
+    return _ImageByImageConv(module) if isinstance(module, _CONVS) and cpu_only(module) else None
 
 
 def _paper_stand_in(streams: _ImageStreams, dropout: bool, convolutions: bool) -> StandIn:

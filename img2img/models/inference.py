@@ -30,6 +30,7 @@ from img2img.infer.stochastic import (
     paper_test_mode,
 )
 from img2img.nn.cpu_fast import cpu_fast_path
+from img2img.nn.cpu_only import cpu_only
 from img2img.nn.norms import BATCH_NORMS
 
 #: ``paper``: the pix2pix paper's test (each image's own normalisation statistics, dropout on,
@@ -295,7 +296,7 @@ def cpu_inference(net: nn.Module, device: str | torch.device) -> Iterator[nn.Mod
     :mod:`img2img.infer.verdicts`); both are undone on exit. On any other device (CUDA, MPS,
     meta) ``net`` is left as it is: the plain torch layers run.
     """
-    if torch.device(device).type != "cpu":
+    if not cpu_only(device):
         yield net
         return
     with cpu_fast_path(net), batch_invariant(net):

@@ -46,6 +46,7 @@ from torch import Tensor, nn
 
 from img2img.nn.capture import graph_capture
 from img2img.nn.cpu_bf16 import cpu_has_bf16
+from img2img.nn.cpu_only import cpu_only
 from img2img.nn.small_grid import conv2d_product, conv_transpose2d_product
 
 __all__ = [
@@ -397,6 +398,7 @@ def _eligible(module: nn.Module) -> bool:
     """Whether ``module`` is a plain torch convolution the fast path can stand in for."""
     return (
         type(module) in _FAST
+        and cpu_only(module)  # never a CUDA layer
         and module.groups == 1
         and all(d == 1 for d in module.dilation)
         and module.padding_mode == "zeros"
@@ -409,8 +411,8 @@ def use_cpu_fast_path(net: nn.Module) -> nn.Module:
     Eligible are modules whose type is exactly ``nn.Conv2d`` or ``nn.ConvTranspose2d`` (not a
     subclass) with one group, no dilation and zero padding mode, ``net`` itself included. They
     become :class:`FastConv2d` / :class:`FastConvTranspose2d` by a change of class: parameters,
-    buffers, hooks and ``state_dict`` are untouched. Harmless off the CPU (the torch path runs)
-    and idempotent.
+    buffers, hooks and ``state_dict`` are untouched. Layers off the CPU (CUDA) are left as they
+    are. Idempotent.
     """
     for module in net.modules():
         if _eligible(module):

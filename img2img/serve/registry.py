@@ -144,7 +144,7 @@ class Registry:
         from img2img.engine.device import resolve_device
 
         self.device = resolve_device(settings.device)
-        tune_allocator()
+        tune_allocator(self.device)
         set_max_image_pixels(settings.max_image_pixels)
         self.models: dict[str, ServedModel] = {}
         for name, source in model_names(settings.models).items():

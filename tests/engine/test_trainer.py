@@ -162,19 +162,22 @@ def test_start_is_reported_and_resume_shows_its_epoch(gray2color, tmp_path):
         "training on cpu in fp32: 2 steps per epoch, 4 epochs, stopping after 3 of 8 steps "
         "(max_steps)"
     )
-    assert first.lines[1] == ("sample grids every 1000 steps and at the last one "
+    assert first.lines[1] == ("cuDNN autotuning and TF32: not used on cpu (CUDA settings; no "
+                              "effect here)")
+    assert first.lines[2] == ("sample grids every 1000 steps and at the last one "
                               "(--sample-every; default: about ten over the run)")
     assert re.fullmatch(
         r"step 2/3 \(66%\)  epoch 1  G_GAN \S+ G_L1 \S+ D_real \S+ D_fake \S+  "
         r"[\d.]+ img/s  data \d+ ms/step  ETA \S+",
-        first.lines[2],
+        first.lines[3],
     )
     second = _Recorder()
     changes = {"max_steps": 8, "checkpoint_every": 2, "keep_checkpoints": 2}
     resume(run.path, changes, reporter=second)
     assert second.starts == [(8, 3, 2)]  # the bar starts at the resumed epoch
-    assert second.lines[:2] == [
+    assert second.lines[:3] == [
         "training on cpu in fp32: 2 steps per epoch, 4 epochs, 8 steps in all",
+        "cuDNN autotuning and TF32: not used on cpu (CUDA settings; no effect here)",
         "resuming at step 3 (epoch 2, step 1 of 2 in it)",
     ]
     assert sorted(_checkpoints(run)) == ["latest.pt", "step_00000006.pt", "step_00000008.pt"]
@@ -276,3 +279,50 @@ def test_a_crop_that_never_moves_is_warned_of(gray2color):
     for preprocess in ("none", "crop"):
         data = dataclasses.replace(fixed.data, preprocess=preprocess)
         assert data.fixed_crop_warning is None
+
+
+def test_data_parallel_processes_exchange_the_stop_flag_only_at_boundaries(
+    gray2color, tmp_path, monkeypatch
+):
+    """No step waits on the other processes for the stop flag: it is exchanged at log and
+    checkpoint boundaries only, and a stop asked for between them stops the run at the next
+    one, with its checkpoint. (Rank 0 of two, without a process group: the collectives are
+    this process's own values.)"""
+    import signal
+
+    from img2img import launch
+    from img2img.engine import distributed as ddp
+    from img2img.engine.distributed import World
+    from img2img.engine.trainer import Trainer
+
+    monkeypatch.setattr(ddp, "world_from_env", lambda: World(0, 2, 0))
+    monkeypatch.setattr(launch, "_data_parallel", lambda recipe, world: [])
+    build, exchange = launch.build_recipe, Trainer._exchange_stop
+    steps: list[int] = []  # train_step calls so far
+    exchanged: list[int] = []  # the steps after which the flag was exchanged
+
+    def counting_build(*args, **kwargs):
+        recipe = build(*args, **kwargs)
+        step = recipe.train_step
+
+        def signalled(batch):
+            steps.append(1)
+            if len(steps) == 6:
+                signal.raise_signal(signal.SIGTERM)  # mid-interval: steps 5 to 8
+            return step(batch)
+
+        recipe.train_step = signalled
+        return recipe
+
+    def spy(trainer, stop):
+        exchanged.append(len(steps))
+        return exchange(trainer, stop)
+
+    monkeypatch.setattr(launch, "build_recipe", counting_build)
+    monkeypatch.setattr(Trainer, "_exchange_stop", spy)
+    config = tiny_pix2pix_config(gray2color, max_steps=20, log_every=4, checkpoint_every=1000,
+                                 sample_every=1000)
+    run, result = train(config, tmp_path)
+    assert exchanged == [4, 8]
+    assert (result.stopped_by, result.step) == ("SIGTERM", 8)
+    assert load_checkpoint(run.path)["step"] == 8

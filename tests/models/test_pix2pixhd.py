@@ -395,3 +395,26 @@ def test_export_takes_the_encoded_labels_and_translates_label_maps_under_onnxrun
                                   str(tmp_path / "x"), "--eval", "--device", "cpu"])
     assert refused.exit_code == 2
     assert "--eval: an exported model's test-time" in " ".join(refused.output.split())
+
+
+def test_class_ids_are_checked_on_the_cpu_before_the_copy(city, monkeypatch) -> None:
+    """Reading the range of ids already on a GPU would wait for it: the step checks the
+    batch's own (CPU) tensor, and the one-hot encoding on the device checks nothing again."""
+    from img2img.data import labelmaps
+    from img2img.families.pix2pixhd import training
+
+    config = tiny_pix2pixhd_config(city)
+    family = get_family("pix2pixhd")
+    batch = _batch(family.description_class().build_dataset(config))
+    recipe = build_recipe(config)
+    seen: list = []
+    check = labelmaps.check_label_values
+    monkeypatch.setattr(training, "check_label_values",
+                        lambda labels, *a: seen.append(labels) or check(labels, *a))
+    monkeypatch.setattr(labelmaps, "check_label_values",
+                        lambda *a: pytest.fail("ids checked again after the copy"))
+    recipe.forward_losses(batch)
+    assert len(seen) == 1 and seen[0] is batch["label"]
+    bad = {**batch, "label": batch["label"] + 34}  # label_nc 34: ids 34.. are out of range
+    with pytest.raises(LabelValueError, match=r"batch: class id \d+ is outside 0\.\.33"):
+        recipe.forward_losses(bad)

@@ -97,7 +97,9 @@ def to_channels(images: Tensor, channels: int) -> Tensor:
 
 
 def l2_normalize(x: Tensor) -> Tensor:
-    """Rows of ``x`` divided by their L2 norm (plus :data:`NORM_EPS`)."""
+    """Rows of ``x`` divided by their L2 norm (plus :data:`NORM_EPS`), in float32: in fp16 the
+    sum of squares of a 256-wide row overflows (65504) and the row became NaN."""
+    x = x.float()
     return x / (x.pow(2).sum(1, keepdim=True).sqrt() + NORM_EPS)
 
 

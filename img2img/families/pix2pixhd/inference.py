@@ -30,7 +30,8 @@ RANDOM_STYLE = "random"
 _STYLE_VARIANT = re.compile(r"^_style(\d+)$")
 
 
-def encode_labels(labels: Tensor, instances: Tensor | None, m: Pix2PixHDConfig) -> Tensor:
+def encode_labels(labels: Tensor, instances: Tensor | None, m: Pix2PixHDConfig, *,
+                  checked: bool = False) -> Tensor:
     """The label input of the networks: one-hot classes (or the image) + the boundary map.
 
     Args:
@@ -38,8 +39,9 @@ def encode_labels(labels: Tensor, instances: Tensor | None, m: Pix2PixHDConfig) 
             ``[-1, 1]`` when ``label_nc`` is 0.
         instances: instance ids ``[N, 1, H, W]``; needed when ``m.instance``.
         m: the model config.
+        checked: the class ids were checked already (see :func:`one_hot`).
     """
-    x = one_hot(labels, m.label_nc) if m.label_nc else labels.float()
+    x = one_hot(labels, m.label_nc, checked=checked) if m.label_nc else labels.float()
     if m.instance:
         if instances is None:
             raise ValueError("this model takes instance maps; none were given")

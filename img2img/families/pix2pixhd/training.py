@@ -17,7 +17,7 @@ from torch import Tensor
 
 from img2img.checkpoints import state_mismatch
 from img2img.config import RunConfig
-from img2img.data.labelmaps import colourise
+from img2img.data.labelmaps import check_label_values, colourise
 from img2img.engine.device import Precision
 from img2img.engine.recipe import TrainingRecipe, set_requires_grad
 from img2img.families.init_from import Target, load_same_layout
@@ -147,12 +147,15 @@ class Pix2PixHDRecipe(TrainingRecipe):
     def _inputs(self, batch: Mapping[str, Any]) -> tuple[Tensor, Tensor | None, Tensor]:
         """Encoded labels, instance ids and the target photo, on the device."""
         m: Pix2PixHDConfig = self.config.model
-        labels = batch["label"].to(self.device, non_blocking=True)
+        labels = batch["label"]
+        if m.label_nc:  # where the batch was loaded: on a GPU, reading the range would wait
+            check_label_values(labels, m.label_nc, "batch")
+        labels = labels.to(self.device, non_blocking=True)
         instances = batch.get("instance")
         if instances is not None:
             instances = instances.to(self.device, non_blocking=True)
         real = batch["image"].to(self.device, non_blocking=True)
-        return encode_labels(labels, instances, m), instances, real
+        return encode_labels(labels, instances, m, checked=True), instances, real
 
     def _generator_input(self, label_in: Tensor, instances: Tensor | None, real: Tensor) -> Tensor:
         if self.E is None:
