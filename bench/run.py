@@ -29,6 +29,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import bf16
 import torch
 from flops import FlopCounterMode
 from machine import describe, load_average
@@ -146,13 +147,18 @@ def step_flops(recipe, batch: dict, steps: int) -> float:
     return counter.get_total_flops() / steps
 
 
-def train_step_benchmark(recipe, steps: int, size: int = 256, flop_steps: int = 4) -> dict:
-    dev = recipe.device
+def pix2pix_batch(size: int = 256) -> dict:
+    """The one-image batch every training step is measured on (seeded)."""
     g = torch.Generator().manual_seed(0)
-    batch = {
+    return {
         "A": torch.rand(1, 3, size, size, generator=g) * 2 - 1,
         "B": torch.rand(1, 3, size, size, generator=g) * 2 - 1,
     }
+
+
+def train_step_benchmark(recipe, steps: int, size: int = 256, flop_steps: int = 4) -> dict:
+    dev = recipe.device
+    batch = pix2pix_batch(size)
     flops = step_flops(recipe, batch, flop_steps)
     for _ in range(2):
         recipe.train_step(batch)
@@ -188,14 +194,20 @@ def _forget_verdicts(net: torch.nn.Module, keep_on_disk: bool) -> None:
     release_packed_weights(net)
 
 
+def forward_flops(net: torch.nn.Module, x: torch.Tensor) -> float:
+    """FLOPs of ``net`` on ``x`` in eval mode, counted on torch's own layers (a copy)."""
+    with torch.inference_mode(), FlopCounterMode(display=False) as counter:
+        restore_plain_layers(copy.deepcopy(net)).eval()(x)
+    return counter.get_total_flops()
+
+
 def forward_benchmark(model, device: torch.device, batch_size: int, repeats: int) -> dict:
     """One batch through the model as translate runs it: first (cold) and steady timings."""
     net = model.net
     x = torch.rand(batch_size, 3, 256, 256, device=device) * 2 - 1
     keys = [str(i) for i in range(batch_size)]
+    flops = forward_flops(net, x)
     with torch.inference_mode():
-        with FlopCounterMode(display=False) as counter:  # counts torch's own layers only
-            restore_plain_layers(copy.deepcopy(net)).eval()(x)
         first = {}
         for name, keep in (("probing", False), ("verdicts on disk", True)):
             _forget_verdicts(net, keep)
@@ -211,7 +223,7 @@ def forward_benchmark(model, device: torch.device, batch_size: int, repeats: int
             times.append(clock() - t)
             walls.append(time.perf_counter() - wall)
             cpus.append(time.process_time() - cpu)
-    return {"flops": counter.get_total_flops(), "seconds": statistics.median(times),
+    return {"flops": flops, "seconds": statistics.median(times),
             "best": min(times), "first": first, "wall": statistics.median(walls),
             "cpu": statistics.median(cpus)}
 
@@ -257,6 +269,8 @@ def main() -> None:
     parser.add_argument("--forward-repeats", type=int, default=5)
     parser.add_argument("--startup-repeats", type=int, default=3)
     parser.add_argument("--results", type=Path, help="append the table to this file")
+    parser.add_argument("--no-bf16", action="store_true",
+                        help="leave out the bf16-against-fp32 comparison (CPU only)")
     parser.add_argument("--cpu-time", action="store_true",
                         help="time the peak, the training step and the forward pass with the "
                              "process's CPU time (needs --threads 1): on a shared machine, "
@@ -319,6 +333,16 @@ def main() -> None:
                   f"({tr['forward_ips']:.2f} img/s); in CPU time per image the forward pass is "
                   f"{tr['cpu_ratio']:.1%} of the whole")
         table.loads.append(load_average())
+
+        if device.type == "cpu" and not args.no_bf16:
+            if "pix2pix" in steps and args.precision == "fp32":
+                pix2pix_flops = steps["pix2pix"]["flops"]
+            else:
+                pix2pix_flops = step_flops(build_recipe(family_config(
+                    "pix2pix", args.device, "fp32", False)), pix2pix_batch(), 1)
+            bf16.compare(table, matmul_peak, pix2pix_flops, fwd["flops"], args.steps,
+                         args.forward_repeats, args.batch_size, clock)
+            table.loads.append(load_average())
 
         if device.type == "cpu":
             with tempfile.TemporaryDirectory() as tmp:

@@ -123,8 +123,10 @@ class _ImageStatsBatchNorm(nn.Module):
         its result is that of a batch of one: BatchNorm2d in training mode, bit for bit.
         """
         out = torch.empty_like(x)
-        mean = x.new_empty(x.shape[1])
-        invstd = x.new_empty(x.shape[1])
+        # statistics in the affine parameters' dtype: fp32 for half-precision activations
+        mean = self.bn.weight.new_empty(x.shape[1]) if self.bn.weight is not None else (
+            x.new_empty(x.shape[1], dtype=torch.promote_types(x.dtype, torch.float32)))
+        invstd = torch.empty_like(mean)
         for i in range(x.shape[0]):
             torch.ops.aten.native_batch_norm.out(
                 x[i : i + 1], self.bn.weight, self.bn.bias, None, None, True, 0.0, self.bn.eps,

@@ -45,6 +45,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from img2img.nn.capture import graph_capture
+from img2img.nn.cpu_bf16 import cpu_has_bf16
 from img2img.nn.cpu_only import cpu_only
 from img2img.nn.small_grid import conv2d_product, conv_transpose2d_product
 
@@ -83,22 +84,33 @@ _HAS_PACKED_OPS = all(
 )
 
 
-def _one_image_training(conv: nn.Conv2d | nn.ConvTranspose2d, x: Tensor) -> bool:
-    """Whether ``conv`` may take the matrix-product path for ``x`` (grid size aside)."""
-    return (
-        not graph_capture()
-        and torch.is_grad_enabled()
-        and x.device.type == "cpu"
-        and x.dim() == 4
-        and x.shape[0] == 1
-        and x.dtype == conv.weight.dtype
-        and not torch.is_autocast_enabled("cpu")
-    )
+def _autocast_dtype(conv: nn.Conv2d | nn.ConvTranspose2d, x: Tensor) -> torch.dtype | None:
+    """The dtype a fast path computes ``conv`` of ``x`` in: the input's own without autocast;
+    bf16 under bf16 autocast of an fp32 layer on a CPU with native bf16; None otherwise (the
+    torch layer runs, as it does under any other autocast)."""
+    if not torch.is_autocast_enabled("cpu"):
+        return x.dtype if x.dtype == conv.weight.dtype else None
+    if (torch.get_autocast_dtype("cpu") == torch.bfloat16
+            and conv.weight.dtype == torch.float32
+            and x.dtype in (torch.float32, torch.bfloat16)
+            and cpu_has_bf16()):
+        return torch.bfloat16
+    return None
 
 
-def _packed_inference(conv: nn.Conv2d | nn.ConvTranspose2d, x: Tensor) -> bool:
-    """Whether ``conv`` may run on ``x`` through oneDNN with its weight packed once."""
-    return (
+def _one_image_training(conv: nn.Conv2d | nn.ConvTranspose2d, x: Tensor) -> torch.dtype | None:
+    """The dtype ``conv`` takes the matrix-product path in for ``x`` (grid size aside), or
+    None where that path may not run."""
+    if (graph_capture() or not torch.is_grad_enabled() or x.device.type != "cpu"
+            or x.dim() != 4 or x.shape[0] != 1):
+        return None
+    return _autocast_dtype(conv, x)
+
+
+def _packed_inference(conv: nn.Conv2d | nn.ConvTranspose2d, x: Tensor) -> torch.dtype | None:
+    """The dtype ``conv`` runs ``x`` in through oneDNN with its weight packed once (fp32, or
+    bf16 under bf16 autocast on a CPU with native bf16), or None where it may not."""
+    if not (
         _HAS_PACKED_OPS
         and not torch.is_grad_enabled()
         and torch.backends.mkldnn.is_available()
@@ -106,12 +118,18 @@ def _packed_inference(conv: nn.Conv2d | nn.ConvTranspose2d, x: Tensor) -> bool:
         and x.device.type == "cpu"
         and x.dim() == 4
         and x.shape[0] > 0
-        and x.dtype == torch.float32
         and conv.weight.dtype == torch.float32
         and conv.weight.device.type == "cpu"
-        and not torch.is_autocast_enabled("cpu")
         and not graph_capture()
-    )
+    ):
+        return None
+    dtype = _autocast_dtype(conv, x)
+    return dtype if dtype in (torch.float32, torch.bfloat16) else None
+
+
+def _in_dtype(tensor: Tensor | None, dtype: torch.dtype) -> Tensor | None:
+    """``tensor`` converted to ``dtype`` through autograd (as autocast converts), or None."""
+    return None if tensor is None else tensor.to(dtype)
 
 
 def _conv_padding(conv: nn.Conv2d) -> Padding:
@@ -130,9 +148,23 @@ class _Packed:
     """A layer's weight in oneDNN's layout, per input shape, and the weight it was made from."""
 
     stamp: tuple[int, int, int]
-    dense: tuple[Tensor, Tensor | None] | None = None  # a rewritten weight and bias, if any
-    by_shape: dict[tuple[int, ...], Tensor] = field(default_factory=dict)
-    calls: dict[tuple[int, ...], int] = field(default_factory=dict)  # unpacked calls per shape
+    #: the weight and bias per dtype: rewritten (sub-pixel form) and/or converted (bf16)
+    dense: dict[torch.dtype, tuple[Tensor, Tensor | None]] = field(default_factory=dict)
+    by_shape: dict[tuple, Tensor] = field(default_factory=dict)  # per input shape and dtype
+    calls: dict[tuple, int] = field(default_factory=dict)  # unpacked calls per shape and dtype
+
+    def weights(self, conv: nn.Module, dtype: torch.dtype,
+                rewrite=None) -> tuple[Tensor, Tensor | None]:
+        """``conv``'s weight and bias in ``dtype``, rewritten by ``rewrite`` first if given;
+        made once per dtype (the fp32 ones unmade where there is nothing to rewrite)."""
+        if rewrite is None and dtype == conv.weight.dtype:
+            return conv.weight, conv.bias
+        kept = self.dense.get(dtype)
+        if kept is None:
+            weight, bias = (conv.weight, conv.bias) if rewrite is None else rewrite()
+            kept = self.dense[dtype] = (weight.to(dtype),
+                                        None if bias is None else bias.to(dtype))
+        return kept
 
 
 class _PackCache:
@@ -169,17 +201,17 @@ _PACKS = _PackCache()
 
 def _packed_for(entry: _Packed, x: Tensor, weight: Tensor, pack) -> Tensor:
     """The weight to hand oneDNN for ``x``: packed for its shape once the shape recurs."""
-    shape = tuple(x.shape)
-    packed = entry.by_shape.get(shape)
+    key = (*x.shape, x.dtype)
+    packed = entry.by_shape.get(key)
     if packed is not None:
         return packed
-    calls = entry.calls.get(shape, 0)
+    calls = entry.calls.get(key, 0)
     if calls < PACK_AFTER_CALLS:
-        entry.calls = {shape: calls + 1}
+        entry.calls = {key: calls + 1}
         return weight
     if len(entry.by_shape) >= PACKED_SHAPES:
         entry.by_shape.pop(next(iter(entry.by_shape)))
-    packed = entry.by_shape[shape] = pack(list(shape))
+    packed = entry.by_shape[key] = pack(list(x.shape))
     return packed
 
 
@@ -187,8 +219,9 @@ def _packed_conv2d(
     conv: nn.Conv2d, x: Tensor, weight: Tensor, bias: Tensor | None, entry: _Packed,
     padding: list[int], stride: list[int], dilation: list[int],
 ) -> Tensor:
-    """``conv2d`` on channels-last ``x`` with ``weight`` packed once per input shape."""
-    x = x.contiguous(memory_format=torch.channels_last)
+    """``conv2d`` on channels-last ``x`` with ``weight`` packed once per input shape (``x`` is
+    converted to the weight's dtype)."""
+    x = x.to(weight.dtype).contiguous(memory_format=torch.channels_last)
     packed = _packed_for(entry, x, weight, lambda shape: _MKLDNN._reorder_convolution_weight(
         weight, padding, stride, dilation, 1, shape))
     return _MKLDNN._convolution_pointwise(x, packed, bias, padding, stride, dilation, 1, "none",
@@ -256,10 +289,14 @@ class FastConv2d(nn.Conv2d):
     @torch.jit.unused
     def _forward_eager(self, x: Tensor) -> Tensor:
         top, bottom, left, right = _conv_padding(self)
-        if _packed_inference(self, x) and top == bottom and left == right:
-            return _packed_conv2d(self, x, self.weight, self.bias, _PACKS.entry(self),
-                                  [top, left], list(self.stride), list(self.dilation))
-        if not _one_image_training(self, x):
+        dtype = _packed_inference(self, x)
+        if dtype is not None and top == bottom and left == right:
+            entry = _PACKS.entry(self)
+            weight, bias = entry.weights(self, dtype)
+            return _packed_conv2d(self, x, weight, bias, entry, [top, left], list(self.stride),
+                                  list(self.dilation))
+        dtype = _one_image_training(self, x)
+        if dtype is None:
             return super().forward(x)
         (kh, kw), (sh, sw) = self.kernel_size, self.stride
         h = (x.shape[-2] + top + bottom - kh) // sh + 1
@@ -268,8 +305,10 @@ class FastConv2d(nn.Conv2d):
             return super().forward(x)
         if top != bottom or left != right:
             x, top, left = F.pad(x, (left, right, top, bottom)), 0, 0
-        return conv2d_product(x, self.weight, self.bias, self.kernel_size, self.stride,
-                              (top, left), (h, w))
+        with torch.autocast("cpu", enabled=False):
+            return conv2d_product(x.to(dtype), _in_dtype(self.weight, dtype),
+                                  _in_dtype(self.bias, dtype), self.kernel_size, self.stride,
+                                  (top, left), (h, w))
 
 
 class FastConvTranspose2d(nn.ConvTranspose2d):
@@ -287,11 +326,13 @@ class FastConvTranspose2d(nn.ConvTranspose2d):
     def _forward_eager(self, x: Tensor, output_size: list[int] | None) -> Tensor:
         if output_size is not None:
             return super().forward(x, output_size)
-        if _packed_inference(self, x):
+        dtype = _packed_inference(self, x)
+        if dtype is not None:
             if self._subpixel_geometry() is not None:
-                return self._subpixel(x)
-            return self._packed(x)
-        if not _one_image_training(self, x):
+                return self._subpixel(x, dtype)
+            return self._packed(x, dtype)
+        dtype = _one_image_training(self, x)
+        if dtype is None:
             return super().forward(x)
         h_in, w_in = x.shape[-2:]
         if h_in * w_in > SMALL_GRID:
@@ -300,18 +341,22 @@ class FastConvTranspose2d(nn.ConvTranspose2d):
         (ph, pw), (oh, ow) = self.padding, self.output_padding
         h = (h_in - 1) * sh - 2 * ph + kh + oh
         w = (w_in - 1) * sw - 2 * pw + kw + ow
-        return conv_transpose2d_product(x, self.weight, self.bias, self.kernel_size,
-                                        self.stride, self.padding, (h, w))
+        with torch.autocast("cpu", enabled=False):
+            return conv_transpose2d_product(x.to(dtype), _in_dtype(self.weight, dtype),
+                                            _in_dtype(self.bias, dtype), self.kernel_size,
+                                            self.stride, self.padding, (h, w))
 
-    def _packed(self, x: Tensor) -> Tensor:
-        x = x.contiguous(memory_format=torch.channels_last)
+    def _packed(self, x: Tensor, dtype: torch.dtype) -> Tensor:
+        x = x.to(dtype).contiguous(memory_format=torch.channels_last)
         padding, output_padding = list(self.padding), list(self.output_padding)
         stride, dilation = list(self.stride), list(self.dilation)
-        packed = _packed_for(_PACKS.entry(self), x, self.weight, lambda shape: (
+        entry = _PACKS.entry(self)
+        weight, bias = entry.weights(self, dtype)
+        packed = _packed_for(entry, x, weight, lambda shape: (
             _MKLDNN._reorder_convolution_transpose_weight(
-                self.weight, padding, output_padding, stride, dilation, 1, shape)))
+                weight, padding, output_padding, stride, dilation, 1, shape)))
         return _MKLDNN._convolution_transpose_pointwise(
-            x, packed, self.bias, padding, output_padding, stride, dilation, 1, "none", [], None)
+            x, packed, bias, padding, output_padding, stride, dilation, 1, "none", [], None)
 
     def _subpixel_geometry(self) -> tuple[int, int, int] | None:
         """``(stride, pad before, pad after)`` when the sub-pixel form applies and pays."""
@@ -330,13 +375,11 @@ class FastConvTranspose2d(nn.ConvTranspose2d):
             return None
         return sh, before, after
 
-    def _subpixel(self, x: Tensor) -> Tensor:
+    def _subpixel(self, x: Tensor, dtype: torch.dtype) -> Tensor:
         stride, before, after = self._subpixel_geometry()
         entry = _PACKS.entry(self)
-        if entry.dense is None:
-            weight, bias = subpixel_weight(self.weight, self.bias, stride, self.padding[0])
-            entry.dense = (weight, bias)
-        weight, bias = entry.dense
+        weight, bias = entry.weights(self, dtype, lambda: subpixel_weight(
+            self.weight, self.bias, stride, self.padding[0]))
         if before != after:
             x = F.pad(x, (before, after, before, after))
             before = 0

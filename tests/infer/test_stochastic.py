@@ -114,6 +114,21 @@ def test_channels_last_batch_norm_is_training_mode_per_image() -> None:
         assert torch.equal(ours[i : i + 1], expected)
 
 
+def test_channels_last_batch_norm_of_bf16_activations() -> None:
+    """bf16 activations (the CPU fast path under bf16 autocast) with the layer's fp32 affine
+    parameters: bf16 out, each image normalised with its own statistics."""
+    bn = nn.BatchNorm2d(16).eval()
+    x = (torch.randn(3, 16, 9, 7) * 3 + 1).to(torch.bfloat16).contiguous(
+        memory_format=torch.channels_last)
+    ours = _run(nn.Sequential(nn.Identity(), bn), x, None, dropout=False)
+    assert ours.dtype == torch.bfloat16
+    for i in range(3):
+        with torch.no_grad():
+            expected = nn.functional.batch_norm(x[i : i + 1].float(), None, None, bn.weight,
+                                                bn.bias, training=True, eps=bn.eps)
+        torch.testing.assert_close(ours[i : i + 1].float(), expected, rtol=0.0, atol=0.05)
+
+
 def test_order_and_neighbours_do_not_matter(unet128: nn.Module) -> None:
     x = torch.rand(8, 3, 128, 128) * 2 - 1
     batched = _run(unet128, x, SEEDS)

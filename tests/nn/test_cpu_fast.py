@@ -104,7 +104,7 @@ def test_matrix_path_serves_one_small_image_with_autograd_only(
     layer(torch.cat([x, x]))  # a batch: oneDNN spreads its weight re-layout over the images
     with torch.no_grad():
         layer(x)
-    with torch.autocast("cpu", dtype=torch.bfloat16):
+    with torch.autocast("cpu", dtype=torch.float16):  # bf16 has its own test
         layer(x)
     with pytest.raises(RuntimeError):  # not the weight's dtype: torch's own error
         layer(x.double())
@@ -326,11 +326,16 @@ def test_weights_made_in_inference_mode() -> None:
             torch.testing.assert_close(fast(x), plain(x), rtol=1e-5, atol=1e-5)
 
 
-def test_inference_path_only_without_autograd_in_fp32(packed_ops: _OpRecorder) -> None:
+def test_inference_path_only_without_autograd_in_fp32_or_native_bf16(
+    packed_ops: _OpRecorder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(cpu_fast, "cpu_has_bf16", lambda: False)
     fast = _fast_copy(nn.Conv2d(2, 2, 3, padding=1))
     x = torch.randn(2, 2, 20, 20)  # over the small-grid limit: torch's path when training
     fast(x)
     with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        fast(x)  # emulated bf16: torch's path
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.float16):
         fast(x)
     with torch.no_grad():
         fast.double()(x.double())
@@ -344,3 +349,87 @@ def test_fast_path_context_switches_back() -> None:
         assert inside is net
         assert [type(m) for m in net] == [FastConv2d, FastConv2d, FastConvTranspose2d]
     assert [type(m) for m in net] == [nn.Conv2d, FastConv2d, nn.ConvTranspose2d]
+
+
+# -- bf16 autocast on a CPU with native bf16 ----------------------------------------------------
+
+BF16_TOL = {"rtol": 2e-2, "atol": 2e-2}  # bf16 keeps 8 bits of mantissa
+
+
+@pytest.fixture(params=[True, False], ids=["bf16_cpu", "no_bf16_cpu"])
+def native_bf16(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> bool:
+    """Whether the fast path takes this CPU for one with native bf16 (both are exercised on
+    any CPU: without the instructions bf16 is emulated, slower but the same numbers)."""
+    monkeypatch.setattr(cpu_fast, "cpu_has_bf16", lambda: request.param)
+    return request.param
+
+
+def _skip_without_onednn_bf16(native_bf16: bool) -> None:
+    """oneDNN's packed bf16 convolutions refuse to run on a CPU without AVX-512 (or a cap)."""
+    if native_bf16 and not torch.ops.mkldnn._is_mkldnn_bf16_supported():
+        pytest.skip("oneDNN has no bf16 convolutions for this CPU (or the ISA is capped)")
+
+
+def _autocast_forward_backward(layer: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, list]:
+    x = x.clone().requires_grad_(True)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        y = layer(x)
+    y.float().backward(torch.linspace(-1, 1, y.numel()).reshape(y.shape))
+    return y.detach(), [x.grad] + [p.grad for p in layer.parameters()]
+
+
+@pytest.mark.parametrize("plain", [nn.Conv2d(8, 6, 4, 2, 1), nn.ConvTranspose2d(8, 6, 4, 2, 1)],
+                         ids=["conv", "deconv"])
+def test_bf16_matrix_path_matches_autocast(
+    plain: nn.Module, native_bf16: bool, matrix_calls: list[str]
+) -> None:
+    torch.manual_seed(0)
+    plain = copy.deepcopy(plain)
+    plain.zero_grad(set_to_none=True)  # the parametrised layer is shared by both CPUs
+    x = torch.randn(1, 8, 6, 6)
+    (y0, g0), (y1, g1) = (_autocast_forward_backward(plain, x),
+                          _autocast_forward_backward(_fast_copy(plain), x))
+    assert bool(matrix_calls) == native_bf16
+    assert y1.dtype == y0.dtype == torch.bfloat16
+    torch.testing.assert_close(y1.float(), y0.float(), **BF16_TOL)
+    for a, b in zip(g1, g0, strict=True):
+        assert a.dtype == b.dtype == torch.float32  # gradients reach the fp32 master weights
+        torch.testing.assert_close(a, b, **BF16_TOL)
+
+
+@pytest.mark.parametrize("name", ["conv4s2", "deconv4s2", "deconv4s2_rgb"])
+def test_bf16_inference_packs_bf16_weights_until_they_change(
+    name: str, native_bf16: bool, packed_ops: _OpRecorder
+) -> None:
+    _skip_without_onednn_bf16(native_bf16)
+    torch.manual_seed(0)
+    plain, op = INFERENCE_LAYERS[name]
+    plain, fast = copy.deepcopy(plain), _fast_copy(plain)
+    x = torch.randn(2, plain.in_channels, 9, 11)
+
+    def both() -> tuple[torch.Tensor, torch.Tensor]:
+        with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+            return plain(x), fast(x)
+
+    for _ in range(3):  # the first call packs nothing, the next two reuse one packed weight
+        expected, got = both()
+        assert got.dtype == torch.bfloat16
+        torch.testing.assert_close(got.float(), expected.float(), **BF16_TOL)
+    reorders = [c for c in packed_ops.calls if c.startswith("_reorder")]
+    assert (op in packed_ops.calls, len(reorders)) == ((True, 1) if native_bf16 else (False, 0))
+    with torch.no_grad():  # an optimizer step: the kept bf16 weights are made again
+        for layer in (plain, fast):
+            layer.weight.mul_(-2.0)
+    expected, got = both()
+    torch.testing.assert_close(got.float(), expected.float(), **BF16_TOL)
+
+
+def test_bf16_generator_inference_matches_autocast(native_bf16: bool) -> None:
+    _skip_without_onednn_bf16(native_bf16)
+    torch.manual_seed(0)
+    plain = create_generator("unet_128", ngf=4, init_type=None).eval()
+    fast = use_cpu_fast_path(copy.deepcopy(plain))
+    x = torch.rand(2, 3, 128, 128) * 2 - 1
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+        expected, got = plain(x), fast(x)
+    torch.testing.assert_close(got.float(), expected.float(), rtol=0.0, atol=0.05)
