@@ -22,6 +22,7 @@ FOREIGN_OPTIONS = {
     "curl": {"--data-binary"},
     "pip": {"--index-url"},
     "mkdocs": {"--strict"},
+    "bench/gpu.py": {"--quick"},
     "bench/run.py": {"--threads", "--cpu-time", "--results"},
     "bench/translate_resize.py": {"--maps"},
     "bench/serve.py": {"--clients", "--requests"},
