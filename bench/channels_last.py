@@ -8,10 +8,10 @@ bf16) and each layout it builds one run as ``img2img train`` would (``build_reci
 the same process and interleaved round by round (so the machine's load hits every layout
 alike), times ``--steps`` whole training steps and ``--steps`` test-time generator passes per
 round. Layouts: ``contiguous`` (no ``--channels-last``), ``channels_last`` (networks and
-inputs channels-last) and, where the family's
-:attr:`~img2img.engine.recipe.TrainingRecipe.channels_last_inputs` is False, ``cl nets only``
-(what ``--channels-last`` does for it now). Prints a markdown table of the medians over
-``--repeats`` rounds to paste into bench/RESULTS.md.
+inputs channels-last) and ``cl nets only`` (networks channels-last, inputs contiguous): the
+last two decide a family's
+:attr:`~img2img.engine.recipe.TrainingRecipe.channels_last_inputs`. Prints a markdown table
+of the medians over ``--repeats`` rounds to paste into bench/RESULTS.md.
 """
 
 from __future__ import annotations
@@ -59,8 +59,7 @@ class Case:
         cl = layout != "contiguous"
         config = config.replace(train=dataclasses.replace(config.train, channels_last=cl))
         self.recipe = build_recipe(config)
-        if layout == "channels_last":
-            self.recipe.channels_last_inputs = True
+        self.recipe.channels_last_inputs = layout == "channels_last"
         self.batch = batch
         name = next(n for n in self.recipe.nets if n.startswith("G"))
         self.G = self.recipe.nets[name]
@@ -91,9 +90,7 @@ class Case:
 
 def measure(config: RunConfig, batch: dict, repeats: int, steps: int) -> dict[str, tuple]:
     """Median seconds per training step and per translate pass of each layout."""
-    layouts = [layout for layout in LAYOUTS if layout != "cl nets only"
-               or not build_recipe(config).channels_last_inputs]
-    cases = {layout: Case(config, batch, layout) for layout in layouts}
+    cases = {layout: Case(config, batch, layout) for layout in LAYOUTS}
     times: dict[str, tuple[list[float], list[float]]] = {k: ([], []) for k in cases}
     for _ in range(repeats):
         for layout, case in cases.items():  # interleaved: load drifts hit every layout

@@ -58,7 +58,9 @@ class Pix2PixHDRecipe(TrainingRecipe):
     """pix2pixHD's objective: ``GAN + lambda_feat * (feature matching + VGG)``, D loss halved."""
 
     family = "pix2pixhd"
-    channels_last_inputs = False  # measured: see bench/RESULTS.md (channels-last, pix2pixHD)
+    #: measured on the CPU (bench/channels_last.py, bench/RESULTS.md): with the networks
+    #: channels-last, contiguous inputs made the step slower than no --channels-last at all
+    channels_last_inputs = True
 
     def __init__(self, config: RunConfig, device: torch.device, precision: Precision) -> None:
         super().__init__(config, device, precision)
