@@ -26,6 +26,7 @@ FOREIGN_OPTIONS = {
     "bench/run.py": {"--threads", "--cpu-time", "--results"},
     "bench/translate_resize.py": {"--maps"},
     "bench/serve.py": {"--clients", "--requests"},
+    "bench/channels_last.py": {"--repeats", "--steps", "--only", "--ngf", "--precision"},
     "datasets/demo_report.py": {"--outputs", "--sheet", "--run", "--started", "--threads"},
 }
 
