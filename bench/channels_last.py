@@ -68,7 +68,8 @@ class Case:
         self.recipe.train_step(batch)  # also the warm-up
         hook.remove()
         fmt = torch.channels_last if layout == "channels_last" else torch.contiguous_format
-        self.x = seen[0].float().contiguous(memory_format=fmt)
+        x = seen[0] if seen else batch["A"]  # CUT runs its generator layer by layer
+        self.x = x.float().to(self.recipe.device).contiguous(memory_format=fmt)
 
     def train(self, steps: int) -> float:
         start = time.perf_counter()

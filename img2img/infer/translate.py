@@ -2,9 +2,11 @@
 
 :func:`translate_files` runs the jobs that :func:`~img2img.infer.plan.plan_outputs` made: a
 thread pool decodes images ahead of the network and another encodes and writes results behind
-it, so the device (or the CPU's math threads) stays busy. Images are grouped by their padded
-size, so a batch never mixes sizes; every image is reflect-padded to the
-generator's size multiple and cropped back, so outputs keep their input's size. Each image's
+it, so the device (or the CPU's math threads) stays busy; on a GPU, a batch's output is copied
+back and written while the next batch is uploaded and computed (:mod:`img2img.infer.transfer`).
+Images are grouped by their padded size, so a batch never mixes sizes; every image is
+reflect-padded to the generator's size multiple and cropped back, so outputs keep their
+input's size. Each image's
 result is the one it gets alone (:func:`~img2img.infer.stochastic.batch_invariant`), so the
 batch size never changes an output. Videos in the input run after the images, frame by frame
 through the same batches (:mod:`img2img.infer.video`).
