@@ -74,7 +74,7 @@ def translate(
     no_dropout: o.TestNoDropout = False,
     eval_mode: o.TestEval = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing output files.")] = False,
-    threads: Annotated[int, typer.Option("--threads", help="Threads decoding and encoding images.")] = 2,
+    threads: Annotated[int | None, typer.Option("--threads", help="Threads decoding images, and as many encoding them. Default: half the CPU cores this process may use when translating on a GPU, 2 on the CPU.")] = None,
     side: Annotated[str | None, typer.Option("--side", help="Inputs are side-by-side A|B images: translate this half (A or B), or 'whole' for whole images. Default: the run's own half for a split of its dataset; an image of an A|B pair's size elsewhere is refused until --side says.")] = None,
     preprocess: Annotated[str | None, typer.Option("--preprocess", help="Test-time resizing: resize (a LOAD_SIZE square), scale_width (LOAD_SIZE wide, aspect ratio kept) or none (each input's own size). Default: the run's training preprocess; none for published models.")] = None,
     load_size: Annotated[int | None, typer.Option("--load-size", help="The size --preprocess resizes to (default: the run's).")] = None,
@@ -138,7 +138,7 @@ def translate(
 
 def _run(
     *, model: str, inputs: Path, output: Path, batch_size: int, device: str, precision: str,
-    ext: str, size: int | None, overwrite: bool, threads: int, side: str | None,
+    ext: str, size: int | None, overwrite: bool, threads: int | None, side: str | None,
     max_pixels: int, max_image_pixels: int, weights_dir: Path | None, test_options: dict,
     resize: tuple[str | None, int | None, bool], output_bits: int | None,
 ):

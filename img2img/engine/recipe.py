@@ -31,6 +31,10 @@ class TrainingRecipe:
     """Base class of a family's training recipe: built for a run, on a device and precision."""
 
     family: str = ""
+    #: whether the batch's streams go to the device channels-last under ``--channels-last``
+    #: (the networks always do): chosen per family by measurement (bench/channels_last.py,
+    #: figures in bench/RESULTS.md; on the CPU so far, the CUDA choice waits for a device)
+    channels_last_inputs: bool = True
 
     def __init__(self, config: RunConfig, device: torch.device, precision: Precision) -> None:
         self.config = config
@@ -59,11 +63,17 @@ class TrainingRecipe:
                                n_epochs_decay=train.n_epochs_decay,
                                lr_decay_iters=train.lr_decay_iters, linear=linear)
 
+    @property
+    def input_memory_format(self) -> torch.memory_format:
+        """The memory format of the networks' inputs: channels-last under ``--channels-last``
+        where the family's :attr:`channels_last_inputs` says so."""
+        if self.config.train.channels_last and self.channels_last_inputs:
+            return torch.channels_last
+        return torch.contiguous_format
+
     def inputs(self, batch: Mapping[str, Any], *names: str) -> tuple[Tensor, ...]:
         """The streams ``names`` of ``batch`` on the run's device, channels-last if asked for."""
-        memory_format = (
-            torch.channels_last if self.config.train.channels_last else torch.contiguous_format
-        )
+        memory_format = self.input_memory_format
         return tuple(batch[name].to(self.device, non_blocking=True, memory_format=memory_format)
                      for name in names)
 

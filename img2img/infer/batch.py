@@ -31,10 +31,12 @@ from img2img.infer.padding import crop_back, pad_to_multiple, padded_size
 from img2img.infer.plan import Job
 from img2img.infer.resizing import NO_RESIZING, Resizing
 from img2img.infer.tiling import translate_tiled, uses_image_statistics
+from img2img.infer.transfer import Download, Staging
 from img2img.nn.sizes import next_multiple
 
 __all__ = [
-    "SIDES", "Prepared", "Result", "Translatable", "Translator", "first_line", "prepare",
+    "SIDES", "Launched", "Prepared", "Result", "Translatable", "Translator", "first_line",
+    "prepare",
 ]
 
 log = logging.getLogger(__name__)
@@ -171,8 +173,13 @@ class Translator:
         tiled: the inputs that were translated in tiles.
     """
 
-    def __init__(self, model: Translatable, device: torch.device, precision: str) -> None:
+    def __init__(self, model: Translatable, device: torch.device, precision: str,
+                 overlap: bool | None = None) -> None:
         self.model = model
+        #: batches through :meth:`launch` overlap (reused host buffers, side-stream copies
+        #: back): on CUDA by default; on the CPU each batch is done before the next starts
+        self.overlap = device.type == "cuda" if overlap is None else overlap
+        self.staging = Staging(device) if self.overlap else None
         self.device = device
         self.precision = precision
         self.multiple = model.size_multiple
@@ -184,19 +191,18 @@ class Translator:
         self.kinds = {stream.name: stream.kind for stream in model.input_streams}
         self.tiled: list[Path] = []
 
-    def forward(self, inputs: Mapping[str, Tensor], keys: Sequence[str],
-                variants: Sequence[str]) -> Tensor:
-        """The model's test-time output for a batch of streams (``[N, C, H, W]`` each, images
-        in ``[0, 1]``): ``[N, C', H, W]`` in ``[0, 1]``, float32 on the CPU."""
-        moved = {}
-        for name, batch in inputs.items():
-            if self.device.type == "cuda":
-                batch = batch.pin_memory()
-            moved[name] = batch.to(self.device, non_blocking=True)
+    def _compute(self, inputs: Mapping[str, Tensor], keys: Sequence[str],
+                 variants: Sequence[str], stage: bool) -> Tensor:
+        """The model's test-time output for a batch, in ``[0, 1]``, left on the device;
+        uploaded through :attr:`staging` when ``stage``."""
+        if stage and self.staging is not None:
+            moved = self.staging.upload(inputs)
+        else:
+            moved = {name: batch.to(self.device) for name, batch in inputs.items()}
         with torch.inference_mode(), autocast(self.device, self.precision):
             x = self.model.encode_streams(moved, keys, variants)
             y = self.model.run(x, keys)
-        y = self.model.decode(y).clamp_(0.0, 1.0).cpu()
+        y = self.model.decode(y).clamp_(0.0, 1.0)
         out_channels = self.model.out_channels
         shape = next(iter(inputs.values())).shape
         if y.shape[1] != out_channels or y.shape[-2:] != shape[-2:]:
@@ -206,21 +212,40 @@ class Translator:
             )
         return y
 
-    def __call__(self, items: Sequence[Prepared]) -> list[Result]:
-        """Translate ``items`` (all of one :attr:`Prepared.batch_key`); each result cropped
-        back to its input's size, ``out_channels x h x w`` on the CPU (float32 in ``[0, 1]``,
-        or uint8 0..255 when it went through in tiles), or the reason there is none."""
+    def forward(self, inputs: Mapping[str, Tensor], keys: Sequence[str],
+                variants: Sequence[str]) -> Tensor:
+        """The model's test-time output for a batch of streams (``[N, C, H, W]`` each, images
+        in ``[0, 1]``): ``[N, C', H, W]`` in ``[0, 1]``, float32 on the CPU, in memory of its
+        own (tiles: each pass is done before the next)."""
+        return self._compute(inputs, keys, variants, stage=False).cpu()
+
+    def launch(self, items: Sequence[Prepared]) -> Launched:
+        """Start translating ``items`` (all of one :attr:`Prepared.batch_key`); with
+        :attr:`overlap`, the output is still on its way back when this returns, and the next
+        batch can start: take the results (:meth:`Launched.results`) before launching the
+        one after it. Without, the results are there already."""
         try:
             inputs = {name: torch.stack([item.streams[name] for item in items])  # type: ignore[index]
                       for name in items[0].streams or {}}
-            y = self.forward(inputs, [item.job.key for item in items],
-                             [item.job.variant for item in items])
-            return [(item.job, restored(crop_back(out, item.size).contiguous(), item.restore))
-                    for item, out in zip(items, y, strict=True)]
+            y = self._compute(inputs, [item.job.key for item in items],
+                              [item.job.variant for item in items], stage=True)
+            if self.staging is None:
+                return Launched(items, output=y.cpu())
+            return Launched(items, download=self.staging.download(y))
         except Exception as exc:
             if not is_out_of_memory(exc):
                 raise
             reason = first_line(exc)
+        return Launched(items, results=self._out_of_memory(items, reason))
+
+    def __call__(self, items: Sequence[Prepared]) -> list[Result]:
+        """Translate ``items`` (all of one :attr:`Prepared.batch_key`); each result cropped
+        back to its input's size, ``out_channels x h x w`` on the CPU (float32 in ``[0, 1]``,
+        or uint8 0..255 when it went through in tiles), or the reason there is none."""
+        return self.launch(items).results()
+
+    def _out_of_memory(self, items: Sequence[Prepared], reason: str) -> list[Result]:
+        """``items`` again after an out-of-memory: one by one, a single one in tiles."""
         release_memory(self.device)
         if len(items) > 1:
             log.warning("out of memory on a batch of %d images; translating them one by one",
@@ -273,6 +298,35 @@ class Translator:
             f"out of memory even in tiles of about {tile_side}x{tile_side} pixels ({reason}); "
             "lower --batch-size or --max-pixels, or translate on another device"
         )
+
+
+class Launched:
+    """A batch :meth:`Translator.launch` started: its output on the CPU, on its way back
+    there (``download``, in a reused buffer), or its results already."""
+
+    def __init__(self, items: Sequence[Prepared], *, output: Tensor | None = None,
+                 download: Download | None = None, results: list[Result] | None = None) -> None:
+        self.items = items
+        self.output = output
+        self.download = download
+        self._results = results
+
+    def results(self) -> list[Result]:
+        """Each input's output cropped back to its size (in memory of its own), or the
+        reason there is none; waits for the copy back."""
+        if self._results is None:
+            if self.download is not None:  # the buffer is reused: copy each crop out of it
+                y = self.download.wait()
+                crops = [crop_back(out, item.size).clone(memory_format=torch.contiguous_format)
+                         for item, out in zip(self.items, y, strict=True)]
+            else:
+                assert self.output is not None
+                crops = [crop_back(out, item.size).contiguous()
+                         for item, out in zip(self.items, self.output, strict=True)]
+            self._results = [(item.job, restored(crop, item.restore))
+                             for item, crop in zip(self.items, crops, strict=True)]
+            self.output = self.download = None
+        return self._results
 
 
 def restored(image: Tensor, size: tuple[int, int] | None) -> Tensor:

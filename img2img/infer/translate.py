@@ -38,6 +38,7 @@ from img2img.data.io import read_header, write_image
 from img2img.engine.device import autocast_dtype, is_out_of_memory, release_memory
 from img2img.infer.batch import (
     SIDES,
+    Launched,
     Prepared,
     Result,
     Translatable,
@@ -51,6 +52,7 @@ from img2img.infer.plan import Job, expand_variants
 from img2img.infer.resizing import NO_RESIZING, Resizing
 from img2img.infer.stale import remove_stale_outputs
 from img2img.infer.tiling import DEFAULT_MAX_PIXELS
+from img2img.infer.transfer import io_threads
 
 if TYPE_CHECKING:  # the video module (and OpenCV) load only when a video is translated
     from img2img.infer.video import FrameProgress
@@ -224,6 +226,7 @@ class _Pipeline:
         self._writes: deque[tuple[Job, Future[None]]] = deque()
         self._buckets: dict[tuple, list[Prepared]] = {}
         self._held = 0
+        self._launched: Launched | None = None  # the batch whose output is on its way back
 
     def _advance(self, count: int = 1) -> None:
         self.done += count
@@ -267,9 +270,21 @@ class _Pipeline:
         self._collect_writes()
 
     def _run(self, key: tuple) -> None:
+        """Launch the batch ``key``, then finish the one before it: with an overlapping
+        translator, its output came back while this one was uploaded and computed."""
         items = self._buckets.pop(key)
         self._held -= len(items)
-        self._finish(self.translate(items))
+        launched = self.translate.launch(items)
+        self._finish_launched()
+        if self.translate.overlap:
+            self._launched = launched
+        else:
+            self._finish(launched.results())
+
+    def _finish_launched(self) -> None:
+        if self._launched is not None:
+            launched, self._launched = self._launched, None
+            self._finish(launched.results())
 
     def _batch_limit(self, item: Prepared) -> int:
         return batch_limit(item, self.batch_size, self.max_pixels)
@@ -316,6 +331,7 @@ class _Pipeline:
             del item, future  # a huge input is freed while its output is written
         while self._buckets:
             self._run(next(iter(self._buckets)))
+        self._finish_launched()
         self._collect_writes(wait_all=True)
 
     def run_videos(self, jobs: Sequence[Job], resizing: Resizing, side: str | None,
@@ -393,7 +409,7 @@ def translate_files(
     precision: str = "fp32",
     size: int | None = None,
     overwrite: bool = False,
-    num_threads: int = 2,
+    num_threads: int | None = None,
     progress: Progress | None = None,
     side: str | None = None,
     frame_progress: FrameProgress | None = None,
@@ -433,7 +449,9 @@ def translate_files(
             output is then ``size`` x ``size``. ``None`` keeps each input's size.
         overwrite: replace existing outputs; otherwise they are kept and counted, also one
             another process writes while this one runs.
-        num_threads: decoding threads, and as many encoding/writing threads.
+        num_threads: decoding threads, and as many encoding/writing threads; None: half the
+            CPU cores this process may use when ``device`` is a GPU, 2 on the CPU
+            (:func:`~img2img.infer.transfer.io_threads`).
         progress: called as ``progress(done, total)`` from the calling thread as files finish
             (skipped ones count as done at once; a video counts once, when it is done).
         side: ``"A"`` or ``"B"`` when the inputs are side-by-side AB images (the classic
@@ -457,6 +475,9 @@ def translate_files(
         OSError: the output folder cannot be created or written to.
         RuntimeError: the model's output does not match its channels or the input size.
     """
+    dev = torch.device(device)
+    if num_threads is None:
+        num_threads = io_threads(dev)
     _check_options(model, batch_size, precision, size, num_threads, max_pixels)
     if size is not None:
         if resizing is not None:
@@ -475,7 +496,6 @@ def translate_files(
     if side is not None and side not in SIDES:
         raise ValueError(f"side: {side!r} is not valid; expected one of: {', '.join(SIDES)}")
     start = time.perf_counter()
-    dev = torch.device(device)
     jobs = expand_variants(jobs, model.variants)
     todo = list(jobs)
     skipped: list[Path] = []

@@ -63,6 +63,13 @@ NOT_RUN: dict[str, str] = {
     "img2img train --resume /shared/runs/facades_pix2pix --devices 4":
         "needs 4 GPUs and the run of the two-machine example",
     "python bench/gpu.py": "needs a GPU; minutes of measurement",
+    "python bench/gpu.py --quick": "needs a GPU; minutes of measurement (tests/test_bench_gpu.py "
+                                   "checks it on a machine without one)",
+    "img2img train pix2pix --data facades --direction BtoA --device cuda --precision bf16 "
+    "--channels-last": "needs a CUDA GPU (tests/cuda/ trains bf16 and channels-last there)",
+    "python -m pytest -m cuda tests/cuda": "a part of the test suite (needs a CUDA GPU)",
+    "IMG2IMG_TIER_DEVICE=cpu python -m pytest tests/cuda -k 'not compiled'":
+        "a part of the test suite, minutes on the CPU",
     "python bench/data_parallel_cpu.py": "minutes of measurement",
     "python bench/run.py --threads 1 --cpu-time": "minutes of measurement",
     "python bench/train_breakdown.py": "minutes of measurement",

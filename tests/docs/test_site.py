@@ -22,9 +22,11 @@ FOREIGN_OPTIONS = {
     "curl": {"--data-binary"},
     "pip": {"--index-url"},
     "mkdocs": {"--strict"},
+    "bench/gpu.py": {"--quick"},
     "bench/run.py": {"--threads", "--cpu-time", "--results"},
     "bench/translate_resize.py": {"--maps"},
     "bench/serve.py": {"--clients", "--requests"},
+    "bench/channels_last.py": {"--repeats", "--steps", "--only", "--ngf", "--precision"},
     "datasets/demo_report.py": {"--outputs", "--sheet", "--run", "--started", "--threads"},
 }
 

@@ -418,3 +418,24 @@ def test_class_ids_are_checked_on_the_cpu_before_the_copy(city, monkeypatch) -> 
     bad = {**batch, "label": batch["label"] + 34}  # label_nc 34: ids 34.. are out of range
     with pytest.raises(LabelValueError, match=r"batch: class id \d+ is outside 0\.\.33"):
         recipe.forward_losses(bad)
+
+
+@pytest.mark.parametrize("inputs_cl", [True, False])
+def test_channels_last_inputs_follow_the_familys_declared_choice(city, monkeypatch,
+                                                                 inputs_cl) -> None:
+    """Under --channels-last the networks are channels-last; the encoded labels and the photo
+    are too where the family declares it (measured, bench/channels_last.py), else contiguous."""
+    from img2img.families.pix2pixhd.training import Pix2PixHDRecipe
+
+    config = tiny_pix2pixhd_config(city)
+    config = config.replace(train=dataclasses.replace(config.train, channels_last=True))
+    family = get_family("pix2pixhd")
+    batch = _batch(family.description_class().build_dataset(config))
+    monkeypatch.setattr(Pix2PixHDRecipe, "channels_last_inputs", inputs_cl)
+    recipe = build_recipe(config)
+    seen: list = []
+    recipe.G.register_forward_pre_hook(lambda _m, args: seen.append(args[0]))
+    recipe.forward_losses(batch)
+    wanted = torch.channels_last if inputs_cl else torch.contiguous_format
+    assert seen[0].is_contiguous(memory_format=wanted) and not seen[0].is_contiguous(
+        memory_format=torch.contiguous_format if inputs_cl else torch.channels_last)

@@ -58,6 +58,9 @@ class Pix2PixHDRecipe(TrainingRecipe):
     """pix2pixHD's objective: ``GAN + lambda_feat * (feature matching + VGG)``, D loss halved."""
 
     family = "pix2pixhd"
+    #: measured on the CPU (bench/channels_last.py, bench/RESULTS.md): with the networks
+    #: channels-last, contiguous inputs made the step slower than no --channels-last at all
+    channels_last_inputs = True
 
     def __init__(self, config: RunConfig, device: torch.device, precision: Precision) -> None:
         super().__init__(config, device, precision)
@@ -154,8 +157,10 @@ class Pix2PixHDRecipe(TrainingRecipe):
         instances = batch.get("instance")
         if instances is not None:
             instances = instances.to(self.device, non_blocking=True)
-        real = batch["image"].to(self.device, non_blocking=True)
-        return encode_labels(labels, instances, m, checked=True), instances, real
+        fmt = self.input_memory_format
+        real = batch["image"].to(self.device, non_blocking=True, memory_format=fmt)
+        label_in = encode_labels(labels, instances, m, checked=True).contiguous(memory_format=fmt)
+        return label_in, instances, real
 
     def _generator_input(self, label_in: Tensor, instances: Tensor | None, real: Tensor) -> Tensor:
         if self.E is None:
