@@ -77,6 +77,10 @@ NOT_RUN: dict[str, str] = {
     "python bench/huge_image.py": "writes and translates a 12000 x 12000 image",
     "python bench/translate_resize.py --maps 2 --ngf 16": "translates 2048x1024 maps for minutes",
     "python bench/serve.py --clients 8 --requests 50": "a server under load for minutes",
+    "python bench/channels_last.py --repeats 5 --steps 2 --only pix2pixhd":
+        "minutes of measurement",
+    "grep -o -w -E 'avx512_bf16|amx_bf16' /proc/cpuinfo '|' sort -u":
+        "reads this machine's CPU flags; its answer is the reader's, not a result to check",
 }
 
 #: (command words it applies to, network options, size options) appended to a training command:

@@ -1,0 +1,49 @@
+"""``bench/bf16.py``: says what the CPU does with bf16, and times nothing where it is emulated."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+BENCH = Path(__file__).resolve().parent.parent / "bench"
+
+
+@pytest.fixture
+def bf16_bench(monkeypatch):
+    monkeypatch.syspath_prepend(str(BENCH))
+    spec = importlib.util.spec_from_file_location("bench_bf16", BENCH / "bf16.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["bench_bf16"] = module
+    spec.loader.exec_module(module)
+    yield module
+    for name in ("bench_bf16", "machine", "report"):  # bench's own modules, by file name
+        if str(BENCH) in str(getattr(sys.modules.get(name), "__file__", "")):
+            del sys.modules[name]
+
+
+@pytest.mark.parametrize(("flags", "native", "says"), [
+    (["avx512_bf16"], True, "native (avx512_bf16)"),
+    (["avx512_bf16"], False, "an ISA cap keeps the kernels off it"),
+    ([], False, "this CPU lacks bf16"),
+])
+def test_says_what_the_cpu_does_with_bf16(bf16_bench, monkeypatch, flags, native, says):
+    monkeypatch.setattr(bf16_bench, "bf16_instructions", lambda: flags)
+    monkeypatch.setattr(bf16_bench, "cpu_has_bf16", lambda: native)
+    assert says in bf16_bench.bf16_support()
+
+
+def test_emulated_bf16_is_not_timed(bf16_bench, monkeypatch):
+    monkeypatch.setattr(bf16_bench, "bf16_instructions", lambda: [])
+    monkeypatch.setattr(bf16_bench, "cpu_has_bf16", lambda: False)
+    table = bf16_bench.Table(bf16_bench.describe(torch.device("cpu")), "fp32 and bf16")
+
+    def no_peak(*args, **kwargs):
+        raise AssertionError("nothing is measured without native bf16")
+
+    bf16_bench.compare(table, no_peak, 1.0, 1.0, steps=1, repeats=1, batch_size=1)
+    assert [row.measure for row in table.rows] == ["bf16 on this CPU", "bf16 against fp32"]
+    assert "use fp32" in table.rows[1].value
