@@ -2,27 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
 import torch
 
-BENCH = Path(__file__).resolve().parent.parent / "bench"
+from tests.bench_modules import bench_module
 
 
 @pytest.fixture
 def bf16_bench(monkeypatch):
-    monkeypatch.syspath_prepend(str(BENCH))
-    spec = importlib.util.spec_from_file_location("bench_bf16", BENCH / "bf16.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["bench_bf16"] = module
-    spec.loader.exec_module(module)
-    yield module
-    for name in ("bench_bf16", "machine", "report"):  # bench's own modules, by file name
-        if str(BENCH) in str(getattr(sys.modules.get(name), "__file__", "")):
-            del sys.modules[name]
+    yield from bench_module(monkeypatch, "bf16.py", "bench_bf16", ("machine", "report"))
 
 
 @pytest.mark.parametrize(("flags", "native", "says"), [

@@ -2,27 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
 import torch
 
-BENCH = Path(__file__).resolve().parent.parent / "bench"
+from tests.bench_modules import bench_module
 
 
 @pytest.fixture
 def gpu_bench(monkeypatch):
-    monkeypatch.syspath_prepend(str(BENCH))
-    spec = importlib.util.spec_from_file_location("bench_gpu", BENCH / "gpu.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["bench_gpu"] = module  # its dataclass looks its module up
-    spec.loader.exec_module(module)
-    yield module
-    for name in ("bench_gpu", "run", "pix2pixhd"):  # bench's own modules, by their file names
-        if str(BENCH) in str(getattr(sys.modules.get(name), "__file__", "")):
-            del sys.modules[name]
+    yield from bench_module(monkeypatch, "gpu.py", "bench_gpu", ("run", "pix2pixhd"))
 
 
 @pytest.mark.parametrize("argv", [["--quick"], []])

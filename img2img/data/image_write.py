@@ -67,14 +67,7 @@ def write_image(
     """
     path = Path(path)
     suffix = path.suffix.lower()
-    check_writable_suffix(str(path), suffix)
-    if bits not in (8, 16):
-        raise ValueError(f"bits: {bits!r} is not valid; expected 8 or 16")
-    if bits == 16 and suffix not in _SIXTEEN_BIT_SUFFIXES:
-        raise ValueError(
-            f"{path}: 16-bit output needs one of {', '.join(_SIXTEEN_BIT_SUFFIXES)}, not {suffix}"
-        )
-    array = _quantize(_as_hwc(image, path), bits, path)
+    array = _checked_array(image, path, suffix, bits)
     if array.dtype == np.uint16:
         data = _encode_16bit(array, suffix)
         atomic_write(path, lambda f: f.write(data), replace=replace)
@@ -94,7 +87,18 @@ def encode_image(
             without them, or ``image`` has no image's shape.
     """
     suffix = suffix.lower()
-    where = Path(f"<image{suffix}>")
+    array = _checked_array(image, Path(f"<image{suffix}>"), suffix, bits)
+    if array.dtype == np.uint16:
+        return _encode_16bit(array, suffix)
+    buffer = io.BytesIO()
+    _encode_8bit(buffer, array, suffix, quality)
+    return buffer.getvalue()
+
+def _checked_array(
+    image: torch.Tensor | np.ndarray, where: Path, suffix: str, bits: int
+) -> np.ndarray:
+    """``image`` as an ``H x W x C`` array of ``bits`` bits, once the format and depth are
+    known to be writable (errors name ``where``)."""
     check_writable_suffix(str(where), suffix)
     if bits not in (8, 16):
         raise ValueError(f"bits: {bits!r} is not valid; expected 8 or 16")
@@ -102,12 +106,8 @@ def encode_image(
         raise ValueError(
             f"{where}: 16-bit output needs one of {', '.join(_SIXTEEN_BIT_SUFFIXES)}, not {suffix}"
         )
-    array = _quantize(_as_hwc(image, where), bits, where)
-    if array.dtype == np.uint16:
-        return _encode_16bit(array, suffix)
-    buffer = io.BytesIO()
-    _encode_8bit(buffer, array, suffix, quality)
-    return buffer.getvalue()
+    return _quantize(_as_hwc(image, where), bits, where)
+
 
 
 def check_writable_suffix(what: str, suffix: str) -> None:
