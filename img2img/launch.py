@@ -50,7 +50,7 @@ from img2img.engine.tensorboard import TensorBoardObserver, check_tensorboard
 from img2img.engine.trainer import Trainer, TrainResult
 from img2img.engine.wandb_run import WandbObserver, check_wandb
 from img2img.families import get_family, load_run_config
-from img2img.families.init_from import check_init_from
+from img2img.families.init_from import check_init_from, warm_start
 from img2img.nn.cpu_fast import use_cpu_fast_path
 from img2img.nn.cpu_only import cpu_only
 from img2img.options import resumable
@@ -219,7 +219,7 @@ def summarize(config: RunConfig, check_data: DataCheck | None = None) -> Summary
     and describe it."""
     prepared = _prepare(config, check_data)
     recipe = build_recipe(prepared.config)
-    prepared.notes.extend(recipe.warm_start())  # what the run would load (--init-from)
+    prepared.notes.extend(warm_start(recipe))  # what the run would load (--init-from)
     return _summary(prepared, recipe)
 
 
@@ -243,7 +243,7 @@ def train(
     prepared = _prepare(config, check_data)
     config = prepared.config
     recipe = build_recipe(config, world)
-    notes = [*prepared.notes, *recipe.notes, *recipe.warm_start()]
+    notes = [*prepared.notes, *recipe.notes, *warm_start(recipe)]
     if world.distributed:
         ddp.broadcast_from_main(recipe.nets.values())  # warm-started weights, from rank 0
     run = create_run_dir(runs_dir, config.name) if world.is_main else None

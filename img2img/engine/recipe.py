@@ -78,12 +78,6 @@ class TrainingRecipe:
                      for name in names)
 
     # --- the step -------------------------------------------------------------------------------
-    def warm_start(self) -> list[str]:
-        """Load starting weights a fresh run asks for (never on resume); says what it did."""
-        from img2img.families.init_from import warm_start
-
-        return warm_start(self)
-
     def init_targets(self) -> dict[str, Any]:
         """The networks ``--init-from`` may load, by name: :class:`~img2img.families.init_from
         .Target` each (a network left out starts fresh)."""

@@ -17,6 +17,7 @@ from img2img.checkpoints import load_checkpoint
 from img2img.cli import app
 from img2img.config import ConfigError
 from img2img.families import load_run_config
+from img2img.families.init_from import warm_start
 from img2img.hub import weights as registry
 from img2img.hub.weights import WEIGHTS_ENV, get_published
 from img2img.launch import build_recipe, resume, summarize, train
@@ -66,7 +67,7 @@ def test_every_family_fine_tunes_from_a_run_of_its_own(family, data, source_runs
     recipe = build_recipe(_config(family, data, source))
     fresh = {name: {k: v.clone() for k, v in net.state_dict().items()}
              for name, net in recipe.nets.items()}
-    notes = recipe.warm_start()
+    notes = warm_start(recipe)
     saved = load_checkpoint(source)
     _assert_loaded(recipe, saved["nets"], list(recipe.nets))
     for name, state in saved["nets"].items():  # the source's weights, not the run's own
@@ -104,7 +105,7 @@ def test_a_bare_state_dict_and_a_release_start_the_generator(data, source_runs,
     bare = tmp_path / "G.pth"
     torch.save({f"module.{k}": v for k, v in saved["nets"]["G"].items()}, bare)  # DataParallel
     recipe = build_recipe(_config("pix2pix", data, bare))
-    notes = recipe.warm_start()
+    notes = warm_start(recipe)
     _assert_loaded(recipe, saved["nets"], ["G"])
     assert notes == [f"G: loaded from {bare}", "D: starts fresh (the source holds no D (only G))"]
 
@@ -113,7 +114,7 @@ def test_a_bare_state_dict_and_a_release_start_the_generator(data, source_runs,
     release = save_release(tmp_path / "model.safetensors", {"G": built.G}, family="pix2pix",
                            config=saved["config"], step=saved["step"])
     recipe = build_recipe(_config("pix2pix", data, release))
-    assert recipe.warm_start()[0] == f"G: loaded from {release} (a pix2pix release, step 1)"
+    assert warm_start(recipe)[0] == f"G: loaded from {release} (a pix2pix release, step 1)"
     _assert_loaded(recipe, saved["nets"], ["G"])
 
 
@@ -144,14 +145,14 @@ def test_published_names_download_and_start_the_generator(data, mirror, monkeypa
                                                          tmp_path) -> None:
     states = _tiny_published(monkeypatch, tmp_path, mirror)
     recipe = build_recipe(_config("pix2pix", data, "edges2shoes"))
-    notes = recipe.warm_start()
+    notes = warm_start(recipe)
     _assert_loaded(recipe, {"G": states["edges2shoes"]}, ["G"])
     where = tmp_path / "weights" / "pix2pix" / "edges2shoes.pth"
     assert notes[0] == f"G: loaded from published pix2pix/edges2shoes ({where})"
 
     recipe = build_recipe(_config("cyclegan", data, "horse2zebra"))
     fresh_b = {k: v.clone() for k, v in recipe.G_B.state_dict().items()}
-    notes = recipe.warm_start()
+    notes = warm_start(recipe)
     _assert_loaded(recipe, {"G_A": states["horse2zebra"]}, ["G_A"])
     assert all(torch.equal(v, fresh_b[k]) for k, v in recipe.G_B.state_dict().items())
     assert notes[0].startswith("G_A: loaded from G of published cyclegan/horse2zebra")
@@ -216,7 +217,7 @@ def test_a_global_pix2pixhd_run_starts_a_local_generators_global_part(data, sour
                                                                       ) -> None:
     source = source_runs["pix2pixhd"]  # a global generator with ngf 8
     recipe = build_recipe(_config("pix2pixhd", data, source, netG="local", ngf=4))
-    notes = recipe.warm_start()
+    notes = warm_start(recipe)
     assert notes[0] == (f"G: loaded from {source / 'checkpoints' / 'latest.pt'} (pix2pixhd run, "
                         "step 1); a global generator, into the global part (the local enhancer "
                         "starts fresh)")
