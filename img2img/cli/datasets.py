@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -169,7 +168,10 @@ def ensure_dataset(data: str, family: str, *, yes: bool) -> Path:
 
 
 def _interactive() -> bool:
-    return sys.stdin.isatty()
+    """Whether a person can answer (the same test as every other download prompt)."""
+    from img2img.cli.downloads import interactive
+
+    return interactive()
 
 
 # --- per-image preparation -------------------------------------------------------------------

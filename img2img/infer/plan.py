@@ -86,6 +86,11 @@ def _is_within(path: Path, folder: Path) -> bool:
     return path == folder or folder in path.parents
 
 
+def lies_within(path: Path, folder: Path) -> bool:
+    """Whether ``path`` is ``folder`` or lies below it, symbolic links resolved on both."""
+    return _is_within(_real(Path(path)), _real(Path(folder)))
+
+
 def plan_outputs(inp: Path, out: Path, ext: str = ".png") -> list[Job]:
     """Decide which files to translate and where each result goes.
 

@@ -18,7 +18,7 @@ from typing import Any
 from img2img.data.discover import DatasetLayoutError, locate_split
 from img2img.data.extensions import is_video_file
 from img2img.data.io import read_header
-from img2img.infer.plan import Job
+from img2img.infer.plan import Job, lies_within
 
 #: the values of ``--side``
 SIDE_CHOICES = ("A", "B", "whole")
@@ -33,17 +33,9 @@ class SideChoice:
     note: str | None = None
 
 
-def _inside(path: Path, folder: Path) -> bool:
-    try:
-        Path(os.path.realpath(path)).relative_to(os.path.realpath(folder))
-    except ValueError:
-        return False
-    return True
-
-
 def _side_by_side_split(root: Path, inputs: Path) -> Path | None:
     """The side-by-side split folder of the dataset ``root`` that holds ``inputs``, if any."""
-    if not root.is_dir() or not _inside(inputs, root):
+    if not root.is_dir() or not lies_within(inputs, root):
         return None
     relative = Path(os.path.realpath(inputs)).relative_to(os.path.realpath(root))
     phases = [relative.parts[0]] if relative.parts and (root / relative.parts[0]).is_dir() \
@@ -53,7 +45,7 @@ def _side_by_side_split(root: Path, inputs: Path) -> Path | None:
             split = locate_split(root, phase)
         except DatasetLayoutError:
             continue
-        if split.side_by_side and _inside(inputs, split.dir_a):
+        if split.side_by_side and lies_within(inputs, split.dir_a):
             return split.dir_a
     return None
 
