@@ -41,6 +41,7 @@ from img2img.engine import distributed as ddp
 from img2img.engine.backends import apply_backends, choose_backends
 from img2img.engine.device import Precision, resolve_device
 from img2img.engine.distributed import World
+from img2img.engine.grad_buckets import GradBuckets, choose_bucket_mb
 from img2img.engine.memory import MemoryEstimate, check_fits, estimate_training_memory
 from img2img.engine.observers import Observer
 from img2img.engine.progress import Reporter
@@ -127,13 +128,17 @@ def _data_parallel(recipe: Any, world: World) -> list[str]:
     ddp.init_process_group(world, recipe.device)
     notes = ddp.sync_batch_norms(recipe.nets, recipe.device)
     ddp.broadcast_from_main(recipe.nets.values())
-    recipe.precision.grad_sync = ddp.average_gradients
+    bucket_mb = choose_bucket_mb(recipe.device, recipe.config.train.bucket_mb)
+    recipe.precision.grad_sync = GradBuckets(bucket_mb) if bucket_mb else ddp.average_gradients
     if not world.is_main:
         seed_everything(mix_seed(recipe.config.train.seed, world.rank))
         recipe.seed_rank(world.rank)
     batch = recipe.config.train.batch_size
+    exchange = (f"gradients averaged in buckets of {bucket_mb:g} MB during the backward pass"
+                if bucket_mb else "gradients averaged at each optimizer step")
     notes.insert(0, f"data-parallel over {world.size} processes ({ddp.backend_for(recipe.device)}"
-                    f"): batch size {batch} per process, {batch * world.size} per step")
+                    f"): batch size {batch} per process, {batch * world.size} per step; "
+                    f"{exchange}")
     return notes
 
 

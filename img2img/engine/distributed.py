@@ -131,13 +131,35 @@ def broadcast_from_main(nets: Iterable[nn.Module], parameters: bool = True) -> N
     process, one flat broadcast per dtype."""
     if not _active():
         return
-    tensors = _tensors(nets, parameters)
+    _broadcast(_tensors(nets, parameters))
+
+
+def _broadcast(tensors: list[Tensor]) -> None:
     for dtype in dict.fromkeys(t.dtype for t in tensors):  # same order on every process
         same = [t for t in tensors if t.dtype == dtype]
         flat = torch.cat([t.reshape(-1) for t in same])
         dist.broadcast(flat, src=0)
         for tensor, part in zip(same, flat.split([t.numel() for t in same]), strict=True):
             tensor.copy_(part.view_as(tensor))
+
+
+def unsynced_statistics(nets: Iterable[nn.Module]) -> list[Tensor]:
+    """The running statistics each process updates from its own batch alone (norm layers with
+    running statistics that are not SyncBatchNorm), which drift apart between processes.
+    SyncBatchNorm's are computed from every process's batch, so they stay equal; every other
+    buffer (filters, constants) is equal from the start and never changes."""
+    return [buffer for net in nets for module in net.modules()
+            if isinstance(module, nn.modules.batchnorm._NormBase)
+            and not isinstance(module, nn.SyncBatchNorm) and module.track_running_stats
+            for buffer in module.buffers(recurse=False)]
+
+
+def follow_main_statistics(nets: Iterable[nn.Module]) -> None:
+    """Copy rank 0's :func:`unsynced_statistics` to every process, one flat broadcast per
+    dtype (nothing to do where there are none)."""
+    if not _active():
+        return
+    _broadcast(unsynced_statistics(nets))
 
 
 def sum_over_ranks(values: Tensor) -> Tensor:

@@ -120,9 +120,6 @@ class Trainer:
         #: told of every log record, sample grid, step and the end (TensorBoard, report)
         self.observers = list(observers) if main else []
         self.position = Position()
-        #: running statistics follow rank 0 (batch norm not synchronised: CPU processes)
-        self._sync_buffers = self.world.distributed and any(
-            True for net in recipe.nets.values() for _ in net.buffers())
         self._saved_at: Position | None = None  # where latest.pt was last written
         self.window = LossWindow()
         #: ``--lr-policy plateau``: the generator loss summed over the epoch so far
@@ -424,9 +421,10 @@ class Trainer:
 
     def _follow_main(self) -> None:
         """Running statistics follow rank 0's after every step (data-parallel processes whose
-        batch norm is not synchronised)."""
-        if self._sync_buffers:
-            ddp.broadcast_from_main(self.recipe.nets.values(), parameters=False)
+        batch norm is not synchronised; networks made during training, such as CUT's F,
+        included)."""
+        if self.world.distributed:
+            ddp.follow_main_statistics(self.recipe.nets.values())
 
     def _end_epoch(self) -> None:
         epoch_loss = None

@@ -5,9 +5,10 @@ Usage: ``ddp_worker.py JOBS_JSON RUNS_DIR OUT_DIR``. The JSON holds ``{"runs": {
 [config, extras]}, "commands": {label: argv}}``. Each config is trained for 2 steps; with
 ``"resume"`` in its extras it is resumed to 3 and trained straight to 3 in a second run; with
 ``"signal"`` it is trained once more with rank 1 sending itself SIGTERM during its second
-step. Each command line (``img2img`` arguments) runs in this process, with rank 0's checkpoint
-writes failing from the second on (the disk is full), and the dataset checks counted; the
-process group stays joined from one to the next.
+step. With ``"buckets"`` true, bucketed gradient averaging is first tried on a small
+network (``OUT_DIR/buckets_rank<R>.json``). Each command line (``img2img`` arguments) runs
+in this process, with rank 0's checkpoint writes failing from the second on (the disk is
+full), and the dataset checks counted; the process group stays joined from one to the next.
 
 Networks land in ``OUT_DIR/<label>_<phase>_rank<R>.pt`` (phase: ``two``, ``resumed``,
 ``straight``), each process's own recipe state (image pools) in
@@ -28,11 +29,14 @@ import sys
 from pathlib import Path
 
 import torch
+import torch.distributed as dist
+from torch import nn
 
 from img2img import launch
 from img2img.checkpoints import writer as checkpoint_writer
 from img2img.engine import distributed as ddp
 from img2img.engine.distributed import shutdown, world_from_env
+from img2img.engine.grad_buckets import GradBuckets
 from img2img.engine.trainer import Trainer
 from img2img.families import load_run_config
 from img2img.prep import check
@@ -138,12 +142,83 @@ def _command(argv: list[str], rank: int) -> dict:
     return {"code": code, "checks": len(checks)}
 
 
+def _expected_average(optimizer: torch.optim.Optimizer) -> list:
+    """Every gradient of ``optimizer`` averaged over the processes, one tensor at a time."""
+    want = []
+    for group in optimizer.param_groups:
+        for p in group["params"]:
+            if p.grad is None:
+                want.append(None)
+                continue
+            total = p.grad.clone()
+            dist.all_reduce(total)
+            want.append(total / dist.get_world_size())
+    return want
+
+
+def _bucket_cases(out: Path, rank: int) -> None:
+    """Bucketed averaging of a small network's gradients in each way a step can use them;
+    writes, per case, whether the averages equal the one-tensor-at-a-time ones, and how many
+    buckets started during backward passes, to ``OUT_DIR/buckets_rank<R>.json``."""
+    ddp.init_process_group(world_from_env(), torch.device("cpu"))
+    torch.manual_seed(0)  # the same weights on every process
+    net = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 8), nn.ReLU(), nn.Linear(8, 2))
+    optimizer = torch.optim.SGD(net.parameters(), lr=0.1)
+    sync = GradBuckets(bucket_mb=100 / 2**20)  # 100 bytes: a bucket per one or two tensors
+    torch.manual_seed(1 + rank)  # each process its own data
+
+    def backward() -> None:
+        net(torch.randn(3, 4)).square().sum().backward()
+
+    def clip() -> None:
+        backward()
+        net[4].weight.grad.mul_(0.5)  # the first bucket's, after it started
+
+    def twice() -> None:
+        backward()
+        backward()
+
+    def zeroed() -> None:
+        backward()
+        optimizer.zero_grad(set_to_none=True)
+        backward()
+
+    def frozen() -> None:
+        net[0].weight.requires_grad_(False)
+        backward()
+        net[0].weight.requires_grad_(True)
+
+    results: dict = {}
+    for label, make in [("first", backward), ("overlapped", backward), ("two_backwards", twice),
+                        ("clipped", clip), ("zeroed", zeroed), ("frozen", frozen),
+                        ("again", backward)]:
+        optimizer.zero_grad(set_to_none=True)
+        before = sync.started_in_backward
+        make()
+        want = _expected_average(optimizer)
+        sync(optimizer)
+        got = [p.grad for p in net.parameters()]
+        same = all((a is None and b is None) or (a is not None and b is not None
+                                                 and torch.equal(a, b))
+                   for a, b in zip(got, want, strict=True))
+        results[label] = {"equal": same, "started_in_backward": sync.started_in_backward - before}
+        optimizer.step()
+    results["plans"] = [[[tuple(p.shape) for p in bucket] for bucket in plan]
+                        for plan in sync.plans()]
+    sync.remove()
+    results["hooks_after_remove"] = sum(len(getattr(p, "_post_accumulate_grad_hooks", None) or {})
+                                        for p in net.parameters())
+    (out / f"buckets_rank{rank}.json").write_text(json.dumps(results))
+
+
 def main(jobs: Path, runs: Path, out: Path) -> None:
     launch.build_recipe = _capturing_build
     Trainer.resume = _capturing_resume
     ddp.shutdown = lambda: None  # one process group for every command (left at the end)
     rank = world_from_env().rank
     spec = json.loads(jobs.read_text())
+    if spec.get("buckets"):
+        _bucket_cases(out, rank)
     for label, (data, extras) in spec.get("runs", {}).items():
         _train(label, data, extras, runs, out, rank)
     for label, argv in spec.get("commands", {}).items():

@@ -21,6 +21,7 @@ from img2img.config import ConfigError, DataConfig, TrainConfig
 from img2img.engine import distributed as ddp
 from img2img.engine.device import Precision, resolve_device
 from img2img.engine.distributed import World, world_from_env
+from img2img.engine.grad_buckets import choose_bucket_mb, optimizer_params, plan_buckets
 from img2img.engine.rundir import RunDir, create_run_dir
 from img2img.engine.trainer import NonFiniteLossError, Trainer
 from img2img.families import get_family, load_run_config, run_config
@@ -68,6 +69,12 @@ def _cut(root: Path):
                           family="cut", name="cut")
 
 
+def _bucketed(config, name: str):
+    """``config`` with its gradients averaged in buckets of 2 kB (several per network)."""
+    train = dataclasses.replace(config.train, bucket_mb=2048 / 2**20)
+    return config.replace(train=train, name=name)
+
+
 def _cyclegan_command(data: Path, runs: Path, name: str) -> list[str]:
     """``train cyclegan`` for 2 steps with a checkpoint after each."""
     return ["train", "cyclegan", "--data", str(data), "--netG", "resnet_6blocks", "--ngf", "4",
@@ -88,9 +95,11 @@ def _unreadable(root: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def two_processes(gray2color, city, color2gray, tmp_path_factory):
-    """Four families trained by 2 gloo processes for 2 steps; pix2pix, CycleGAN and CUT also
-    resumed to 3 and trained 3 steps straight; then ``train cyclegan`` run with rank 0's disk
-    full at the second checkpoint, and on a dataset that fails its check."""
+    """Bucketed averaging of a small network's gradients; four families trained by 2 gloo
+    processes for 2 steps; pix2pix, CycleGAN and CUT also resumed to 3 and trained 3 steps
+    straight; pix2pix (resumed too) and CycleGAN with gradients averaged in buckets; then
+    ``train cyclegan`` run with rank 0's disk full at the second checkpoint, and on a dataset
+    that fails its check."""
     tmp = tmp_path_factory.mktemp("ddp")
     runs = tmp / "runs"
     jobs = tmp / "jobs.json"
@@ -98,7 +107,11 @@ def two_processes(gray2color, city, color2gray, tmp_path_factory):
         "runs": {"pix2pix": [_pix2pix(gray2color).to_dict(), ["resume", "signal"]],
                  "pix2pixhd": [_pix2pixhd(city).to_dict(), []],
                  "cyclegan": [_cyclegan(color2gray).to_dict(), ["resume"]],
-                 "cut": [_cut(color2gray).to_dict(), ["resume"]]},
+                 "cut": [_cut(color2gray).to_dict(), ["resume"]],
+                 "pix2pix_buckets": [_bucketed(_pix2pix(gray2color), "p2pb").to_dict(),
+                                     ["resume"]],
+                 "cyclegan_buckets": [_bucketed(_cyclegan(color2gray), "cgb").to_dict(), []]},
+        "buckets": True,
         "commands": {"full_disk": _cyclegan_command(color2gray, runs, "full"),
                      "bad_data": _cyclegan_command(_unreadable(tmp / "bad"),
                                                    runs, "bad")},
@@ -133,6 +146,75 @@ def test_networks_identical_on_both_ranks_and_resume_is_exact(two_processes, fam
     _assert_equal(_nets(out, family, "resumed", 0), _nets(out, family, "straight", 0))
     two, three = _nets(out, family, "two", 0)[net], _nets(out, family, "resumed", 0)[net]
     assert any(not torch.equal(two[k], three[k]) for k in two if two[k].is_floating_point())
+
+
+@pytest.mark.parametrize("family", ["pix2pix", "cyclegan"])
+def test_bucketed_averaging_trains_the_same_weights_as_one_exchange(two_processes, family):
+    _, out, _ = two_processes
+    for rank in (0, 1):  # 2 processes: the same sums, bit for bit
+        _assert_equal(_nets(out, f"{family}_buckets", "two", rank),
+                      _nets(out, family, "two", rank))
+
+
+def test_bucketed_averaging_resumes_exactly(two_processes):
+    _, out, _ = two_processes
+    for rank in (0, 1):
+        _assert_equal(_nets(out, "pix2pix_buckets", "resumed", rank),
+                      _nets(out, "pix2pix_buckets", "straight", rank))
+        _assert_equal(_nets(out, "pix2pix_buckets", "resumed", rank),
+                      _nets(out, "pix2pix", "resumed", rank))
+
+
+def test_bucketed_averaging_overlaps_and_redoes_changed_gradients(two_processes):
+    _, out, _ = two_processes
+    for rank in (0, 1):
+        cases = json.loads((out / f"buckets_rank{rank}.json").read_text())
+        # buckets of 100 bytes, from the last layer back: [bias 2, weight 2x8, bias 8],
+        # [weight 8x8], [bias 8, weight 8x4]
+        assert cases.pop("plans") == [[[[2], [2, 8], [8]], [[8, 8]], [[8], [8, 4]]]]
+        assert cases.pop("hooks_after_remove") == 0
+        started = {label: case["started_in_backward"] for label, case in cases.items()}
+        # planned at the first step; then every bucket starts during the (first) backward
+        assert started == {"first": 0, "overlapped": 3, "two_backwards": 3, "clipped": 3,
+                           "zeroed": 3, "frozen": 3, "again": 3}
+        assert all(case["equal"] for case in cases.values()), cases
+
+
+def test_buckets_are_planned_from_the_last_parameter_back_by_size_and_dtype():
+    net = nn.Sequential(nn.Linear(4, 8), nn.Linear(8, 8), nn.Linear(8, 2))
+    net[1].double()
+    plan = plan_buckets(list(net.parameters()), 128)
+    shapes = [[tuple(p.shape) for p in bucket] for bucket in plan]
+    # a bucket closes at 128 bytes or where the dtype changes (float64 layer in the middle)
+    assert shapes == [[(2,), (2, 8)], [(8,), (8, 8)], [(8,), (8, 4)]]
+    assert [p.dtype for p in plan[1]] == [torch.float64] * 2
+    assert plan_buckets(list(net.parameters()), 10**6) == [
+        [net[2].bias, net[2].weight], [net[1].bias, net[1].weight],
+        [net[0].bias, net[0].weight]]
+    optimizers = {"a": torch.optim.SGD(net[0].parameters(), lr=1),
+                  "b": torch.optim.SGD([*net[2].parameters(), *net[0].parameters()], lr=1)}
+    assert [len(b) for b in plan_buckets(optimizer_params(optimizers["a"]), 1)] == [1, 1]
+    assert [b[0] for b in plan_buckets(optimizer_params(optimizers["b"]), 1)] == [
+        net[0].bias, net[0].weight, net[2].bias, net[2].weight]
+    with pytest.raises(ValueError, match="bucket_bytes: expected a positive size, got 0"):
+        plan_buckets(list(net.parameters()), 0)
+
+
+def test_bucket_size_defaults_by_device_and_is_an_option():
+    assert choose_bucket_mb(torch.device("cuda"), None) == 25
+    assert choose_bucket_mb(torch.device("cpu"), None) == 0
+    assert choose_bucket_mb(torch.device("cpu"), 4) == 4
+    with pytest.raises(ConfigError, match="bucket_mb: -1.0 is not valid"):
+        TrainConfig(bucket_mb=-1.0)
+
+
+def test_only_unsynchronised_running_statistics_follow_rank_zero():
+    nets = {"G": _bn_net(), "D": nn.Sequential(nn.Conv2d(3, 4, 3), nn.InstanceNorm2d(4))}
+    bn = nets["G"][1]
+    assert [id(b) for b in ddp.unsynced_statistics(nets.values())] == [
+        id(bn.running_mean), id(bn.running_var), id(bn.num_batches_tracked)]
+    ddp.sync_batch_norms(nets, torch.device("cuda"))  # SyncBatchNorm keeps them equal
+    assert ddp.unsynced_statistics(nets.values()) == []
 
 
 def _own(out: Path, phase: str, rank: int) -> dict:
@@ -223,8 +305,8 @@ def test_pix2pixhd_networks_identical_on_both_ranks(two_processes):
 def test_one_run_directory_written_by_rank_zero(two_processes):
     tmp, out, _ = two_processes
     assert sorted(p.name for p in (tmp / "runs").iterdir()) == [
-        "cg", "cg_straight", "cut", "cut_straight", "full", "hd", "p2p", "p2p_stopped",
-        "p2p_straight"]
+        "cg", "cg_straight", "cgb", "cut", "cut_straight", "full", "hd", "p2p", "p2p_stopped",
+        "p2p_straight", "p2pb", "p2pb_straight"]
     run, _ = (Path(p) for p in json.loads((out / "pix2pix_runs.json").read_text()))
     config = json.loads((run / "config.json").read_text())
     assert config["train"]["world_size"] == 2 and config["train"]["global_batch_size"] == 4
