@@ -243,11 +243,11 @@ class TrainConfig:
         "--no-tf32", "CUDA: full float32 convolutions and matrix products instead of TF32 "
         "tensor-core math (TF32: about 1e-3 relative error, several times faster).", RUN))
     world_size: int = 1  # data-parallel processes; batch_size is per process
-    bucket_mb: float | None = field(default=None, metadata=option(
+    bucket_mb: float = field(default=25.0, metadata=option(
         "--bucket-mb", "Data-parallel: megabytes of gradients per exchange, each started "
-        "during the backward pass as soon as its gradients are ready (0: one exchange of all "
-        "gradients at the optimizer step; default: 25 on CUDA, 0 on the CPU).", RUN,
-        resume=True))
+        "during the backward pass as soon as its gradients are ready, as torch's "
+        "DistributedDataParallel does (0: one exchange of all gradients at the optimizer "
+        "step).", RUN, resume=True))
     log_every: int = field(default=10, metadata=option(
         "--log-every", "Steps between metric lines.", RUN, resume=True))
     sample_every: int | None = field(default=None, metadata=option(
@@ -285,8 +285,7 @@ class TrainConfig:
     def __post_init__(self) -> None:
         check_positive("batch_size", self.batch_size)
         check_positive("world_size", self.world_size)
-        if self.bucket_mb is not None:
-            check_positive("bucket_mb", self.bucket_mb, allow_zero=True)
+        check_positive("bucket_mb", self.bucket_mb, allow_zero=True)
         check_positive("lr", self.lr)
         check_seed("seed", self.seed)
         check_fraction("beta1", self.beta1)

@@ -41,7 +41,7 @@ from img2img.engine import distributed as ddp
 from img2img.engine.backends import apply_backends, choose_backends
 from img2img.engine.device import Precision, resolve_device
 from img2img.engine.distributed import World
-from img2img.engine.grad_buckets import GradBuckets, choose_bucket_mb
+from img2img.engine.grad_buckets import GradBuckets
 from img2img.engine.memory import MemoryEstimate, check_fits, estimate_training_memory
 from img2img.engine.observers import Observer
 from img2img.engine.progress import Reporter
@@ -128,7 +128,7 @@ def _data_parallel(recipe: Any, world: World) -> list[str]:
     ddp.init_process_group(world, recipe.device)
     notes = ddp.sync_batch_norms(recipe.nets, recipe.device)
     ddp.broadcast_from_main(recipe.nets.values())
-    bucket_mb = choose_bucket_mb(recipe.device, recipe.config.train.bucket_mb)
+    bucket_mb = recipe.config.train.bucket_mb
     recipe.precision.grad_sync = GradBuckets(bucket_mb) if bucket_mb else ddp.average_gradients
     if not world.is_main:
         seed_everything(mix_seed(recipe.config.train.seed, world.rank))

@@ -25,9 +25,6 @@ import torch.distributed as dist
 from torch import Tensor, nn
 from torch.utils.hooks import RemovableHandle
 
-#: megabytes per bucket by default (what torch's DistributedDataParallel uses)
-DEFAULT_BUCKET_MB = 25.0
-
 
 def plan_buckets(params: Sequence[nn.Parameter], bucket_bytes: int) -> list[list[nn.Parameter]]:
     """``params`` in reverse order, split into buckets: a bucket closes once it holds at least
@@ -154,7 +151,7 @@ class GradBuckets:
     during the backward pass. An optimizer's buckets are planned at its first step (which
     exchanges them all at once) and again when its parameters change."""
 
-    def __init__(self, bucket_mb: float = DEFAULT_BUCKET_MB) -> None:
+    def __init__(self, bucket_mb: float) -> None:
         if bucket_mb <= 0:
             raise ValueError(f"bucket_mb: expected a positive size, got {bucket_mb}")
         self.bucket_bytes = max(1, round(bucket_mb * 2**20))
@@ -187,11 +184,3 @@ class GradBuckets:
             plan.remove()
         self._plans.clear()
 
-
-def choose_bucket_mb(device: torch.device, given: float | None) -> float:
-    """Megabytes per bucket: ``given``, else :data:`DEFAULT_BUCKET_MB` on CUDA and 0 (one
-    exchange at the step) elsewhere: on a CPU the exchange's threads take cores from the
-    backward pass, which then does not gain from the overlap (bench/RESULTS.md)."""
-    if given is not None:
-        return given
-    return DEFAULT_BUCKET_MB if device.type == "cuda" else 0.0

@@ -21,7 +21,7 @@ from img2img.config import ConfigError, DataConfig, TrainConfig
 from img2img.engine import distributed as ddp
 from img2img.engine.device import Precision, resolve_device
 from img2img.engine.distributed import World, world_from_env
-from img2img.engine.grad_buckets import choose_bucket_mb, optimizer_params, plan_buckets
+from img2img.engine.grad_buckets import optimizer_params, plan_buckets
 from img2img.engine.rundir import RunDir, create_run_dir
 from img2img.engine.trainer import NonFiniteLossError, Trainer
 from img2img.families import get_family, load_run_config, run_config
@@ -69,9 +69,10 @@ def _cut(root: Path):
                           family="cut", name="cut")
 
 
-def _bucketed(config, name: str):
-    """``config`` with its gradients averaged in buckets of 2 kB (several per network)."""
-    train = dataclasses.replace(config.train, bucket_mb=2048 / 2**20)
+def _bucketed(config, name: str, bucket_mb: float = 2048 / 2**20):
+    """``config`` with its gradients averaged in buckets of ``bucket_mb`` (default 2 kB:
+    several per network; 0: one exchange at each optimizer step)."""
+    train = dataclasses.replace(config.train, bucket_mb=bucket_mb)
     return config.replace(train=train, name=name)
 
 
@@ -96,17 +97,19 @@ def _unreadable(root: Path) -> Path:
 @pytest.fixture(scope="module")
 def two_processes(gray2color, city, color2gray, tmp_path_factory):
     """Bucketed averaging of a small network's gradients; four families trained by 2 gloo
-    processes for 2 steps; pix2pix, CycleGAN and CUT also resumed to 3 and trained 3 steps
-    straight; pix2pix (resumed too) and CycleGAN with gradients averaged in buckets; then
+    processes for 2 steps (pix2pix and CycleGAN with one exchange at each optimizer step,
+    pix2pixHD and CUT in the default buckets); pix2pix, CycleGAN and CUT also resumed to 3 and
+    trained 3 steps straight; pix2pix (resumed too) and CycleGAN in buckets of 2 kB; then
     ``train cyclegan`` run with rank 0's disk full at the second checkpoint, and on a dataset
     that fails its check."""
     tmp = tmp_path_factory.mktemp("ddp")
     runs = tmp / "runs"
     jobs = tmp / "jobs.json"
     jobs.write_text(json.dumps({
-        "runs": {"pix2pix": [_pix2pix(gray2color).to_dict(), ["resume", "signal"]],
+        "runs": {"pix2pix": [_bucketed(_pix2pix(gray2color), "p2p", 0).to_dict(),
+                             ["resume", "signal"]],
                  "pix2pixhd": [_pix2pixhd(city).to_dict(), []],
-                 "cyclegan": [_cyclegan(color2gray).to_dict(), ["resume"]],
+                 "cyclegan": [_bucketed(_cyclegan(color2gray), "cg", 0).to_dict(), ["resume"]],
                  "cut": [_cut(color2gray).to_dict(), ["resume"]],
                  "pix2pix_buckets": [_bucketed(_pix2pix(gray2color), "p2pb").to_dict(),
                                      ["resume"]],
@@ -200,10 +203,8 @@ def test_buckets_are_planned_from_the_last_parameter_back_by_size_and_dtype():
         plan_buckets(list(net.parameters()), 0)
 
 
-def test_bucket_size_defaults_by_device_and_is_an_option():
-    assert choose_bucket_mb(torch.device("cuda"), None) == 25
-    assert choose_bucket_mb(torch.device("cpu"), None) == 0
-    assert choose_bucket_mb(torch.device("cpu"), 4) == 4
+def test_bucket_size_is_an_option_saved_with_the_run():
+    assert TrainConfig().bucket_mb == 25
     with pytest.raises(ConfigError, match="bucket_mb: -1.0 is not valid"):
         TrainConfig(bucket_mb=-1.0)
 
