@@ -141,9 +141,15 @@ class _Plan:
         self.started = 0
 
     def remove(self) -> None:
+        """Remove the hooks, after the exchanges under way (their sums go unused)."""
         for handle in self.handles:
             handle.remove()
         self.handles = []
+        for bucket in self.buckets:
+            if bucket.work is not None:
+                bucket.work.wait()
+            bucket.reset()
+        self.started = 0
 
 
 class GradBuckets:
@@ -165,6 +171,8 @@ class GradBuckets:
         if known is None or known[1].key != tuple(id(p) for p in params):
             if known is not None:
                 known[1].remove()
+                del self._plans[id(optimizer)]
+            self._forget({id(p) for p in params})
             known = (optimizer, _Plan(params, self.bucket_bytes))
             self._plans[id(optimizer)] = known
         known[1].finish(dist.get_world_size())
@@ -172,6 +180,15 @@ class GradBuckets:
     def plans(self) -> Iterable[list[list[nn.Parameter]]]:
         """Each planned optimizer's buckets (parameters), in the order they are exchanged."""
         return [[b.params for b in plan.buckets] for _, plan in self._plans.values()]
+
+    def _forget(self, params: set[int]) -> None:
+        """Remove the plans of any optimizer with one of ``params`` (a parameter's gradient is
+        exchanged for the one optimizer that stepped it last: a replaced optimizer's plan
+        would start exchanges nobody waits for)."""
+        for key, (_, plan) in list(self._plans.items()):
+            if params.intersection(plan.key):
+                plan.remove()
+                del self._plans[key]
 
     @property
     def started_in_backward(self) -> int:

@@ -205,6 +205,10 @@ def _bucket_cases(out: Path, rank: int) -> None:
         optimizer.step()
     results["plans"] = [[[tuple(p.shape) for p in bucket] for bucket in plan]
                         for plan in sync.plans()]
+    replaced = torch.optim.SGD(list(net.parameters())[2:], lr=0.1)  # takes over 4 of them
+    backward()
+    sync(replaced)
+    results["plans_after_replacing"] = [[len(bucket) for bucket in plan] for plan in sync.plans()]
     sync.remove()
     results["hooks_after_remove"] = sum(len(getattr(p, "_post_accumulate_grad_hooks", None) or {})
                                         for p in net.parameters())

@@ -175,6 +175,8 @@ def test_bucketed_averaging_overlaps_and_redoes_changed_gradients(two_processes)
         # buckets of 100 bytes, from the last layer back: [bias 2, weight 2x8, bias 8],
         # [weight 8x8], [bias 8, weight 8x4]
         assert cases.pop("plans") == [[[[2], [2, 8], [8]], [[8, 8]], [[8], [8, 4]]]]
+        # an optimizer over some of the same parameters replaces the first one's plan
+        assert cases.pop("plans_after_replacing") == [[3, 1]]
         assert cases.pop("hooks_after_remove") == 0
         started = {label: case["started_in_backward"] for label, case in cases.items()}
         # planned at the first step; then every bucket starts during the (first) backward
