@@ -70,7 +70,8 @@ def test_resume_changeable_is_generated_from_the_declarations() -> None:
     assert {k: set(v) for k, v in RESUME_CHANGEABLE.items()} == {
         "train": {"max_steps", "n_epochs", "log_every", "sample_every", "checkpoint_every",
                   "keep_checkpoints", "save_every_epochs", "device", "tensorboard",
-                  "report_every", "wandb", "wandb_project", "wandb_entity", "wandb_name"},
+                  "report_every", "wandb", "wandb_project", "wandb_entity", "wandb_name",
+                  "bucket_mb"},
         "data": {"num_workers", "data"},
     }
 
