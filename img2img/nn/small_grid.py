@@ -12,7 +12,10 @@ column) 1.3-1.6x faster from 16 positions on (:func:`_weight_t_times` picks). Wh
 not available, a weight gradient from few positions is written by MKL in blocks of rows that
 stay in cache, 2x faster than in one call (:func:`_thin_product`). In bf16 (a CPU with native
 bf16, under autocast) one ``mm`` per product is fastest throughout (AMD Zen 4, 512 x 8192
-weights, 1-256 positions), with the weight read in its stored order.
+weights, 1-256 positions); a product that ``fold`` reads is written in ``fold``'s order from
+16 positions on, as in fp32 (the weight read transposed): the other order leaves a transposed
+result that ``fold`` copies first, 1.1-1.5x slower in all (Zen 4, 512-1024 x 4096-8192
+weights, 16-256 positions; 13 ms of a 0.65 s bf16 pix2pix step at one thread).
 
 The backward pass is built from differentiable operations on the saved inputs (the image and
 the weight, not the columns made from them), so gradients of gradients (a gradient penalty)
@@ -69,9 +72,9 @@ def _onednn_product(a: Tensor, b: Tensor) -> Tensor:
 
 
 def _weight_t_times(weight: Tensor, m: Tensor) -> Tensor:
-    """``weight^T @ m`` (``[A, B]``, ``[A, L]`` -> ``[B, L]``), in the fastest form for L."""
-    if m.dtype == torch.bfloat16:  # one bf16 kernel, fastest in this form for every L
-        return (m.t() @ weight).t()
+    """``weight^T @ m`` (``[A, B]``, ``[A, L]`` -> ``[B, L]``), in the fastest form for L
+    (fp32 or bf16; from :data:`TRANSPOSED_FROM` positions on the result is contiguous, as
+    ``fold`` reads it)."""
     if m.shape[1] <= ONEDNN_MAX and _onednn(weight, m):
         return _onednn_product(m.t(), weight).t()
     if m.shape[1] >= TRANSPOSED_FROM:

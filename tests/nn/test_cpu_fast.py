@@ -378,15 +378,16 @@ def _autocast_forward_backward(layer: nn.Module, x: torch.Tensor) -> tuple[torch
     return y.detach(), [x.grad] + [p.grad for p in layer.parameters()]
 
 
+@pytest.mark.parametrize("size", [6, 10])  # conv: 9 and 25 positions, either product order
 @pytest.mark.parametrize("plain", [nn.Conv2d(8, 6, 4, 2, 1), nn.ConvTranspose2d(8, 6, 4, 2, 1)],
                          ids=["conv", "deconv"])
 def test_bf16_matrix_path_matches_autocast(
-    plain: nn.Module, native_bf16: bool, matrix_calls: list[str]
+    plain: nn.Module, size: int, native_bf16: bool, matrix_calls: list[str]
 ) -> None:
     torch.manual_seed(0)
     plain = copy.deepcopy(plain)
     plain.zero_grad(set_to_none=True)  # the parametrised layer is shared by both CPUs
-    x = torch.randn(1, 8, 6, 6)
+    x = torch.randn(1, 8, size, size)
     (y0, g0), (y1, g1) = (_autocast_forward_backward(plain, x),
                           _autocast_forward_backward(_fast_copy(plain), x))
     assert bool(matrix_calls) == native_bf16
