@@ -123,6 +123,16 @@ def build_recipe(config: RunConfig, world: World | None = None) -> Any:
     return recipe
 
 
+def _fit(trainer: Trainer) -> TrainResult:
+    """``trainer.fit()``; then the hooks of bucketed gradient averaging are removed from the
+    networks (a later step would plan them again)."""
+    try:
+        return trainer.fit()
+    finally:
+        if isinstance(sync := trainer.recipe.precision.grad_sync, GradBuckets):
+            sync.remove()
+
+
 def _data_parallel(recipe: Any, world: World) -> list[str]:
     """Make ``recipe`` one of ``world.size`` data-parallel copies; returns notes."""
     ddp.init_process_group(world, recipe.device)
@@ -261,7 +271,7 @@ def train(
             trainer = _trainer(recipe, prepared, run, num_workers, reporter, world)
             for note in notes:
                 trainer.reporter.message(note)
-            return run, trainer.fit()
+            return run, _fit(trainer)
     except BaseException:
         if world.is_main:
             _remove_if_unused(run)
@@ -307,7 +317,7 @@ def resume(
         for note in recipe.notes:
             trainer.reporter.message(note)
         trainer.resume(saved)
-        return run, trainer.fit()
+        return run, _fit(trainer)
 
 
 def check_resume(run_dir: str | Path, changes: Mapping[str, Any] | None = None, *,

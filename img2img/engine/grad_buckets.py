@@ -140,13 +140,14 @@ class _Plan:
             bucket.finish(size)
         self.started = 0
 
-    def remove(self) -> None:
-        """Remove the hooks, after the exchanges under way (their sums go unused)."""
+    def remove(self, wait: bool) -> None:
+        """Remove the hooks; the exchanges under way are waited for with ``wait`` (every
+        process does the same), else left to finish on their own (their sums go unused)."""
         for handle in self.handles:
             handle.remove()
         self.handles = []
         for bucket in self.buckets:
-            if bucket.work is not None:
+            if wait and bucket.work is not None:
                 bucket.work.wait()
             bucket.reset()
         self.started = 0
@@ -170,7 +171,7 @@ class GradBuckets:
         known = self._plans.get(id(optimizer))
         if known is None or known[1].key != tuple(id(p) for p in params):
             if known is not None:
-                known[1].remove()
+                known[1].remove(wait=True)
                 del self._plans[id(optimizer)]
             self._forget({id(p) for p in params})
             known = (optimizer, _Plan(params, self.bucket_bytes))
@@ -187,7 +188,7 @@ class GradBuckets:
         would start exchanges nobody waits for)."""
         for key, (_, plan) in list(self._plans.items()):
             if params.intersection(plan.key):
-                plan.remove()
+                plan.remove(wait=True)
                 del self._plans[key]
 
     @property
@@ -196,8 +197,9 @@ class GradBuckets:
         return sum(plan.started_in_backward for _, plan in self._plans.values())
 
     def remove(self) -> None:
-        """Remove every hook (the networks train on alone, or are done with)."""
+        """Remove every hook, when training ends (normally or not: nothing waits for the other
+        processes). A later step plans its optimizer's buckets again."""
         for _, plan in self._plans.values():
-            plan.remove()
+            plan.remove(wait=False)
         self._plans.clear()
 

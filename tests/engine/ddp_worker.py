@@ -5,10 +5,13 @@ Usage: ``ddp_worker.py JOBS_JSON RUNS_DIR OUT_DIR``. The JSON holds ``{"runs": {
 [config, extras]}, "commands": {label: argv}}``. Each config is trained for 2 steps; with
 ``"resume"`` in its extras it is resumed to 3 and trained straight to 3 in a second run; with
 ``"signal"`` it is trained once more with rank 1 sending itself SIGTERM during its second
-step. With ``"buckets"`` true, bucketed gradient averaging is first tried on a small
-network (``OUT_DIR/buckets_rank<R>.json``). Each command line (``img2img`` arguments) runs
-in this process, with rank 0's checkpoint writes failing from the second on (the disk is
-full), and the dataset checks counted; the process group stays joined from one to the next.
+step. A run whose gradients were averaged in buckets also writes how many bucket exchanges
+started during backward passes and how many hooks were left after training to
+``OUT_DIR/<label>_buckets_rank<R>.json``. With ``"buckets"`` true, bucketed gradient
+averaging is first tried on a small network (``OUT_DIR/buckets_rank<R>.json``). Each command
+line (``img2img`` arguments) runs in this process, with rank 0's checkpoint writes failing
+from the second on (the disk is full), and the dataset checks counted; the process group
+stays joined from one to the next.
 
 Networks land in ``OUT_DIR/<label>_<phase>_rank<R>.pt`` (phase: ``two``, ``resumed``,
 ``straight``), each process's own recipe state (image pools) in
@@ -49,6 +52,21 @@ _resume = Trainer.resume
 signalled_rank: int | None = None
 
 
+_remove_hooks = GradBuckets.remove
+#: how many bucket exchanges had started during backward passes when hooks were removed
+started_in_backward: list[int] = []
+
+
+def _recording_remove(sync: GradBuckets) -> None:
+    started_in_backward.append(sync.started_in_backward)
+    _remove_hooks(sync)
+
+
+def _hooks(recipe) -> int:
+    return sum(len(getattr(p, "_post_accumulate_grad_hooks", None) or {})
+               for net in recipe.nets.values() for p in net.parameters())
+
+
 def _capturing_build(*args, **kwargs):
     recipe = _build(*args, **kwargs)
     built.append(recipe)
@@ -87,6 +105,9 @@ def _train(label: str, data: dict, extras: list[str], runs: Path, out: Path, ran
     short = config.replace(train=dataclasses.replace(config.train, max_steps=2))
     run, _ = launch.train(short, runs)
     _save_nets(out, label, "two", rank)
+    if isinstance(built[-1].precision.grad_sync, GradBuckets):
+        (out / f"{label}_buckets_rank{rank}.json").write_text(json.dumps(
+            {"started_in_backward": started_in_backward[-1], "hooks": _hooks(built[-1])}))
     if "resume" in extras:
         launch.resume(run.path, {"max_steps": 3})
         _save_nets(out, label, "resumed", rank)
@@ -217,6 +238,7 @@ def _bucket_cases(out: Path, rank: int) -> None:
 
 def main(jobs: Path, runs: Path, out: Path) -> None:
     launch.build_recipe = _capturing_build
+    GradBuckets.remove = _recording_remove
     Trainer.resume = _capturing_resume
     ddp.shutdown = lambda: None  # one process group for every command (left at the end)
     rank = world_from_env().rank

@@ -154,9 +154,19 @@ def test_networks_identical_on_both_ranks_and_resume_is_exact(two_processes, fam
 @pytest.mark.parametrize("family", ["pix2pix", "cyclegan"])
 def test_bucketed_averaging_trains_the_same_weights_as_one_exchange(two_processes, family):
     _, out, _ = two_processes
+    assert not (out / f"{family}_buckets_rank0.json").exists()  # one exchange: no buckets
     for rank in (0, 1):  # 2 processes: the same sums, bit for bit
         _assert_equal(_nets(out, f"{family}_buckets", "two", rank),
                       _nets(out, family, "two", rank))
+
+
+@pytest.mark.parametrize("label", ["pix2pix_buckets", "cyclegan_buckets", "cut", "pix2pixhd"])
+def test_buckets_start_during_backward_and_their_hooks_go_when_training_ends(two_processes,
+                                                                              label):
+    _, out, _ = two_processes
+    for rank in (0, 1):
+        seen = json.loads((out / f"{label}_buckets_rank{rank}.json").read_text())
+        assert seen["started_in_backward"] > 0 and seen["hooks"] == 0, seen
 
 
 def test_bucketed_averaging_resumes_exactly(two_processes):
