@@ -19,6 +19,7 @@ import torch
 from machine import describe
 from report import Table
 
+from img2img.cli.memory import tune_allocator
 from img2img.engine.device import autocast
 from img2img.families import get_family
 from img2img.launch import build_recipe
@@ -117,6 +118,7 @@ def main() -> None:
                         help="time with the process's CPU time (use with --threads 1)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    tune_allocator()  # what the img2img command does (IMG2IMG_MALLOC)
     clock = time.process_time if args.cpu_time else time.perf_counter
     table = Table(describe(torch.device("cpu")), "fp32 and bf16",
                   "process CPU time" if args.cpu_time else "wall clock")
