@@ -80,6 +80,7 @@ def _register_commands() -> None:
         info,
         report,
         serve,
+        shell_completion,
         train,
         translate,
         weights,
@@ -96,6 +97,7 @@ def _register_commands() -> None:
     app.command("features", epilog=features.EXAMPLES)(features.features)
     app.command("serve", epilog=serve.EXAMPLES)(serve.serve)
     app.add_typer(weights.app, name="weights")
+    app.command("completion", epilog=shell_completion.EXAMPLES)(shell_completion.completion)
 
 
 _register_commands()

@@ -16,7 +16,7 @@ from img2img.cli import app
 runner = CliRunner()
 
 COMMANDS = [[], ["train"], ["train", "pix2pix"], ["translate"], ["info"], ["boundary"],
-            ["evaluate"], ["report"], ["export"], ["features"], ["serve"]]
+            ["evaluate"], ["report"], ["export"], ["features"], ["serve"], ["completion"]]
 TINY = [
     "--netG",
     "unet_128",

@@ -68,7 +68,25 @@ def test_data_completes_published_and_installed_datasets(tmp_path, monkeypatch):
 
 
 def test_completion_is_installed_for_the_img2img_program():
-    script = subprocess.run([sys.executable, "-m", "img2img", "--show-completion", "bash"],
-                            capture_output=True, text=True, check=True, timeout=120).stdout
+    # started by no shell (setsid, no shell among the parents): nothing to detect
+    script = subprocess.run([sys.executable, "-m", "img2img", "completion", "bash"],
+                            capture_output=True, text=True, check=True, timeout=120,
+                            start_new_session=True).stdout
     assert "_IMG2IMG_COMPLETE=complete_bash" in script
     assert script.rstrip().endswith("img2img")
+
+
+def test_completion_prints_the_named_shells_script_whatever_the_shell_running_it():
+    for shell, marker in (("zsh", "#compdef img2img"), ("fish", "complete --command img2img"),
+                          ("powershell", "Register-ArgumentCompleter")):
+        result = runner.invoke(app, ["completion", shell], prog_name="img2img",
+                               env={"SHELL": "/bin/bash"})
+        assert result.exit_code == 0, result.output
+        assert marker in result.output
+        assert "_IMG2IMG_COMPLETE" in result.output
+
+
+def test_completion_names_the_shells_it_knows():
+    result = runner.invoke(app, ["completion", "tcsh"], prog_name="img2img")
+    assert result.exit_code == 2
+    assert "tcsh" in result.output and "bash" in result.output
