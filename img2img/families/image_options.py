@@ -9,7 +9,8 @@ from typing import Any
 from img2img.config import check_channels, check_choices, check_positive
 from img2img.families.init_from import init_from_option
 from img2img.losses.modes import GAN_MODES
-from img2img.nn.registry import INIT_TYPES, NORMS, list_discriminators, list_generators
+from img2img.nn.choices import INIT_TYPES, NORMS
+from img2img.nn.registry import list_discriminators, list_generators
 from img2img.options import MODEL, option
 
 

@@ -1,8 +1,7 @@
 """Networks and their registry. Importing this package does not import torch."""
 
+from img2img.nn.choices import INIT_TYPES, NORMS
 from img2img.nn.registry import (
-    INIT_TYPES,
-    NORMS,
     NetworkEntry,
     UnknownNetworkError,
     create_discriminator,

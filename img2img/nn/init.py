@@ -7,8 +7,8 @@ import logging
 import torch
 from torch import nn
 
+from img2img.nn.choices import INIT_TYPES
 from img2img.nn.norms import BATCH_NORMS
-from img2img.nn.registry import INIT_TYPES
 
 logger = logging.getLogger(__name__)
 
@@ -27,7 +27,7 @@ def check_init_type(init_type: str) -> str:
     """Return ``init_type`` if it is a known scheme.
 
     Raises:
-        ValueError: ``init_type`` is not one of :data:`~img2img.nn.registry.INIT_TYPES`.
+        ValueError: ``init_type`` is not one of :data:`~img2img.nn.choices.INIT_TYPES`.
     """
     if init_type not in INIT_TYPES:
         raise ValueError(
@@ -59,7 +59,7 @@ def init_weights(net: nn.Module, init_type: str = "normal", gain: float = 0.02) 
 
     Args:
         net: the network to initialise.
-        init_type: one of :data:`~img2img.nn.registry.INIT_TYPES`.
+        init_type: one of :data:`~img2img.nn.choices.INIT_TYPES`.
         gain: standard deviation (``normal``) or scale (``xavier``, ``orthogonal``).
 
     Raises:

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from torch import nn
 
-from img2img.nn.registry import NORMS
+from img2img.nn.choices import NORMS
 
 NormFactory = Callable[[int], nn.Module]
 
@@ -19,7 +19,7 @@ def check_norm(norm: str) -> str:
     """Return ``norm`` if it is a known normalisation name.
 
     Raises:
-        ValueError: ``norm`` is not one of :data:`~img2img.nn.registry.NORMS`.
+        ValueError: ``norm`` is not one of :data:`~img2img.nn.choices.NORMS`.
     """
     if norm not in NORMS:
         raise ValueError(f"norm: {norm!r} is not valid; expected one of: {', '.join(NORMS)}")

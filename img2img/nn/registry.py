@@ -18,9 +18,6 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from torch import nn
 
-NORMS = ("batch", "syncbatch", "instance", "none")
-INIT_TYPES = ("normal", "xavier", "kaiming", "orthogonal")
-
 #: what a network is for: ``generator``, ``discriminator``, ``encoder`` (pix2pixHD's feature
 #: encoder) or any kind a family adds
 Kind = str

@@ -6,8 +6,8 @@ import pytest
 import torch
 from torch import nn
 
+from img2img.nn.choices import NORMS
 from img2img.nn.registry import (
-    NORMS,
     create_discriminator,
     create_generator,
     list_discriminators,

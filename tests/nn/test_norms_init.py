@@ -8,9 +8,10 @@ import pytest
 import torch
 from torch import nn
 
+from img2img.nn.choices import INIT_TYPES, NORMS
 from img2img.nn.init import init_weights
 from img2img.nn.norms import conv_bias, get_norm_layer
-from img2img.nn.registry import INIT_TYPES, NORMS, create_discriminator, create_generator
+from img2img.nn.registry import create_discriminator, create_generator
 
 
 def test_batch_norm_has_affine_and_running_stats() -> None:

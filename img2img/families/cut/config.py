@@ -8,7 +8,7 @@ from typing import Any
 
 from img2img.config import ConfigError, check_channels, check_choices, check_positive
 from img2img.families import image_options as shared
-from img2img.nn.registry import INIT_TYPES, NORMS
+from img2img.nn.choices import INIT_TYPES, NORMS
 from img2img.options import MODEL, option
 
 #: CUT (the paper's default) and FastCUT
