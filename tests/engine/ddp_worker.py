@@ -62,9 +62,13 @@ def _recording_remove(sync: GradBuckets) -> None:
     _remove_hooks(sync)
 
 
+def _hook_count(params) -> int:
+    """How many post-accumulate-grad hooks ``params`` carry."""
+    return sum(len(getattr(p, "_post_accumulate_grad_hooks", None) or {}) for p in params)
+
+
 def _hooks(recipe) -> int:
-    return sum(len(getattr(p, "_post_accumulate_grad_hooks", None) or {})
-               for net in recipe.nets.values() for p in net.parameters())
+    return _hook_count(p for net in recipe.nets.values() for p in net.parameters())
 
 
 def _capturing_build(*args, **kwargs):
@@ -231,8 +235,7 @@ def _bucket_cases(out: Path, rank: int) -> None:
     sync(replaced)
     results["plans_after_replacing"] = [[len(bucket) for bucket in plan] for plan in sync.plans()]
     sync.remove()
-    results["hooks_after_remove"] = sum(len(getattr(p, "_post_accumulate_grad_hooks", None) or {})
-                                        for p in net.parameters())
+    results["hooks_after_remove"] = _hook_count(net.parameters())
     (out / f"buckets_rank{rank}.json").write_text(json.dumps(results))
 
 
