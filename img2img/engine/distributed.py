@@ -20,7 +20,6 @@ import torch.distributed as dist
 from torch import Tensor, nn
 
 from img2img.config import ConfigError
-from img2img.engine.grad_buckets import average_at_once, optimizer_params
 
 log = logging.getLogger(__name__)
 
@@ -100,14 +99,22 @@ def _active() -> bool:
 
 
 def average_gradients(optimizer: torch.optim.Optimizer) -> None:
-    """Average the gradients of ``optimizer``'s parameters over all processes, in one exchange
-    per dtype at the step (``--bucket-mb 0``).
+    """Average the gradients of ``optimizer``'s parameters over all processes, in one call.
 
     Parameters without a gradient are skipped; which ones have none is the same on every
     process, since every process runs the same step.
     """
-    if _active():
-        average_at_once(optimizer_params(optimizer), dist.get_world_size())
+    if not _active():
+        return
+    grads = [p.grad for group in optimizer.param_groups for p in group["params"]
+             if p.grad is not None]
+    for dtype in dict.fromkeys(g.dtype for g in grads):  # same order on every process
+        same = [g for g in grads if g.dtype == dtype]
+        flat = torch.cat([g.reshape(-1) for g in same])
+        dist.all_reduce(flat)
+        flat /= dist.get_world_size()
+        for grad, part in zip(same, flat.split([g.numel() for g in same]), strict=True):
+            grad.copy_(part.view_as(grad))
 
 
 def _tensors(nets: Iterable[nn.Module], parameters: bool) -> list[Tensor]:

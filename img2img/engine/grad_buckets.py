@@ -105,16 +105,6 @@ class _Bucket:
         self.work, self.flat, self.sent = None, None, []
 
 
-def average_at_once(params: Sequence[nn.Parameter], size: int) -> None:
-    """Average the gradients of ``params`` over the ``size`` processes now, one exchange per
-    dtype (parameters without a gradient are skipped, the same ones on every process)."""
-    present = [p for p in params if p.grad is not None]
-    for dtype in dict.fromkeys(p.grad.dtype for p in present):  # same order on every process
-        bucket = _Bucket([p for p in present if p.grad.dtype == dtype])
-        bucket.start()
-        bucket.finish(size)
-
-
 class _Plan:
     """One optimizer's buckets and the hooks that start them during backward."""
 
