@@ -37,6 +37,7 @@ from torch import nn
 
 from img2img import launch
 from img2img.checkpoints import writer as checkpoint_writer
+from img2img.cli.exit import exit_process
 from img2img.engine import distributed as ddp
 from img2img.engine.distributed import shutdown, world_from_env
 from img2img.engine.grad_buckets import GradBuckets
@@ -257,3 +258,4 @@ def main(jobs: Path, runs: Path, out: Path) -> None:
 
 if __name__ == "__main__":
     main(*(Path(a) for a in sys.argv[1:4]))
+    exit_process(0)  # as the img2img command ends: no interpreter teardown after the group
